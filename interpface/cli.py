@@ -1,0 +1,290 @@
+"""The `interpface` command line (also `python -m interpface`).
+
+Every user-caused failure is an InterpfaceError: it is printed as one line and the exit status is 2.
+Set INTERPFACE_DEBUG=1 to see tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import InterpfaceError
+
+
+def write_json(path: str | os.PathLike | None, payload: dict) -> None:
+    """Write `payload` as pretty JSON (atomic); no-op when path is None."""
+    if path is None:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+    os.replace(tmp, path)
+
+
+def _json_default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+# ------------------------------------------------------------------------------------------ data
+def cmd_data_prepare(args) -> int:
+    from .datasets import load_dataset
+    from .prepare import prepare_dataset
+
+    dataset = load_dataset(args.dataset, args.data_root)
+    report = prepare_dataset(dataset, cache_dir=args.cache_dir, workers=args.workers, limit=args.limit,
+                             fallback=not args.no_fallback, landmark_model=args.landmark_model,
+                             progress=not args.quiet)
+    counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
+    print(f"prepared {report.n_images} images in {report.seconds:.1f} s ({report.images_per_second:.0f} img/s): {counts}")
+    if report.failures:
+        print("failures: " + ", ".join(f"{k} {v}" for k, v in report.failures.items()))
+    print(f"cache: {report.cache_dir}")
+    write_json(args.json, report.to_dict())
+    return 0
+
+
+def cmd_data_info(args) -> int:
+    from .datasets import LFWProtocols, load_dataset
+    from .prepare import PreparedDataset
+
+    dataset = load_dataset(args.dataset, args.data_root)
+    info: dict = {"dataset": dataset.name, "image_dir": str(dataset.image_dir), "images": len(dataset),
+                  "identities": len(dataset.identities)}
+    if dataset.protocol_dir is not None:
+        p = LFWProtocols.load(dataset.protocol_dir)
+        info["view1"] = {
+            "dev_train_people": len(p.dev_train_people), "dev_train_images": len(p.dev_train_images),
+            "dev_test_people": len(p.dev_test_people), "dev_test_images": len(p.dev_test_images),
+            "dev_train_pairs": len(p.dev_train_pairs), "dev_test_pairs": len(p.dev_test_pairs)}
+        info["view2"] = {"folds": len({q.fold for q in p.view2_pairs}), "pairs": len(p.view2_pairs),
+                         "matched": sum(q.same for q in p.view2_pairs),
+                         "mismatched": sum(not q.same for q in p.view2_pairs), "people": len(p.view2_people)}
+    try:
+        cache = PreparedDataset.open(dataset, args.cache_dir)
+        info["prepared"] = {"cache": str(cache.directory), "images": len(cache), **cache.index["counts"],
+                            "failure_reasons": cache.index["failures"],
+                            "failed_images": [e["relpath"] + ": " + e["error"] for e in cache.entries
+                                              if e["status"] == "failed"][:50]}
+    except InterpfaceError as exc:
+        info["prepared"] = {"images": 0, "note": str(exc)}
+    _print_tree(info)
+    write_json(args.json, info)
+    return 0
+
+
+def _print_tree(d: dict, indent: str = "") -> None:
+    for key, value in d.items():
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            _print_tree(value, indent + "  ")
+        elif isinstance(value, list):
+            print(f"{indent}{key}: {len(value)} item(s)" + (f", e.g. {value[0]}" if value else ""))
+        else:
+            print(f"{indent}{key}: {value}")
+
+
+def cmd_data_template(args) -> int:
+    """Rebuild the template from the phase-1 detections of LFW DevTrain (run `data prepare` first)."""
+    import numpy as np
+
+    from .datasets import LFWProtocols, load_lfw
+    from .prepare import dataset_cache_dir
+    from .template import build_template, template_path
+
+    dataset = load_lfw(args.data_root)
+    train = {r.relpath for r in LFWProtocols.load(dataset.protocol_dir).dev_train_images}
+    det_dir = dataset_cache_dir(dataset, args.cache_dir) / "detect"
+    chunks = sorted(det_dir.glob("chunk_*.npz"))
+    if not chunks:
+        raise InterpfaceError(f"no detections in {det_dir}; run `interpface data prepare --dataset lfw` first")
+    shapes = []
+    for path in chunks:
+        with np.load(path) as z:
+            keep = np.array([str(r) in train for r in z["relpaths"]]) & (z["status"] == "ok")
+            shapes.append(z["landmarks"][keep])
+    shapes = np.concatenate(shapes)
+    meta = {"method": "generalized Procrustes mean of the dlib 68-point landmarks of LFW DevTrain images "
+                      "with exactly one detected face, eyes levelled, jaw width 66 px, landmark centroid at "
+                      "(54.5, 62.0) of the 110x110 frame", "n_images": int(len(shapes)),
+            "source": str(dataset.image_dir), "command": "interpface data template --dataset lfw"}
+    template = build_template(shapes, meta=meta)
+    out = Path(args.out) if args.out else template_path()
+    template.save(out)
+    print(f"template from {len(shapes)} DevTrain faces -> {out} (digest {template.digest})")
+    write_json(args.json, {"n_images": len(shapes), "path": str(out), "digest": template.digest})
+    return 0
+
+
+# --------------------------------------------------------------------------------------- occlude
+def cmd_occlude(args) -> int:
+    import numpy as np
+
+    from .images import save_image
+    from .occlusion import occlude_rect, random_rect, region_rect
+    from .pipeline import FacePipeline
+
+    pipeline = FacePipeline(landmark_model=args.landmark_model)
+    face = pipeline.prepare(args.image, fallback=args.fallback)
+    size = None if args.width is None and args.height is None else (args.width or 32.0, args.height or 12.0)
+    if args.region == "random":
+        rect = random_rect(np.random.default_rng(args.seed), pipeline.template, size or (32.0, 12.0))
+    else:
+        rect = region_rect(args.region, pipeline.template, size)
+    occluded, mask, quad = occlude_rect(face.crop, face.landmarks, rect, pipeline.template, fill=args.fill)
+    picture = np.concatenate([face.crop, occluded], axis=1) if args.side_by_side else occluded
+    save_image(args.out, picture)
+    print(f"{args.image}: face {face.detection.status} ({face.detection.n_faces} detected), "
+          f"occluded {int(mask.sum())} px -> {args.out}")
+    write_json(args.json, {
+        "image": str(args.image), "out": str(args.out), "detection": face.detection.status,
+        "n_faces": face.detection.n_faces, "region": args.region, "seed": args.seed,
+        "rect_template": rect.to_dict(), "quad_crop": quad.round(3).tolist(),
+        "aligned_size": int(face.crop.shape[0]), "occluded_pixels": int(mask.sum()),
+        "landmarks_crop": face.landmarks.round(3).tolist()})
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ demo
+def cmd_demo(args) -> int:
+    """Align a few faces (LFW DevTest when a dataset is configured, else the bundled samples),
+    occlude each by region and at random, and write one picture: rows = faces, columns = clean,
+    eyes, nose, mouth, random."""
+    import numpy as np
+
+    from .errors import DatasetError
+    from .images import load_image, save_image
+    from .occlusion import occlude_rect, random_rect, region_rect
+    from .pipeline import FacePipeline
+    from .samples import sample_faces
+
+    try:
+        from .datasets import LFWProtocols, load_lfw
+
+        lfw = load_lfw(args.data_root)
+        people = LFWProtocols.load(lfw.protocol_dir).dev_test_images[:: 3708 // args.faces][: args.faces]
+        images = {r.relpath: load_image(lfw.path(r.relpath)) for r in people}
+        source = f"LFW DevTest ({lfw.image_dir})"
+    except DatasetError:
+        images, source = sample_faces(), "bundled sample faces (no dataset configured)"
+    pipeline = FacePipeline()
+    rng = np.random.default_rng(args.seed)
+    rows, report = [], []
+    for name, rgb in images.items():
+        face = pipeline.prepare(rgb, fallback=True)
+        tiles = [face.crop]
+        for rect in [region_rect(r, pipeline.template) for r in ("eyes", "nose", "mouth")] + [
+                random_rect(rng, pipeline.template)]:
+            tiles.append(occlude_rect(face.crop, face.landmarks, rect, pipeline.template)[0])
+        rows.append(np.concatenate(tiles, axis=1))
+        report.append({"image": name, "detection": face.detection.status, "n_faces": face.detection.n_faces})
+    save_image(args.out, np.concatenate(rows, axis=0))
+    print(f"demo: {len(rows)} faces from {source}: aligned and occluded (eyes, nose, mouth, random) -> {args.out}")
+    write_json(args.json, {"source": source, "out": str(args.out), "faces": report})
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="interpface", description="Interpretable face recognition toolkit.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def data_args(p):
+        p.add_argument("--dataset", default="lfw", help="'lfw' or 'folder:PATH' (one sub-folder per identity)")
+        p.add_argument("--data-root", help="dataset root (default: $INTERPFACE_DATA, else ../shared/data)")
+        p.add_argument("--cache-dir", help="cache root (default: $INTERPFACE_CACHE, else ~/.cache/interpface)")
+        p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+
+    data = sub.add_parser("data", help="dataset preparation and information")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    p = dsub.add_parser("prepare", help="detect, landmark and align a dataset into the cache (resumable)")
+    data_args(p)
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores, at most 8)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N images (sorted order)")
+    p.add_argument("--no-fallback", action="store_true", help="mark images without a detected face as failed "
+                   "instead of fitting landmarks in the dataset's median face box")
+    p.add_argument("--landmark-model", help="path of shape_predictor_68_face_landmarks.dat")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_data_prepare)
+    p = dsub.add_parser("info", help="dataset, protocol and cache counts")
+    data_args(p)
+    p.set_defaults(func=cmd_data_info)
+    p = dsub.add_parser("template", help="rebuild assets/template.json from LFW DevTrain detections")
+    data_args(p)
+    p.add_argument("--out", help="where to write (default: assets/template.json)")
+    p.set_defaults(func=cmd_data_template)
+
+    p = sub.add_parser("occlude", help="align a face and occlude it with the warped synthetic mask")
+    p.add_argument("image", help="an image file with a face")
+    p.add_argument("--region", default="random", help="random, or a named region: eyes, left_eye, right_eye, "
+                   "nose, mouth, forehead, left_cheek, right_cheek, chin")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random position")
+    p.add_argument("--width", type=float, default=None, help="occluder width in template pixels "
+                   "(default 32 at random positions; a named region's own width, at least 32)")
+    p.add_argument("--height", type=float, default=None, help="occluder height (default 12, or the region's, at least 12)")
+    p.add_argument("--fill", type=int, default=0, help="fill value 0-255 (default black)")
+    p.add_argument("--fallback", action="store_true", help="no face found: fit landmarks in the central box")
+    p.add_argument("--side-by-side", action="store_true", help="write the clean and the occluded crop side by side")
+    p.add_argument("--landmark-model", help="path of shape_predictor_68_face_landmarks.dat")
+    p.add_argument("--out", required=True, help="output picture (.png/.jpg)")
+    p.add_argument("--json", metavar="PATH", help="write the quadrilateral's corners etc. as JSON")
+    p.set_defaults(func=cmd_occlude)
+
+    p = sub.add_parser("demo", help="end-to-end demo: align sample faces, occlude them, write a picture")
+    p.add_argument("--out", default="out/demo.png", help="output picture")
+    p.add_argument("--faces", type=int, default=4, help="how many LFW faces (when a dataset is configured)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-root", help="dataset root (default: $INTERPFACE_DATA, else ../shared/data)")
+    p.add_argument("--json", metavar="PATH", help="also write what was done as JSON")
+    p.set_defaults(func=cmd_demo)
+
+    _add_plugin_commands(sub)
+    return parser
+
+
+def _add_plugin_commands(sub) -> None:
+    """Subcommands that live with their subsystem (training, evaluation, analysis, dashboard)."""
+    for module_name in ("training.cli", "interpface.evaluation_cli", "interpface.analysis_cli",
+                        "interpface.dashboard_cli"):
+        try:
+            module = __import__(module_name, fromlist=["add_commands"])
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # subsystem not installed in this checkout
+            raise
+        module.add_commands(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InterpfaceError as exc:
+        if os.environ.get("INTERPFACE_DEBUG"):
+            raise
+        print(f"interpface: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interpface: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback on request
+        if os.environ.get("INTERPFACE_DEBUG"):
+            raise
+        print(f"interpface: error: {type(exc).__name__}: {exc} (set INTERPFACE_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1

