@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Train the five reference models on LFW DevTrain (CPU, bf16) and ship them to assets/models/.
+# Resumable: rerun it after an interruption; finished variants are skipped, a started one resumes.
+#   base: from scratch; base_aug, sad, fad, full: start from the trained base, same steps and seed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+PY=.venv/bin/interpface
+$PY data prepare --dataset lfw --quiet
+for variant in ${VARIANTS:-base base_aug sad fad full}; do
+    if [ -f "assets/models/$variant/training.json" ] && [ "$(python3 -c "import json;print(json.load(open('assets/models/$variant/training.json'))['finished'])")" = True ]; then
+        echo "== $variant: already shipped"; continue
+    fi
+    if [ -f "runs/$variant/latest.json" ]; then
+        echo "== $variant: resuming"; $PY train --resume "runs/$variant" --no-progress
+    else
+        echo "== $variant: training"; $PY train --config "training/configs/$variant.yaml" --out "runs/$variant" --no-progress
+    fi
+    $PY export --run "runs/$variant" --out "assets/models/$variant"
+done

@@ -1,0 +1,76 @@
+"""LMF keeps exactly the k largest magnitudes per channel; g_sigma is a normalised channel-wise blur."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from interpface.lmf import LargeMagnitudeFilter, gaussian_kernel2d, gaussian_smooth, large_magnitude_filter
+
+
+def _no_ties(b=3, c=5, h=24, w=24, seed=0):
+    # A random permutation of distinct magnitudes with random signs: no ties anywhere.
+    g = torch.Generator().manual_seed(seed)
+    mags = torch.stack([torch.randperm(h * w, generator=g) for _ in range(b * c)]).float() + 1.0
+    signs = torch.randint(0, 2, mags.shape, generator=g).float() * 2 - 1
+    return (mags * signs).reshape(b, c, h, w)
+
+
+@pytest.mark.parametrize("keep", [1, 24, 100])
+def test_keeps_exactly_k_largest_magnitudes(keep):
+    psi = _no_ties()
+    out = large_magnitude_filter(psi, keep)
+    assert out.shape == psi.shape
+    flat_in, flat_out = psi.flatten(2), out.flatten(2)
+    assert ((flat_out != 0).sum(-1) == keep).all()
+    # The survivors are the top-k by |value|, with their original signed values.
+    thresh = flat_in.abs().sort(-1, descending=True).values[..., keep - 1 : keep]
+    expected = torch.where(flat_in.abs() >= thresh, flat_in, torch.zeros(()))
+    assert torch.equal(flat_out, expected)
+
+
+def test_exact_count_with_ties_and_input_untouched():
+    psi = torch.ones(2, 3, 4, 4)
+    before = psi.clone()
+    out = large_magnitude_filter(psi, 5)
+    assert ((out.flatten(2) != 0).sum(-1) == 5).all()
+    assert torch.equal(psi, before)
+
+
+def test_keep_all_is_identity_and_module_matches():
+    psi = _no_ties(h=4, w=4)
+    assert torch.equal(large_magnitude_filter(psi, 16), psi)
+    assert torch.equal(LargeMagnitudeFilter(3)(psi), large_magnitude_filter(psi, 3))
+
+
+def test_gradient_only_through_kept_positions():
+    psi = _no_ties(b=1, c=2, h=6, w=6).requires_grad_(True)
+    large_magnitude_filter(psi, 4).sum().backward()
+    kept = large_magnitude_filter(psi.detach(), 4) != 0
+    assert torch.equal(psi.grad, kept.float())
+
+
+def test_channels_last_and_bf16():
+    psi = _no_ties(h=8, w=8).contiguous(memory_format=torch.channels_last)
+    assert torch.equal(large_magnitude_filter(psi, 7), large_magnitude_filter(psi.contiguous(), 7))
+    out = large_magnitude_filter(psi.bfloat16(), 7)
+    assert out.dtype == torch.bfloat16 and ((out.flatten(2) != 0).sum(-1) == 7).all()
+
+
+def test_gaussian_kernel_matches_authors_and_is_normalised():
+    k = gaussian_kernel2d(3, 1.5)
+    assert k.sum().item() == pytest.approx(1.0, abs=1e-6)
+    # The authors' fixed 3x3 kernel.
+    assert k[1, 1].item() == pytest.approx(0.147761, abs=2e-6)
+    assert k[0, 1].item() == pytest.approx(0.118318, abs=2e-6)
+    assert k[0, 0].item() == pytest.approx(0.0947416, abs=2e-6)
+
+
+def test_gaussian_smooth_is_channelwise_same_size():
+    x = torch.zeros(1, 2, 7, 7)
+    x[0, 0, 3, 3] = 1.0  # impulse in channel 0 only
+    y = gaussian_smooth(x, 3, 1.5)
+    assert y.shape == x.shape
+    assert torch.allclose(y[0, 0, 2:5, 2:5], gaussian_kernel2d(3, 1.5))
+    assert y[0, 1].abs().max() == 0  # channels never mix
+    assert y.sum().item() == pytest.approx(1.0, abs=1e-6)

@@ -1,0 +1,175 @@
+"""Hand-computed cases for Eqs. 1-5."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from interpface.losses import (
+    FADLoss,
+    IdentityLoss,
+    LossWeights,
+    OccludedIdentityLoss,
+    SADFilterLoss,
+    SADResponseLoss,
+    feature_selection_mask,
+)
+
+torch.set_num_threads(2)
+
+
+# -- Eq. 1 -------------------------------------------------------------------------------------------
+def _eq1_loop(w: torch.Tensor) -> float:
+    n, c = w.shape[:2]
+    cols = w.reshape(n, c, -1)
+    total = 0.0
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                taps = range(cols.shape[2])
+                total += abs(sum(torch.cosine_similarity(cols[i, :, p], cols[j, :, p], dim=0).item() for p in taps))
+    return total
+
+
+def test_sad_filter_orthogonal_is_zero():
+    n, c = 4, 6
+    w = torch.zeros(n, c, 3, 3)
+    for i in range(n):
+        w[i, i] = torch.rand(3, 3) + 0.5  # filter i lives on channel i only: every tap column orthogonal
+    assert SADFilterLoss(normalize=False)(w).item() == 0.0
+    assert SADFilterLoss()(w).item() == 0.0
+
+
+def test_sad_filter_identical_is_maximum():
+    n = 5
+    w = torch.randn(1, 7, 3, 3).repeat(n, 1, 1, 1)
+    assert SADFilterLoss(normalize=False)(w).item() == pytest.approx(n * (n - 1) * 9, rel=1e-5)
+    assert SADFilterLoss()(w).item() == pytest.approx(9.0, rel=1e-5)
+
+
+def test_sad_filter_matches_loop_and_has_gradient():
+    torch.manual_seed(0)
+    w = torch.randn(4, 5, 3, 3, requires_grad=True)
+    loss = SADFilterLoss(normalize=False)(w)
+    assert loss.item() == pytest.approx(_eq1_loop(w.detach()), rel=1e-5)
+    loss.backward()
+    assert torch.isfinite(w.grad).all() and w.grad.abs().sum() > 0
+
+
+# -- Eq. 2 -------------------------------------------------------------------------------------------
+def test_sad_response_identical_maps_is_maximum():
+    b, n = 3, 6
+    psi = torch.randn(b, 1, 5, 5).repeat(1, n, 1, 1)
+    assert SADResponseLoss(normalize=False)(psi).item() == pytest.approx(n * (n - 1), rel=1e-5)
+    assert SADResponseLoss()(psi).item() == pytest.approx(1.0, rel=1e-5)
+    # Opposite signs are just as correlated (squared cosine).
+    psi[:, ::2] *= -1
+    assert SADResponseLoss()(psi).item() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_sad_response_disjoint_maps_is_zero_and_zero_maps_are_safe():
+    b, n = 2, 4
+    psi = torch.zeros(b, n, 4, 4)
+    for i in range(n - 1):
+        psi[:, i, i, :] = torch.rand(b, 4) + 0.1  # map i only on row i
+    # map n-1 is all zero: counts as orthogonal, no NaN
+    loss = SADResponseLoss(normalize=False)(psi)
+    assert loss.item() == 0.0
+
+
+def test_sad_response_matches_loop_and_leaves_input_alone():
+    torch.manual_seed(1)
+    psi = torch.randn(2, 4, 3, 3, requires_grad=True)
+    before = psi.detach().clone()
+    loss = SADResponseLoss()(psi)
+    expected = 0.0
+    for bi in range(2):
+        x = psi.detach()[bi].reshape(4, -1)
+        s = sum(torch.cosine_similarity(x[i], x[j], dim=0).item() ** 2 for i in range(4) for j in range(4) if i != j)
+        expected += s / 12
+    assert loss.item() == pytest.approx(expected / 2, rel=1e-5)
+    loss.backward()
+    assert torch.equal(psi.detach(), before) and torch.isfinite(psi.grad).all()
+
+
+def test_sad_response_bf16_autocast_close():
+    torch.manual_seed(2)
+    psi = torch.randn(2, 8, 24, 24)
+    ref = SADResponseLoss()(psi)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = SADResponseLoss()(psi.bfloat16())
+    assert out.dtype == torch.float32 and out.item() == pytest.approx(ref.item(), rel=0.05)
+
+
+# -- Eq. 4 -------------------------------------------------------------------------------------------
+def _fad_case():
+    d = torch.tensor([0.5, 0.1, 0.3, 0.05, 0.9])
+    f_clean = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0], [0.0, -1.0, 2.0, 1.0, 0.5]])
+    # Image 0 moves by +d, image 1 by -d: the batch mean of |diff| is d (a mean of signed diffs is 0).
+    f_occ = f_clean + torch.stack([d, -d])
+    return f_clean, f_occ
+
+
+def test_fad_count_keeps_t_smallest():
+    f_clean, f_occ = _fad_case()
+    tau = feature_selection_mask(f_clean, f_occ, "count", 3)
+    assert tau.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+    loss = FADLoss("count", 3)(f_clean, f_occ)
+    assert loss.item() == pytest.approx(0.1 + 0.3 + 0.05, abs=1e-6)
+    assert feature_selection_mask(f_clean, f_occ, "count", 5).sum() == 5
+    assert feature_selection_mask(f_clean, f_occ, "count", 260).sum() == 5
+    assert feature_selection_mask(f_clean, f_occ, "count", 0).sum() == 0
+
+
+def test_fad_value_mode():
+    f_clean, f_occ = _fad_case()
+    tau = feature_selection_mask(f_clean, f_occ, "value", 0.2)
+    assert tau.tolist() == [0.0, 1.0, 0.0, 1.0, 0.0]
+    assert FADLoss("value", 0.2)(f_clean, f_occ).item() == pytest.approx(0.15, abs=1e-6)
+
+
+def test_fad_gradient_only_on_selected_dims_and_tau_not_differentiated():
+    f_clean, f_occ = _fad_case()
+    f_clean.requires_grad_(True)
+    f_occ.requires_grad_(True)
+    fad = FADLoss("count", 3)
+    tau = fad.mask(f_clean, f_occ)
+    assert not tau.requires_grad
+    fad(f_clean, f_occ, tau).backward()
+    assert (f_clean.grad[:, [0, 4]] == 0).all()
+    # d/d f_clean of mean_b |f_clean - f_occ| is sign(diff) / B.
+    assert torch.allclose(f_clean.grad[:, [1, 2, 3]], torch.tensor([[-0.5] * 3, [0.5] * 3]))
+    assert torch.allclose(f_occ.grad, -f_clean.grad)
+
+
+# -- Eqs. 3 and 5 ------------------------------------------------------------------------------------
+def test_identity_loss():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    labels = torch.tensor([0, 2])
+    expected = -sum(torch.log_softmax(logits, 1)[i, labels[i]].item() for i in range(2)) / 2
+    assert IdentityLoss()(logits, labels).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_occluded_identity_uses_masked_features_and_shared_classifier():
+    classifier = torch.nn.Linear(5, 3, bias=False)
+    with torch.no_grad():
+        classifier.weight.copy_(torch.arange(15, dtype=torch.float32).reshape(3, 5) / 10 - 0.7)
+    f_occ = torch.tensor([[1.0, -2.0, 0.5, 3.0, 1.0], [0.2, 0.1, -0.3, 0.0, 2.0]])
+    tau = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0])
+    labels = torch.tensor([2, 0])
+    w = classifier.weight.detach()
+    total = 0.0
+    for i in range(2):
+        z = [sum(w[k, j].item() * f_occ[i, j].item() * tau[j].item() for j in range(5)) for k in range(3)]
+        total += -(z[labels[i]] - math.log(sum(math.exp(v) for v in z)))
+    loss = OccludedIdentityLoss()(f_occ, tau, labels, classifier)
+    assert loss.item() == pytest.approx(total / 2, rel=1e-5)
+    loss.backward()
+    assert classifier.weight.grad is not None
+    assert (classifier.weight.grad[:, [1, 4]] == 0).all()  # masked dims carry nothing
+
+
+def test_loss_weights_defaults():
+    assert LossWeights().fad == 0.1 and LossWeights().identity == 1.0

@@ -1,0 +1,155 @@
+"""Trainer: loss falls, exact resume, DDP keeps ranks identical, NaN stops the run, init_from."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from interpface.checkpoint import load_model
+from training.config import TrainConfig, load_config
+from training.data import BatchMaker, load_training_set
+from training.trainer import TrainingDivergedError, train
+
+PEOPLE = {"Colin_Powell": 6, "Tony_Blair": 6, "Serena_Williams": 6, "Gerhard_Schroeder": 6}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory, lfw):
+    """24 real faces of 4 people, prepared into a private cache."""
+    from interpface.datasets import scan_identity_folders
+    from interpface.prepare import prepare_dataset
+
+    root = tmp_path_factory.mktemp("faces")
+    for person, n in PEOPLE.items():
+        (root / person).mkdir()
+        for k in range(1, n + 1):
+            shutil.copy(lfw.path(f"{person}/{person}_{k:04d}.jpg"), root / person)
+    cache = root.parent / (root.name + "_cache")
+    prepare_dataset(scan_identity_folders(root), cache_dir=cache, workers=1, progress=False)
+    spec = dict(dataset=f"folder:{root}", split="all", cache_dir=str(cache))
+    return spec, load_training_set(spec["dataset"], "all", cache_dir=spec["cache_dir"])
+
+
+def tiny_cfg(spec, **kw):
+    base = dict(name="t", model="tiny", steps=4, batch_size=8, lr=3e-3, schedule="constant", warmup_steps=0,
+                bf16=False, channels_last=False, log_every=1, ckpt_every=2, threads=1, **spec)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_loss_falls(tiny_data, tmp_path):
+    spec, data = tiny_data
+    cfg = tiny_cfg(spec, steps=40, batch_size=12, ckpt_every=40, flip=False, lr=1e-2)
+    train(cfg, tmp_path / "run", data=data, progress=False)
+    rows = (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]
+    losses = [float(r.split(",")[2]) for r in rows]
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+
+
+def test_resume_is_exact(tiny_data, tmp_path):
+    spec, data = tiny_data
+    cfg = tiny_cfg(spec, occlusion=True, w_sad_filter=1.0, w_sad_response=1.0, w_fad=0.1, w_occluded_identity=1.0,
+                   fad_t=24)
+    train(cfg, tmp_path / "once", data=data, progress=False)
+    train(cfg, tmp_path / "twice", data=data, progress=False, stop_after=2)
+    summary = train(cfg, tmp_path / "twice", data=data, progress=False, resume=True)
+    assert summary["steps"] == 4 and summary["finished"]
+    a, _ = load_model(tmp_path / "once" / "checkpoints" / "step_000004")
+    b, _ = load_model(tmp_path / "twice" / "checkpoints" / "step_000004")
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+    log = (tmp_path / "twice" / "log.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in log[1:]] == ["1", "2", "3", "4"]
+
+
+def test_every_variant_runs_one_step(tiny_data, tmp_path):
+    spec, data = tiny_data
+    for name in ("base", "base_aug", "sad", "fad", "full", "full_t130", "full_t320"):
+        cfg = load_config(Path("training/configs") / f"{name}.yaml",
+                          [f"{k}={v}" for k, v in spec.items()] + ["model=tiny", "steps=1", "batch_size=8",
+                                                                    "bf16=false", "init_from=null", "fad_t=16"])
+        s = train(cfg, tmp_path / name, data=data, progress=False)
+        assert np.isfinite(s["final"]["loss"]), name
+        row = s["final"]
+        if cfg.w_fad > 0:
+            assert row["fad"] >= 0 and "occluded_identity" in row
+        if cfg.uses_sad:
+            assert row["sad_filter"] > 0 and row["sad_response"] > 0
+
+
+def test_one_physical_mask_per_batch_and_same_augmentation(tiny_data):
+    _, data = tiny_data
+    maker = BatchMaker(data, 8, seed=3, occlusion=True)
+    b = maker.batch(0)
+    diff = (b["clean"] != b["occluded"]).any(dim=1)  # (8, 96, 96) pixels the mask changed
+    assert diff.flatten(1).any(dim=1).all()  # every image occluded
+    assert torch.equal(maker.batch(0)["occluded"], b["occluded"])  # a function of the step
+    # A DDP rank gets exactly its slice of the global batch.
+    r1 = BatchMaker(data, 8, seed=3, occlusion=True, rank=1, world_size=2).batch(0)
+    assert torch.equal(r1["occluded"], b["occluded"][4:]) and torch.equal(r1["labels"], b["labels"][4:])
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
+    spec, data = tiny_data
+    from training import objective
+
+    real = objective.SiameseObjective.forward
+    calls = {"n": 0}
+
+    def poisoned(self, *a, **k):
+        calls["n"] += 1
+        terms = real(self, *a, **k)
+        if calls["n"] == 3:
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(objective.SiameseObjective, "forward", poisoned)
+    with pytest.raises(TrainingDivergedError, match="step 2"):
+        train(tiny_cfg(spec, steps=6), tmp_path / "run", data=data, progress=False)
+    latest = json.loads((tmp_path / "run" / "latest.json").read_text())
+    assert latest["step"] == 2
+    load_model(tmp_path / "run" / latest["dir"])  # the last good checkpoint loads
+
+
+def test_init_from_copies_weights(tiny_data, tmp_path):
+    spec, data = tiny_data
+    train(tiny_cfg(spec, steps=2), tmp_path / "base", data=data, progress=False)
+    src = tmp_path / "base" / "checkpoints" / "step_000002"
+    cfg = tiny_cfg(spec, steps=1, lr=0.0, init_from=str(src))
+    train(cfg, tmp_path / "child", data=data, progress=False)
+    a, _ = load_model(src)
+    b, _ = load_model(tmp_path / "child" / "checkpoints" / "step_000001")
+    conv = "backbone.0.conv.weight" if "backbone.0.conv.weight" in a.state_dict() else next(iter(a.state_dict()))
+    assert torch.equal(a.state_dict()[conv], b.state_dict()[conv])
+
+
+def test_refuses_to_overwrite_a_run(tiny_data, tmp_path):
+    spec, data = tiny_data
+    train(tiny_cfg(spec, steps=2), tmp_path / "r", data=data, progress=False)
+    from interpface.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--resume"):
+        train(tiny_cfg(spec, steps=2), tmp_path / "r", data=data, progress=False)
+
+
+def test_ddp_two_processes_end_identical(tiny_data, tmp_path):
+    spec, _ = tiny_data
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [str(torchrun), "--nproc_per_node=2", "--master_addr=127.0.0.1", "--master_port=29517", "-m", "training",
+           "--out", str(tmp_path / "ddp"), "--no-progress",
+           "--set", "model=tiny", "--set", "steps=3", "--set", "batch_size=8", "--set", "bf16=false",
+           "--set", "device=cpu", "--set", "threads=1", "--set", "occlusion=true", "--set", "w_fad=0.1",
+           "--set", "w_occluded_identity=1.0", "--set", "fad_t=16", "--set", "w_sad_response=1.0"]
+    cmd += ["--set", f"dataset={spec['dataset']}", "--set", "split=all", "--set", f"cache_dir={spec['cache_dir']}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, cwd=Path(__file__).parent.parent)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    assert len(summary["rank_weight_checksums"]) == 2 and summary["ranks_identical"] is True

@@ -1,0 +1,130 @@
+"""Training configuration: YAML -> dataclass -> `--set key=value` overrides -> saved config.yaml.
+
+Derived values are properties; the config is never edited mid-run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from interpface.errors import ConfigError
+
+VARIANTS = ("base", "base_aug", "sad", "fad", "full")
+
+
+@dataclass
+class TrainConfig:
+    """One training run. See training/configs/*.yaml for the named variants."""
+
+    name: str = "base"
+    # model
+    model: str = "cpu"  # a name in interpface.models.MODEL_CONFIGS
+    model_overrides: dict = field(default_factory=dict)
+    init_from: str | None = None  # checkpoint dir to start from (e.g. the trained base model)
+    # what the run optimises
+    occlusion: bool = False  # build the occluded branch (one physical mask per batch)
+    occluded_identity_plain: bool = False  # base_aug: identity loss on the occluded copies, no tau
+    w_identity: float = 1.0
+    w_sad_filter: float = 0.0
+    w_sad_response: float = 0.0
+    w_fad: float = 0.0
+    w_occluded_identity: float = 0.0  # Eq. 5 (tau-masked)
+    fad_mode: str = "count"  # "count" (t dimensions kept) or "value"
+    fad_t: float = 260
+    sad_on_occluded: bool = False  # also apply the SAD response term to the occluded branch
+    # data
+    dataset: str = "lfw"
+    data_root: str | None = None
+    cache_dir: str | None = None
+    split: str = "devtrain"  # LFW View 1 DevTrain identities are the classes
+    exclude_fallback: bool = True
+    crop: int = 96
+    flip: bool = True
+    occluder_size: tuple = (32.0, 12.0)
+    # optimisation
+    steps: int = 1000
+    batch_size: int = 64  # global batch (split over DDP ranks)
+    lr: float = 1e-3
+    beta1: float = 0.5
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+    schedule: str = "cosine"  # "cosine" (with warmup) or "constant"
+    warmup_steps: int = 100
+    seed: int = 0
+    # speed
+    bf16: bool = True  # autocast to bfloat16 where supported (CPU with AVX512-BF16, CUDA)
+    channels_last: bool = True
+    compile: bool = False
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # torch CPU threads (0 = default)
+    # bookkeeping
+    log_every: int = 10
+    ckpt_every: int = 200
+    out_dir: str = "runs"
+
+    def __post_init__(self) -> None:
+        if self.fad_mode not in ("count", "value"):
+            raise ConfigError(f"fad_mode must be 'count' or 'value', got {self.fad_mode!r}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ConfigError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError("steps and batch_size must be >= 1")
+        needs_occ = self.w_fad > 0 or self.w_occluded_identity > 0 or self.occluded_identity_plain
+        if needs_occ and not self.occlusion:
+            raise ConfigError("FAD / occluded identity losses need occlusion: true")
+        self.occluder_size = tuple(float(v) for v in self.occluder_size)
+
+    @property
+    def uses_sad(self) -> bool:
+        return self.w_sad_filter > 0 or self.w_sad_response > 0
+
+    @property
+    def uses_fad(self) -> bool:
+        return self.w_fad > 0 or self.w_occluded_identity > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["occluder_size"] = list(self.occluder_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown training config key(s) {unknown}")
+        return cls(**d)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """YAML file (or defaults) + `key=value` overrides (values parsed as YAML: 0.1, true, [1, 2])."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: invalid YAML ({exc})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: expected a mapping")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        parsed = yaml.safe_load(value)
+        if "." in key:  # model_overrides.width=0.25
+            top, sub = key.split(".", 1)
+            data.setdefault(top, {})[sub] = parsed
+        else:
+            data[key] = parsed
+    return TrainConfig.from_dict(data)

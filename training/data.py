@@ -1,0 +1,132 @@
+"""Training batches: LFW DevTrain aligned crops, one physical occlusion mask per batch, random
+96x96 crops and flips applied identically to the clean and the occluded copy.
+
+Randomness is a pure function of (seed, step): the epoch permutation from (seed, epoch) and the
+batch's crops/flips/mask from (seed, step). So a resumed run needs only the step number to continue
+exactly, and every DDP rank draws the same physical mask for its slice of the global batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from interpface.datasets import LFWProtocols, load_dataset
+from interpface.errors import DatasetError
+from interpface.occlusion import occlude_batch
+from interpface.prepare import PreparedDataset
+from interpface.template import default_template
+
+
+@dataclass
+class TrainingSet:
+    """crops: (N, 110, 110, 3) uint8 in memory; landmarks: (N, 68, 2); labels: (N,) int64 class ids;
+    class_names: identity of each class id; relpaths: image of each row."""
+
+    crops: np.ndarray
+    landmarks: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+    relpaths: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def digest(self) -> str:
+        """Hash of the image list and labels: recorded in checkpoints to say what a model saw."""
+        h = hashlib.sha256("\n".join(self.relpaths).encode())
+        h.update(self.labels.tobytes())
+        return h.hexdigest()[:16]
+
+
+def load_training_set(dataset: str = "lfw", split: str = "devtrain", data_root=None, cache_dir=None,
+                      exclude_fallback: bool = True) -> TrainingSet:
+    """The prepared images of a split. LFW: 'devtrain' (View 1 DevTrain people: disjoint from
+    DevTest) or 'all'. Other datasets: every prepared image; classes = identity folders."""
+    ds = load_dataset(dataset, data_root)
+    cache = PreparedDataset.open(ds, cache_dir)
+    if split == "devtrain":
+        if ds.protocol_dir is None:
+            raise DatasetError("split 'devtrain' needs LFW protocol files; use split: all for other datasets")
+        wanted = [r.relpath for r in LFWProtocols.load(ds.protocol_dir).dev_train_images]
+        rows = cache.rows(wanted, missing_ok=True)
+        if np.any(rows < 0):
+            raise DatasetError(f"{int((rows < 0).sum())} DevTrain images are not prepared; run "
+                               "`interpface data prepare --dataset lfw`")
+    elif split == "all":
+        rows = np.arange(len(cache))
+    else:
+        raise DatasetError(f"unknown split {split!r} (devtrain | all)")
+    rows = rows[cache.usable(exclude_fallback)[rows]]
+    identities = [cache.identities[i] for i in rows]
+    class_names = sorted(set(identities))
+    class_of = {name: k for k, name in enumerate(class_names)}
+    return TrainingSet(
+        crops=np.ascontiguousarray(cache.crops[rows]),
+        landmarks=cache.landmarks[rows].astype(np.float32),
+        labels=np.array([class_of[n] for n in identities], dtype=np.int64),
+        class_names=class_names,
+        relpaths=[cache.relpaths[i] for i in rows],
+    )
+
+
+class BatchMaker:
+    """Turns a step number into this rank's batch (see the module docstring)."""
+
+    def __init__(self, data: TrainingSet, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 crop: int = 96, flip: bool = True, occlusion: bool = False, occluder_size=(32.0, 12.0)):
+        if batch_size % world_size:
+            raise ValueError(f"global batch {batch_size} is not divisible by {world_size} ranks")
+        self.data, self.batch_size, self.seed = data, batch_size, seed
+        self.rank, self.world_size = rank, world_size
+        self.crop, self.flip, self.occlusion = crop, flip, occlusion
+        self.occluder_size = tuple(occluder_size)
+        self.template = default_template()
+        self.steps_per_epoch = max(1, len(data) // batch_size)
+        self._perm_epoch, self._perm = -1, None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Like DistributedSampler.set_epoch: the permutation of this epoch (same on every rank)."""
+        if epoch != self._perm_epoch:
+            self._perm = np.random.default_rng([self.seed, 1, epoch]).permutation(len(self.data))
+            self._perm_epoch = epoch
+
+    def indices(self, step: int) -> np.ndarray:
+        epoch, k = divmod(step, self.steps_per_epoch)
+        self.set_epoch(epoch)
+        global_batch = self._perm[k * self.batch_size:(k + 1) * self.batch_size]
+        per_rank = self.batch_size // self.world_size
+        return global_batch[self.rank * per_rank:(self.rank + 1) * per_rank]
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        """{'clean': (b, 3, crop, crop) float [0,1], 'occluded' (same, when enabled), 'labels': (b,)}."""
+        idx = self.indices(step)
+        rng = np.random.default_rng([self.seed, 2, step])  # same on every rank: one physical mask
+        crops = self.data.crops[idx]
+        images = [crops]
+        if self.occlusion:
+            occluded, _, _, _ = occlude_batch(crops, self.data.landmarks[idx], rng, self.template, self.occluder_size)
+            images.append(occluded)
+        # Per-image crop offsets and flips: drawn for the global batch, then sliced, so a rank's
+        # images get the same augmentation whatever the world size.
+        size = crops.shape[1]
+        offs = rng.integers(0, size - self.crop + 1, size=(self.batch_size, 2))
+        flips = rng.random(self.batch_size) < 0.5 if self.flip else np.zeros(self.batch_size, bool)
+        per_rank = self.batch_size // self.world_size
+        sl = slice(self.rank * per_rank, self.rank * per_rank + len(idx))
+        offs, flips = offs[sl], flips[sl]
+        out = {}
+        for key, arr in zip(("clean", "occluded"), images):
+            cut = np.stack([a[y:y + self.crop, x:x + self.crop] for a, (y, x) in zip(arr, offs)])
+            cut[flips] = cut[flips, :, ::-1]
+            out[key] = torch.from_numpy(np.ascontiguousarray(cut)).permute(0, 3, 1, 2).float().div_(255)
+        out["labels"] = torch.from_numpy(self.data.labels[idx])
+        return out

@@ -1,0 +1,43 @@
+"""Ship a trained run: fp16 `model.safetensors` + `config.json` + a short `training.json`
+(command, duration, final losses) — the format of assets/models/<variant>/."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from interpface.checkpoint import load_model, read_checkpoint_info, save_checkpoint
+from interpface.errors import CheckpointError
+
+
+def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, command: str | None = None) -> dict:
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    latest = run_dir / "latest.json"
+    if not latest.is_file():
+        raise CheckpointError(f"{run_dir}: no checkpoint to export (latest.json missing)")
+    ckpt = run_dir / json.loads(latest.read_text())["dir"]
+    model, info = load_model(ckpt)
+    extra = {k: v for k, v in info.items() if k not in ("format", "version", "model", "sha256", "weights_dtype")}
+    save_checkpoint(out_dir, model, model_config=model.config, extra=extra, dtype=torch.float16)
+    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
+    training = {
+        "name": info["training"]["name"],
+        "command": command or f"interpface train --config training/configs/{info['training']['name']}.yaml",
+        "steps": info.get("step"),
+        "finished": info.get("step") == info["training"]["steps"],
+        "train_seconds": info.get("train_seconds", summary.get("train_seconds", summary.get("seconds_this_invocation"))),
+        "images_per_s": summary.get("images_per_s"),
+        "bf16": summary.get("bf16"),
+        "device": summary.get("device"),
+        "final": summary.get("final"),
+        "n_train_images": info.get("n_train_images"),
+        "num_classes": len(info.get("class_names", [])),
+        "init_from": info["training"].get("init_from"),
+        "data_digest": info.get("data_digest"),
+    }
+    (out_dir / "training.json").write_text(json.dumps(training, indent=2) + "\n")
+    size = (out_dir / "model.safetensors").stat().st_size
+    return {"out": str(out_dir), "bytes": size, **training}

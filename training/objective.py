@@ -1,0 +1,71 @@
+"""The Siamese objective: one module that runs the shared network on the clean and the occluded
+batch and returns every weighted loss term. Everything that touches parameters happens inside its
+forward, so DistributedDataParallel sees one forward and one backward per step."""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from interpface.losses import (FADLoss, IdentityLoss, OccludedIdentityLoss, SADFilterLoss, SADResponseLoss,
+                               feature_selection_mask)
+from interpface.models import InterpretableFaceNet
+
+from .config import TrainConfig
+
+
+class SiameseObjective(nn.Module):
+    """forward(clean (b,3,S,S), occluded (b,3,S,S) or None, labels (b,)) -> dict of scalar terms
+    (already weighted), plus 'loss' (their sum) and 'accuracy' (clean branch, no gradient)."""
+
+    def __init__(self, net: InterpretableFaceNet, cfg: TrainConfig):
+        super().__init__()
+        self.net, self.cfg = net, cfg
+        self.identity = IdentityLoss()
+        self.sad_filter = SADFilterLoss()
+        self.sad_response = SADResponseLoss()
+        self.fad = FADLoss(cfg.fad_mode, cfg.fad_t)
+        self.occluded_identity = OccludedIdentityLoss()
+
+    def _tau(self, f_clean: torch.Tensor, f_occ: torch.Tensor) -> torch.Tensor:
+        """tau from the batch mean |f - f^| over ALL pairs sharing the physical mask: under DDP the
+        per-rank means are averaged first (same mask on every rank), so tau is identical everywhere."""
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            with torch.no_grad():
+                d = (f_clean.float() - f_occ.float()).abs().mean(dim=0)
+                dist.all_reduce(d)
+                d /= dist.get_world_size()
+            # feature_selection_mask on a (1, N) "batch" whose mean difference is d.
+            return feature_selection_mask(d[None], torch.zeros_like(d)[None], self.cfg.fad_mode, self.cfg.fad_t)
+        return feature_selection_mask(f_clean, f_occ, self.cfg.fad_mode, self.cfg.fad_t)
+
+    def forward(self, clean: torch.Tensor, occluded: torch.Tensor | None, labels: torch.Tensor) -> dict:
+        cfg = self.cfg
+        b = clean.shape[0]
+        x = clean if occluded is None else torch.cat([clean, occluded])
+        inter = self.net.forward_intermediates(x)
+        f_clean = inter.f[:b].float()
+        logits_clean = self.net.logits(inter.f[:b]).float()
+        terms = {"identity": cfg.w_identity * self.identity(logits_clean, labels)}
+        if cfg.w_sad_filter > 0:
+            terms["sad_filter"] = cfg.w_sad_filter * self.sad_filter(self.net.psi_weight.float())
+        if cfg.w_sad_response > 0:
+            maps = inter.psi_smooth if cfg.sad_on_occluded else inter.psi_smooth[:b]
+            terms["sad_response"] = cfg.w_sad_response * self.sad_response(maps.float())
+        if occluded is not None:
+            f_occ = inter.f[b:].float()
+            if cfg.occluded_identity_plain:
+                terms["occluded_identity"] = cfg.w_occluded_identity * self.identity(
+                    self.net.logits(inter.f[b:]).float(), labels)
+            elif cfg.uses_fad:
+                tau = self._tau(f_clean, f_occ)
+                if cfg.w_fad > 0:
+                    terms["fad"] = cfg.w_fad * self.fad(f_clean, f_occ, tau)
+                if cfg.w_occluded_identity > 0:
+                    terms["occluded_identity"] = cfg.w_occluded_identity * self.occluded_identity(
+                        f_occ, tau, labels, self.net.classifier)
+        terms["loss"] = sum(terms.values())
+        with torch.no_grad():
+            terms["accuracy"] = (logits_clean.argmax(dim=1) == labels).float().mean()
+        return terms
