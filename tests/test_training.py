@@ -153,3 +153,10 @@ def test_ddp_two_processes_end_identical(tiny_data, tmp_path):
     summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
     assert summary["world_size"] == 2
     assert len(summary["rank_weight_checksums"]) == 2 and summary["ranks_identical"] is True
+
+
+def test_resuming_a_finished_run_keeps_its_summary(tiny_data, tmp_path):
+    spec, data = tiny_data
+    first = train(tiny_cfg(spec, steps=2), tmp_path / "r", data=data, progress=False)
+    again = train(tiny_cfg(spec, steps=2), tmp_path / "r", data=data, progress=False, resume=True)
+    assert again["final"] == first["final"] and again["steps"] == 2

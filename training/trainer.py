@@ -143,6 +143,12 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike | None = None, *, resume:
     if is_main:
         cfg.save(run_dir / "config.yaml")
 
+    end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
+    if resume and start >= cfg.steps and (run_dir / "summary.json").is_file():
+        # Already finished: nothing to do, keep the summary of the run that finished it.
+        if world > 1:
+            dist.destroy_process_group()
+        return json.loads((run_dir / "summary.json").read_text())
     model = objective
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
@@ -152,7 +158,6 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike | None = None, *, resume:
                          flip=cfg.flip, occlusion=cfg.occlusion, occluder_size=cfg.occluder_size)
     use_bf16 = cfg.bf16 and bf16_supported(device)
     logger = _Logger(run_dir, start, enabled=is_main)
-    end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
     extra = {"training": cfg.to_dict(), "class_names": data.class_names, "data_digest": data.digest,
              "n_train_images": len(data)}
     last_good = _latest(run_dir) if is_main else None
