@@ -1,0 +1,118 @@
+"""`interpface analyze` and `interpface report` (registered by the main CLI through add_commands)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .errors import InterpfaceError
+
+
+def _threads(args) -> None:
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(int(args.threads))
+
+
+def _regions(spec: str | None):
+    if spec is None:
+        return None
+    if spec.strip().lower() in ("", "none"):
+        return ()
+    from .template import default_template
+
+    names = [r.strip() for r in spec.split(",") if r.strip()]
+    unknown = [r for r in names if r not in default_template().regions]
+    if unknown:
+        raise InterpfaceError(f"unknown region(s) {unknown}; choose from {', '.join(default_template().regions)}")
+    return tuple(names)
+
+
+def cmd_analyze(args) -> int:
+    from .analysis.faces import load_devtest_faces
+    from .analysis.precomputed import save_precomputed
+    from .analysis_report import analyze_checkpoint
+    from .cli import write_json
+
+    _threads(args)
+    t0 = time.perf_counter()
+    faces = load_devtest_faces(args.images, seed=args.seed, data_root=args.data_root, cache_dir=args.cache_dir)
+    name = args.name or Path(args.checkpoint).resolve().name
+    _, result = analyze_checkpoint(args.checkpoint, faces, name=name, regions=_regions(args.regions), grid=args.grid,
+                                   bootstrap=args.bootstrap, batch_size=args.batch_size, seed=args.seed,
+                                   quiet=args.quiet)
+    out = result.save(args.out)
+    m = result.metrics
+    print(f"{name}: {result.n_images} DevTest faces, {result.n_filters} filters -> {out}")
+    for sign in ("pos", "neg"):
+        print(f"  {sign}: spread {m[f'spread_{sign}']:.2f} px, hull fraction {m[f'hull_fraction_{sign}']:.3f}, "
+              f"regions covered {m[f'regions_covered_{sign}']}/{len(m['coverage_regions'])}, "
+              f"median peak std {m[f'median_peak_std_{sign}']:.2f} px")
+    print(f"  location instability {m['location_instability']:.4f}")
+    if "mean_feature_difference" in m:
+        print("  mean feature difference: " + ", ".join(f"{r} {v:.4f}" for r, v in m["mean_feature_difference"].items()))
+    payload = {**m, "out": str(out), "seconds": round(time.perf_counter() - t0, 2), "timings": result.meta["timings"]}
+    if args.precompute:
+        npz, js = save_precomputed(result, args.precompute, args.precompute_dir)
+        print(f"  precomputed -> {npz} ({npz.stat().st_size / 1024:.0f} KiB), {js}")
+        payload["precomputed"] = [str(npz), str(js)]
+    write_json(args.json, payload)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .analysis_report import build_report
+    from .cli import write_json
+
+    _threads(args)
+    checkpoints = [c.strip() for c in args.checkpoints.split(",") if c.strip()]
+    names = [n.strip() for n in args.names.split(",")] if args.names else None
+    formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
+    summary = build_report(checkpoints, args.out, names=names, n_images=args.images, n_pairs=args.pairs or None,
+                           heatmap_faces=args.heatmap_faces, heatmap_filters=args.heatmap_filters, formats=formats,
+                           bootstrap=args.bootstrap, batch_size=args.batch_size, seed=args.seed,
+                           data_root=args.data_root, cache_dir=args.cache_dir, quiet=args.quiet)
+    print(f"report for {len(checkpoints)} model(s) -> {summary['report']} "
+          f"({len(summary['figures'])} figures x {len(formats)} formats, {len(summary['tables'])} tables, "
+          f"{summary['seconds']:.0f} s)")
+    write_json(args.json, summary)
+    return 0
+
+
+def add_commands(sub) -> None:
+    def common(p):
+        p.add_argument("--images", type=int, default=1000, help="DevTest faces to analyse (default 1000, seeded)")
+        p.add_argument("--seed", type=int, default=0, help="seed of the image sample")
+        p.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples of the images (0 = none)")
+        p.add_argument("--batch-size", type=int, default=32)
+        p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+        p.add_argument("--data-root", help="dataset root (default: $INTERPFACE_DATA, else ../shared/data)")
+        p.add_argument("--cache-dir", help="cache root (default: $INTERPFACE_CACHE, else ~/.cache/interpface)")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+
+    p = sub.add_parser("analyze", help="interpretability analyses of one checkpoint (peaks, spreads, stds, "
+                       "feature differences) on LFW DevTest faces")
+    p.add_argument("--checkpoint", required=True, help="checkpoint directory (model.safetensors + config.json)")
+    p.add_argument("--out", required=True, help="output directory: analysis.npz + metrics.json")
+    p.add_argument("--name", help="model name (default: the checkpoint directory's name)")
+    p.add_argument("--regions", default=None, help="comma-separated regions to occlude for the feature "
+                   "differences (default: all named regions; 'none' skips them)")
+    p.add_argument("--grid", type=int, default=0, help="also occlude an NxN grid over the face (Fig. 7)")
+    p.add_argument("--precompute", metavar="NAME", help="also write the compact assets/analyses/NAME.{npz,json}")
+    p.add_argument("--precompute-dir", help="where --precompute writes (default: assets/analyses)")
+    common(p)
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("report", help="HTML report + PNG/SVG/PDF figures + CSV tables comparing checkpoints")
+    p.add_argument("--checkpoints", required=True, help="comma-separated checkpoint directories")
+    p.add_argument("--names", help="comma-separated model names (default: directory names)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--pairs", type=int, default=1000, help="DevTest pairs for the ROC (default all 1000; 0 = no ROC)")
+    p.add_argument("--heatmap-faces", type=int, default=4, help="faces per heatmap grid")
+    p.add_argument("--heatmap-filters", type=int, default=8, help="filters per heatmap grid")
+    p.add_argument("--formats", default="png,svg,pdf", help="figure formats besides the HTML report "
+                   "(comma-separated: png, svg, pdf, html; static formats need Chromium)")
+    common(p)
+    p.set_defaults(func=cmd_report)

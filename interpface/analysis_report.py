@@ -1,0 +1,282 @@
+"""`interpface report`: the paper's analyses for several checkpoints, side by side, as one
+self-contained HTML page plus every figure (PNG/SVG/PDF) and table (CSV).
+
+For each model: :func:`interpface.analysis.run_analysis` on N LFW DevTest faces (peaks, spreads,
+stds, feature differences per region), an ROC on the View-1 DevTest pairs (clean, and with every image
+occluded at a seeded random position), filter heatmaps over faces of different subjects and of one
+subject, and pixel attributions of one genuine pair's cosine similarity.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InterpfaceError
+
+__all__ = ["ModelAnalysis", "analyze_checkpoint", "build_report", "devtest_roc"]
+
+FIG7_REGIONS = ("eyes", "nose", "mouth", "forehead", "left_cheek", "chin")
+
+
+@dataclass
+class ModelAnalysis:
+    name: str
+    checkpoint: str
+    result: Any  # AnalysisResult
+    roc: dict[str, dict] = field(default_factory=dict)  # condition -> roc_points
+    heatmaps: dict[str, Any] = field(default_factory=dict)  # "different" / "same" -> Heatmaps
+    attribution: dict[str, np.ndarray] = field(default_factory=dict)
+    attribution_image: np.ndarray | None = None
+    seconds: float = 0.0
+
+
+def _bar(desc: str, total: int, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", disable=quiet, leave=False)
+
+
+def analyze_checkpoint(checkpoint, faces, *, name: str | None = None, regions=None, grid: int = 0,
+                       bootstrap: int = 100, batch_size: int = 32, seed: int = 0, quiet: bool = True):
+    """Load a checkpoint and run :func:`run_analysis` on `faces` (a :class:`Faces`), with tqdm bars.
+    Returns (model, AnalysisResult)."""
+    from .analysis.feature_difference import DEFAULT_REGIONS, location_grid
+    from .analysis.run import run_analysis
+    from .checkpoint import load_model
+
+    model, info = load_model(checkpoint)
+    bars: dict[str, Any] = {}
+
+    def progress(step, done, total):
+        if step not in bars:
+            bars[step] = _bar(f"{name or 'model'}: {step}", total, quiet)
+        bars[step].update(done - bars[step].n)
+
+    regions = DEFAULT_REGIONS if regions is None else regions
+    try:
+        result = run_analysis(model, faces.crops, faces.landmarks, relpaths=faces.relpaths,
+                              identities=faces.identities, regions=tuple(regions),
+                              locations=location_grid(n=grid) if grid else None, bootstrap=bootstrap,
+                              batch_size=batch_size, seed=seed, progress=progress,
+                              meta={"checkpoint": str(checkpoint), "name": name or Path(checkpoint).name,
+                                    "model_config": info.get("model"), "image_seed": seed})
+    finally:
+        for b in bars.values():
+            b.close()
+    return model, result
+
+
+def devtest_roc(model, *, n_pairs: int | None = None, data_root=None, cache_dir=None, batch_size: int = 32,
+                quiet: bool = True, seed: int = 0) -> tuple[dict[str, dict], tuple[int, int] | None]:
+    """ROC of the cosine similarity on LFW View-1 DevTest pairs (the first n_pairs/2 genuine and
+    impostor pairs), clean and with every image occluded at a seeded random position (seed + cache
+    row). Returns ({"clean": roc_points, "occluded": roc_points}, rows (a, b) of the first genuine pair)."""
+    from .analysis._common import embed
+    from .datasets import LFWProtocols, load_lfw
+    from .figures.roc import roc_points
+    from .occlusion import occlude_seeded
+    from .prepare import PreparedDataset
+
+    lfw = load_lfw(data_root)
+    cache = PreparedDataset.open(lfw, cache_dir)
+    pairs = LFWProtocols.load(lfw.protocol_dir).dev_test_pairs
+    if n_pairs is not None:
+        same = [p for p in pairs if p.same][: n_pairs // 2]
+        diff = [p for p in pairs if not p.same][: n_pairs - len(same)]
+        pairs = same + diff
+    if not pairs:
+        return {}, None
+    a = cache.rows([p.a for p in pairs])
+    b = cache.rows([p.b for p in pairs])
+    uniq = np.unique(np.concatenate([a, b]))
+    pos = {r: i for i, r in enumerate(uniq)}
+    crops = np.asarray(cache.crops[uniq])
+    labels = np.array([p.same for p in pairs], dtype=int)
+    out = {}
+    for cond in ("clean", "occluded"):
+        imgs = crops
+        if cond == "occluded":
+            imgs = np.stack([occlude_seeded(c, cache.landmarks[r], seed + int(r))[0] for c, r in zip(crops, uniq)])
+        parts = []
+        with _bar(f"ROC {cond}", len(imgs), quiet) as bar:
+            for s in range(0, len(imgs), batch_size):
+                parts.append(embed(model, imgs[s:s + batch_size]))
+                bar.update(len(parts[-1]))
+        f = np.concatenate(parts)
+        f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+        scores = np.array([f[pos[i]] @ f[pos[j]] for i, j in zip(a, b)])
+        out[cond] = roc_points(labels, scores)
+    first = next(((int(i), int(j)) for i, j, p in zip(a, b, pairs) if p.same), None)
+    return out, first
+
+
+def _tar_at(roc: dict, far: float) -> float:
+    fpr, tpr = np.asarray(roc["fpr"]), np.asarray(roc["tpr"])
+    return float(np.interp(far, fpr, tpr))
+
+
+def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = None, n_images: int = 1000,
+                 n_pairs: int | None = 1000, heatmap_faces: int = 4, heatmap_filters: int = 8,
+                 formats=("png", "svg", "pdf"), bootstrap: int = 100, batch_size: int = 32, seed: int = 0,
+                 data_root=None, cache_dir=None, quiet: bool = False) -> dict[str, Any]:
+    """Run everything and write the report into out_dir:
+
+    report.html (self-contained), figures/<name>.<fmt> for every figure and format, tables/*.csv,
+    analyses/<model>/{analysis.npz, metrics.json}, summary.json. Returns the summary dict."""
+    from tqdm import tqdm
+
+    from .analysis.attribution import pixel_attribution
+    from .analysis.faces import load_devtest_faces
+    from .analysis.feature_difference import difference_summary
+    from .analysis.heatmaps import choose_faces, choose_filters, response_heatmaps
+    from .analysis.sensitivity import occlusion_sweep
+    from .cli import write_json
+    from .figures import (attribution_figure, difference_location_figure, feature_difference_figure,
+                          heatmap_grid_figure, metrics_bar_figure, metrics_table, peak_map_figure, roc_figure,
+                          std_histogram_figure)
+    from .figures.export import STATIC_FORMATS, _require_browser, export_figures
+    from .figures.report import ReportSection, render_report, write_table_csv
+    from .prepare import PreparedDataset
+    from .datasets import load_lfw
+
+    t_start = time.perf_counter()
+    if not checkpoints:
+        raise InterpfaceError("no checkpoints given")
+    formats = tuple(f.lower() for f in formats)
+    bad = [f for f in formats if f not in STATIC_FORMATS + ("html",)]
+    if bad:
+        raise InterpfaceError(f"unknown figure format(s) {bad}; choose from {STATIC_FORMATS + ('html',)}")
+    if any(f in STATIC_FORMATS for f in formats):
+        _require_browser()  # fail before the long part, with the clear message
+    names = list(names) if names else [Path(c).name for c in checkpoints]
+    if len(names) != len(checkpoints):
+        raise InterpfaceError(f"{len(names)} names for {len(checkpoints)} checkpoints")
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names):
+        seen[n] = seen.get(n, 0) + 1
+        if seen[n] > 1:
+            names[i] = f"{n}_{seen[n]}"
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    faces = load_devtest_faces(n_images, seed=seed, data_root=data_root, cache_dir=cache_dir)
+    cache = PreparedDataset.open(load_lfw(data_root), cache_dir)
+    models: list[ModelAnalysis] = []
+    for ckpt, name in tqdm(list(zip(checkpoints, names)), desc="models", unit="model", disable=quiet):
+        t0 = time.perf_counter()
+        model, result = analyze_checkpoint(ckpt, faces, name=name, bootstrap=bootstrap, batch_size=batch_size,
+                                           seed=seed, quiet=quiet)
+        result.save(out / "analyses" / name)
+        ma = ModelAnalysis(name, str(ckpt), result)
+        if n_pairs:
+            ma.roc, first = devtest_roc(model, n_pairs=n_pairs, data_root=data_root, cache_dir=cache_dir,
+                                        batch_size=batch_size, quiet=quiet, seed=seed)
+        else:
+            first = None
+        filters = choose_filters(result.mean_xy[:, 0], result.std[:, 0], heatmap_filters)
+        for mode in ("different", "same"):
+            idx = choose_faces(result.identities or list(range(len(faces))), heatmap_faces, mode=mode, seed=seed)
+            ma.heatmaps[mode] = (response_heatmaps(model, faces.crops[idx], filters), [faces.relpaths[i] for i in idx])
+        if first is not None:
+            ca, cb = np.asarray(cache.crops[first[0]]), np.asarray(cache.crops[first[1]])
+            for method in ("gradcam", "integrated_gradients"):
+                ma.attribution[method] = pixel_attribution(model, ca, method=method, reference=cb)
+            sweep = occlusion_sweep(model, ca, window=12, stride=6, reference=cb, batch_size=batch_size)
+            ma.attribution["occlusion (sweep)"] = sweep.attribution("cosine")
+            from .align import center_crop
+
+            ma.attribution_image = center_crop(ca, model.config.input_size)
+        ma.seconds = time.perf_counter() - t0
+        models.append(ma)
+        del model
+
+    # ---- figures and tables ---------------------------------------------------------------------
+    results = {m.name: m.result for m in models}
+    metrics = {m.name: m.result.metrics for m in models}
+    figs_peaks = {"fig5_peak_maps": peak_map_figure(results), "fig9_std_histograms": std_histogram_figure(results)}
+    regions_present = [r for r in ("eyes", "nose", "mouth") if r in models[0].result.differences.names]
+    figs_diff = {"fig6_feature_differences": feature_difference_figure(results, regions=regions_present),
+                 "fig7_difference_locations": difference_location_figure(
+                     results, names=[r for r in FIG7_REGIONS if r in models[0].result.differences.names])}
+    figs_summary = {"metrics": metrics_bar_figure(metrics)}
+    figs_heat = {}
+    for m in models:
+        for mode, (hm, rel) in m.heatmaps.items():
+            label = "different subjects" if mode == "different" else "one subject"
+            figs_heat[f"fig8_heatmaps_{m.name}_{mode}"] = heatmap_grid_figure(
+                hm, row_labels=[r.split("/")[0] for r in rel], title=f"{m.name}: filter responses, {label}")
+        if m.attribution:
+            figs_heat[f"attributions_{m.name}"] = attribution_figure(
+                m.attribution_image, m.attribution, title=f"{m.name}: attributions of a genuine pair's cosine similarity")
+    figs_roc = {}
+    if any(m.roc for m in models):
+        for cond in ("clean", "occluded"):
+            figs_roc[f"fig10_roc_{cond}"] = roc_figure({m.name: m.roc[cond] for m in models if m.roc},
+                                                       title=f"ROC on LFW DevTest pairs ({cond})")
+
+    table_metrics = metrics_table(metrics)
+    table_fd = []
+    for m in models:
+        d = m.result.differences
+        for i, region in enumerate(d.names):
+            s = difference_summary(d.mean_abs[i])
+            table_fd.append({"model": m.name, "region": region, **s,
+                             "relative": m.result.metrics["relative_feature_difference"][region]})
+    table_roc = [{"model": m.name, "condition": cond, "auc": r["auc"], "eer": r["eer"],
+                  "tar_at_far_0.01": _tar_at(r, 0.01), "tar_at_far_0.1": _tar_at(r, 0.1)}
+                 for m in models for cond, r in m.roc.items()]
+    table_filters = []
+    for m in models:
+        r = m.result
+        for k in range(r.n_filters):
+            table_filters.append({"model": m.name, "filter": k,
+                                  "pos_x": r.mean_xy[k, 0, 0], "pos_y": r.mean_xy[k, 0, 1], "pos_std": r.std[k, 0],
+                                  "neg_x": r.mean_xy[k, 1, 0], "neg_y": r.mean_xy[k, 1, 1], "neg_std": r.std[k, 1]})
+    tables = {"metrics": table_metrics, "feature_differences": table_fd, "roc": table_roc, "filters": table_filters}
+    for tname, rows in tables.items():
+        write_table_csv(rows, out / "tables" / f"{tname}.csv")
+
+    all_figs = {**figs_summary, **figs_peaks, **figs_diff, **figs_heat, **figs_roc}
+    static = [f for f in formats if f in STATIC_FORMATS]
+    with tqdm(total=len(all_figs) * len(static), desc="figures", unit="file", disable=quiet or not static) as bar:
+        export_figures(all_figs, out / "figures", formats=list(formats), progress=bar)
+
+    n = models[0].result.n_images
+    sections = [
+        ReportSection("Summary", f"{len(models)} model(s), {n} LFW DevTest faces (seed {seed}). Spread: mean distance "
+                      "of the per-filter average peak locations to their centroid (template px); hull fraction: their "
+                      "convex-hull area over the face region; median peak std: median over filters of the std of the "
+                      "peak location; error bars and _sd columns: bootstrap std over images.",
+                      figures=figs_summary, tables={"metrics": table_metrics}),
+        ReportSection("Average peak locations (Fig. 5) and their standard deviations (Fig. 9)",
+                      "Each dot is one filter's magnitude-weighted average peak location, warped to the frontal "
+                      "template; colour = std of its peak location over the images.", figures=figs_peaks),
+        ReportSection("Feature differences under occlusion (Figs. 6, 7)",
+                      "Mean |f(I) - f(I^)| per dimension for a black occluder warped onto each region of every face; "
+                      "dims_50 / dims_90: fewest dimensions holding 50% / 90% of the change.",
+                      figures=figs_diff, tables={"feature differences": table_fd}),
+        ReportSection("Filter responses (Figs. 1, 8) and attributions",
+                      "Filters chosen among the most stable half, spread over the face; red = positive, blue = "
+                      "negative response, one colour scale per filter.", figures=figs_heat),
+    ]
+    if figs_roc:
+        sections.append(ReportSection("Verification ROC (Fig. 10)",
+                                      "Cosine similarity on the LFW View-1 DevTest pairs, clean and with every image "
+                                      "occluded by a seeded random warped black rectangle.",
+                                      figures=figs_roc, tables={"roc": table_roc}))
+    page = render_report("interpface analysis report", sections,
+                         intro="Models: " + ", ".join(f"{m.name} ({m.checkpoint})" for m in models))
+    (out / "report.html").write_text(page)
+    summary = {"report": str(out / "report.html"), "models": {m.name: {"checkpoint": m.checkpoint,
+                                                                      "seconds": round(m.seconds, 2),
+                                                                      "analysis": str(out / "analyses" / m.name)}
+                                                             for m in models},
+               "n_images": n, "n_pairs": n_pairs, "figures": sorted(all_figs), "formats": list(formats),
+               "tables": {k: str(out / "tables" / f"{k}.csv") for k in tables},
+               "seconds": round(time.perf_counter() - t_start, 2)}
+    write_json(out / "summary.json", summary)
+    return summary

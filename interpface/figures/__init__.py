@@ -1,0 +1,36 @@
+"""Figures of the paper's analyses as plotly figures (no UI code; never imports streamlit).
+
+Every function maps arrays / analyses to a ``plotly.graph_objects.Figure``; passing a mapping
+name -> analysis draws several models side by side.
+
+- Fig. 5 :func:`peak_map_figure`, Fig. 9 :func:`std_histogram_figure` (:mod:`.peaks`)
+- Fig. 6 :func:`feature_difference_figure`, Fig. 7 :func:`difference_location_figure` (:mod:`.differences`)
+- Figs. 1 / 8 :func:`heatmap_grid_figure`; attributions :func:`attribution_figure` (:mod:`.heatmaps`)
+- Fig. 10 :func:`roc_figure` (+ :func:`roc_points`) (:mod:`.roc`)
+- model comparison :func:`metrics_bar_figure`, :func:`metrics_table` (:mod:`.metrics`)
+- files: :func:`export_figure`, :func:`export_figures` (:mod:`.export`), HTML reports (:mod:`.report`)
+"""
+
+from importlib import import_module
+
+_EXPORTS = {
+    "peak_map_figure": "peaks", "std_histogram_figure": "peaks",
+    "feature_difference_figure": "differences", "difference_location_figure": "differences",
+    "heatmap_grid_figure": "heatmaps", "attribution_figure": "heatmaps", "overlay_responses": "heatmaps",
+    "roc_figure": "roc", "roc_points": "roc",
+    "metrics_bar_figure": "metrics", "metrics_table": "metrics", "SUMMARY_METRICS": "metrics",
+    "export_figure": "export", "export_figures": "export", "find_browser": "export",
+    "FigureExportError": "export", "STATIC_FORMATS": "export",
+    "ReportSection": "report", "render_report": "report", "write_table_csv": "report",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'interpface.figures' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

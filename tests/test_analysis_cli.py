@@ -1,0 +1,109 @@
+"""`interpface analyze` and `interpface report` end to end on a tiny model and a small LFW copy."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from interpface.checkpoint import save_checkpoint
+from interpface.cli import main
+from interpface.models import InterpretableFaceNet, get_model_config
+
+PEOPLE = {"Aaron_Eckhart": 1, "Colin_Powell": 4, "Donald_Rumsfeld": 3, "Tony_Blair": 3}
+PAIRS = [("Colin_Powell", 1, 2), ("Donald_Rumsfeld", 1, 3), ("Colin_Powell", 3, "Tony_Blair", 3),
+         ("Aaron_Eckhart", 1, "Donald_Rumsfeld", 2)]
+
+
+@pytest.fixture(scope="module")
+def mini_lfw(tmp_path_factory, lfw):
+    """(data_root, cache_dir): 11 real LFW images, all DevTest, with protocol files, prepared."""
+    from interpface.datasets import load_lfw
+    from interpface.prepare import prepare_dataset
+
+    root = tmp_path_factory.mktemp("mini_analysis")
+    lfw_dir = root / "lfw"
+    for person, n in PEOPLE.items():
+        (lfw_dir / "lfw-deepfunneled-160" / person).mkdir(parents=True)
+        for k in range(1, n + 1):
+            rel = f"{person}/{person}_{k:04d}.jpg"
+            shutil.copy(lfw.path(rel), lfw_dir / "lfw-deepfunneled-160" / rel)
+    people = f"{len(PEOPLE)}\n" + "".join(f"{p}\t{n}\n" for p, n in PEOPLE.items())
+    (lfw_dir / "peopleDevTest.txt").write_text(people)
+    (lfw_dir / "peopleDevTrain.txt").write_text("0\n")
+    (lfw_dir / "pairsDevTest.txt").write_text("2\n" + "".join("\t".join(map(str, p)) + "\n" for p in PAIRS))
+    (lfw_dir / "pairsDevTrain.txt").write_text("0\n")
+    (lfw_dir / "people.txt").write_text("1\n" + people)
+    (lfw_dir / "pairs.txt").write_text("1\t2\n" + "".join("\t".join(map(str, p)) + "\n" for p in PAIRS))
+    cache = root / "cache"
+    prepare_dataset(load_lfw(root), cache_dir=cache, workers=1, progress=False)
+    return root, cache
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ckpts")
+    torch.set_num_threads(1)
+    out = []
+    for i, name in enumerate(("base", "full")):
+        torch.manual_seed(i)
+        net = InterpretableFaceNet(get_model_config("tiny"))
+        net.train()
+        with torch.no_grad():
+            for _ in range(3):
+                net(torch.rand(8, 3, 96, 96))
+        save_checkpoint(root / name, net.eval(), model_config=net.config, extra={})
+        out.append(root / name)
+    return out
+
+
+def test_analyze_command(mini_lfw, tiny_ckpts, tmp_path, capsys):
+    root, cache = mini_lfw
+    out = tmp_path / "an"
+    rc = main(["analyze", "--checkpoint", str(tiny_ckpts[0]), "--images", "8", "--out", str(out), "--regions",
+               "eyes,nose", "--bootstrap", "5", "--data-root", str(root), "--cache-dir", str(cache), "--quiet",
+               "--precompute", "tiny_base", "--precompute-dir", str(tmp_path / "pre"), "--json", str(tmp_path / "a.json")])
+    assert rc == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("spread_pos", "spread_neg", "hull_fraction_pos", "hull_fraction_neg", "regions_covered_pos",
+                "regions_covered_neg", "median_peak_std_pos", "median_peak_std_neg", "location_instability",
+                "mean_feature_difference"):
+        assert key in metrics, key
+    assert set(metrics["mean_feature_difference"]) == {"eyes", "nose"} and metrics["n_images"] == 8
+    with np.load(out / "analysis.npz") as z:
+        assert z["template_xy"].shape == (8, 32, 2, 2) and z["diff_mean_abs"].shape == (2, 32)
+    assert (tmp_path / "pre" / "tiny_base.npz").is_file() and (tmp_path / "pre" / "tiny_base.json").is_file()
+    assert json.loads((tmp_path / "a.json").read_text())["precomputed"]
+    assert "spread" in capsys.readouterr().out
+    # user errors: one line, exit status 2
+    assert main(["analyze", "--checkpoint", str(tmp_path / "missing"), "--out", str(out), "--images", "2",
+                 "--data-root", str(root), "--cache-dir", str(cache), "--quiet"]) == 2
+    assert main(["analyze", "--checkpoint", str(tiny_ckpts[0]), "--out", str(out), "--regions", "ears",
+                 "--data-root", str(root), "--cache-dir", str(cache), "--quiet"]) == 2
+
+
+def test_report_command(mini_lfw, tiny_ckpts, tmp_path):
+    from interpface.figures import find_browser
+
+    root, cache = mini_lfw
+    formats = "png,html" if find_browser() else "html"
+    out = tmp_path / "rep"
+    rc = main(["report", "--checkpoints", ",".join(map(str, tiny_ckpts)), "--out", str(out), "--images", "10",
+               "--pairs", "4", "--bootstrap", "3", "--heatmap-faces", "2", "--heatmap-filters", "3",
+               "--formats", formats, "--data-root", str(root), "--cache-dir", str(cache), "--quiet"])
+    assert rc == 0
+    html = (out / "report.html").read_text()
+    assert html.count("<script type='text/javascript'>") == 1 and "base" in html and "full" in html
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["models"]) == {"base", "full"}
+    expected = {"metrics", "fig5_peak_maps", "fig9_std_histograms", "fig6_feature_differences",
+                "fig7_difference_locations", "fig10_roc_clean", "fig10_roc_occluded", "fig8_heatmaps_base_different",
+                "fig8_heatmaps_full_same", "attributions_base"}
+    assert expected <= set(summary["figures"])
+    for stem in summary["figures"]:
+        for fmt in formats.split(","):
+            assert (out / "figures" / f"{stem}.{fmt}").stat().st_size > 0, (stem, fmt)
+    for table in ("metrics", "feature_differences", "roc", "filters"):
+        assert (out / "tables" / f"{table}.csv").read_text().startswith("model,")
+    assert (out / "analyses" / "base" / "analysis.npz").is_file()
