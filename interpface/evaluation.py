@@ -475,7 +475,8 @@ class Evaluator:
         if labels.all() or not labels.any():
             raise InterpfaceError("the protocol left only genuine or only impostor pairs")
         v = M.verification_metrics(scores, labels, roc_points=60)
-        out = {"auc": v["auc"], "eer": v["eer"], "tar_at_far": v["tar_at_far"], "n_pairs": v["n_pairs"],
+        out = {"auc": v["auc"], "eer": v["eer"], "tar_at_far": v["tar_at_far"],
+               "threshold_at_far": v["threshold_at_far"], "n_pairs": v["n_pairs"],
                "n_genuine": v["n_genuine"], "n_impostor": v["n_impostor"], "roc": v["roc"]}
         if self.n_bootstrap > 1:
             b = M.bootstrap_verification(scores, labels, ga, gb, n_resamples=self.n_bootstrap, seed=self.seed)

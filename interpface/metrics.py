@@ -94,6 +94,22 @@ def tar_at_far(fpr: np.ndarray, tpr: np.ndarray, far: float, n_impostor: int) ->
     return float(tpr[ok].max()) if ok.any() else 0.0
 
 
+def threshold_at_far(fpr: np.ndarray, tpr: np.ndarray, thresholds: np.ndarray, far: float,
+                     n_impostor: int) -> float | None:
+    """The score threshold that achieves tar_at_far (accept when score >= threshold): the threshold
+    of the ROC point with the largest TPR among those with FPR <= far. None when not resolvable."""
+    if n_impostor <= 0 or far < 1.0 / n_impostor:
+        return None
+    fpr, tpr, thresholds = np.asarray(fpr), np.asarray(tpr), np.asarray(thresholds)
+    ok = np.flatnonzero(fpr <= far + 1e-12)
+    if not len(ok):
+        return None
+    best = ok[np.argmax(tpr[ok])]
+    t = float(thresholds[best])
+    # sklearn puts +inf at the first point (accept nothing): keep JSON finite.
+    return t if np.isfinite(t) else float(np.nextafter(thresholds[1], np.inf)) if len(thresholds) > 1 else None
+
+
 def far_key(far: float) -> str:
     """JSON key of a FAR: 0.01 -> "0.01", 1e-3 -> "0.001", 1e-4 -> "0.0001"."""
     return np.format_float_positional(far, trim="-")
@@ -106,6 +122,8 @@ def verification_metrics(scores, labels, fars: Sequence[float] = DEFAULT_FARS, r
     r = roc(scores, labels)
     out = {"auc": r.auc, "eer": eer(r.fpr, r.tpr),
            "tar_at_far": {far_key(f): tar_at_far(r.fpr, r.tpr, f, r.n_impostor) for f in fars},
+           "threshold_at_far": {far_key(f): threshold_at_far(r.fpr, r.tpr, r.thresholds, f, r.n_impostor)
+                                for f in fars},
            "n_pairs": r.n_genuine + r.n_impostor, "n_genuine": r.n_genuine, "n_impostor": r.n_impostor}
     if roc_points > 0:
         lo = max(1.0 / r.n_impostor, 1e-6)

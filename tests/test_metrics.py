@@ -183,3 +183,18 @@ def test_reduced_curve_of_the_bootstrap_keeps_auc_eer_and_tar():
         assert M.eer(f1, t1) == pytest.approx(M.eer(f2, t2), abs=1e-12)
         for far in (1e-2, 1e-3):
             assert M.tar_at_far(f1, t1, far, 19000) == M.tar_at_far(f2, t2, far, 19000)
+
+
+def test_threshold_at_far_reproduces_the_tar():
+    import numpy as np
+
+    from interpface.metrics import verification_metrics
+
+    rng = np.random.default_rng(0)
+    scores = np.concatenate([rng.normal(1, 1, 2000), rng.normal(-1, 1, 20000)])
+    labels = np.concatenate([np.ones(2000, bool), np.zeros(20000, bool)])
+    v = verification_metrics(scores, labels)
+    for far, thr in v["threshold_at_far"].items():
+        accepted = scores >= thr
+        assert (accepted & ~labels).sum() / (~labels).sum() <= float(far) + 1e-12
+        assert (accepted & labels).sum() / labels.sum() == pytest.approx(v["tar_at_far"][far])
