@@ -1,0 +1,226 @@
+"""Shared dashboard plumbing: cached models and faces, the sidebar pickers, and error guarding.
+
+Models are cached with st.cache_resource (one copy per process, shared by every session: never
+mutate them); prepared faces and arrays with st.cache_data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from interpface.errors import InterpfaceError
+from interpface.zoo import VARIANT_LABELS, available_models
+
+# Several sessions share two cores: one intra-op thread per forward keeps latency predictable.
+torch.set_num_threads(int(os.environ.get("INTERPFACE_DASHBOARD_THREADS", "1")))
+
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp"]
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
+@contextmanager
+def guarded(what: str = ""):
+    """Show user errors as a message and never a traceback; the rest of the page keeps working."""
+    try:
+        yield
+    except InterpfaceError as exc:
+        st.error(f"{what + ': ' if what else ''}{exc}")
+    except Exception as exc:  # noqa: BLE001 - a dashboard must not show tracebacks
+        st.error(f"{what + ': ' if what else ''}unexpected {type(exc).__name__}: {exc}")
+
+
+# ------------------------------------------------------------------------------------------ models
+def model_root() -> Path | None:
+    """$INTERPFACE_MODELS (tests point it at a tiny model) or the bundled assets/models."""
+    env = os.environ.get("INTERPFACE_MODELS")
+    return Path(env) if env else None
+
+
+@st.cache_resource(show_spinner="Loading model...")
+def get_model(path: str):
+    from interpface.checkpoint import load_model
+
+    model, info = load_model(path)
+    model.eval()
+    model.to(memory_format=torch.channels_last)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, info
+
+
+def models() -> dict[str, Path]:
+    return available_models(model_root())
+
+
+def label(name: str) -> str:
+    return VARIANT_LABELS.get(name, name)
+
+
+def pick_model(key: str = "model", *, where=st.sidebar, default: str = "full", text: str = "Model") -> str | None:
+    found = models()
+    if not found:
+        where.warning("No models found in assets/models. Train or export one (see README).")
+        return None
+    names = list(found)
+    index = names.index(default) if default in names else 0
+    return where.selectbox(text, names, index=index, format_func=label, key=key)
+
+
+def model_path(name: str) -> str:
+    return str(models()[name])
+
+
+# ------------------------------------------------------------------------------------------- faces
+@st.cache_resource(show_spinner="Loading face detector...")
+def get_pipeline():
+    from interpface.pipeline import FacePipeline
+
+    return FacePipeline()
+
+
+@st.cache_data(max_entries=128, show_spinner="Detecting and aligning the face...")
+def prepare_bytes(data: bytes, fallback: bool = False) -> dict:
+    """Image bytes -> {'crop': (110,110,3) uint8, 'landmarks': (68,2), 'status', 'n_faces'}."""
+    face = get_pipeline().prepare(data, fallback=fallback)
+    return {"crop": face.crop, "landmarks": face.landmarks, "status": face.detection.status,
+            "n_faces": face.detection.n_faces}
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def prepare_sample(name: str) -> dict:
+    from interpface.samples import sample_face
+
+    face = get_pipeline().prepare(sample_face(name))
+    return {"crop": face.crop, "landmarks": face.landmarks, "status": face.detection.status,
+            "n_faces": face.detection.n_faces}
+
+
+@st.cache_resource(show_spinner=False)
+def dataset_handle():
+    """(FaceDataset, PreparedDataset or None) when a dataset is configured, else None."""
+    from interpface.datasets import load_lfw
+    from interpface.prepare import PreparedDataset
+
+    try:
+        ds = load_lfw()
+    except InterpfaceError:
+        return None
+    try:
+        cache = PreparedDataset.open(ds)
+    except InterpfaceError:
+        cache = None
+    return ds, cache
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def prepare_dataset_image(relpath: str) -> dict:
+    handle = dataset_handle()
+    ds, cache = handle
+    if cache is not None:
+        row = int(cache.rows([relpath], missing_ok=True)[0])
+        if row >= 0 and cache.status[row] != "failed":
+            return {"crop": np.array(cache.crops[row]), "landmarks": cache.landmarks[row].copy(),
+                    "status": str(cache.status[row]), "n_faces": int(cache.entries[row]["n_faces"])}
+    return prepare_bytes(Path(ds.path(relpath)).read_bytes(), fallback=True)
+
+
+@st.cache_data(show_spinner=False)
+def dataset_people() -> dict[str, list[str]]:
+    handle = dataset_handle()
+    if handle is None:
+        return {}
+    people: dict[str, list[str]] = {}
+    for rec in handle[0].records:
+        people.setdefault(rec.identity, []).append(rec.relpath)
+    return people
+
+
+def pick_face(key: str, *, where=None, text: str = "Face") -> dict | None:
+    """Face source tabs (samples, dataset, upload, camera) -> a prepared face dict with a 'label'."""
+    where = where or st.container()
+    with where:
+        st.markdown(f"**{text}**")
+        sources = ["Sample faces"] + (["Dataset"] if dataset_handle() is not None else []) + ["Upload", "Camera"]
+        source = st.radio("Source", sources, horizontal=True, key=f"{key}_src", label_visibility="collapsed")
+        face = None
+        with guarded("This image cannot be used"):
+            if source == "Sample faces":
+                name = st.selectbox("Sample", ["astronaut", "grace_hopper"], key=f"{key}_sample")
+                face = {**prepare_sample(name), "label": name}
+            elif source == "Dataset":
+                people = dataset_people()
+                names = sorted(people)
+                default = names.index("Colin_Powell") if "Colin_Powell" in names else 0
+                person = st.selectbox("Person (type to search)", names, index=default, key=f"{key}_person")
+                images = people[person]
+                idx = st.number_input(f"Image (1-{len(images)})", 1, len(images), 1, key=f"{key}_img")
+                rel = images[int(idx) - 1]
+                face = {**prepare_dataset_image(rel), "label": rel}
+            elif source == "Upload":
+                up = st.file_uploader("Image (jpg, png, webp; at most 10 MB)", type=UPLOAD_TYPES, key=f"{key}_up")
+                if up is not None:
+                    data = up.getvalue()
+                    if len(data) > MAX_UPLOAD_BYTES:
+                        raise InterpfaceError("the file is larger than 10 MB")
+                    fallback = st.checkbox("No face found? Fit landmarks in the central box", key=f"{key}_fb")
+                    face = {**prepare_bytes(data, fallback), "label": up.name}
+            else:
+                shot = st.camera_input("Take a picture", key=f"{key}_cam")
+                if shot is not None:
+                    face = {**prepare_bytes(shot.getvalue()), "label": "camera"}
+        if face is not None and face["status"] in ("multiple", "fallback"):
+            st.caption({"multiple": f"{face['n_faces']} faces found: the largest is used.",
+                        "fallback": "No face detected: landmarks fitted in the central box."}[face["status"]])
+        return face
+
+
+def face_key(face: dict) -> str:
+    return hashlib.sha1(face["crop"].tobytes()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------------------- analyses
+def analyses_dir() -> Path | None:
+    """$INTERPFACE_ANALYSES (tests) or the bundled assets/analyses."""
+    env = os.environ.get("INTERPFACE_ANALYSES")
+    return Path(env) if env else None
+
+
+@st.cache_data(show_spinner=False)
+def precomputed(name: str):
+    """The shipped analysis of a model, or None."""
+    from interpface.analysis import load_precomputed
+
+    try:
+        return load_precomputed(name, analyses_dir())
+    except InterpfaceError:
+        return None
+
+
+def analyses_for(names: list[str]) -> dict:
+    """{name: analysis} for the models that have one; says which do not."""
+    out, missing = {}, []
+    for n in names:
+        a = precomputed(n)
+        (out.__setitem__(n, a) if a is not None else missing.append(n))
+    if missing:
+        st.info("No precomputed analysis for: " + ", ".join(label(m) for m in missing) +
+                ". Make one with `interpface analyze --checkpoint DIR --precompute NAME`.")
+    return out
+
+
+def evaluation_of(name: str) -> dict | None:
+    from interpface.zoo import model_card
+
+    return model_card(models()[name]).get("evaluation")
+
+
+def remember_figure(key: str, fig) -> None:
+    """Offer a figure on the Export page."""
+    st.session_state.setdefault("last_figures", {})[key] = fig

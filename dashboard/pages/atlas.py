@@ -1,0 +1,58 @@
+"""Peak atlas: every filter's average peak location on the frontal template, coloured by its spread
+(paper Fig. 5); pick a filter to see its heatmaps over faces, its std and its region."""
+
+import numpy as np
+import streamlit as st
+
+from dashboard import common
+from interpface.figures import peak_map_figure
+from interpface.template import default_template
+
+st.title("Peak atlas")
+found = list(common.models())
+if not found:
+    st.warning("No models in assets/models.")
+    st.stop()
+chosen = st.multiselect("Models", found, default=[m for m in ("base", "full") if m in found] or found[:1],
+                        format_func=common.label, key="atlas_models")
+analyses = common.analyses_for(chosen)
+if not analyses:
+    st.stop()
+signs = st.multiselect("Peaks", ["pos", "neg"], default=["pos", "neg"], key="atlas_signs",
+                       format_func={"pos": "positive (max)", "neg": "negative (min)"}.get) or ["pos"]
+fig = peak_map_figure(analyses, signs=signs)
+st.plotly_chart(fig, key="atlas_map")
+common.remember_figure("peak_atlas", fig)
+
+st.subheader("One filter")
+name = st.selectbox("Model", list(analyses), format_func=common.label, key="atlas_one_model")
+a = analyses[name]
+k = int(st.number_input("Filter id", 0, len(a.std) - 1, int(np.nanargmin(a.std[:, 0])), key="atlas_filter"))
+template = default_template()
+cols = st.columns(3)
+for c, (si, sign) in zip(cols, enumerate(("positive", "negative"))):
+    xy, sd = a.mean_xy[k, si], a.std[k, si]
+    region = next((r for r, reg in template.regions.items() if r != "eyes" and reg.contains(xy)), "none") \
+        if np.isfinite(xy).all() else "none"
+    c.metric(f"{sign} peak std (px)", f"{sd:.1f}" if np.isfinite(sd) else "n/a",
+             help=f"average location ({xy[0]:.1f}, {xy[1]:.1f}); region: {region}")
+    c.caption(f"average {sign} peak at ({xy[0]:.1f}, {xy[1]:.1f}) — region **{region}**")
+cols[2].metric("filter rank by std", f"{int((a.std[:, 0] < a.std[k, 0]).sum()) + 1} / {len(a.std)}")
+
+with common.guarded("Heatmaps"):
+    model, _ = common.get_model(common.model_path(name))
+    from interpface.probe import respond
+    from interpface.probe_figures import response_grid
+
+    handle = common.dataset_handle()
+    if handle is not None:
+        people = common.dataset_people()
+        many = [p for p in people if len(people[p]) >= 4][:: 40][:6]
+        faces = [common.prepare_dataset_image(people[p][0]) for p in many]
+        titles = many
+    else:
+        faces = [common.prepare_sample(s) for s in ("astronaut", "grace_hopper")]
+        titles = ["astronaut", "grace_hopper"]
+    resps = respond(model, np.stack([f["crop"] for f in faces]))
+    st.plotly_chart(response_grid([f["crop"] for f in faces], [r.psi_smooth for r in resps], [k],
+                                  titles=[t[:16] for t in titles]), key="atlas_heat")

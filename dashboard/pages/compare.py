@@ -1,0 +1,47 @@
+"""Compare: two models side by side on the same face and occlusion."""
+
+import streamlit as st
+
+from dashboard import common
+from interpface.occlusion import OcclusionRect, region_rect
+from interpface.probe import OcclusionProbe
+from interpface.probe_figures import difference_bars, face_figure
+from interpface.template import default_template
+
+st.title("Compare two models")
+found = list(common.models())
+if len(found) < 1:
+    st.warning("No models in assets/models.")
+    st.stop()
+c1, c2 = st.columns(2)
+a = c1.selectbox("Model A", found, index=0, format_func=common.label, key="cmp_a")
+b = c2.selectbox("Model B", found, index=len(found) - 1, format_func=common.label, key="cmp_b")
+face = common.pick_face("cmp_face", text="Face")
+if face is None:
+    st.info("Choose or upload a face.")
+    st.stop()
+template = default_template()
+regions = list(template.regions)
+how = st.radio("Occluder", ["Named region", "Sliders"], horizontal=True, key="cmp_mode")
+if how == "Named region":
+    rect = region_rect(st.selectbox("Region", regions, index=regions.index("nose"), key="cmp_region"), template)
+else:
+    s1, s2, s3, s4 = st.columns(4)
+    rect = OcclusionRect(s1.slider("x", 0.0, 109.0, 55.0, key="cmp_cx"), s2.slider("y", 0.0, 109.0, 60.0, key="cmp_cy"),
+                         s3.slider("width", 4.0, 100.0, 32.0, key="cmp_w"), s4.slider("height", 4.0, 100.0, 12.0, key="cmp_h"))
+
+results = {}
+for i, (col, name) in enumerate(zip(st.columns(2), (a, b))):
+    with col, common.guarded(name):
+        model, _ = common.get_model(common.model_path(name))
+        r = OcclusionProbe(model, face["crop"], face["landmarks"], template=template).update(rect)
+        results[f"{i}_{name}"] = r
+        st.markdown(f"### {common.label(name)}")
+        st.plotly_chart(face_figure(r.occluded, r.quad, height=260), key=f"cmp_face_{i}")
+        m1, m2 = st.columns(2)
+        m1.metric("cos(f(I), f(Î))", f"{r.cos_self:.3f}")
+        m2.metric("dimensions changed", f"{len(r.changed)} / {len(r.diff)}")
+        st.plotly_chart(difference_bars(r.diff, r.order, title="sorted |Δf|"), key=f"cmp_bars_{i}")
+if len(results) == 2:
+    st.session_state["last_figures"] = {f"compare_{n}": difference_bars(r.diff, r.order, title=f"{n}: sorted |Δf|")
+                                        for n, r in results.items()}

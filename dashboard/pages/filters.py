@@ -1,0 +1,79 @@
+"""Filter explorer: response heatmaps of a face, one filter across subjects and across one subject
+(paper Figs. 1 and 8), and captum attributions."""
+
+import numpy as np
+import streamlit as st
+
+from dashboard import common
+from interpface.probe import respond
+from interpface.probe_figures import response_grid
+
+st.title("Filter explorer")
+name = common.pick_model()
+if name is None:
+    st.stop()
+model, info = common.get_model(common.model_path(name))
+n_filters = model.config.num_filters
+
+tab_face, tab_across, tab_attr = st.tabs(["One face", "One filter across faces", "Attributions (captum)"])
+
+with tab_face:
+    face = common.pick_face("flt_face", text="Face")
+    if face is not None:
+        resp = respond(model, face["crop"][None])[0]
+        how = st.radio("Filters", ["Strongest on this face", "Choose"], horizontal=True, key="flt_how")
+        if how == "Choose":
+            chosen = st.multiselect("Filter ids", list(range(n_filters)), default=[0, 1, 2, 3], key="flt_ids")
+        else:
+            k = st.slider("How many", 1, 16, 8, key="flt_k")
+            chosen = [int(i) for i in np.argsort(-np.abs(resp.f))[:k]]
+        if chosen:
+            fig = response_grid([face["crop"]], [resp.psi_smooth], chosen, titles=[face["label"][:20]])
+            st.plotly_chart(fig, key="flt_grid")
+            st.session_state.setdefault("last_figures", {})["filter_grid"] = fig
+
+with tab_across:
+    k = st.number_input("Filter id", 0, n_filters - 1, 0, key="flt_one")
+    handle = common.dataset_handle()
+    faces, titles = [], []
+    with common.guarded("Faces"):
+        if handle is not None:
+            people = common.dataset_people()
+            many = [p for p in people if len(people[p]) >= 8]
+            subject = st.selectbox("One subject", many, index=many.index("Colin_Powell") if "Colin_Powell" in many else 0,
+                                   key="flt_subject")
+            n = st.slider("Faces per row", 3, 10, 6, key="flt_n")
+            others = [p for p in many if p != subject][:: max(1, len(many) // n)][:n]
+            rows = {"different subjects": [people[p][0] for p in others], f"{subject}": people[subject][:n]}
+            for row_title, rels in rows.items():
+                fs = [common.prepare_dataset_image(r) for r in rels]
+                resps = respond(model, np.stack([f["crop"] for f in fs]))
+                fig = response_grid([f["crop"] for f in fs], [r.psi_smooth for r in resps], [int(k)], split_sign=True,
+                                    titles=[r.split("/")[-1][:-4] for r in rels])
+                st.markdown(f"**Filter #{k} — {row_title}**")
+                st.plotly_chart(fig, key=f"flt_across_{row_title}")
+        else:
+            st.info("No dataset configured: showing the bundled sample faces.")
+            fs = [common.prepare_sample(s) for s in ("astronaut", "grace_hopper")]
+            resps = respond(model, np.stack([f["crop"] for f in fs]))
+            st.plotly_chart(response_grid([f["crop"] for f in fs], [r.psi_smooth for r in resps], [int(k)],
+                                          titles=["astronaut", "grace_hopper"]), key="flt_across_samples")
+
+with tab_attr:
+    st.caption("Pixel attributions of one embedding dimension, or of the cosine similarity to a second face.")
+    face = common.pick_face("attr_face", text="Face")
+    target = st.radio("Target", ["One dimension", "Similarity to a second face"], horizontal=True, key="attr_target")
+    other = common.pick_face("attr_other", text="Second face") if target != "One dimension" else None
+    dim = st.number_input("Dimension", 0, n_filters - 1, 0, key="attr_dim") if target == "One dimension" else None
+    method = st.selectbox("Method", ["LayerGradCam (on psi)", "IntegratedGradients", "Occlusion"], key="attr_method")
+    if face is not None and (other is not None or dim is not None) and st.button("Compute", key="attr_go"):
+        with common.guarded("Attribution"), st.spinner("Computing attribution..."):
+            from interpface.analysis import attribute
+            from interpface.figures import attribution_figure
+
+            attr = attribute(model, face["crop"], method=method.split(" ")[0],
+                             dimension=None if dim is None else int(dim),
+                             other_crop=None if other is None else other["crop"])
+            fig = attribution_figure(face["crop"], attr, title=method)
+            st.plotly_chart(fig, key="attr_fig")
+            st.session_state.setdefault("last_figures", {})["attribution"] = fig

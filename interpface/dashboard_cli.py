@@ -1,0 +1,46 @@
+"""`interpface dashboard [--port P] [--host H]`: launch the Streamlit app."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import InterpfaceError
+
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+
+# Server options passed on the command line (a .streamlit/config.toml is only read from the CWD).
+SERVER_FLAGS = [
+    "--server.headless", "true",
+    "--server.maxUploadSize", "10",
+    "--server.runOnSave", "false",
+    "--server.fileWatcherType", "none",
+    "--browser.gatherUsageStats", "false",
+    "--client.showErrorDetails", "none",
+    "--client.toolbarMode", "minimal",
+]
+
+
+def dashboard_command(host: str = "127.0.0.1", port: int = 8501) -> list[str]:
+    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", host,
+            "--server.port", str(port), *SERVER_FLAGS]
+
+
+def cmd_dashboard(args) -> int:
+    if not APP.is_file():
+        raise InterpfaceError(f"dashboard app not found at {APP}")
+    cmd = dashboard_command(args.host, args.port)
+    print(f"interpface dashboard on http://{args.host}:{args.port} (Ctrl+C to stop)", flush=True)
+    try:
+        return subprocess.call(cmd, env={**os.environ, "PYTHONPATH": str(APP.parent.parent)})
+    except KeyboardInterrupt:
+        return 0
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("dashboard", help="launch the Streamlit dashboard")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_dashboard)

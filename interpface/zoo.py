@@ -1,0 +1,56 @@
+"""The bundled reference models (assets/models/<variant>/) and what ships with them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .template import assets_dir
+
+REFERENCE_VARIANTS = ("base", "base_aug", "sad", "fad", "full")
+VARIANT_LABELS = {
+    "base": "Base CNN",
+    "base_aug": "Base CNN + occlusion augmentation",
+    "sad": "SAD only",
+    "fad": "FAD only",
+    "full": "SAD + FAD (the paper's method)",
+    "full_t130": "SAD + FAD, t = 130",
+    "full_t320": "SAD + FAD, t = 320",
+}
+
+
+def models_dir() -> Path:
+    return assets_dir() / "models"
+
+
+def available_models(root: str | Path | None = None) -> dict[str, Path]:
+    """{variant: checkpoint dir} for every model folder holding model.safetensors + config.json,
+    reference variants first, in the paper's order."""
+    root = Path(root) if root else models_dir()
+    found = {p.name: p for p in sorted(root.glob("*")) if (p / "model.safetensors").is_file()
+             and (p / "config.json").is_file()} if root.is_dir() else {}
+    order = [v for v in REFERENCE_VARIANTS if v in found] + [v for v in found if v not in REFERENCE_VARIANTS]
+    return {v: found[v] for v in order}
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def model_card(checkpoint_dir: str | Path) -> dict:
+    """Config, training record and shipped metrics of a checkpoint folder (missing parts are None)."""
+    d = Path(checkpoint_dir)
+    config = read_json(d / "config.json") or {}
+    return {
+        "name": d.name,
+        "label": VARIANT_LABELS.get(d.name, d.name),
+        "model": config.get("model"),
+        "training_config": config.get("training"),
+        "n_classes": len(config.get("class_names", [])),
+        "data_digest": config.get("data_digest"),
+        "training": read_json(d / "training.json"),
+        "evaluation": read_json(d / "evaluation.json"),
+    }

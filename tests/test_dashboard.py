@@ -1,0 +1,115 @@
+"""Every dashboard page under streamlit.testing.v1.AppTest with a tiny model zoo."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.dashboard_fixtures import make_tiny_analyses, make_tiny_zoo
+
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+
+PAGES = ["pages/overview.py", "pages/probe.py", "pages/filters.py", "pages/atlas.py", "pages/distributions.py",
+         "pages/verification.py", "pages/compare.py", "pages/export.py"]
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    root = make_tiny_zoo(tmp_path_factory.mktemp("zoo"))
+    return root, make_tiny_analyses(root, tmp_path_factory.mktemp("analyses"))
+
+
+@pytest.fixture
+def app(zoo, monkeypatch):
+    monkeypatch.setenv("INTERPFACE_MODELS", str(zoo[0]))
+    monkeypatch.setenv("INTERPFACE_ANALYSES", str(zoo[1]))
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [e.value for e in at.error], [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_runs(app, page):
+    app.switch_page(page)
+    app.run()
+    _ok(app)
+    assert app.title, page
+
+
+def test_probe_widgets_change_the_result(app):
+    app.switch_page("pages/probe.py")
+    app.run()
+    before = {m.label: m.value for m in app.metric}
+    app.selectbox(key="probe_region").select("mouth")
+    app.run()
+    _ok(app)
+    after = {m.label: m.value for m in app.metric}
+    assert before["largest |Δf|"] != after["largest |Δf|"]
+    app.radio(key="probe_mode").set_value("Sliders")
+    app.run()
+    app.slider(key="probe_cx").set_value(40.0)
+    app.slider(key="probe_angle").set_value(30.0)
+    app.run()
+    _ok(app)
+    app.toggle(key="probe_second_on").set_value(True)
+    app.run()
+    app.selectbox(key="probe_second_sample").select("grace_hopper")
+    app.run()
+    _ok(app)
+    assert any(m.label.startswith("cos(f(Î), second") for m in app.metric)
+    assert any("Threshold" in md.value for md in app.markdown)
+
+
+def _bad_image_script():
+    import streamlit as st
+
+    from dashboard import common
+
+    with common.guarded("This image cannot be used"):
+        common.prepare_bytes(b"definitely not an image")
+    st.write("the page goes on")
+
+
+def test_bad_image_shows_a_message_not_a_traceback(zoo, monkeypatch):
+    monkeypatch.setenv("INTERPFACE_MODELS", str(zoo[0]))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
+    at = AppTest.from_function(_bad_image_script, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert len(at.error) == 1 and "cannot decode image" in at.error[0].value
+    assert "Traceback" not in at.error[0].value
+    assert any("the page goes on" in m.value for m in at.markdown)
+
+
+def test_compare_two_models(app):
+    app.switch_page("pages/compare.py")
+    app.run()
+    app.selectbox(key="cmp_b").select("full")
+    app.selectbox(key="cmp_region").select("mouth")
+    app.run()
+    _ok(app)
+    assert len([m for m in app.metric if m.label == "cos(f(I), f(Î))"]) == 2
+
+
+def test_filters_page_choose_filters(app):
+    app.switch_page("pages/filters.py")
+    app.run()
+    app.radio(key="flt_how").set_value("Choose")
+    app.run()
+    _ok(app)
+
+
+def test_probe_sensitivity_sweep(app):
+    app.switch_page("pages/probe.py")
+    app.run()
+    app.select_slider(key="sens_stride").set_value(12.0)
+    app.button(key="sens_run").click()
+    app.run()
+    _ok(app)
+    assert "sensitivity_map" in app.session_state["last_figures"]

@@ -1,0 +1,121 @@
+"""The dashboard in a real browser: Playwright driving Debian's chromium against `streamlit run`
+on 127.0.0.1. Screenshots of every page go to artifacts/screenshots/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.browser import (CHROMIUM, CHROMIUM_ARGS, bar_values, choose, errors_on, rss_mib, running_dashboard,
+                           wait_chart, wait_charts, wait_idle)
+from tests.dashboard_fixtures import make_tiny_analyses, make_tiny_zoo
+
+SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+PAGES = ["Overview", "Occlusion probe", "Filter explorer", "Peak atlas", "Distributions", "Verification", "Compare",
+         "Export"]
+DIFF_TITLE = "Feature difference per dimension"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    zoo = make_tiny_zoo(tmp_path_factory.mktemp("zoo"))
+    analyses = make_tiny_analyses(zoo, tmp_path_factory.mktemp("analyses"))
+    env = {"INTERPFACE_MODELS": str(zoo), "INTERPFACE_ANALYSES": str(analyses), "INTERPFACE_DASHBOARD_THREADS": "1"}
+    with running_dashboard(env) as (url, proc):
+        yield url, proc
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_page(page, url, name):
+    page.goto(url, wait_until="domcontentloaded")
+    page.get_by_role("link", name=name, exact=True).click()
+    page.get_by_role("heading").first.wait_for(timeout=60_000)
+    wait_idle(page)
+
+
+def test_every_page_opens(server, browser):
+    url, _ = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url, wait_until="domcontentloaded")
+    for name in PAGES:
+        page.get_by_role("link", name=name, exact=True).click()
+        wait_idle(page)
+        wait_charts(page)
+        assert not errors_on(page), (name, errors_on(page))
+        page.screenshot(path=str(SHOTS / f"{name.lower().replace(' ', '_')}.png"), full_page=True)
+    page.close()
+
+
+def test_occlusion_changes_the_difference_chart(server, browser):
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    open_page(page, url, "Occlusion probe")
+    before = wait_chart(page, DIFF_TITLE)
+    choose(page, "Region", "mouth")
+    wait_idle(page)
+    after = wait_chart(page, DIFF_TITLE)
+    assert before and after and before != after
+    assert not errors_on(page)
+    page.close()
+
+
+def test_bad_upload_shows_a_message(server, browser, tmp_path):
+    url, _ = server
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"this is not a png")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    open_page(page, url, "Occlusion probe")
+    page.get_by_text("Upload", exact=True).first.click()
+    wait_idle(page)
+    page.locator('input[type="file"]').first.set_input_files(str(bad))
+    page.get_by_text("cannot decode image").first.wait_for(timeout=60_000)
+    assert not page.query_selector('[data-testid="stException"]')
+    assert "Traceback" not in page.inner_text("body")
+    page.close()
+
+
+def test_download_a_figure(server, browser, tmp_path):
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    open_page(page, url, "Export")
+    with page.expect_download(timeout=120_000) as info:
+        page.get_by_role("button", name="Download figure").first.click()
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    assert path.stat().st_size > 1000
+    page.close()
+
+
+def test_eight_concurrent_sessions(server, browser):
+    url, proc = server
+    contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(8)]
+    pages = [c.new_page() for c in contexts]
+    for p in pages:  # all eight sessions load at once on the server
+        p.goto(url, wait_until="domcontentloaded")
+    for p in pages:
+        p.get_by_role("link", name="Occlusion probe", exact=True).click()
+    for p in pages:
+        wait_idle(p, timeout=120_000)
+    rss_loaded = rss_mib(proc.pid)
+    regions = ["mouth", "nose", "chin", "forehead", "left_eye", "right_eye", "left_cheek", "right_cheek"]
+    for p, region in zip(pages, regions):
+        choose(p, "Region", region)
+    for p in pages:
+        wait_idle(p, timeout=120_000)
+        assert not errors_on(p), errors_on(p)
+        assert wait_chart(p, DIFF_TITLE)
+    rss_after = rss_mib(proc.pid)
+    for c in contexts:
+        c.close()
+    print(f"server RSS with 8 sessions: {rss_loaded:.0f} MiB loaded, {rss_after:.0f} MiB after probing")
+    assert rss_after < 3000
