@@ -1,0 +1,109 @@
+#!/usr/bin/env python
+"""Dashboard speed: (1) occlusion-probe update on the server (median ms over 60 placements, the
+CPU-sized reference model, one thread as the dashboard runs it), (2) page switches in a real browser
+(click -> script finished and every chart drawn), (3) server memory with 8 concurrent sessions.
+
+    .venv/bin/python scripts/benchmark_dashboard.py [--model assets/models/full] [--json out/bench_dashboard.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def probe_update_ms(model_dir: str, n: int = 60) -> dict:
+    import numpy as np
+    import torch
+
+    from interpface.checkpoint import load_model
+    from interpface.occlusion import random_rect
+    from interpface.pipeline import FacePipeline
+    from interpface.probe import OcclusionProbe
+    from interpface.samples import sample_face
+
+    torch.set_num_threads(1)
+    model, _ = load_model(model_dir)
+    model.to(memory_format=torch.channels_last)
+    pipe = FacePipeline()
+    face, other = pipe.prepare(sample_face("astronaut")), pipe.prepare(sample_face("grace_hopper"))
+    t = time.perf_counter()
+    probe = OcclusionProbe(model, face.crop, face.landmarks, other.crop)
+    setup = time.perf_counter() - t
+    rng = np.random.default_rng(0)
+    times = []
+    for i in range(n + 3):
+        rect = random_rect(rng)
+        t = time.perf_counter()
+        probe.update(rect)
+        if i >= 3:
+            times.append(time.perf_counter() - t)
+    return {"model": model_dir, "probe_setup_ms": 1000 * setup, "update_median_ms": 1000 * statistics.median(times),
+            "update_p90_ms": 1000 * float(np.percentile(times, 90)), "n": n}
+
+
+def browser_timings(models_root: str | None) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS, rss_mib, running_dashboard, wait_charts, wait_idle
+
+    pages = ["Occlusion probe", "Filter explorer", "Peak atlas", "Distributions", "Verification", "Compare", "Export",
+             "Overview"]
+    env = {"INTERPFACE_DASHBOARD_THREADS": "1", **({"INTERPFACE_MODELS": models_root} if models_root else {})}
+    out = {"page_switch_s": {}}
+    with running_dashboard(env) as (url, proc), sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url, wait_until="domcontentloaded")
+        wait_idle(page)
+        for _ in range(2):  # first round warms caches (model loads, analyses); the second is timed
+            for name in pages:
+                t = time.perf_counter()
+                page.get_by_role("link", name=name, exact=True).click()
+                wait_idle(page)
+                wait_charts(page)
+                out["page_switch_s"][name] = time.perf_counter() - t
+        out["server_rss_mib_1_session"] = rss_mib(proc.pid)
+        contexts = [b.new_context() for _ in range(8)]
+        tabs = [c.new_page() for c in contexts]
+        for tab in tabs:
+            tab.goto(url + "/probe", wait_until="domcontentloaded")
+        for tab in tabs:
+            wait_idle(tab, timeout=180_000)
+        out["server_rss_mib_8_sessions"] = rss_mib(proc.pid)
+        b.close()
+    out["page_switch_median_s"] = statistics.median(out["page_switch_s"].values())
+    out["page_switch_max_s"] = max(out["page_switch_s"].values())
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=str(ROOT / "assets" / "models" / "full"))
+    ap.add_argument("--models-root", default=None, help="INTERPFACE_MODELS for the browser part (default: assets/models)")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    result = {"probe": probe_update_ms(args.model)}
+    print(f"probe update: median {result['probe']['update_median_ms']:.1f} ms, p90 {result['probe']['update_p90_ms']:.1f} ms "
+          f"({args.model}, 1 thread)")
+    result["browser"] = browser_timings(args.models_root)
+    for name, s in result["browser"]["page_switch_s"].items():
+        print(f"page switch to {name}: {s:.2f} s")
+    print(f"page switch median {result['browser']['page_switch_median_s']:.2f} s, max {result['browser']['page_switch_max_s']:.2f} s")
+    print(f"server RSS: {result['browser']['server_rss_mib_1_session']:.0f} MiB with 1 session, "
+          f"{result['browser']['server_rss_mib_8_sessions']:.0f} MiB with 8")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
