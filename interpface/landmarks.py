@@ -29,29 +29,34 @@ MIN_FACE_SIZE = 30
 DEFAULT_FALLBACK_FRACTION = 0.62
 
 
-def find_landmark_model(path: str | os.PathLike | None = None) -> Path:
-    """Locate the 68-point model: explicit path, $INTERPFACE_DLIB_68, the face-recognition-models
-    package's file (found without importing it: its import needs pkg_resources), then Debian's."""
-    if path is not None:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise LandmarkModelMissingError(f"landmark model {p} does not exist; {INSTALL_HELP}")
-        return p
-    env = os.environ.get("INTERPFACE_DLIB_68")
-    if env:
-        p = Path(env).expanduser()
-        if not p.is_file():
-            raise LandmarkModelMissingError(f"INTERPFACE_DLIB_68={env} does not exist; {INSTALL_HELP}")
-        return p
+def find_model_file(filename: str, path, env_var: str, install_help: str, error=LandmarkModelMissingError,
+                    system_paths: tuple[Path, ...] = ()) -> Path:
+    """Locate a dlib model file: an explicit path, then $env_var, then the face-recognition-models
+    package's copy (found without importing it: its import needs pkg_resources), then system paths.
+    Raises `error` with `install_help` when none exists."""
+    for candidate, what in ((path, "model file"), (os.environ.get(env_var), env_var)):
+        if candidate:
+            p = Path(candidate).expanduser()
+            if not p.is_file():
+                raise error(f"{what} {p} does not exist; {install_help}")
+            return p
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is not None and spec.submodule_search_locations:
         for location in spec.submodule_search_locations:
-            p = Path(location) / "models" / MODEL_FILENAME
+            p = Path(location) / "models" / filename
             if p.is_file():
                 return p
-    if DEBIAN_MODEL_PATH.is_file():
-        return DEBIAN_MODEL_PATH
-    raise LandmarkModelMissingError(INSTALL_HELP)
+    for p in system_paths:
+        if p.is_file():
+            return p
+    raise error(install_help)
+
+
+def find_landmark_model(path: str | os.PathLike | None = None) -> Path:
+    """Locate the 68-point model: explicit path, $INTERPFACE_DLIB_68, the face-recognition-models
+    package's file, then Debian's /usr/share/dlib file."""
+    return find_model_file(MODEL_FILENAME, path, "INTERPFACE_DLIB_68", INSTALL_HELP,
+                           system_paths=(DEBIAN_MODEL_PATH,))
 
 
 @dataclass

@@ -14,7 +14,6 @@ face part. Landmarks come from the clean image in both cases (as for our models)
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Sequence
@@ -35,21 +34,10 @@ class PeerModelMissingError(CheckpointError):
 
 
 def find_dlib_resnet_model(path: str | os.PathLike | None = None) -> Path:
-    """Explicit path, else $INTERPFACE_DLIB_RESNET, else the face-recognition-models package's file
-    (found without importing the package: its import needs pkg_resources)."""
-    for candidate, what in ((path, "path"), (os.environ.get("INTERPFACE_DLIB_RESNET"), "INTERPFACE_DLIB_RESNET")):
-        if candidate:
-            p = Path(candidate).expanduser()
-            if not p.is_file():
-                raise PeerModelMissingError(f"{what} {p} does not exist; {INSTALL_HELP}")
-            return p
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is not None and spec.submodule_search_locations:
-        for location in spec.submodule_search_locations:
-            p = Path(location) / "models" / RESNET_FILENAME
-            if p.is_file():
-                return p
-    raise PeerModelMissingError(INSTALL_HELP)
+    """Explicit path, else $INTERPFACE_DLIB_RESNET, else the face-recognition-models package's file."""
+    from .landmarks import find_model_file
+
+    return find_model_file(RESNET_FILENAME, path, "INTERPFACE_DLIB_RESNET", INSTALL_HELP, PeerModelMissingError)
 
 
 def _invert_affine(matrix: np.ndarray) -> np.ndarray:

@@ -49,7 +49,7 @@ def probe_update_ms(model_dir: str, n: int = 60) -> dict:
             "update_p90_ms": 1000 * float(np.percentile(times, 90)), "n": n}
 
 
-def browser_timings(models_root: str | None) -> dict:
+def browser_timings(models_root: str | None, screenshots: str | None = None) -> dict:
     from playwright.sync_api import sync_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS, rss_mib, running_dashboard, wait_charts, wait_idle
@@ -63,13 +63,16 @@ def browser_timings(models_root: str | None) -> dict:
         page = b.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url, wait_until="domcontentloaded")
         wait_idle(page)
-        for _ in range(2):  # first round warms caches (model loads, analyses); the second is timed
+        for round_ in range(2):  # first round warms caches (model loads, analyses); the second is timed
             for name in pages:
                 t = time.perf_counter()
                 page.get_by_role("link", name=name, exact=True).click()
                 wait_idle(page)
                 wait_charts(page)
                 out["page_switch_s"][name] = time.perf_counter() - t
+                if screenshots and round_ == 1:
+                    Path(screenshots).mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(Path(screenshots) / f"{name.lower().replace(' ', '_')}.png"), full_page=True)
         out["server_rss_mib_1_session"] = rss_mib(proc.pid)
         contexts = [b.new_context() for _ in range(8)]
         tabs = [c.new_page() for c in contexts]
@@ -89,11 +92,12 @@ def main() -> int:
     ap.add_argument("--model", default=str(ROOT / "assets" / "models" / "full"))
     ap.add_argument("--models-root", default=None, help="INTERPFACE_MODELS for the browser part (default: assets/models)")
     ap.add_argument("--json")
+    ap.add_argument("--screenshots", help="also save a full-page screenshot of every page here")
     args = ap.parse_args()
     result = {"probe": probe_update_ms(args.model)}
     print(f"probe update: median {result['probe']['update_median_ms']:.1f} ms, p90 {result['probe']['update_p90_ms']:.1f} ms "
           f"({args.model}, 1 thread)")
-    result["browser"] = browser_timings(args.models_root)
+    result["browser"] = browser_timings(args.models_root, args.screenshots)
     for name, s in result["browser"]["page_switch_s"].items():
         print(f"page switch to {name}: {s:.2f} s")
     print(f"page switch median {result['browser']['page_switch_median_s']:.2f} s, max {result['browser']['page_switch_max_s']:.2f} s")

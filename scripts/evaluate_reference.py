@@ -39,6 +39,7 @@ def main() -> int:
     p.add_argument("--bootstrap", type=int, default=50)
     p.add_argument("--threads", type=int)
     p.add_argument("--force", action="store_true")
+    p.add_argument("--no-ship", action="store_true", help="do not write assets/models/<variant>/evaluation.json")
     args = p.parse_args()
 
     import torch
@@ -75,6 +76,10 @@ def main() -> int:
         path.write_text(json.dumps({"variant": variant, "seconds": round(time.perf_counter() - t0, 1),
                                     "timings": ev.timings, "results": results}, indent=1, default=float) + "\n")
         print(format_table(list(results.values())))
+    if not args.no_ship:
+        for variant in todo:
+            if variant != "dlib" and (out / f"{variant}.json").is_file():
+                ship(Path(args.models_dir) / variant, json.loads((out / f"{variant}.json").read_text())["results"])
 
     done = {v: json.loads((out / f"{v}.json").read_text())["results"]
             for v in list(NAMES) if (out / f"{v}.json").is_file()}
@@ -100,6 +105,28 @@ def main() -> int:
     (out / "tables.md").write_text("\n\n".join(parts) + "\n")
     print(f"tables -> {out / 'tables.md'}")
     return 0
+
+
+def ship(model_dir: Path, results: dict) -> None:
+    """assets/models/<variant>/evaluation.json: what the dashboard shows (tables, ROC points, the
+    score thresholds at each FAR from the clean DevTest all-pairs impostor scores)."""
+    keep = ("accuracy", "accuracy_std", "auc", "auc_std", "eer", "eer_std", "tar_at_far", "tar_at_far_std",
+            "threshold_at_far", "rank1", "rank1_std", "rank5", "rank5_std", "n_pairs", "roc", "failures")
+    conditions = {c: {k: r.get(k) for k in keep} for c, r in results.items()}
+    for r in conditions.values():
+        r["failures"] = len(r["failures"]) if isinstance(r.get("failures"), list) else r.get("failures")
+    clean = results.get("clean", {})
+    payload = {"protocol": "lfw-devtest", "conditions": conditions,
+               "thresholds": {k: v for k, v in (clean.get("threshold_at_far") or {}).items() if v is not None},
+               "table": [{"condition": c, "accuracy %": _pct(r.get("accuracy")), "AUC": r.get("auc"),
+                          "EER %": _pct(r.get("eer")), "TAR@1e-2 %": _pct((r.get("tar_at_far") or {}).get("0.01")),
+                          "Rank-1 %": _pct(r.get("rank1"))} for c, r in conditions.items()]}
+    (model_dir / "evaluation.json").write_text(json.dumps(payload, indent=1, default=float) + "\n")
+    print(f"shipped {model_dir / 'evaluation.json'}")
+
+
+def _pct(v):
+    return None if v is None else round(100 * float(v), 1)
 
 
 if __name__ == "__main__":
