@@ -160,3 +160,13 @@ def test_resuming_a_finished_run_keeps_its_summary(tiny_data, tmp_path):
     first = train(tiny_cfg(spec, steps=2), tmp_path / "r", data=data, progress=False)
     again = train(tiny_cfg(spec, steps=2), tmp_path / "r", data=data, progress=False, resume=True)
     assert again["final"] == first["final"] and again["steps"] == 2
+
+
+def test_benchmark_command_writes_its_figures(tmp_path, capsys):
+    from interpface.cli import main
+
+    assert main(["benchmark", "--model", "tiny", "--steps", "1", "--batch", "4", "--json", str(tmp_path / "b.json")]) == 0
+    result = json.loads((tmp_path / "b.json").read_text())
+    assert result["forward_gflop_per_img"] > 0 and result["matmul_peak_gflop_s"]["fp32"] > 0
+    assert result["training"]["fp32"]["train_img_s"] > 0
+    assert "img/s" in capsys.readouterr().out
