@@ -113,3 +113,14 @@ def test_probe_sensitivity_sweep(app):
     app.run()
     _ok(app)
     assert "sensitivity_map" in app.session_state["last_figures"]
+
+
+@pytest.mark.parametrize("method", ["LayerGradCam (on psi)", "IntegratedGradients", "Occlusion"])
+def test_filters_page_attributions(app, method):
+    app.switch_page("pages/filters.py")
+    app.run()
+    app.selectbox(key="attr_method").select(method)
+    app.button(key="attr_go").click()
+    app.run()
+    _ok(app)
+    assert "attribution" in app.session_state["last_figures"]
