@@ -49,13 +49,42 @@ def probe_update_ms(model_dir: str, n: int = 60) -> dict:
             "update_p90_ms": 1000 * float(np.percentile(times, 90)), "n": n}
 
 
+def _settled(page, done_js: str, title: str, t0: float, hold: float = 0.5, timeout: float = 120.0) -> float:
+    """Seconds from t0 until the page reached a state that then held for `hold` s (the start of the
+    final stable streak): guards against counting a half-rendered page as done."""
+    streak = None
+    while time.perf_counter() - t0 < timeout:
+        now = time.perf_counter()
+        if page.evaluate(done_js, title):
+            streak = streak or now
+            if now - streak >= hold:
+                return streak - t0
+        else:
+            streak = None
+        page.wait_for_timeout(50)
+    raise TimeoutError(f"page {title!r} did not settle")
+
+
 def browser_timings(models_root: str | None, screenshots: str | None = None) -> dict:
     from playwright.sync_api import sync_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS, rss_mib, running_dashboard, wait_charts, wait_idle
 
-    pages = ["Occlusion probe", "Filter explorer", "Peak atlas", "Distributions", "Verification", "Compare", "Export",
-             "Overview"]
+    # link text -> the page's st.title
+    pages = {"Occlusion probe": "Occlusion probe", "Filter explorer": "Filter explorer", "Peak atlas": "Peak atlas",
+             "Distributions": "Distributions", "Verification": "Verification and identification",
+             "Compare": "Compare two models", "Export": "Export",
+             "Overview": "interpface — interpretable face recognition"}
+    # Done = the new page's title is shown, the script has finished (no status widget) and every plotly
+    # chart on it is drawn; polled every 50 ms, no fixed waits.
+    done_js = """(title) => {
+        const h = document.querySelector('h1');
+        if (!h || h.innerText.trim() !== title) return false;
+        if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
+        if (document.querySelector('[data-testid="stSkeleton"]')) return false;
+        return [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => {
+            const e = c.querySelector('.js-plotly-plot'); return e && e._fullData; });
+    }"""
     env = {"INTERPFACE_DASHBOARD_THREADS": "1", **({"INTERPFACE_MODELS": models_root} if models_root else {})}
     out = {"page_switch_s": {}}
     with running_dashboard(env) as (url, proc), sync_playwright() as p:
@@ -64,12 +93,11 @@ def browser_timings(models_root: str | None, screenshots: str | None = None) -> 
         page.goto(url, wait_until="domcontentloaded")
         wait_idle(page)
         for round_ in range(2):  # first round warms caches (model loads, analyses); the second is timed
-            for name in pages:
+            for name, title in pages.items():
                 t = time.perf_counter()
                 page.get_by_role("link", name=name, exact=True).click()
-                wait_idle(page)
-                wait_charts(page)
-                out["page_switch_s"][name] = time.perf_counter() - t
+                out["page_switch_s"][name] = _settled(page, done_js, title, t)
+                wait_charts(page)  # let the last drawing settle before the next click / screenshot
                 if screenshots and round_ == 1:
                     Path(screenshots).mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(Path(screenshots) / f"{name.lower().replace(' ', '_')}.png"), full_page=True)
