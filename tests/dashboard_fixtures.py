@@ -4,28 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from interpface.checkpoint import save_checkpoint
-from interpface.models import InterpretableFaceNet, get_model_config
+from tests.tiny import tiny_model
 
 
 def make_tiny_zoo(root: Path) -> Path:
     for i, name in enumerate(("base", "full")):
-        torch.manual_seed(i)
-        net = InterpretableFaceNet(get_model_config("tiny"))
-        # The trainer's std-0.02 init leaves an untrained net nearly constant; He init gives it
-        # input-dependent responses, which is what the pages need to show something.
-        for m in net.modules():
-            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-                torch.nn.init.kaiming_normal_(m.weight)
-        # A few train-mode forwards give BatchNorm real running statistics, so eval-mode responses are
-        # not degenerate.
-        net.train()
-        with torch.no_grad():
-            for _ in range(3):
-                net(torch.rand(8, 3, 96, 96))
-        save_checkpoint(root / name, net.eval(), model_config=net.config, extra={"class_names": []})
+        net = tiny_model(i, he_init=True)  # input-dependent responses: the pages have something to show
+        save_checkpoint(root / name, net, model_config=net.config, extra={"class_names": []})
     return root
 
 

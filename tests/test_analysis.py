@@ -8,16 +8,35 @@ import torch
 from torch import nn
 
 from interpface.align import estimate_similarity
-from interpface.analysis import (AnalysisResult, cell_centers, cells_to_crop, cells_to_template,
-                                 difference_summary, face_region_polygon, feature_differences, filter_location_stats,
-                                 find_peaks, hull_fraction, load_precomputed, location_instability, peak_weights,
-                                 region_counts, region_rects, regions_covered, run_analysis, save_precomputed,
-                                 similarity_batch, sorted_differences, spread, std_quartiles, to_template_batch)
+from interpface.analysis import (
+    AnalysisResult,
+    cell_centers,
+    cells_to_crop,
+    cells_to_template,
+    difference_summary,
+    face_region_polygon,
+    feature_differences,
+    filter_location_stats,
+    find_peaks,
+    hull_fraction,
+    load_precomputed,
+    location_instability,
+    peak_weights,
+    region_counts,
+    region_rects,
+    regions_covered,
+    run_analysis,
+    save_precomputed,
+    similarity_batch,
+    sorted_differences,
+    spread,
+    std_quartiles,
+    to_template_batch,
+)
 from interpface.analysis.feature_difference import location_grid
 from interpface.analysis.precomputed import list_precomputed
-from interpface.models import InterpretableFaceNet, get_model_config
 from interpface.occlusion import occlude_batch
-from interpface.template import default_template
+from tests.tiny import tiny_model as tiny_model_builder
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +56,8 @@ def faces(template):
 @pytest.fixture(scope="module")
 def tiny_model():
     """A tiny-config model whose BatchNorm statistics come from a few train-mode passes."""
-    torch.manual_seed(0)
     torch.set_num_threads(1)
-    net = InterpretableFaceNet(get_model_config("tiny"))
-    net.train()
-    with torch.no_grad():
-        for _ in range(3):
-            net(torch.rand(8, 3, 96, 96))
-    return net.eval()
+    return tiny_model_builder(0)
 
 
 # ------------------------------------------------------------------------------------------ peaks

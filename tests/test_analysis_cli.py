@@ -1,7 +1,6 @@
 """`interpface analyze` and `interpface report` end to end on a tiny model and a small LFW copy."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ import torch
 from interpface.checkpoint import save_checkpoint
 from interpface.cli import main
 from interpface.models import InterpretableFaceNet, get_model_config
+from tests.tiny import copy_lfw_images
 
 PEOPLE = {"Aaron_Eckhart": 1, "Colin_Powell": 4, "Donald_Rumsfeld": 3, "Tony_Blair": 3}
 PAIRS = [("Colin_Powell", 1, 2), ("Donald_Rumsfeld", 1, 3), ("Colin_Powell", 3, "Tony_Blair", 3),
@@ -24,11 +24,7 @@ def mini_lfw(tmp_path_factory, lfw):
 
     root = tmp_path_factory.mktemp("mini_analysis")
     lfw_dir = root / "lfw"
-    for person, n in PEOPLE.items():
-        (lfw_dir / "lfw-deepfunneled-160" / person).mkdir(parents=True)
-        for k in range(1, n + 1):
-            rel = f"{person}/{person}_{k:04d}.jpg"
-            shutil.copy(lfw.path(rel), lfw_dir / "lfw-deepfunneled-160" / rel)
+    copy_lfw_images(lfw, lfw_dir, PEOPLE)
     people = f"{len(PEOPLE)}\n" + "".join(f"{p}\t{n}\n" for p, n in PEOPLE.items())
     (lfw_dir / "peopleDevTest.txt").write_text(people)
     (lfw_dir / "peopleDevTrain.txt").write_text("0\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.browser import (CHROMIUM, CHROMIUM_ARGS, bar_values, choose, errors_on, rss_mib, running_dashboard,
+from tests.browser import (CHROMIUM, CHROMIUM_ARGS, choose, errors_on, rss_mib, running_dashboard,
                            wait_chart, wait_charts, wait_idle)
 from tests.dashboard_fixtures import make_tiny_analyses, make_tiny_zoo
 

@@ -12,9 +12,15 @@ from interpface.checkpoint import save_checkpoint
 from interpface.cli import main
 from interpface.embedding import embed_crops, embed_images
 from interpface.errors import CacheError, ConfigError, DatasetError
-from interpface.evaluation import Evaluator, occlusion_seed, parse_condition, read_lfw_attributes
+from interpface.evaluation import (
+    Evaluator,
+    occlusion_seed,
+    parse_condition,
+    read_lfw_attributes,
+)
 from interpface.models import InterpretableFaceNet, get_model_config
 from interpface.occlusion import occlude_seeded
+from tests.tiny import copy_lfw_images
 
 REQUIRED = ("accuracy", "accuracy_std", "auc", "eer", "tar_at_far", "rank1", "rank5", "n_pairs", "failures")
 
@@ -37,11 +43,7 @@ def mini_lfw(tmp_path_factory, lfw):
 
     root = tmp_path_factory.mktemp("mini")
     lfw_dir = root / "lfw"
-    for person, n in PEOPLE.items():
-        (lfw_dir / "lfw-deepfunneled-160" / person).mkdir(parents=True)
-        for k in range(1, n + 1):
-            rel = f"{person}/{person}_{k:04d}.jpg"
-            shutil.copy(lfw.path(rel), lfw_dir / "lfw-deepfunneled-160" / rel)
+    copy_lfw_images(lfw, lfw_dir, PEOPLE)
     people = f"{len(PEOPLE)}\n" + "".join(f"{p}\t{n}\n" for p, n in PEOPLE.items())
     pairs = "4\n" + "".join(_pair_line(p) + "\n" for p in DEV_PAIRS)
     (lfw_dir / "peopleDevTest.txt").write_text(people)

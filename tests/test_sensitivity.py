@@ -5,25 +5,26 @@ import pytest
 import torch
 from captum.attr import Occlusion
 
-from interpface.analysis import (EmbeddingTarget, attribute, captum_windows, occlusion_sweep, pixel_attribution, sweep_centers,
-                                 warped_occlusion_sweep)
+from interpface.analysis import (
+    EmbeddingTarget,
+    attribute,
+    captum_windows,
+    occlusion_sweep,
+    pixel_attribution,
+    sweep_centers,
+    warped_occlusion_sweep,
+)
 from interpface.analysis._common import to_input
 from interpface.analysis._fastforward import OcclusionForward
 from interpface.errors import InterpfaceError
-from interpface.models import InterpretableFaceNet, get_model_config
 from interpface.occlusion import OcclusionRect, occlude_rect
+from tests.tiny import tiny_model
 
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(1)
     torch.set_num_threads(1)
-    net = InterpretableFaceNet(get_model_config("tiny"))
-    net.train()
-    with torch.no_grad():
-        for _ in range(3):
-            net(torch.rand(8, 3, 96, 96))
-    return net.eval()
+    return tiny_model(1)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
@@ -21,7 +20,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_train(args) -> int:
     from interpface.cli import write_json
 
-    from .config import TrainConfig, load_config
+    from .config import load_config
     from .trainer import train
 
     if args.resume:

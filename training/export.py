@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from interpface.checkpoint import load_model, read_checkpoint_info, save_checkpoint
+from interpface.checkpoint import load_model, save_checkpoint
 from interpface.errors import CheckpointError
 
 
