@@ -73,6 +73,15 @@ def pick_model(key: str = "model", *, where=st.sidebar, default: str = "full", t
     return where.selectbox(text, names, index=index, format_func=label, key=key)
 
 
+def require_models() -> list[str]:
+    """The available model names; stops the page with a warning when there are none."""
+    found = list(models())
+    if not found:
+        st.warning("No models in assets/models. Train or export one (see README).")
+        st.stop()
+    return found
+
+
 def model_path(name: str) -> str:
     return str(models()[name])
 

@@ -4,7 +4,7 @@ Public names are re-exported lazily, so `import interpface` stays fast and the d
 without importing torch.
 """
 
-from importlib import import_module
+from ._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -44,10 +44,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
-def __getattr__(name):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'interpface' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())

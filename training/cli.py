@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -30,7 +31,7 @@ def cmd_train(args) -> int:
         cfg = load_config(args.config, args.set)
         run_dir = Path(args.out) if args.out else None
     summary = train(cfg, run_dir, resume=bool(args.resume), progress=not args.no_progress, stop_after=args.stop_after)
-    if summary.get("world_size", 1) == 1 or int(__import__("os").environ.get("RANK", "0")) == 0:
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
         final = summary["final"]
         print(f"{summary['name']}: step {summary['steps']} ({'finished' if summary['finished'] else 'paused'}), "
               f"loss {final.get('loss', float('nan')):.4f}, accuracy {final.get('accuracy', float('nan')):.3f}, "

@@ -9,10 +9,7 @@ from interpface.figures import peak_map_figure
 from interpface.template import default_template
 
 st.title("Peak atlas")
-found = list(common.models())
-if not found:
-    st.warning("No models in assets/models.")
-    st.stop()
+found = common.require_models()
 chosen = st.multiselect("Models", found, default=[m for m in ("base", "full") if m in found] or found[:1],
                         format_func=common.label, key="atlas_models")
 analyses = common.analyses_for(chosen)

@@ -9,10 +9,7 @@ from interpface.probe_figures import difference_bars, face_figure
 from interpface.template import default_template
 
 st.title("Compare two models")
-found = list(common.models())
-if len(found) < 1:
-    st.warning("No models in assets/models.")
-    st.stop()
+found = common.require_models()
 c1, c2 = st.columns(2)
 a = c1.selectbox("Model A", found, index=0, format_func=common.label, key="cmp_a")
 b = c2.selectbox("Model B", found, index=len(found) - 1, format_func=common.label, key="cmp_b")
@@ -30,18 +27,15 @@ else:
     rect = OcclusionRect(s1.slider("x", 0.0, 109.0, 55.0, key="cmp_cx"), s2.slider("y", 0.0, 109.0, 60.0, key="cmp_cy"),
                          s3.slider("width", 4.0, 100.0, 32.0, key="cmp_w"), s4.slider("height", 4.0, 100.0, 12.0, key="cmp_h"))
 
-results = {}
 for i, (col, name) in enumerate(zip(st.columns(2), (a, b))):
     with col, common.guarded(name):
         model, _ = common.get_model(common.model_path(name))
         r = OcclusionProbe(model, face["crop"], face["landmarks"], template=template).update(rect)
-        results[f"{i}_{name}"] = r
         st.markdown(f"### {common.label(name)}")
         st.plotly_chart(face_figure(r.occluded, r.quad, height=260), key=f"cmp_face_{i}")
         m1, m2 = st.columns(2)
         m1.metric("cos(f(I), f(Î))", f"{r.cos_self:.3f}")
         m2.metric("dimensions changed", f"{len(r.changed)} / {len(r.diff)}")
-        st.plotly_chart(difference_bars(r.diff, r.order, title="sorted |Δf|"), key=f"cmp_bars_{i}")
-if len(results) == 2:
-    st.session_state["last_figures"] = {f"compare_{n}": difference_bars(r.diff, r.order, title=f"{n}: sorted |Δf|")
-                                        for n, r in results.items()}
+        fig = difference_bars(r.diff, r.order, title=f"{common.label(name)}: sorted |Δf|")
+        st.plotly_chart(fig, key=f"cmp_bars_{i}")
+        common.remember_figure(f"compare_{i}_{name}", fig)

@@ -7,10 +7,7 @@ from dashboard import common
 from interpface.figures import difference_location_figure, feature_difference_figure, std_histogram_figure
 
 st.title("Distributions")
-found = list(common.models())
-if not found:
-    st.warning("No models in assets/models.")
-    st.stop()
+found = common.require_models()
 chosen = st.multiselect("Models", found, default=found, format_func=common.label, key="dist_models")
 analyses = common.analyses_for(chosen)
 if not analyses:

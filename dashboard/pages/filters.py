@@ -30,7 +30,7 @@ with tab_face:
         if chosen:
             fig = response_grid([face["crop"]], [resp.psi_smooth], chosen, titles=[face["label"][:20]])
             st.plotly_chart(fig, key="flt_grid")
-            st.session_state.setdefault("last_figures", {})["filter_grid"] = fig
+            common.remember_figure("filter_grid", fig)
 
 with tab_across:
     k = st.number_input("Filter id", 0, n_filters - 1, 0, key="flt_one")
@@ -76,4 +76,4 @@ with tab_attr:
                              other_crop=None if other is None else other["crop"])
             fig = attribution_figure(face["crop"], attr, title=method)
             st.plotly_chart(fig, key="attr_fig")
-            st.session_state.setdefault("last_figures", {})["attribution"] = fig
+            common.remember_figure("attribution", fig)

@@ -74,12 +74,13 @@ m1.metric("cos(f(I), f(Î))", f"{result.cos_self:.3f}")
 m2.metric("dimensions changed", f"{len(result.changed)} / {len(result.diff)}", help="|Δf| above 10% of the largest |f|")
 m3.metric("largest |Δf|", f"{result.diff.max():.4f}")
 if result.cos_other is not None:
-    evaluation = (info or {}).get("evaluation") or {}
     m4.metric("cos(f(Î), second face)", f"{result.cos_other:.3f}", delta=f"{result.cos_other - result.cos_clean_other:+.3f}")
 
 c1, c2 = st.columns([1, 2])
 c1.plotly_chart(face_figure(result.occluded, result.quad, title="occluded"), key="probe_occluded")
-c2.plotly_chart(difference_bars(result.diff, result.order), key="probe_bars")
+bars_fig = difference_bars(result.diff, result.order)
+c2.plotly_chart(bars_fig, key="probe_bars")
+common.remember_figure("probe_difference", bars_fig)
 
 if second is not None:
     st.subheader("Same person?")
@@ -104,8 +105,9 @@ if second is not None:
 st.subheader("Filters that changed most")
 k = st.slider("How many", 1, 12, 4, key="probe_topk")
 top = [int(i) for i in result.order[:k]]
-st.plotly_chart(heatmap_pairs(face["crop"], result.occluded, probe.clean.psi_smooth, result.response.psi_smooth, top),
-                key="probe_heat")
+heat_fig = heatmap_pairs(face["crop"], result.occluded, probe.clean.psi_smooth, result.response.psi_smooth, top)
+st.plotly_chart(heat_fig, key="probe_heat")
+common.remember_figure("probe_heatmaps", heat_fig)
 st.subheader("Sensitivity map")
 st.caption("Slides the warped occluder over the whole face (stride in template pixels) and maps how much each "
            "place changes the chosen target.")
@@ -133,7 +135,3 @@ if st.button("Run the sweep", key="sens_run"):
         fig = sensitivity_figure(face["crop"], sweep.attribution(key), title=f"Occlusion sensitivity: {target}")
         st.plotly_chart(fig, key="sens_fig")
         common.remember_figure("sensitivity_map", fig)
-
-st.session_state.setdefault("last_figures", {}).update({"probe_difference": difference_bars(result.diff, result.order),
-                                    "probe_heatmaps": heatmap_pairs(face["crop"], result.occluded, probe.clean.psi_smooth,
-                                                                    result.response.psi_smooth, top)})

@@ -12,10 +12,7 @@ def _pct(v):
 
 
 st.title("Verification and identification")
-found = list(common.models())
-if not found:
-    st.warning("No models in assets/models.")
-    st.stop()
+found = common.require_models()
 chosen = st.multiselect("Models", found, default=found, format_func=common.label, key="ver_models")
 evaluations = {n: common.evaluation_of(n) for n in chosen}
 missing = [n for n, e in evaluations.items() if not e]

@@ -13,7 +13,7 @@
 - :mod:`.warp` — batched barycentric warp of crop points into the template.
 """
 
-from importlib import import_module
+from .._lazy import lazy_getattr
 
 _EXPORTS = {
     "SIGNS": "peaks", "find_peaks": "peaks", "peak_weights": "peaks", "cell_centers": "peaks",
@@ -41,10 +41,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'interpface.analysis' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())

@@ -11,7 +11,7 @@ name -> analysis draws several models side by side.
 - files: :func:`export_figure`, :func:`export_figures` (:mod:`.export`), HTML reports (:mod:`.report`)
 """
 
-from importlib import import_module
+from .._lazy import lazy_getattr
 
 _EXPORTS = {
     "peak_map_figure": "peaks", "std_histogram_figure": "peaks",
@@ -27,10 +27,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'interpface.figures' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
