@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LargeMagnitudeFilter", "large_magnitude_filter", "gaussian_kernel2d", "gaussian_smooth"]
+__all__ = ["LargeMagnitudeFilter", "large_magnitude_filter", "lmf_mean", "gaussian_kernel2d", "gaussian_smooth"]
 
 
 def large_magnitude_filter(psi: torch.Tensor, keep: int) -> torch.Tensor:
@@ -48,6 +48,28 @@ def large_magnitude_filter(psi: torch.Tensor, keep: int) -> torch.Tensor:
     # torch.where (not multiplication) so NaN/inf outside the kept set cannot leak into the output.
     out = torch.where(mask, flat, torch.zeros((), dtype=flat.dtype, device=flat.device))
     return out.reshape(b, c, h, w)
+
+
+def lmf_mean(psi: torch.Tensor, keep: int) -> torch.Tensor:
+    """The representation f = mean over positions of large_magnitude_filter(psi, keep), without
+    building the filtered maps: (B, C, H, W) -> (B, C).
+
+    Same kept set (topk of |psi|) and the same values up to float rounding (a sum of `keep` values
+    divided by H*W instead of a mean over H*W mostly-zero values); about 2x cheaper, which matters
+    where f is evaluated for many occluded copies of a face (occlusion sweeps). Differentiable like
+    large_magnitude_filter (gradient 1/(H*W) at kept positions).
+    """
+    if psi.dim() != 4:
+        raise ValueError(f"psi must be (B, C, H, W), got shape {tuple(psi.shape)}")
+    if keep < 1:
+        raise ValueError(f"keep must be >= 1, got {keep}")
+    b, c, h, w = psi.shape
+    flat = psi.reshape(b, c, h * w)
+    if keep >= h * w:
+        return flat.mean(dim=-1)
+    with torch.no_grad():
+        idx = flat.abs().topk(keep, dim=-1, sorted=False).indices
+    return flat.gather(-1, idx).sum(dim=-1) / (h * w)
 
 
 class LargeMagnitudeFilter(nn.Module):

@@ -102,6 +102,36 @@ def test_incremental_forward_matches_model_on_random_boxes(model):
         assert torch.allclose(sub.clean(x), model(x)[:, [0, 31]], atol=1e-6)
 
 
+@pytest.mark.parametrize("overrides", [dict(phi_conv=True), dict(psi_batchnorm=True, l2_normalize_parts=False)])
+def test_incremental_forward_other_heads(overrides):
+    """The shortcut through Psi (conv33's share recomputed locally) holds for every head option, and a
+    3x3 conv on Phi (which mixes the parts) turns it off; boxes from 1 px to most of the input."""
+    from interpface.models import InterpretableFaceNet, get_model_config
+
+    torch.manual_seed(5)
+    net = InterpretableFaceNet(get_model_config("tiny", **overrides)).train()
+    with torch.no_grad():
+        net(torch.rand(8, 3, 96, 96))
+    net.eval()
+    x = torch.rand(1, 3, 96, 96)
+    boxes = np.array([[0, 0, 1, 1], [90, 5, 96, 30], [40, 40, 56, 56], [10, 60, 30, 96], [0, 0, 80, 80]])
+    occ = x.repeat(len(boxes), 1, 1, 1)
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        occ[i, :, y0:y1, x0:x1] = 0.0
+    fwd = OcclusionForward(net, x)
+    with torch.no_grad():
+        assert torch.allclose(fwd(fwd.batch(occ, boxes)), net(occ), atol=1e-6)
+        assert torch.allclose(fwd(fwd.batch(occ[:4], boxes[:4])), net(occ[:4]), atol=1e-6)
+
+
+def test_lmf_mean_equals_mean_of_filtered_maps():
+    from interpface.lmf import large_magnitude_filter, lmf_mean
+
+    psi = torch.randn(3, 5, 24, 24).contiguous(memory_format=torch.channels_last)
+    for keep in (1, 24, 576, 1000):
+        assert torch.allclose(lmf_mean(psi, keep), large_magnitude_filter(psi, keep).mean(dim=(2, 3)), atol=1e-7)
+
+
 def test_warped_sweep(model, faces, template):
     crops, lms = faces
     centers = sweep_centers(template, stride=20.0)

@@ -1,6 +1,7 @@
 """`interpface benchmark`: FLOPs per image, training images/s (fp32 default layout, fp32
-channels_last, bf16 autocast + channels_last), inference latency and throughput, and utilisation
-against a matmul peak measured in the same run. Prints a table and writes JSON with --json."""
+channels_last, bf16 autocast + channels_last, and with --compile the same under torch.compile),
+inference latency and throughput, and utilisation against a matmul peak measured in the same run.
+Prints a table and writes JSON with --json."""
 
 from __future__ import annotations
 
@@ -46,9 +47,11 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, repeats
 
 
 def train_speed(model_name: str, batch: int, steps: int, device, *, bf16: bool, channels_last: bool,
-                siamese: bool = True) -> float:
+                siamese: bool = True, compile: bool = False) -> float:
     """Images/s of full training steps (forward, all losses, backward, Adam) on random data.
-    With siamese=True a step is `batch` clean + `batch` occluded images (the `full` variant)."""
+    With siamese=True a step is `batch` clean + `batch` occluded images (the `full` variant).
+    compile: run the objective under torch.compile as the trainer's `compile: true` does (the first
+    steps, which compile, are not timed)."""
     torch.manual_seed(0)
     num_classes = 4000
     net = InterpretableFaceNet(get_model_config(model_name, num_classes=num_classes)).to(device)
@@ -59,6 +62,7 @@ def train_speed(model_name: str, batch: int, steps: int, device, *, bf16: bool, 
         net = net.to(memory_format=torch.channels_last)
     obj = SiameseObjective(net, cfg).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    step_fn = torch.compile(obj) if compile else obj
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     size = net.config.input_size
     x = torch.rand(batch, 3, size, size, device=device).contiguous(memory_format=fmt)
@@ -69,7 +73,7 @@ def train_speed(model_name: str, batch: int, steps: int, device, *, bf16: bool, 
         _sync(device)
         t = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = obj(x, xo, y)["loss"]
+            loss = step_fn(x, xo, y)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -116,11 +120,14 @@ def run_benchmark(args) -> dict:
     peak32 = matmul_peak(device, torch.float32)
     peak16 = matmul_peak(device, torch.bfloat16) if bf16_ok else None
     rows = {}
-    for name, bf16, cl in (("fp32", False, False), ("fp32_channels_last", False, True),
-                           ("bf16_channels_last", True, True)):
+    settings = [("fp32", False, False, False), ("fp32_channels_last", False, True, False),
+                ("bf16_channels_last", True, True, False)]
+    if getattr(args, "compile", False):
+        settings += [("fp32_channels_last_compiled", False, True, True), ("bf16_channels_last_compiled", True, True, True)]
+    for name, bf16, cl, compiled in settings:
         if bf16 and not bf16_ok:
             continue
-        ips = train_speed(args.model, args.batch, args.steps, device, bf16=bf16, channels_last=cl)
+        ips = train_speed(args.model, args.batch, args.steps, device, bf16=bf16, channels_last=cl, compile=compiled)
         peak = peak16 if bf16 else peak32
         gflops = train_flops_per_img * ips / 1e9
         rows[name] = {"train_img_s": ips, "train_gflop_s": gflops, "utilisation_vs_matmul_peak": gflops / peak}

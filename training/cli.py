@@ -72,5 +72,7 @@ def add_commands(sub) -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=6, help="timed training steps per setting")
     p.add_argument("--device", default="auto")
+    p.add_argument("--compile", action="store_true",
+                   help="also time training under torch.compile (compiling takes a minute or two on CPU)")
     p.add_argument("--json", metavar="PATH")
     p.set_defaults(func=cmd_benchmark)

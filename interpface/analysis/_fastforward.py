@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..lmf import large_magnitude_filter
+from ..lmf import lmf_mean
 
 MAX_PATCH_FRACTION = 0.5
 
@@ -66,6 +66,13 @@ class OcclusionForward:
                 self.clean_in.append(F.pad(a, (p, p, p, p)))
                 a = layer(a)
                 self.clean_out.append(a)
+            # conv33 as it enters Phi, for the clean share of Psi (see _psi)
+            c33 = self.clean_out[self.names.index("conv33")]
+            if model.config.l2_normalize_parts:
+                from ..models import _l2_normalize_channels
+
+                c33 = _l2_normalize_channels(c33)
+            self._clean_c33 = c33.contiguous(memory_format=torch.channels_last)
 
     @staticmethod
     def _supported(model: nn.Module) -> bool:
@@ -144,26 +151,66 @@ class OcclusionForward:
         a = self.clean_out[done - 1].expand(b, -1, -1, -1).clone()
         for i in range(b):
             a[i, :, ys0[i]:ys0[i] + hh, xs0[i]:xs0[i] + ww] = values[i]
-        return self._finish(a, done)
+        # when the incremental part reached conv33, its changed region lets Psi's conv33 share run locally
+        region = (ys0, xs0, hh, ww) if done == last + 1 else None
+        return self._finish(a, done, region)
 
     def _psi_params(self):
-        """Psi's weight (channels_last copy, cached), bias and BN parameters, restricted to dims."""
+        """Psi's weight split by input part (conv33's share | conv44 and conv54's share, channels_last
+        copies, cached), bias and BN parameters, all restricted to ``dims``."""
         if getattr(self, "_psi_cache", None) is None:
             conv, d, model = self.model.psi, self.dims, self.model
             sel = (lambda t: t) if d is None else (lambda t: t[d])
-            weight = sel(conv.weight.detach()).contiguous(memory_format=torch.channels_last)
+            weight = sel(conv.weight.detach())
+            hc = model.conv33.conv.out_channels
+            w33, w_rest = (w.contiguous(memory_format=torch.channels_last) for w in (weight[:, :hc], weight[:, hc:]))
             bias = None if conv.bias is None else sel(conv.bias.detach())
             bn = None
             if model.psi_bn is not None:
                 b = model.psi_bn
                 bn = (sel(b.running_mean), sel(b.running_var), sel(b.weight.detach()), sel(b.bias.detach()))
-            self._psi_cache = (weight, bias, bn)
+            self._psi_cache = (w33, w_rest, bias, bn)
         return self._psi_cache
 
-    def _finish(self, a: torch.Tensor, start: int) -> torch.Tensor:
+    def _psi_conv33_clean(self, c33: torch.Tensor) -> torch.Tensor:
+        """(1, K, G, G) conv33's share of Psi for the clean face (cached); c33 as it enters Phi."""
+        if getattr(self, "_psi33_clean", None) is None:
+            w33 = self._psi_params()[0]
+            self._psi33_clean = F.conv2d(c33, w33, None, stride=1, padding=self.model.psi.padding)
+        return self._psi33_clean
+
+    def _psi(self, c33: torch.Tensor, rest: torch.Tensor, region) -> torch.Tensor:
+        """Psi before BN: (B, K, G, G). Psi is linear in Phi = [conv33 | conv44 | conv54], so it is the
+        sum of conv33's share and the others'. conv44/conv54 change everywhere (their receptive
+        fields cover the face), but conv33 changes only inside ``region`` (per-sample top-left, common
+        height and width, from the incremental part): its share is the clean face's outside that
+        region grown by the kernel radius, and is recomputed only inside. ``region=None``: all of it."""
+        w33, w_rest, bias, _ = self._psi_params()
+        conv = self.model.psi
+        k, pad = conv.kernel_size[0], conv.padding[0]
+        out = F.conv2d(rest, w_rest, bias, stride=1, padding=pad)
+        if region is None or conv.stride[0] != 1 or 2 * pad != k - 1:
+            return out + F.conv2d(c33, w33, None, stride=1, padding=pad)
+        ys0, xs0, hh, ww = region
+        g = c33.shape[-1]
+        nh, nw = min(hh + 2 * pad, g), min(ww + 2 * pad, g)  # output rows/cols the change reaches
+        oy = np.clip(np.asarray(ys0) - pad, 0, g - nh)
+        ox = np.clip(np.asarray(xs0) - pad, 0, g - nw)
+        padded = F.pad(c33, (pad, pad, pad, pad))  # output (y, x) reads padded[y:y+k, x:x+k]
+        patches = torch.stack([padded[i, :, oy[i]:oy[i] + nh + k - 1, ox[i]:ox[i] + nw + k - 1]
+                               for i in range(len(c33))]).contiguous(memory_format=torch.channels_last)
+        local = F.conv2d(patches, w33, None, stride=1)  # (B, K, nh, nw)
+        psi = out + self._psi_conv33_clean(self._clean_c33)
+        for i in range(len(c33)):
+            win = (i, slice(None), slice(oy[i], oy[i] + nh), slice(ox[i], ox[i] + nw))
+            psi[win] = out[win] + local[i]
+        return psi
+
+    def _finish(self, a: torch.Tensor, start: int, region=None) -> torch.Tensor:
         """The rest of InterpretableFaceNet.forward from backbone layer `start`, whose input is `a`
         (the normalised image when start = 0). Mirrors models._hypercolumn / _psi / forward, with Psi
-        restricted to ``dims`` when set; tests compare it with the model."""
+        restricted to ``dims`` when set; tests compare it with the model. ``region``: where conv33
+        differs from the clean face's (see _psi)."""
         model = self.model
         acts = {}
         a = a.contiguous(memory_format=torch.channels_last)  # ~20% faster convs on oneDNN, same values
@@ -181,11 +228,14 @@ class OcclusionForward:
             from ..models import _l2_normalize_channels
 
             c33, c44, c54 = (_l2_normalize_channels(t) for t in (c33, c44, c54))
-        phi = torch.cat([c33, c44, c54], dim=1)
-        if model.phi_conv is not None:
-            phi = model.phi_conv(phi)
-        weight, bias, bn = self._psi_params()
-        psi = F.conv2d(phi, weight, bias, stride=model.psi.stride, padding=model.psi.padding)
+        if model.phi_conv is not None:  # a 3x3 conv mixing the parts: no shortcut through Psi
+            phi = model.phi_conv(torch.cat([c33, c44, c54], dim=1))
+            hc = c33.shape[1]
+            c33, rest, region = phi[:, :hc], phi[:, hc:], None
+        else:
+            rest = torch.cat([c44, c54], dim=1)
+        psi = self._psi(c33, rest, region)
+        bn = self._psi_params()[3]
         if bn is not None:
             psi = F.batch_norm(psi, *bn, False, 0.0, model.psi_bn.eps)
-        return large_magnitude_filter(psi, model.config.lmf_keep).mean(dim=(2, 3)).float()
+        return lmf_mean(psi.contiguous(), model.config.lmf_keep).float()
