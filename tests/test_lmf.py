@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interpface.lmf import LargeMagnitudeFilter, gaussian_kernel2d, gaussian_smooth, large_magnitude_filter
+from interpface.lmf import LargeMagnitudeFilter, gaussian_kernel2d, gaussian_smooth, large_magnitude_filter, lmf_mean
 
 
 def _no_ties(b=3, c=5, h=24, w=24, seed=0):
@@ -74,3 +74,12 @@ def test_gaussian_smooth_is_channelwise_same_size():
     assert torch.allclose(y[0, 0, 2:5, 2:5], gaussian_kernel2d(3, 1.5))
     assert y[0, 1].abs().max() == 0  # channels never mix
     assert y.sum().item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_lmf_mean_equals_mean_of_filtered_maps():
+    for psi in (torch.randn(3, 5, 24, 24), torch.randn(3, 5, 24, 24).contiguous(memory_format=torch.channels_last)):
+        for keep in (1, 24, 576, 1000):
+            assert torch.allclose(lmf_mean(psi, keep), large_magnitude_filter(psi, keep).mean(dim=(2, 3)), atol=1e-7)
+        p = psi.clone().requires_grad_()
+        lmf_mean(p, 24).sum().backward()
+        assert torch.equal(p.grad != 0, large_magnitude_filter(psi, 24) != 0)  # gradient only where kept

@@ -124,14 +124,6 @@ def test_incremental_forward_other_heads(overrides):
         assert torch.allclose(fwd(fwd.batch(occ[:4], boxes[:4])), net(occ[:4]), atol=1e-6)
 
 
-def test_lmf_mean_equals_mean_of_filtered_maps():
-    from interpface.lmf import large_magnitude_filter, lmf_mean
-
-    psi = torch.randn(3, 5, 24, 24).contiguous(memory_format=torch.channels_last)
-    for keep in (1, 24, 576, 1000):
-        assert torch.allclose(lmf_mean(psi, keep), large_magnitude_filter(psi, keep).mean(dim=(2, 3)), atol=1e-7)
-
-
 def test_warped_sweep(model, faces, template):
     crops, lms = faces
     centers = sweep_centers(template, stride=20.0)

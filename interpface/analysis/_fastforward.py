@@ -28,6 +28,10 @@ from ..lmf import lmf_mean
 MAX_PATCH_FRACTION = 0.5
 
 
+def _identity(t: torch.Tensor) -> torch.Tensor:
+    return t
+
+
 def _affected(a: int, b: int, k: int, s: int, p: int, d_out: int) -> tuple[int, int]:
     """Output range [lo, hi) of a conv (kernel k, stride s, padding p) touched by inputs [a, b)."""
     lo = max(0, math.ceil((a + p - k + 1) / s))
@@ -179,18 +183,21 @@ class OcclusionForward:
             self._psi33_clean = F.conv2d(c33, w33, None, stride=1, padding=self.model.psi.padding)
         return self._psi33_clean
 
-    def _psi(self, c33: torch.Tensor, rest: torch.Tensor, region) -> torch.Tensor:
-        """Psi before BN: (B, K, G, G). Psi is linear in Phi = [conv33 | conv44 | conv54], so it is the
-        sum of conv33's share and the others'. conv44/conv54 change everywhere (their receptive
-        fields cover the face), but conv33 changes only inside ``region`` (per-sample top-left, common
-        height and width, from the incremental part): its share is the clean face's outside that
-        region grown by the kernel radius, and is recomputed only inside. ``region=None``: all of it."""
+    def _psi(self, c33: torch.Tensor, rest: torch.Tensor, region, norm) -> torch.Tensor:
+        """Psi before BN: (B, K, G, G). c33: conv33's output *before* ``norm`` (the per-pixel L2
+        normalisation, or identity); rest: [conv44 | conv54] as they enter Phi.
+
+        Psi is linear in Phi = [conv33 | conv44 | conv54], so it is the sum of conv33's share and the
+        others'. conv44/conv54 change everywhere (their receptive fields cover the face), but conv33
+        changes only inside ``region`` (per-sample top-left, common height and width, from the
+        incremental part): its share is the clean face's outside that region grown by the kernel
+        radius, and is recomputed (normalisation included) only inside. ``region=None``: all of it."""
         w33, w_rest, bias, _ = self._psi_params()
         conv = self.model.psi
         k, pad = conv.kernel_size[0], conv.padding[0]
         out = F.conv2d(rest, w_rest, bias, stride=1, padding=pad)
         if region is None or conv.stride[0] != 1 or 2 * pad != k - 1:
-            return out + F.conv2d(c33, w33, None, stride=1, padding=pad)
+            return out + F.conv2d(norm(c33), w33, None, stride=1, padding=pad)
         ys0, xs0, hh, ww = region
         g = c33.shape[-1]
         nh, nw = min(hh + 2 * pad, g), min(ww + 2 * pad, g)  # output rows/cols the change reaches
@@ -198,8 +205,9 @@ class OcclusionForward:
         ox = np.clip(np.asarray(xs0) - pad, 0, g - nw)
         padded = F.pad(c33, (pad, pad, pad, pad))  # output (y, x) reads padded[y:y+k, x:x+k]
         patches = torch.stack([padded[i, :, oy[i]:oy[i] + nh + k - 1, ox[i]:ox[i] + nw + k - 1]
-                               for i in range(len(c33))]).contiguous(memory_format=torch.channels_last)
-        local = F.conv2d(patches, w33, None, stride=1)  # (B, K, nh, nw)
+                               for i in range(len(c33))])
+        # normalising zero padding gives zeros, as in the full map's conv
+        local = F.conv2d(norm(patches).contiguous(memory_format=torch.channels_last), w33, None, stride=1)
         psi = out + self._psi_conv33_clean(self._clean_c33)
         for i in range(len(c33)):
             win = (i, slice(None), slice(oy[i], oy[i] + nh), slice(ox[i], ox[i] + nw))
@@ -224,18 +232,18 @@ class OcclusionForward:
         size = c33.shape[-2:]
         c44 = model.conv44(F.interpolate(c43, size=size, mode="bilinear", align_corners=False))
         c54 = model.conv54(F.interpolate(c53, size=size, mode="bilinear", align_corners=False))
-        if model.config.l2_normalize_parts:
-            from ..models import _l2_normalize_channels
+        from ..models import _l2_normalize_channels
 
-            c33, c44, c54 = (_l2_normalize_channels(t) for t in (c33, c44, c54))
+        norm = _l2_normalize_channels if model.config.l2_normalize_parts else _identity
         if model.phi_conv is not None:  # a 3x3 conv mixing the parts: no shortcut through Psi
-            phi = model.phi_conv(torch.cat([c33, c44, c54], dim=1))
+            phi = model.phi_conv(torch.cat([norm(c33), norm(c44), norm(c54)], dim=1))
             hc = c33.shape[1]
             c33, rest, region = phi[:, :hc], phi[:, hc:], None
+            norm = _identity  # phi is already what Psi reads
         else:
-            rest = torch.cat([c44, c54], dim=1)
-        psi = self._psi(c33, rest, region)
+            rest = torch.cat([norm(c44), norm(c54)], dim=1)
+        psi = self._psi(c33, rest, region, norm)
         bn = self._psi_params()[3]
         if bn is not None:
             psi = F.batch_norm(psi, *bn, False, 0.0, model.psi_bn.eps)
-        return lmf_mean(psi.contiguous(), model.config.lmf_keep).float()
+        return lmf_mean(psi, model.config.lmf_keep).float()
