@@ -40,6 +40,8 @@ def _identity(t: torch.Tensor) -> torch.Tensor:
 
 
 def _window_index(oy, ox, h: int, w: int, n_src: int):
+    """Advanced-indexing triple (batch, rows, cols) that picks an h x w window per sample from a
+    (B or 1, H, W, C) view: (B, 1, 1), (B, h, 1), (B, 1, w)."""
     b = len(oy)
     rows = torch.as_tensor(np.asarray(oy), dtype=torch.long)[:, None, None] + torch.arange(h)[None, :, None]
     cols = torch.as_tensor(np.asarray(ox), dtype=torch.long)[:, None, None] + torch.arange(w)[None, None, :]
@@ -197,11 +199,11 @@ class OcclusionForward:
             self._psi_cache = (w33, w_rest, bias, bn)
         return self._psi_cache
 
-    def _psi_conv33_clean(self, c33: torch.Tensor) -> torch.Tensor:
-        """(1, K, G, G) conv33's share of Psi for the clean face (cached); c33 as it enters Phi."""
+    def _psi_conv33_clean(self) -> torch.Tensor:
+        """(1, K, G, G) conv33's share of Psi for the clean face (computed once)."""
         if getattr(self, "_psi33_clean", None) is None:
             w33 = self._psi_params()[0]
-            self._psi33_clean = F.conv2d(c33, w33, None, stride=1, padding=self.model.psi.padding)
+            self._psi33_clean = F.conv2d(self._clean_c33, w33, None, stride=1, padding=self.model.psi.padding)
         return self._psi33_clean
 
     def _psi(self, c33: torch.Tensor, rest: torch.Tensor, region, norm) -> torch.Tensor:
@@ -228,7 +230,7 @@ class OcclusionForward:
         patches = _windows(padded, oy, ox, nh + k - 1, nw + k - 1)
         # normalising zero padding gives zeros, as in the full map's conv
         local = F.conv2d(norm(patches), w33, None, stride=1)  # (B, K, nh, nw)
-        psi = out + self._psi_conv33_clean(self._clean_c33)
+        psi = out + self._psi_conv33_clean()
         _paste(psi, oy, ox, _windows(out, oy, ox, nh, nw) + local)
         return psi
 
