@@ -9,7 +9,7 @@ import torch
 from interpface.checkpoint import save_checkpoint
 from interpface.cli import main
 from interpface.models import InterpretableFaceNet, get_model_config
-from tests.tiny import copy_lfw_images
+from tests.tiny import prepared_mini_lfw
 
 PEOPLE = {"Aaron_Eckhart": 1, "Colin_Powell": 4, "Donald_Rumsfeld": 3, "Tony_Blair": 3}
 PAIRS = [("Colin_Powell", 1, 2), ("Donald_Rumsfeld", 1, 3), ("Colin_Powell", 3, "Tony_Blair", 3),
@@ -19,22 +19,7 @@ PAIRS = [("Colin_Powell", 1, 2), ("Donald_Rumsfeld", 1, 3), ("Colin_Powell", 3, 
 @pytest.fixture(scope="module")
 def mini_lfw(tmp_path_factory, lfw):
     """(data_root, cache_dir): 11 real LFW images, all DevTest, with protocol files, prepared."""
-    from interpface.datasets import load_lfw
-    from interpface.prepare import prepare_dataset
-
-    root = tmp_path_factory.mktemp("mini_analysis")
-    lfw_dir = root / "lfw"
-    copy_lfw_images(lfw, lfw_dir, PEOPLE)
-    people = f"{len(PEOPLE)}\n" + "".join(f"{p}\t{n}\n" for p, n in PEOPLE.items())
-    (lfw_dir / "peopleDevTest.txt").write_text(people)
-    (lfw_dir / "peopleDevTrain.txt").write_text("0\n")
-    (lfw_dir / "pairsDevTest.txt").write_text("2\n" + "".join("\t".join(map(str, p)) + "\n" for p in PAIRS))
-    (lfw_dir / "pairsDevTrain.txt").write_text("0\n")
-    (lfw_dir / "people.txt").write_text("1\n" + people)
-    (lfw_dir / "pairs.txt").write_text("1\t2\n" + "".join("\t".join(map(str, p)) + "\n" for p in PAIRS))
-    cache = root / "cache"
-    prepare_dataset(load_lfw(root), cache_dir=cache, workers=1, progress=False)
-    return root, cache
+    return prepared_mini_lfw(lfw, tmp_path_factory.mktemp("mini_analysis"), PEOPLE, PAIRS, PAIRS, 1)
 
 
 @pytest.fixture(scope="module")

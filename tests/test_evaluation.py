@@ -20,7 +20,7 @@ from interpface.evaluation import (
 )
 from interpface.models import InterpretableFaceNet, get_model_config
 from interpface.occlusion import occlude_seeded
-from tests.tiny import copy_lfw_images
+from tests.tiny import prepared_mini_lfw
 
 REQUIRED = ("accuracy", "accuracy_std", "auc", "eer", "tar_at_far", "rank1", "rank5", "n_pairs", "failures")
 
@@ -31,37 +31,20 @@ DEV_PAIRS = [("Colin_Powell", 1, 2), ("Donald_Rumsfeld", 1, 3), ("George_W_Bush"
              ("Donald_Rumsfeld", 2, "Colin_Powell", 4), ("George_W_Bush", 3, "Tony_Blair", 1)]
 
 
-def _pair_line(p):
-    return "\t".join(map(str, p))
-
-
-@pytest.fixture(scope="module")
-def mini_lfw(tmp_path_factory, lfw):
-    """(data_root, cache_dir): 16 real LFW images in the LFW layout with protocol files, prepared."""
-    from interpface.datasets import load_lfw
-    from interpface.prepare import prepare_dataset
-
-    root = tmp_path_factory.mktemp("mini")
-    lfw_dir = root / "lfw"
-    copy_lfw_images(lfw, lfw_dir, PEOPLE)
-    people = f"{len(PEOPLE)}\n" + "".join(f"{p}\t{n}\n" for p, n in PEOPLE.items())
-    pairs = "4\n" + "".join(_pair_line(p) + "\n" for p in DEV_PAIRS)
-    (lfw_dir / "peopleDevTest.txt").write_text(people)
-    (lfw_dir / "peopleDevTrain.txt").write_text("0\n")
-    (lfw_dir / "pairsDevTest.txt").write_text(pairs)
-    (lfw_dir / "pairsDevTrain.txt").write_text("0\n")
-    (lfw_dir / "people.txt").write_text("1\n" + people)
-    view2 = DEV_PAIRS[0:2] + DEV_PAIRS[4:6] + DEV_PAIRS[2:4] + DEV_PAIRS[6:8]  # per fold: 2 matched, 2 mismatched
-    (lfw_dir / "pairs.txt").write_text("2\t2\n" + "".join(_pair_line(p) + "\n" for p in view2))
+def _attributes(lfw_dir):
     # attributes: Rumsfeld 1 and 2 wear glasses (one of them sunglasses); Rumsfeld 4 has no row
     (lfw_dir / "attributes").mkdir()
     rows = ["# test subset", "person\timagenum\tMale\tEyeglasses\tSunglasses"]
     rows += ["Donald_Rumsfeld\t1\t1.0\t0.8\t-1.0", "Donald_Rumsfeld\t2\t1.0\t-0.5\t1.2", "Donald_Rumsfeld\t3\t1.0\t-1\t-1",
              "Colin_Powell\t1\t1.0\t-1\t-1"]
     (lfw_dir / "attributes" / "lfw_attributes_62people_subset.tsv").write_text("\n".join(rows) + "\n")
-    cache = root / "cache"
-    prepare_dataset(load_lfw(root), cache_dir=cache, workers=1, progress=False)
-    return root, cache
+
+
+@pytest.fixture(scope="module")
+def mini_lfw(tmp_path_factory, lfw):
+    """(data_root, cache_dir): 16 real LFW images in the LFW layout with protocol files, prepared."""
+    view2 = DEV_PAIRS[0:2] + DEV_PAIRS[4:6] + DEV_PAIRS[2:4] + DEV_PAIRS[6:8]  # per fold: 2 matched, 2 mismatched
+    return prepared_mini_lfw(lfw, tmp_path_factory.mktemp("mini"), PEOPLE, DEV_PAIRS, view2, 2, extra=_attributes)
 
 
 @pytest.fixture(scope="module")
