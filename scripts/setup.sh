@@ -11,6 +11,10 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 need_apt=()
 [ -f /usr/share/dlib/shape_predictor_68_face_landmarks.dat ] || need_apt+=(libdlib-data)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# torch.compile (the trainer's `compile: true`, tested) builds C++ kernels on CPU: a compiler and Python's headers
+command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+"$PYTHON" -c "import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
+    || need_apt+=(python3-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "${INTERPFACE_SKIP_APT:-0}" = 1 ]; then
         echo "setup: skipping apt-get (INTERPFACE_SKIP_APT=1); missing: ${need_apt[*]}" >&2
