@@ -12,7 +12,7 @@
 Each timing is the best of --repeats runs (another job sharing the CPU only ever adds time).
 
     .venv/bin/python scripts/benchmark_analysis.py [--checkpoint DIR] [--images 1000] [--threads 1]
-                                                   [--parts analysis,occlusion] [--json OUT]
+                                                   [--parts analysis,occlusion] [--profile] [--json OUT]
 """
 
 from __future__ import annotations
@@ -49,6 +49,23 @@ def best(fn, repeats: int):
     return min(times), times, out
 
 
+def profile_sweep(run, rows: int = 8) -> dict:
+    """Self CPU time (ms) of the costliest ops of one run, by op name and input shapes; printed too."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        run()
+    events = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: -e.self_cpu_time_total)
+    total = sum(e.self_cpu_time_total for e in events) / 1000
+    out = {"total": round(total, 1)}
+    print(f"    profile of one cosine sweep: {total:.0f} ms of ops; costliest:")
+    for e in events[:rows]:
+        label = f"{e.key} {e.input_shapes[:2]}"
+        out[label] = round(e.self_cpu_time_total / 1000, 1)
+        print(f"      {out[label]:7.1f} ms  {label}")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, default=None)
@@ -60,6 +77,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--parts", default="analysis,occlusion", help="which of (a) analysis, (b) occlusion to run")
+    ap.add_argument("--profile", action="store_true",
+                    help="(b): where the cosine-target sweep spends its time (torch.profiler, by op and shape)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     parts = set(args.parts.split(","))
@@ -160,6 +179,9 @@ def main() -> int:
             "note": f"one sweep records all {k} dimensions and the cosine; captum needs one run per target",
             "ours_s": t_all, "captum_estimate_s": round(t_one * (k + 1), 1), "speedup": round(t_one * (k + 1) / t_all, 1)}
         print(f"    every dimension + cosine in one sweep: {t_all:.2f} s vs ~{t_one * (k + 1):.0f} s of captum runs")
+        if args.profile:
+            report["occlusion"]["cosine_profile_ms"] = profile_sweep(
+                lambda: occlusion_sweep(model, x, window=w, stride=s, reference=ref, batch_size=32))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")

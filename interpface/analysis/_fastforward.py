@@ -230,8 +230,9 @@ class OcclusionForward:
         patches = _windows(padded, oy, ox, nh + k - 1, nw + k - 1)
         # normalising zero padding gives zeros, as in the full map's conv
         local = F.conv2d(norm(patches), w33, None, stride=1)  # (B, K, nh, nw)
-        psi = out + self._psi_conv33_clean()
-        _paste(psi, oy, ox, _windows(out, oy, ox, nh, nw) + local)
+        changed = _windows(out, oy, ox, nh, nw) + local  # read before `out` becomes psi in place
+        psi = out.add_(self._psi_conv33_clean())
+        _paste(psi, oy, ox, changed)
         return psi
 
     def _finish(self, a: torch.Tensor, start: int, region=None) -> torch.Tensor:
