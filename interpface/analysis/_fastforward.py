@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..lmf import lmf_mean
+from ..models import _l2_normalize_channels
 
 MAX_PATCH_FRACTION = 0.5
 
@@ -99,13 +100,6 @@ class OcclusionForward:
                 self.clean_in.append(F.pad(a, (p, p, p, p)))
                 a = layer(a)
                 self.clean_out.append(a)
-            # conv33 as it enters Phi, for the clean share of Psi (see _psi)
-            c33 = self.clean_out[self.names.index("conv33")]
-            if model.config.l2_normalize_parts:
-                from ..models import _l2_normalize_channels
-
-                c33 = _l2_normalize_channels(c33)
-            self._clean_c33 = c33.contiguous(memory_format=torch.channels_last)
 
     @staticmethod
     def _supported(model: nn.Module) -> bool:
@@ -199,11 +193,11 @@ class OcclusionForward:
             self._psi_cache = (w33, w_rest, bias, bn)
         return self._psi_cache
 
-    def _psi_conv33_clean(self) -> torch.Tensor:
-        """(1, K, G, G) conv33's share of Psi for the clean face (computed once)."""
+    def _psi_conv33_clean(self, norm) -> torch.Tensor:
+        """(1, K, G, G) conv33's share of Psi for the clean face (computed once, on first use)."""
         if getattr(self, "_psi33_clean", None) is None:
-            w33 = self._psi_params()[0]
-            self._psi33_clean = F.conv2d(self._clean_c33, w33, None, stride=1, padding=self.model.psi.padding)
+            c33 = norm(self.clean_out[self.names.index("conv33")]).contiguous(memory_format=torch.channels_last)
+            self._psi33_clean = F.conv2d(c33, self._psi_params()[0], None, stride=1, padding=self.model.psi.padding)
         return self._psi33_clean
 
     def _psi(self, c33: torch.Tensor, rest: torch.Tensor, region, norm) -> torch.Tensor:
@@ -231,7 +225,7 @@ class OcclusionForward:
         # normalising zero padding gives zeros, as in the full map's conv
         local = F.conv2d(norm(patches), w33, None, stride=1)  # (B, K, nh, nw)
         changed = _windows(out, oy, ox, nh, nw) + local  # read before `out` becomes psi in place
-        psi = out.add_(self._psi_conv33_clean())
+        psi = out.add_(self._psi_conv33_clean(norm))
         _paste(psi, oy, ox, changed)
         return psi
 
@@ -253,8 +247,6 @@ class OcclusionForward:
         size = c33.shape[-2:]
         c44 = model.conv44(F.interpolate(c43, size=size, mode="bilinear", align_corners=False))
         c54 = model.conv54(F.interpolate(c53, size=size, mode="bilinear", align_corners=False))
-        from ..models import _l2_normalize_channels
-
         norm = _l2_normalize_channels if model.config.l2_normalize_parts else _identity
         if model.phi_conv is not None:  # a 3x3 conv mixing the parts: no shortcut through Psi
             phi = model.phi_conv(torch.cat([norm(c33), norm(c44), norm(c54)], dim=1))
