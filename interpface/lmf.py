@@ -9,7 +9,9 @@ analyses use psi' = g_sigma * LMF(psi).
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -66,6 +68,9 @@ def lmf_mean(psi: torch.Tensor, keep: int) -> torch.Tensor:
     b, c, h, w = _check(psi, keep)
     if keep >= h * w:
         return psi.mean(dim=(2, 3))
+    if psi.device.type == "cpu" and psi.dtype in (torch.float32, torch.float64) \
+            and not (torch.is_grad_enabled() and psi.requires_grad):
+        return _lmf_mean_by_partition(psi, keep)
     with torch.no_grad():
         # |psi| written straight into (B, C, H*W) rows (one pass, whatever psi's memory format): topk
         # along a strided axis is several times slower.
@@ -76,6 +81,65 @@ def lmf_mean(psi: torch.Tensor, keep: int) -> torch.Tensor:
         # (B, H*W, C) is a free view of a channels_last tensor: gather there, no copy of psi
         return psi.permute(0, 2, 3, 1).reshape(b, h * w, c).gather(1, idx.transpose(1, 2)).sum(dim=1) / (h * w)
     return psi.reshape(b, c, h * w).gather(-1, idx).sum(dim=-1) / (h * w)
+
+
+def _lmf_mean_by_partition(psi: torch.Tensor, keep: int) -> torch.Tensor:
+    """lmf_mean without autograd on the CPU: (B, C, H, W) -> (B, C), same kept set.
+
+    numpy's introselect (``np.partition``) finds each row's keep-th largest |value| several times
+    faster than ``torch.topk`` on the CPU (7 ms vs 46 ms for 32 x 320 rows of 576 at one thread), and
+    releases the GIL, so rows are split over torch's thread count. The kept values are then those at
+    or above that threshold. A row where that is not exactly `keep` values (ties at the threshold,
+    NaN) falls back to topk, so the result is always the topk selection's.
+
+    Images are processed a few at a time through the same small buffers: they stay in cache, and
+    fresh tensors of the whole batch's size (tens of MB) would cost more in page faults than the
+    arithmetic itself.
+    """
+    b, c, h, w = psi.shape
+    n = h * w
+    chunk = max(1, _CHUNK_BYTES // (c * n * psi.element_size()))
+    signed = torch.empty((min(chunk, b), c, n), dtype=psi.dtype)
+    mag, kept = torch.empty_like(signed), torch.empty_like(signed)
+    is_kept = torch.empty(signed.shape, dtype=torch.bool)
+    out = torch.empty((b, c), dtype=psi.dtype)
+    count = torch.empty((b, c), dtype=psi.dtype)
+    for i in range(0, b, chunk):
+        m = min(chunk, b - i)
+        sg, mg, kp, ik = signed[:m], mag[:m], kept[:m], is_kept[:m]
+        sg.view(m, c, h, w).copy_(psi[i:i + m])  # (m, C, H*W) rows, whatever psi's memory format
+        torch.abs(sg, out=mg)
+        thr = torch.from_numpy(_kth_largest(mg.numpy().reshape(-1, n), keep)).view(m, c, 1)
+        torch.ge(mg, thr, out=ik)
+        kp.copy_(ik)  # 0/1 as floats: summing a bool tensor is several times slower
+        torch.sum(kp, dim=-1, out=count[i:i + m])
+        torch.sum(sg.mul_(kp), dim=-1, out=out[i:i + m])
+    bad = count != keep
+    if bool(bad.any()):
+        flat = psi.reshape(b, c, n)[bad]  # (R, H*W): rows with ties or NaN
+        idx = flat.abs().topk(keep, dim=-1, sorted=False).indices
+        out[bad] = flat.gather(-1, idx).sum(dim=-1)
+    return out / n
+
+
+# Working-set size of _lmf_mean_by_partition's buffers per step (about a core's L2).
+_CHUNK_BYTES = 1 << 20
+
+
+_POOLS: dict[int, Any] = {}
+
+
+def _kth_largest(rows: np.ndarray, keep: int) -> np.ndarray:
+    """(R, N) -> (R,): the keep-th largest value of each row (np.partition, rows split over threads)."""
+    kth = rows.shape[1] - keep
+    workers = max(1, min(torch.get_num_threads(), len(rows) // 256))
+    if workers == 1:
+        return np.partition(rows, kth, axis=1)[:, kth].copy()
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = _POOLS.get(workers) or _POOLS.setdefault(workers, ThreadPoolExecutor(workers, thread_name_prefix="lmf"))
+    parts = pool.map(lambda r: np.partition(r, kth, axis=1)[:, kth], np.array_split(rows, workers))
+    return np.concatenate(list(parts))
 
 
 class LargeMagnitudeFilter(nn.Module):

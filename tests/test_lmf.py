@@ -83,3 +83,32 @@ def test_lmf_mean_equals_mean_of_filtered_maps():
         p = psi.clone().requires_grad_()
         lmf_mean(p, 24).sum().backward()
         assert torch.equal(p.grad != 0, large_magnitude_filter(psi, 24) != 0)  # gradient only where kept
+
+
+def test_lmf_mean_without_grad_selects_like_topk():
+    """Without autograd lmf_mean selects by a partition threshold (numpy) instead of topk: the same kept
+    set, also across its chunk boundaries and thread split, and topk's choice where the threshold is
+    tied or the map holds NaN."""
+    import interpface.lmf as lmf
+
+    torch.manual_seed(1)
+    psi = torch.randn(9, 64, 24, 24).contiguous(memory_format=torch.channels_last)  # 576 rows: 2 threads split
+    psi[0, 0] = 0.5  # every position tied
+    psi[1, 2, :2] = -psi[1, 2].abs().max()  # 48 tied largest magnitudes, one sign
+    psi[2, 3, 5, 5] = float("nan")
+    ref = large_magnitude_filter(psi, 24).mean(dim=(2, 3))
+    chunk, threads = lmf._CHUNK_BYTES, torch.get_num_threads()
+    try:
+        for chunk_bytes, n_threads in ((1 << 20, 1), (100_000, 2), (1 << 30, 2)):
+            lmf._CHUNK_BYTES = chunk_bytes
+            torch.set_num_threads(n_threads)
+            for p in (psi, psi.contiguous(), psi.double()):
+                with torch.no_grad():
+                    out = lmf_mean(p, 24)
+                assert out.dtype == p.dtype
+                assert torch.isnan(out[2, 3]) and torch.isnan(ref[2, 3])
+                ok = ~torch.isnan(ref)
+                assert torch.allclose(out[ok].float(), ref[ok], atol=1e-7)
+    finally:
+        lmf._CHUNK_BYTES = chunk
+        torch.set_num_threads(threads)
