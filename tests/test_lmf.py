@@ -86,29 +86,29 @@ def test_lmf_mean_equals_mean_of_filtered_maps():
 
 
 def test_lmf_mean_without_grad_selects_like_topk():
-    """Without autograd lmf_mean selects by a partition threshold (numpy) instead of topk: the same kept
-    set, also across its chunk boundaries and thread split, and topk's choice where the threshold is
-    tied or the map holds NaN."""
-    import interpface.lmf as lmf
-
+    """Without autograd lmf_mean selects through integer keys and np.partition instead of topk: the
+    same kept set for any thread split and batch size, and topk's choice where the keep-th magnitude
+    is tied (also between +x and -x) or the map holds NaN or inf."""
     torch.manual_seed(1)
-    psi = torch.randn(9, 64, 24, 24).contiguous(memory_format=torch.channels_last)  # 576 rows: 2 threads split
+    psi = torch.randn(9, 64, 24, 24).contiguous(memory_format=torch.channels_last)
     psi[0, 0] = 0.5  # every position tied
     psi[1, 2, :2] = -psi[1, 2].abs().max()  # 48 tied largest magnitudes, one sign
+    psi[3, 4, 0, :12], psi[3, 4, 1, :13] = 9.0, -9.0  # 25 tied magnitudes, both signs
     psi[2, 3, 5, 5] = float("nan")
+    psi[4, 5, 6, 6] = float("-inf")
+    psi[5, 6] = torch.where(torch.rand(24, 24) < 0.5, 0.0, -0.0)  # signed zeros only
     ref = large_magnitude_filter(psi, 24).mean(dim=(2, 3))
-    chunk, threads = lmf._CHUNK_BYTES, torch.get_num_threads()
+    threads = torch.get_num_threads()
     try:
-        for chunk_bytes, n_threads in ((1 << 20, 1), (100_000, 2), (1 << 30, 2)):
-            lmf._CHUNK_BYTES = chunk_bytes
+        for n_threads in (1, 2, 3):
             torch.set_num_threads(n_threads)
-            for p in (psi, psi.contiguous(), psi.double()):
+            for p in (psi, psi[:7].contiguous(), psi.double()):
                 with torch.no_grad():
                     out = lmf_mean(p, 24)
-                assert out.dtype == p.dtype
+                assert out.dtype == p.dtype and out.shape == p.shape[:2]
                 assert torch.isnan(out[2, 3]) and torch.isnan(ref[2, 3])
-                ok = ~torch.isnan(ref)
-                assert torch.allclose(out[ok].float(), ref[ok], atol=1e-7)
+                assert out[4, 5] == float("-inf") and out[3, 4] != 0
+                ok = ~torch.isnan(ref[:len(p)])
+                assert torch.allclose(out[ok].float(), ref[:len(p)][ok], atol=1e-7)
     finally:
-        lmf._CHUNK_BYTES = chunk
         torch.set_num_threads(threads)
