@@ -129,6 +129,18 @@ class OcclusionForward:
     def clean(self, x: torch.Tensor) -> torch.Tensor:
         return self._plain(x)
 
+    def order(self, boxes: np.ndarray) -> np.ndarray:
+        """A processing order for occluded copies with these boxes (B, 4): copies whose changed
+        regions have the same shape are next to each other, so batches in this order run their
+        local parts of Psi as few, larger convs. (B,) permutation."""
+        boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+        if not self.enabled:
+            return np.arange(len(boxes))
+        # sort keys: the largest part first (conv44's window rows, then columns), then conv33's
+        rects = list(self._changed(boxes).values())[::-1]
+        shapes = [r[:, 1] - r[:, 0] for rect in rects for r in (rect[:, :2], rect[:, 2:])]
+        return np.lexsort(shapes[::-1]) if shapes else np.arange(len(boxes))
+
     def batch(self, x_occ: torch.Tensor, boxes: np.ndarray):
         return x_occ, np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
 

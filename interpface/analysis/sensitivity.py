@@ -206,12 +206,17 @@ def occlusion_sweep(model: nn.Module, image, *, window: int | tuple[int, int] = 
     forward = OcclusionForward(model, x, enabled=incremental, dims=dims)
     fill = torch.tensor(float(baseline))
 
+    order = forward.order(boxes)  # windows with alike changed regions share batches
+
     def batches():
         for sl in batch_slices(len(boxes), batch_size):
-            m = torch.from_numpy(masks[sl])[:, None]
-            yield forward.batch(torch.where(m, fill, x), boxes[sl])
+            m = torch.from_numpy(masks[order[sl]])[:, None]
+            yield forward.batch(torch.where(m, fill, x), boxes[order[sl]])
 
     f_clean, f_occ, cos_clean, cos_occ = _run(model, x, batches(), ref, forward)
+    f_occ[order] = f_occ.copy()
+    if cos_occ is not None:
+        cos_occ[order] = cos_occ.copy()
     centers = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1).astype(np.float64)
     return SensitivitySweep("axis", "input", center_crop_offset(size=size), f_clean, f_occ, masks, centers,
                             boxes=boxes, cos_clean=cos_clean, cos_occluded=cos_occ, dims=dims)
