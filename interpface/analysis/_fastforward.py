@@ -104,7 +104,7 @@ class OcclusionForward:
                 layer = getattr(model, name)
                 p = layer.conv.padding[0]
                 self.clean_in.append(F.pad(a, (p, p, p, p)))
-                a = layer(a)
+                a = layer.act(F.conv2d(a, *self._folded(name), stride=layer.conv.stride, padding=p))
                 self.clean_out.append(a)
 
     @staticmethod
@@ -164,8 +164,10 @@ class OcclusionForward:
         a_full = (x_occ - 0.5) * 2.0
         values = _windows(a_full, ys0, xs0, hh, ww)
         done = 0
-        last = self.names.index("conv33")  # the hypercolumn needs the whole conv33 map
-        for li, name in enumerate(self.names[:last + 1]):
+        i33 = self.names.index("conv33")
+        full33 = None  # the whole conv33 map (the hypercolumn needs it), once the incremental part passed it
+        # at most up to conv42: conv43 and conv53 enter the hypercolumn as whole maps too
+        for li, name in enumerate(self.names[:self.names.index("conv43")]):
             layer = getattr(model, name)
             k, s, p = layer.conv.kernel_size[0], layer.conv.stride[0], layer.conv.padding[0]
             d_out = self.clean_out[li].shape[-1]
@@ -181,17 +183,25 @@ class OcclusionForward:
             # the clean (padded) input under each output patch, with the modified region pasted in
             patches = _windows(self.clean_in[li], s * oy, s * ox, ly, lx)
             _paste(patches, ys0 + p - s * oy, xs0 + p - s * ox, values)
-            out = F.conv2d(patches, layer.conv.weight, layer.conv.bias, stride=s)
-            values = layer.act(layer.bn(out))
+            values = layer.act(F.conv2d(patches, *self._folded(name), stride=s))
             ys0, xs0, hh, ww = oy, ox, ny, nx
             done = li + 1
+            if li == i33:
+                full33 = self._pasted(li, ys0, xs0, values, b)
         if done == 0:
             a = (x_occ - 0.5) * 2.0
+        elif done - 1 == i33:
+            a = full33
         else:
-            # paste the modified regions into full copies of the clean map, then run the rest
-            a = self.clean_out[done - 1].expand(b, -1, -1, -1).clone()
-            _paste(a, ys0, xs0, values)
-        return self._finish(a, done, boxes)
+            a = self._pasted(done - 1, ys0, xs0, values, b)
+        return self._finish(a, done, boxes, full33)
+
+    def _pasted(self, li: int, oy, ox, values: torch.Tensor, b: int) -> torch.Tensor:
+        """(B, C, H, W): b copies of the clean output of backbone layer li with each copy's modified
+        region (values at oy, ox) pasted in."""
+        a = self.clean_out[li].expand(b, -1, -1, -1).contiguous(memory_format=torch.channels_last)
+        _paste(a, oy, ox, values)
+        return a
 
     def _changed(self, boxes: np.ndarray) -> dict[str, np.ndarray]:
         """Where each hypercolumn part of an occluded copy can differ from the clean face's, on the
@@ -241,7 +251,7 @@ class OcclusionForward:
         if getattr(self, "_clean", None) is None:
             c33 = self.clean_out[self.names.index("conv33")]
             c43 = self.clean_out[self.names.index("conv43")]
-            maps = {"conv33": c33, "conv44": self._up_part(self.model.conv44, c43, c33.shape[-1])}
+            maps = {"conv33": c33, "conv44": self._up_part("conv44", c43, c33.shape[-1])}
             weights, pad = self._psi_params()[0], self.model.psi.padding[0]
             self._clean = {}
             for part, m in maps.items():
@@ -261,15 +271,28 @@ class OcclusionForward:
         act = getattr(model, part).act
         return lambda t: norm(act(t))
 
-    @staticmethod
-    def _up_part(layer: nn.Module, c: torch.Tensor, size: int) -> torch.Tensor:
+    def _up_part(self, name: str, c: torch.Tensor, size: int) -> torch.Tensor:
         """conv44 / conv54 before their activation: BN(1x1 conv(up(c))) computed as up(BN(1x1 conv(c))),
         the same values (the 1x1 conv and BN act per pixel, and bilinear weights sum to 1), 4x / 16x
         cheaper. c: (B, C, D, D) -> (B, hc, size, size)."""
-        z = layer.bn(layer.conv(c))
+        z = F.conv2d(c, *self._folded(name))
         return F.interpolate(z, size=(size, size), mode="bilinear", align_corners=False)
 
-    def _finish(self, a: torch.Tensor, start: int, boxes: np.ndarray | None = None) -> torch.Tensor:
+    def _folded(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, bias) of layer `name`'s conv with its eval-mode BatchNorm folded in: conv then BN
+        in one conv, the same values up to float rounding, without BN's pass over the output."""
+        cache = self.__dict__.setdefault("_folded_cache", {})
+        if name not in cache:
+            layer = getattr(self.model, name)
+            conv, bn = layer.conv, layer.bn
+            scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+            bias = (conv.bias.detach() if conv.bias is not None else 0.0) - bn.running_mean
+            weight = (conv.weight.detach() * scale[:, None, None, None]).contiguous(memory_format=torch.channels_last)
+            cache[name] = (weight, bias * scale + bn.bias.detach())
+        return cache[name]
+
+    def _finish(self, a: torch.Tensor, start: int, boxes: np.ndarray | None = None,
+                c33: torch.Tensor | None = None) -> torch.Tensor:
         """The rest of InterpretableFaceNet.forward from backbone layer `start`, whose input is `a`
         (the normalised image when start = 0). Mirrors models._hypercolumn / _psi / forward, with Psi
         restricted to ``dims`` when set; tests compare it with the model. ``boxes``: (B, 4) input
@@ -284,14 +307,16 @@ class OcclusionForward:
         a = a.contiguous(memory_format=torch.channels_last)  # ~20% faster convs on oneDNN, same values
         if start > 0 and self.names[start - 1] in ("conv33", "conv43", "conv53"):
             acts[self.names[start - 1]] = a
+        if c33 is not None:
+            acts["conv33"] = c33
         for li, name in enumerate(self.names):
             if li >= start:
-                a = getattr(model, name)(a)
+                layer = getattr(model, name)
+                a = layer.act(F.conv2d(a, *self._folded(name), stride=layer.conv.stride, padding=layer.conv.padding))
                 acts[name] = a
         c33, c43, c53 = acts["conv33"], acts["conv43"], acts["conv53"]
         g = c33.shape[-1]
-        parts = {"conv33": c33, "conv44": self._up_part(model.conv44, c43, g),
-                 "conv54": self._up_part(model.conv54, c53, g)}
+        parts = {"conv33": c33, "conv44": self._up_part("conv44", c43, g), "conv54": self._up_part("conv54", c53, g)}
         weights, bias, bn = self._psi_params()
         conv = model.psi
         k, pad = conv.kernel_size[0], conv.padding[0]
