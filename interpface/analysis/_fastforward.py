@@ -68,13 +68,6 @@ def _paste(dst: torch.Tensor, oy, ox, values: torch.Tensor, batch=None, add: boo
         target.add_(values[i]) if add else target.copy_(values[i])
 
 
-def _affected(a: int, b: int, k: int, s: int, p: int, d_out: int) -> tuple[int, int]:
-    """Output range [lo, hi) of a conv (kernel k, stride s, padding p) touched by inputs [a, b)."""
-    lo = max(0, math.ceil((a + p - k + 1) / s))
-    hi = min(d_out, (b - 1 + p) // s + 1)
-    return lo, hi
-
-
 class OcclusionForward:
     """f(x) (or the selected dimensions of it) for occluded copies of one clean input x (1, 3, S, S).
 
@@ -171,14 +164,12 @@ class OcclusionForward:
             layer = getattr(model, name)
             k, s, p = layer.conv.kernel_size[0], layer.conv.stride[0], layer.conv.padding[0]
             d_out = self.clean_out[li].shape[-1]
-            ry = [_affected(int(y), int(y) + hh, k, s, p, d_out) for y in ys0]
-            rx = [_affected(int(x), int(x) + ww, k, s, p, d_out) for x in xs0]
-            ny = max(hi - lo for lo, hi in ry)
-            nx = max(hi - lo for lo, hi in rx)
+            ry = _conv_range(np.stack([ys0, ys0 + hh], axis=1), k, s, p, d_out)
+            rx = _conv_range(np.stack([xs0, xs0 + ww], axis=1), k, s, p, d_out)
+            ny, nx = int((ry[:, 1] - ry[:, 0]).max()), int((rx[:, 1] - rx[:, 0]).max())
             if ny * nx > MAX_PATCH_FRACTION * d_out * d_out:
                 break
-            oy = np.array([min(lo, d_out - ny) for lo, _ in ry])
-            ox = np.array([min(lo, d_out - nx) for lo, _ in rx])
+            oy, ox = np.minimum(ry[:, 0], d_out - ny), np.minimum(rx[:, 0], d_out - nx)
             ly, lx = s * (ny - 1) + k, s * (nx - 1) + k
             # the clean (padded) input under each output patch, with the modified region pasted in
             patches = _windows(self.clean_in[li], s * oy, s * ox, ly, lx)
