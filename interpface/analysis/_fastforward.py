@@ -308,7 +308,7 @@ class OcclusionForward:
         c33, c43, c53 = acts["conv33"], acts["conv43"], acts["conv53"]
         g = c33.shape[-1]
         parts = {"conv33": c33, "conv44": self._up_part("conv44", c43, g), "conv54": self._up_part("conv54", c53, g)}
-        weights, bias, bn = self._psi_params()
+        weights, bias, _ = self._psi_params()
         conv = model.psi
         k, pad = conv.kernel_size[0], conv.padding[0]
         if model.phi_conv is not None:  # a 3x3 conv mixing the parts: no shortcut through Psi
@@ -318,30 +318,47 @@ class OcclusionForward:
             psi = F.conv2d(_cat([self._entry(p)(parts[p]) for p in _PARTS]), _cat([weights[p] for p in _PARTS]),
                            bias, padding=pad)
         else:
-            local = self._changed(boxes)
-            rest = [p for p in _PARTS if p not in local]
-            psi = F.conv2d(_cat([self._entry(p)(parts[p]) for p in rest]), _cat([weights[p] for p in rest]),
-                           bias, padding=pad)
-            clean = self._clean_parts()
-            psi.add_(sum(clean[p][0] for p in local))
-            for part, rect in local.items():
-                self._add_local_share(psi, part, parts[part], rect, clean[part][1], weights[part], pad)
-        if bn is not None:
-            psi = F.batch_norm(psi, *bn, False, 0.0, model.psi_bn.eps)
-        return lmf_mean(psi, model.config.lmf_keep).float()
+            return self._psi_local_embedding(parts, boxes)
+        return self._embedding(psi)
 
-    def _add_local_share(self, psi, part, stored, rect, clean_entry, weight, pad) -> None:
-        """psi (B, K, G, G) holds the clean face's share of `part`; add, inside each sample's changed
-        rectangle grown by the kernel radius, Psi's response to the change of what it reads from
-        `part` there. stored: (B, hc, G, G), the part before _entry; clean_entry: (1, hc, G + 2 pad,
-        G + 2 pad), the clean face's entry, padded. Samples are grouped by window size (sizes a few
-        rows apart share the larger one: fewer, larger convs)."""
-        g = psi.shape[-1]
+    def _embedding(self, psi: torch.Tensor) -> torch.Tensor:
+        """Psi before BN (B, K, G, G) -> f (B, K)."""
+        bn = self._psi_params()[2]
+        if bn is not None:
+            psi = F.batch_norm(psi, *bn, False, 0.0, self.model.psi_bn.eps)
+        return lmf_mean(psi, self.model.config.lmf_keep).float()
+
+    def _psi_local_embedding(self, parts: dict[str, torch.Tensor], boxes: np.ndarray) -> torch.Tensor:
+        """f (B, K) through Psi split by part: the parts that change everywhere run a full conv; the
+        others (conv33, conv44) add to the clean face's share their change, computed only inside
+        their changed rectangles (see _local_deltas)."""
+        weights, bias, _ = self._psi_params()
+        pad = self.model.psi.padding[0]
+        local = self._changed(boxes)
+        rest = [p for p in _PARTS if p not in local]
+        clean = self._clean_parts()
+        deltas = [d for part, rect in local.items()
+                  for d in self._local_deltas(part, parts[part], rect, clean[part][1], weights[part], pad)]
+        entry, w_rest = _cat([self._entry(p)(parts[p]) for p in rest]), _cat([weights[p] for p in rest])
+        psi = F.conv2d(entry, w_rest, bias, padding=pad).add_(sum(clean[p][0] for p in local))
+        for idx, sy, sx, delta in deltas:
+            _paste(psi, sy, sx, delta, batch=idx, add=True)
+        return self._embedding(psi)
+
+    def _local_deltas(self, part, stored, rect, clean_entry, weight, pad) -> list:
+        """The change of `part`'s share of Psi, inside each sample's changed rectangle grown by the
+        kernel radius (outside it the share is the clean face's): [(idx (n,), oy (n,), ox (n,),
+        delta (n, K, h, w))], one entry per window size; sample idx[j]'s delta goes at rows
+        oy[j]:oy[j]+h, columns ox[j]:ox[j]+w. stored: (B, hc, G, G), the part before _entry;
+        clean_entry: (1, hc, G + 2 pad, G + 2 pad), the clean face's entry, padded. Sizes a few rows
+        apart share the larger one: fewer, larger convs."""
+        g = stored.shape[-1]
         ys, xs = (_conv_range(rect[:, i:i + 2], 2 * pad + 1, 1, pad, g) for i in (0, 2))
         ny, nx = (_merge_sizes(r[:, 1] - r[:, 0]) for r in (ys, xs))
         oy, ox = np.minimum(ys[:, 0], g - ny), np.minimum(xs[:, 0], g - nx)
         padded = self._padded(part, stored, pad)
         entry = self._entry(part)
+        out = []
         for nh, nw in np.unique(np.stack([ny, nx], axis=1), axis=0):
             if nh <= 0 or nw <= 0:
                 continue
@@ -349,8 +366,8 @@ class OcclusionForward:
             sy, sx = oy[idx], ox[idx]
             change = entry(_windows(padded, sy, sx, nh + 2 * pad, nw + 2 * pad, batch=idx))
             change.sub_(_windows(clean_entry, sy, sx, nh + 2 * pad, nw + 2 * pad))
-            delta = F.conv2d(change, weight, None, stride=1)  # (n, K, nh, nw)
-            _paste(psi, sy, sx, delta, batch=idx, add=True)
+            out.append((idx, sy, sx, F.conv2d(change, weight, None, stride=1)))  # (n, K, nh, nw)
+        return out
 
     def _padded(self, part: str, stored: torch.Tensor, pad: int) -> torch.Tensor:
         """stored (B, C, G, G) copied into a zero-bordered buffer (B, C, G + 2 pad, G + 2 pad) kept
