@@ -154,8 +154,7 @@ class OcclusionForward:
         size = x_occ.shape[-1]
         ys0 = np.minimum(ys0, size - hh)
         xs0 = np.minimum(xs0, size - ww)
-        a_full = (x_occ - 0.5) * 2.0
-        values = _windows(a_full, ys0, xs0, hh, ww)
+        values = (_windows(x_occ, ys0, xs0, hh, ww) - 0.5) * 2.0  # the model's input scaling, on the boxes only
         done = 0
         i33 = self.names.index("conv33")
         full33 = None  # the whole conv33 map (the hypercolumn needs it), once the incremental part passed it
