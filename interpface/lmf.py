@@ -90,41 +90,40 @@ def _lmf_mean_by_partition(psi: torch.Tensor, keep: int) -> torch.Tensor:
     magnitude bits shifted up one place, the sign in the lowest bit), and numpy's introselect
     (``np.partition``) moves each row's `keep` largest keys to its end; those keys decode back to the
     kept signed values. That is about 3x faster than ``torch.topk`` on the CPU and releases the GIL,
-    so rows are split over torch's thread count. A row whose keep-th and (keep+1)-th magnitudes tie
+    so images are split over torch's thread count. A row whose keep-th and (keep+1)-th magnitudes tie
     falls back to topk, so the result is always topk's selection (NaN counts as largest, like topk).
 
-    Images go through one small buffer a few at a time, so they stay in cache: fresh tensors of the
-    whole batch's size (tens of MB) cost more in page faults than the arithmetic.
+    Each image goes through one small buffer, which stays in cache: fresh tensors of the whole
+    batch's size (tens of MB) cost more in page faults than the arithmetic.
     """
     b, c, h, w = psi.shape
     n = h * w
     kth = n - keep
     utype, top_bit = (np.uint32, 31) if psi.dtype == torch.float32 else (np.uint64, 63)
-    rows = psi.permute(0, 2, 3, 1).reshape(b, n, c)  # (B, H*W, C): a view when psi is channels_last
-    step = max(1, min(torch.get_num_threads(), b))
-    buf = torch.empty((step, c, n), dtype=psi.dtype)
-    bits = buf.numpy().view(utype).reshape(step * c, n)
-    keys = np.empty_like(bits)
-    out = np.empty((b * c,), dtype=buf.numpy().dtype)
-    tied = np.zeros((b * c,), dtype=bool)
+    # (B, H*W, C) as unsigned integers: a view when psi is channels_last (the occlusion sweeps')
+    rows = psi.detach().permute(0, 2, 3, 1).reshape(b, n, c).numpy().view(utype)
+    out = np.empty((b, c), dtype=_FLOAT[utype])
+    tied = np.zeros((b, c), dtype=bool)
 
-    def select(lo: int, hi: int, at: int) -> None:
-        """Rows lo:hi of the buffer -> out / tied at rows at:at + (hi - lo)."""
-        k = keys[lo:hi]
-        np.left_shift(bits[lo:hi], 1, out=k)
-        k |= bits[lo:hi] >> top_bit
-        part = np.partition(k, kth, axis=1)
-        kept = part[:, kth:]
-        tied[at:at + hi - lo] = (part[:, :kth].max(axis=1) >> 1) == (kept.min(axis=1) >> 1)
-        values = ((kept >> 1) | ((kept & 1) << top_bit)).view(out.dtype)
-        out[at:at + hi - lo] = values.sum(axis=1)
+    def select(images: range) -> None:
+        """out / tied for these images; one (C, H*W) buffer, in cache, per worker."""
+        bits, keys = np.empty((c, n), dtype=utype), np.empty((c, n), dtype=utype)
+        for i in images:
+            np.copyto(bits, rows[i].T)  # (C, H*W) rows
+            np.left_shift(bits, 1, out=keys)
+            keys |= bits >> top_bit
+            part = np.partition(keys, kth, axis=1)
+            kept = part[:, kth:]
+            tied[i] = (part[:, :kth].max(axis=1) >> 1) == (kept.min(axis=1) >> 1)
+            out[i] = ((kept >> 1) | ((kept & 1) << top_bit)).view(out.dtype).sum(axis=1)
 
-    for i in range(0, b, step):
-        m = min(step, b - i)
-        buf[:m].copy_(rows[i:i + m].transpose(1, 2))  # (m, C, H*W) rows
-        _run_split(select, m * c, i * c)
-    result = torch.from_numpy(out).view(b, c)
-    bad = torch.from_numpy(tied).view(b, c)
+    workers = max(1, min(torch.get_num_threads(), b))
+    if workers == 1:
+        select(range(b))
+    else:
+        list(_pool(workers).map(select, [range(k, b, workers) for k in range(workers)]))
+    result = torch.from_numpy(out)
+    bad = torch.from_numpy(tied)
     if bool(bad.any()):
         flat = psi.reshape(b, c, n)[bad]  # (R, H*W): rows tied at the threshold
         idx = flat.abs().topk(keep, dim=-1, sorted=False).indices
@@ -132,21 +131,18 @@ def _lmf_mean_by_partition(psi: torch.Tensor, keep: int) -> torch.Tensor:
     return result / n
 
 
+_FLOAT = {np.uint32: np.float32, np.uint64: np.float64}
 _POOLS: dict[int, Any] = {}
 
 
-def _run_split(fn, rows: int, at: int) -> None:
-    """fn(lo, hi, at + lo) over [0, rows) split into torch.get_num_threads() parts run in parallel
-    (numpy releases the GIL in the work fn does)."""
-    workers = max(1, min(torch.get_num_threads(), rows // 128))
-    if workers == 1:
-        fn(0, rows, at)
-        return
+def _pool(workers: int):
+    """A thread pool of `workers` threads, kept for the process (numpy releases the GIL in its work)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    pool = _POOLS.get(workers) or _POOLS.setdefault(workers, ThreadPoolExecutor(workers, thread_name_prefix="lmf"))
-    bounds = np.linspace(0, rows, workers + 1).astype(int)
-    list(pool.map(lambda k: fn(bounds[k], bounds[k + 1], at + bounds[k]), range(workers)))
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="lmf")
+    return _POOLS[workers]
+
 
 
 class LargeMagnitudeFilter(nn.Module):
