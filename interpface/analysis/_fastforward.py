@@ -6,19 +6,22 @@ An occluder changes the network input only inside a small box. In the early, hig
 each occluded copy is recomputed only on a patch around its changed box, from the clean feature maps
 (computed once) with the changed values pasted in; the first layer whose patch would cover more than
 ``MAX_PATCH_FRACTION`` of its map ends the incremental part, and the rest of the network runs on full
-maps in batches. The result equals the plain forward up to float rounding (the same products summed in
-a different order); ``OcclusionForward(..., enabled=False)`` is the plain forward, and tests compare
-the two.
+maps in batches. BatchNorm is folded into the convs (eval mode). The result equals the plain forward
+up to float rounding (the same products summed in a different order); ``OcclusionForward(...,
+enabled=False)`` is the plain forward, and tests compare the two.
 
 Psi (3x3 conv on Phi = [conv33 | conv44 | conv54], ~65% of the cpu model's FLOPs) is linear in Phi,
-so it is split by part: conv33's share changes only around the conv33 region the incremental part
-tracked, and is recomputed there alone on top of the clean face's share (computed once); conv44 and
-conv54 come from the coarse layers, whose receptive fields cover the whole face, so their share runs
-on full maps. Finally f comes from the kept values only (``lmf_mean``), not from full LMF maps.
+so it is split by part. Where each part can differ from the clean face's follows from the box
+through every kernel, stride and upsampling (``_changed``): for a 16-px box, conv33 changes on ~25% of the grid,
+conv44 (from conv43, 75 px receptive field) on ~60%, conv54 (from conv53, 155 px) everywhere. So
+conv54's share runs on full maps, and conv33's and conv44's are the clean face's share plus the
+response to their change, computed only inside their changed rectangles grown by the kernel radius
+(copies are batched and grouped by rectangle size, see ``order``). Finally f comes from the kept
+values only (``lmf_mean``: a partition, no LMF maps).
 
 This is what the occlusion-sensitivity speed target rests on: with one embedding dimension as the
-target almost nothing of Psi runs; with every dimension (the cosine target) two thirds of Psi must run
-for every occluded copy, which bounds that case's speed-up over plain forward passes.
+target almost nothing of Psi runs; with every dimension (the cosine target) about 2.1 of Psi's 3
+parts must still run per occluded copy, which bounds that case's speed-up over plain forward passes.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class OcclusionForward:
         self.names = [name for name, _, _ in model._BACKBONE]
         if not self.enabled:
             return
+        self.x_clean = x_clean
         with torch.inference_mode():
             a = (x_clean - 0.5) * 2.0
             self.clean_in = []  # input map of each backbone layer, zero-padded by the conv's padding
@@ -120,7 +124,13 @@ class OcclusionForward:
         return self._finish((x - 0.5) * 2.0, 0)
 
     def clean(self, x: torch.Tensor) -> torch.Tensor:
-        return self._plain(x)
+        """f (1, K) (or f[:, dims]) of the clean input, from the feature maps kept at construction
+        when x is that input."""
+        if not self.enabled or not torch.equal(x, self.x_clean):
+            return self._plain(x)
+        last = len(self.names)
+        return self._finish(self.clean_out[-1], last, None, self.clean_out[self.names.index("conv33")],
+                            self.clean_out[self.names.index("conv43")])
 
     def order(self, boxes: np.ndarray) -> np.ndarray:
         """A processing order for occluded copies with these boxes (B, 4): copies whose changed
@@ -282,11 +292,12 @@ class OcclusionForward:
         return cache[name]
 
     def _finish(self, a: torch.Tensor, start: int, boxes: np.ndarray | None = None,
-                c33: torch.Tensor | None = None) -> torch.Tensor:
+                c33: torch.Tensor | None = None, c43: torch.Tensor | None = None) -> torch.Tensor:
         """The rest of InterpretableFaceNet.forward from backbone layer `start`, whose input is `a`
         (the normalised image when start = 0). Mirrors models._hypercolumn / _psi / forward, with Psi
         restricted to ``dims`` when set; tests compare it with the model. ``boxes``: (B, 4) input
-        boxes holding every changed pixel (None: no shortcut through Psi).
+        boxes holding every changed pixel (None: no shortcut through Psi). c33, c43: those layers'
+        whole maps when the caller has them (the incremental part's conv33, the clean pass's maps).
 
         Psi is linear in Phi = [conv33 | conv44 | conv54], so it is the sum of the three parts' shares.
         conv54 changes everywhere; conv33 and conv44 change only inside the rectangles ``_changed``
@@ -297,8 +308,7 @@ class OcclusionForward:
         a = a.contiguous(memory_format=torch.channels_last)  # ~20% faster convs on oneDNN, same values
         if start > 0 and self.names[start - 1] in ("conv33", "conv43", "conv53"):
             acts[self.names[start - 1]] = a
-        if c33 is not None:
-            acts["conv33"] = c33
+        acts.update({name: m for name, m in (("conv33", c33), ("conv43", c43)) if m is not None})
         for li, name in enumerate(self.names):
             if li >= start:
                 layer = getattr(model, name)
