@@ -12,8 +12,9 @@ enabled=False)`` is the plain forward, and tests compare the two.
 
 Psi (3x3 conv on Phi = [conv33 | conv44 | conv54], ~65% of the cpu model's FLOPs) is linear in Phi,
 so it is split by part. Where each part can differ from the clean face's follows from the box
-through every kernel, stride and upsampling (``_changed``): for a 16-px box, conv33 changes on ~25% of the grid,
-conv44 (from conv43, 75 px receptive field) on ~60%, conv54 (from conv53, 155 px) everywhere. So
+through every kernel, stride and upsampling (``_changed``). For a 16-px box conv33 changes on ~25%
+of the grid, conv44 (from conv43, 75 px receptive field) on ~60%, conv54 (from conv53, 155 px)
+everywhere. So
 conv54's share runs on full maps, and conv33's and conv44's are the clean face's share plus the
 response to their change, computed only inside their changed rectangles grown by the kernel radius
 (copies are batched and grouped by rectangle size, see ``order``). Finally f comes from the kept
