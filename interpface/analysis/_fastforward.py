@@ -386,7 +386,7 @@ class OcclusionForward:
         return out
 
 
-def _merge_sizes(n: np.ndarray, slack: int = 2) -> np.ndarray:
+def _merge_sizes(n: np.ndarray, slack: int = 1) -> np.ndarray:
     """Window sizes (B,) -> sizes where each is replaced by the largest size at most `slack` above it
     (clusters from the top down), so that a batch needs few distinct window shapes. A larger window
     recomputes a few outputs that did not change: the same values."""
