@@ -253,10 +253,11 @@ class OcclusionForward:
             c43 = self.clean_out[self.names.index("conv43")]
             maps = {"conv33": c33, "conv44": self._up_part("conv44", c43, c33.shape[-1])}
             weights, pad = self._psi_params()[0], self.model.psi.padding
-            self._clean = {}
+            clean = {}
             for part, m in maps.items():
                 entry = self._entry(part)(m).contiguous(memory_format=torch.channels_last)
-                self._clean[part] = (F.conv2d(entry, weights[part], None, stride=1, padding=pad), entry)
+                clean[part] = (F.conv2d(entry, weights[part], None, stride=1, padding=pad), entry)
+            self._clean = clean  # assigned whole: batches may run in several threads
         return self._clean
 
     def _entry(self, part: str):
