@@ -104,6 +104,7 @@ def _lmf_mean_by_partition(psi: torch.Tensor, keep: int) -> torch.Tensor:
     rows = psi.detach().permute(0, 2, 3, 1).reshape(b, n, c).numpy().view(utype)
     out = np.empty((b, c), dtype=_FLOAT[utype])
     tied = np.zeros((b, c), dtype=bool)
+    workers = max(1, min(torch.get_num_threads(), b))
 
     def select(images: range) -> None:
         """out / tied for these images; one (C, H*W) buffer, in cache, per worker."""
@@ -111,13 +112,13 @@ def _lmf_mean_by_partition(psi: torch.Tensor, keep: int) -> torch.Tensor:
         for i in images:
             np.copyto(bits, rows[i].T)  # (C, H*W) rows
             np.left_shift(bits, 1, out=keys)
-            keys |= bits >> top_bit
-            part = np.partition(keys, kth, axis=1)
-            kept = part[:, kth:]
-            tied[i] = (part[:, :kth].max(axis=1) >> 1) == (kept.min(axis=1) >> 1)
+            np.right_shift(bits, top_bit, out=bits)
+            keys |= bits
+            keys.partition(kth, axis=1)  # in place
+            kept = keys[:, kth:]
+            tied[i] = (keys[:, :kth].max(axis=1) >> 1) == (kept.min(axis=1) >> 1)
             out[i] = ((kept >> 1) | ((kept & 1) << top_bit)).view(out.dtype).sum(axis=1)
 
-    workers = max(1, min(torch.get_num_threads(), b))
     if workers == 1:
         select(range(b))
     else:
