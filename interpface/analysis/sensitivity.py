@@ -167,12 +167,18 @@ def _pair(v) -> tuple[int, int]:
     return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
 
 
-def _run(model, clean: torch.Tensor, occluded_batches, ref, forward) -> tuple:
-    """Clean pass once, occluded batches after; returns f_clean (K,), f_occ (P, K), cos_clean, cos_occ."""
+def _run(clean: torch.Tensor, ref, forward, boxes: np.ndarray, occluded, batch_size: int) -> tuple:
+    """Clean pass once, then the occluded copies in batches; occluded(idx) -> (n, 3, S, S) inputs
+    for copies idx. Batches follow forward.order (copies with alike changed regions together); the
+    results come back in the boxes' order. Returns f_clean (K,), f_occ (P, K), cos_clean, cos_occ."""
+    order = forward.order(boxes)
     with torch.inference_mode():
         f_clean = forward.clean(clean)[0]
-        outs = [forward(batch) for batch in occluded_batches]
-    f_occ = torch.cat(outs) if outs else f_clean.new_zeros((0, f_clean.shape[0]))
+        outs = [forward(forward.batch(occluded(order[sl]), boxes[order[sl]]))
+                for sl in batch_slices(len(boxes), batch_size)]
+    f_occ = torch.empty((len(boxes), f_clean.shape[0]), dtype=f_clean.dtype)
+    if outs:
+        f_occ[torch.from_numpy(order)] = torch.cat(outs)
     cos_clean = cos_occ = None
     if ref is not None:
         cos_clean = float(F.cosine_similarity(f_clean[None], ref[None], dim=1)[0])
@@ -206,17 +212,9 @@ def occlusion_sweep(model: nn.Module, image, *, window: int | tuple[int, int] = 
     forward = OcclusionForward(model, x, enabled=incremental, dims=dims)
     fill = torch.tensor(float(baseline))
 
-    order = forward.order(boxes)  # windows with alike changed regions share batches
-
-    def batches():
-        for sl in batch_slices(len(boxes), batch_size):
-            m = torch.from_numpy(masks[order[sl]])[:, None]
-            yield forward.batch(torch.where(m, fill, x), boxes[order[sl]])
-
-    f_clean, f_occ, cos_clean, cos_occ = _run(model, x, batches(), ref, forward)
-    f_occ[order] = f_occ.copy()
-    if cos_occ is not None:
-        cos_occ[order] = cos_occ.copy()
+    f_clean, f_occ, cos_clean, cos_occ = _run(
+        x, ref, forward, boxes, lambda idx: torch.where(torch.from_numpy(masks[idx])[:, None], fill, x),
+        batch_size)
     centers = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1).astype(np.float64)
     return SensitivitySweep("axis", "input", center_crop_offset(size=size), f_clean, f_occ, masks, centers,
                             boxes=boxes, cos_clean=cos_clean, cos_occluded=cos_occ, dims=dims)
@@ -286,13 +284,10 @@ def warped_occlusion_sweep(model: nn.Module, crop: np.ndarray, landmarks: np.nda
 
     boxes = np.array([bbox(m) for m in inner], dtype=np.int64).reshape(-1, 4)
 
-    def batches():
-        for sl in batch_slices(len(rects), batch_size):
-            m = torch.from_numpy(masks[sl])[:, None]
-            occ = torch.where(m, fill_t, crop_t)[:, :, off:off + s, off:off + s]
-            yield forward.batch(occ, boxes[sl])
+    def occluded(idx):
+        return torch.where(torch.from_numpy(masks[idx])[:, None], fill_t, crop_t)[:, :, off:off + s, off:off + s]
 
-    f_clean, f_occ, cos_clean, cos_occ = _run(model, x, batches(), ref, forward)
+    f_clean, f_occ, cos_clean, cos_occ = _run(x, ref, forward, boxes, occluded, batch_size)
     return SensitivitySweep("warped", "crop", 0, f_clean, f_occ, masks, centers, quads=quads, rects=rects,
                             cos_clean=cos_clean, cos_occluded=cos_occ, dims=dims)
 
