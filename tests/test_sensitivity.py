@@ -86,13 +86,18 @@ def test_incremental_forward_matches_model_on_random_boxes(model):
     rng = np.random.default_rng(3)
     x = torch.rand(1, 3, 96, 96)
     occ, boxes = [], []
-    for _ in range(6):
-        h, w = rng.integers(1, 30, 2)
+    for _ in range(16):  # sizes 1-39 px: many window shapes, grouped and merged
+        h, w = rng.integers(1, 40, 2)
         y, x0 = rng.integers(0, 96 - h), rng.integers(0, 96 - w)
         o = x.clone()
         o[0, :, y:y + h, x0:x0 + w] = torch.rand(3, h, w)
         occ.append(o[0])
         boxes.append([x0, y, x0 + w, y + h])
+    for x0, y0, x1, y1 in ([0, 0, 10, 10], [86, 86, 96, 96], [0, 40, 96, 50], [90, 0, 96, 96]):  # borders
+        o = x.clone()
+        o[0, :, y0:y1, x0:x1] = 0.0
+        occ.append(o[0])
+        boxes.append([x0, y0, x1, y1])
     occ = torch.stack(occ)
     fwd = OcclusionForward(model, x)
     with torch.no_grad():
