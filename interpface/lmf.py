@@ -119,10 +119,11 @@ def _lmf_mean_by_partition(psi: torch.Tensor, keep: int) -> torch.Tensor:
             tied[i] = (keys[:, :kth].max(axis=1) >> 1) == (kept.min(axis=1) >> 1)
             out[i] = ((kept >> 1) | ((kept & 1) << top_bit)).view(out.dtype).sum(axis=1)
 
-    if workers == 1:
-        select(range(b))
-    else:
-        list(_pool(workers).map(select, [range(k, b, workers) for k in range(workers)]))
+    # the calling thread takes one share itself (one thread fewer competing with torch's own)
+    others = [_pool(workers - 1).submit(select, range(k, b, workers)) for k in range(1, workers)] if workers > 1 else []
+    select(range(0, b, workers))
+    for job in others:
+        job.result()
     result = torch.from_numpy(out)
     bad = torch.from_numpy(tied)
     if bool(bad.any()):
