@@ -49,16 +49,59 @@ def best(fn, repeats: int):
     return min(times), times, out
 
 
-def profile_sweep(run, rows: int = 8) -> dict:
-    """Self CPU time (ms) of the costliest ops of one run, by op name and input shapes; printed too."""
+def profile_sweep(run, rows: int = 6) -> dict:
+    """Where one cosine sweep spends its time, in ms: wall time by stage of the incremental forward
+    (wrapped methods, so numpy work outside torch ops counts too), then the costliest torch ops by
+    name and shapes. Printed too."""
+    import time as _time
+
     from torch.profiler import ProfilerActivity, profile
 
+    from interpface.analysis._fastforward import OcclusionForward as Fwd
+
+    stages: dict[str, float] = {}
+
+    def timed(label, fn):
+        def wrapper(*a, **k):
+            t = _time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                stages[label(a)] = stages.get(label(a), 0.0) + (_time.perf_counter() - t) * 1000
+        return wrapper
+
+    wrapped = {"_local_deltas": lambda a: f"Psi: {a[1]}'s share, changed rectangles",
+               "_embedding": lambda a: "LMF + mean (f)",
+               "_finish": lambda a: "after the incremental part",
+               "__call__": lambda a: "occluded batches",
+               "clean": lambda a: "clean f (from the kept clean maps)"}
+    saved = {name: getattr(Fwd, name) for name in wrapped}
+    try:
+        for name, label in wrapped.items():
+            setattr(Fwd, name, timed(label, saved[name]))
+        t0 = _time.perf_counter()
+        run()
+        total = (_time.perf_counter() - t0) * 1000
+    finally:
+        for name, fn in saved.items():
+            setattr(Fwd, name, fn)
+    local = sum(v for k, v in stages.items() if k.startswith("Psi"))
+    clean = stages["clean f (from the kept clean maps)"]
+    after = stages.pop("after the incremental part", 0.0) - clean  # the occluded batches' share
+    batches = stages.pop("occluded batches", 0.0)
+    stages["incremental backbone (before conv43)"] = batches - after
+    stages["conv43..conv53, conv54's share of Psi (full maps), sums"] = after - local - stages["LMF + mean (f)"]
+    stages["setup (clean feature maps), masks, cosine"] = total - batches - clean
+    out = {"sweep_ms": round(total, 1), "stages_ms": {k: round(v, 1) for k, v in stages.items()}}
+    print(f"    one cosine sweep: {total:.0f} ms; by stage:")
+    for k, v in sorted(stages.items(), key=lambda kv: -kv[1]):
+        print(f"      {v:7.1f} ms  {k}")
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         run()
     events = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: -e.self_cpu_time_total)
-    total = sum(e.self_cpu_time_total for e in events) / 1000
-    out = {"total": round(total, 1)}
-    print(f"    profile of one cosine sweep: {total:.0f} ms of ops; costliest:")
+    ops = sum(e.self_cpu_time_total for e in events) / 1000
+    out["torch_ops_ms"] = round(ops, 1)
+    print(f"    torch ops: {ops:.0f} ms; costliest:")
     for e in events[:rows]:
         label = f"{e.key} {e.input_shapes[:2]}"
         out[label] = round(e.self_cpu_time_total / 1000, 1)
@@ -78,7 +121,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--parts", default="analysis,occlusion", help="which of (a) analysis, (b) occlusion to run")
     ap.add_argument("--profile", action="store_true",
-                    help="(b): where the cosine-target sweep spends its time (torch.profiler, by op and shape)")
+                    help="(b): where the cosine-target sweep spends its time (by stage, and torch ops by shape)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     parts = set(args.parts.split(","))
