@@ -104,6 +104,10 @@ class OcclusionForward:
                 self.clean_in.append(F.pad(a, (p, p, p, p)))
                 a = layer.act(F.conv2d(a, *self._folded(name), stride=layer.conv.stride, padding=p))
                 self.clean_out.append(a)
+            # everything else cached now, not on first use: batches may then run in several threads
+            self._folded("conv44"), self._folded("conv54"), self._psi_params()
+            if model.phi_conv is None:
+                self._clean_parts()
 
     @staticmethod
     def _supported(model: nn.Module) -> bool:
@@ -257,7 +261,7 @@ class OcclusionForward:
             for part, m in maps.items():
                 entry = self._entry(part)(m).contiguous(memory_format=torch.channels_last)
                 clean[part] = (F.conv2d(entry, weights[part], None, stride=1, padding=pad), entry)
-            self._clean = clean  # assigned whole: batches may run in several threads
+            self._clean = clean
         return self._clean
 
     def _entry(self, part: str):
