@@ -104,7 +104,7 @@ class OcclusionForward:
                 self.clean_in.append(F.pad(a, (p, p, p, p)))
                 a = layer.act(F.conv2d(a, *self._folded(name), stride=layer.conv.stride, padding=p))
                 self.clean_out.append(a)
-            # everything else cached now, not on first use: batches may then run in several threads
+            # the other caches too (a few ms), so no batch pays for them and none is filled twice
             self._folded("conv44"), self._folded("conv54"), self._psi_params()
             if model.phi_conv is None:
                 self._clean_parts()
