@@ -93,7 +93,8 @@ def test_incremental_forward_matches_model_on_random_boxes(model):
         o[0, :, y:y + h, x0:x0 + w] = torch.rand(3, h, w)
         occ.append(o[0])
         boxes.append([x0, y, x0 + w, y + h])
-    for x0, y0, x1, y1 in ([0, 0, 10, 10], [86, 86, 96, 96], [0, 40, 96, 50], [90, 0, 96, 96]):  # borders
+    # borders, and an empty box (an occluder outside the input: nothing changes)
+    for x0, y0, x1, y1 in ([0, 0, 10, 10], [86, 86, 96, 96], [0, 40, 96, 50], [90, 0, 96, 96], [0, 0, 0, 0]):
         o = x.clone()
         o[0, :, y0:y1, x0:x1] = 0.0
         occ.append(o[0])

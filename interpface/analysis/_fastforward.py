@@ -63,13 +63,21 @@ def _windows(src: torch.Tensor, oy, ox, h: int, w: int, batch=None) -> torch.Ten
     return out
 
 
-def _paste(dst: torch.Tensor, oy, ox, values: torch.Tensor, batch=None, add: bool = False) -> None:
-    """dst[i, :, oy[i]:oy[i]+h, ox[i]:ox[i]+w] = values[i] (+= with add) for every i (dst[batch[i]]
-    when given), in place. values: (B, C, h, w)."""
+def _paste(dst: torch.Tensor, oy, ox, values: torch.Tensor) -> None:
+    """dst[i, :, oy[i]:oy[i]+h, ox[i]:ox[i]+w] = values[i] for every i, in place. values: (B, C, h, w)."""
     h, w = values.shape[-2:]
-    for i, (b, y, x) in enumerate(zip(_sources(len(oy), dst.shape[0], batch), oy, ox)):
-        target = dst[b, :, y:y + h, x:x + w]
-        target.add_(values[i]) if add else target.copy_(values[i])
+    for i, (y, x) in enumerate(zip(oy, ox)):
+        dst[i, :, y:y + h, x:x + w].copy_(values[i])
+
+
+def _add_clipped(dst: torch.Tensor, batch, oy, ox, values: torch.Tensor) -> None:
+    """dst[batch[i], :, oy[i]:oy[i]+h, ox[i]:ox[i]+w] += values[i], the part inside dst's grid (the
+    window may stick out of it). dst: (B, C, G, G); values: (n, C, h, w)."""
+    g, (h, w) = dst.shape[-1], values.shape[-2:]
+    for i, (b, y, x) in enumerate(zip(batch, oy, ox)):
+        y, x = int(y), int(x)
+        ya, yb, xa, xb = max(0, -y), min(h, g - y), max(0, -x), min(w, g - x)
+        dst[b, :, y + ya:y + yb, x + xa:x + xb].add_(values[i, :, ya:yb, xa:xb])
 
 
 class OcclusionForward:
@@ -354,13 +362,8 @@ class OcclusionForward:
                   for d in self._local_deltas(part, parts[part], rect, clean[part][1], weights[part])]
         entry, w_rest = _cat([self._entry(p)(parts[p]) for p in rest]), _cat([weights[p] for p in rest])
         psi = F.conv2d(entry, w_rest, bias, padding=pad).add_(sum(clean[p][0] for p in local))
-        g = psi.shape[-1]
         for idx, qy, qx, delta in deltas:
-            h, w = delta.shape[-2:]
-            for j, b in enumerate(idx):  # each delta clipped to the grid
-                y, x = int(qy[j]), int(qx[j])
-                ya, yb, xa, xb = max(0, -y), min(h, g - y), max(0, -x), min(w, g - x)
-                psi[b, :, y + ya:y + yb, x + xa:x + xb].add_(delta[j, :, ya:yb, xa:xb])
+            _add_clipped(psi, idx, qy, qx, delta)
         return self._embedding(psi)
 
     def _local_deltas(self, part, stored, rect, clean_entry, weight) -> list:
@@ -417,12 +420,13 @@ def _conv_range(r: np.ndarray, k: int, s: int, p: int, d_out: int) -> np.ndarray
     they reach; empty ranges stay empty."""
     lo = np.maximum(0, -((-(r[:, 0] + p - k + 1)) // s))  # ceil division
     hi = np.minimum(d_out, (r[:, 1] - 1 + p) // s + 1)
-    return np.stack([lo, np.maximum(lo, hi)], axis=1)
+    return np.stack([lo, np.where(r[:, 1] > r[:, 0], np.maximum(lo, hi), lo)], axis=1)
 
 
 def _upsample_range(r: np.ndarray, f: int, d_out: int) -> np.ndarray:
     """(B, 2) input ranges -> output ranges of bilinear upsampling by the integer factor f
-    (align_corners=False: output o reads inputs floor((o + 0.5) / f - 0.5) and the one after)."""
+    (align_corners=False: output o reads inputs floor((o + 0.5) / f - 0.5) and the one after);
+    empty ranges stay empty."""
     lo = np.maximum(0, np.ceil(f * (r[:, 0] - 0.5) - 0.5).astype(np.int64))
     hi = np.minimum(d_out, np.ceil(f * (r[:, 1] + 0.5) - 0.5).astype(np.int64))
-    return np.stack([lo, np.maximum(lo, hi)], axis=1)
+    return np.stack([lo, np.where(r[:, 1] > r[:, 0], np.maximum(lo, hi), lo)], axis=1)
