@@ -63,7 +63,8 @@ def lmf_mean(psi: torch.Tensor, keep: int) -> torch.Tensor:
     Same kept set (topk of |psi|) and the same values up to float rounding (a sum of `keep` values
     divided by H*W instead of a mean over H*W mostly-zero values); about 2x cheaper, which matters
     where f is evaluated for many occluded copies of a face (occlusion sweeps). Differentiable like
-    large_magnitude_filter (gradient 1/(H*W) at kept positions).
+    large_magnitude_filter (gradient 1/(H*W) at kept positions); without autograd on the CPU the kept
+    set comes from a partition instead of topk (see _lmf_mean_by_partition), several times faster.
     """
     b, c, h, w = _check(psi, keep)
     if keep >= h * w:
@@ -120,7 +121,7 @@ def _lmf_mean_by_partition(psi: torch.Tensor, keep: int) -> torch.Tensor:
             out[i] = ((kept >> 1) | ((kept & 1) << top_bit)).view(out.dtype).sum(axis=1)
 
     # the calling thread takes one share itself (one thread fewer competing with torch's own)
-    others = [_pool(workers - 1).submit(select, range(k, b, workers)) for k in range(1, workers)] if workers > 1 else []
+    others = [_pool(workers - 1).submit(select, range(k, b, workers)) for k in range(1, workers)]
     select(range(0, b, workers))
     for job in others:
         job.result()
@@ -144,7 +145,6 @@ def _pool(workers: int):
     if workers not in _POOLS:
         _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="lmf")
     return _POOLS[workers]
-
 
 
 class LargeMagnitudeFilter(nn.Module):
