@@ -53,8 +53,6 @@ def profile_sweep(run, rows: int = 6) -> dict:
     """Where one cosine sweep spends its time, in ms: wall time by stage of the incremental forward
     (wrapped methods, so numpy work outside torch ops counts too), then the costliest torch ops by
     name and shapes. Printed too."""
-    import time as _time
-
     from torch.profiler import ProfilerActivity, profile
 
     from interpface.analysis._fastforward import OcclusionForward as Fwd
@@ -63,11 +61,12 @@ def profile_sweep(run, rows: int = 6) -> dict:
 
     def timed(label, fn):
         def wrapper(*a, **k):
-            t = _time.perf_counter()
+            t = time.perf_counter()
             try:
                 return fn(*a, **k)
             finally:
-                stages[label(a)] = stages.get(label(a), 0.0) + (_time.perf_counter() - t) * 1000
+                key = label(a)
+                stages[key] = stages.get(key, 0.0) + (time.perf_counter() - t) * 1000
         return wrapper
 
     wrapped = {"_local_deltas": lambda a: f"Psi: {a[1]}'s share, changed rectangles",
@@ -79,9 +78,9 @@ def profile_sweep(run, rows: int = 6) -> dict:
     try:
         for name, label in wrapped.items():
             setattr(Fwd, name, timed(label, saved[name]))
-        t0 = _time.perf_counter()
+        t0 = time.perf_counter()
         run()
-        total = (_time.perf_counter() - t0) * 1000
+        total = (time.perf_counter() - t0) * 1000
     finally:
         for name, fn in saved.items():
             setattr(Fwd, name, fn)
