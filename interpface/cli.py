@@ -130,6 +130,45 @@ def cmd_data_template(args) -> int:
     return 0
 
 
+def cmd_data_teacher(args) -> int:
+    """Teacher descriptors (dlib ResNet) of a prepared dataset's images and their mirror images."""
+    import numpy as np
+
+    from .datasets import LFWProtocols, load_dataset
+    from .prepare import PreparedDataset
+    from .teacher import compute_teacher
+
+    dataset = load_dataset(args.dataset, args.data_root)
+    cache = PreparedDataset.open(dataset, args.cache_dir)
+    rows = np.flatnonzero(cache.usable(exclude_fallback=False))
+    if args.split == "devtrain":
+        if dataset.protocol_dir is None:
+            raise InterpfaceError("--split devtrain needs LFW protocol files; use --split all")
+        wanted = {r.relpath for r in LFWProtocols.load(dataset.protocol_dir).dev_train_images}
+        rows = np.array([r for r in rows if cache.relpaths[r] in wanted], dtype=np.int64)
+    if args.limit:
+        rows = rows[:args.limit]
+    _, info = compute_teacher(cache, rows=rows, source=args.source, workers=args.workers, progress=not args.quiet)
+    print(f"teacher ({info['source']}): {info['described']} of {info['images']} images (+ mirror images) in "
+          f"{info['seconds']:.1f} s ({info['images_per_s']:.1f} img/s) -> {info['path']}")
+    write_json(args.json, info)
+    return 0
+
+
+def cmd_convert_dlib(args) -> int:
+    """Convert dlib's ResNet face descriptor (.dat from face-recognition-models) to safetensors."""
+    from .dlib_port import convert_dlib_model, is_converted, port_cache_path
+
+    if not args.force and is_converted(args.model, args.cache_dir):
+        print(f"dlib port already converted: {port_cache_path(args.cache_dir)} (--force to redo)")
+        return 0
+
+    path, info = convert_dlib_model(args.model, args.cache_dir)
+    print(f"converted {info['source']} ({info['layers']} layers, {info['parameters']:,} parameters) -> {path}")
+    write_json(args.json, {**info, "path": str(path)})
+    return 0
+
+
 # --------------------------------------------------------------------------------------- occlude
 def cmd_occlude(args) -> int:
     import numpy as np
@@ -227,6 +266,25 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(p)
     p.add_argument("--out", help="where to write (default: assets/template.json)")
     p.set_defaults(func=cmd_data_template)
+    p = dsub.add_parser("teacher", help="teacher (dlib ResNet) descriptors of every image and its mirror image, "
+                        "for distillation (cached next to the prepared faces)")
+    data_args(p)
+    p.add_argument("--split", default="devtrain", choices=("devtrain", "all"),
+                   help="which images: LFW DevTrain (the training set, default) or every prepared image")
+    p.add_argument("--source", default="dlib", choices=("dlib", "port"),
+                   help="dlib's own C++ network (default) or interpface's PyTorch port")
+    p.add_argument("--workers", type=int, default=None, help="processes for --source dlib (default: all cores)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N images")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_data_teacher)
+
+    p = sub.add_parser("convert-dlib", help="convert dlib's ResNet face descriptor (face-recognition-models' .dat) "
+                       "into the cache as safetensors, for its PyTorch port (setup runs this)")
+    p.add_argument("--model", help="the .dat file (default: $INTERPFACE_DLIB_RESNET, else the package's)")
+    p.add_argument("--cache-dir", help="cache root (default: $INTERPFACE_CACHE, else ~/.cache/interpface)")
+    p.add_argument("--force", action="store_true", help="convert again even when the cache has it")
+    p.add_argument("--json", metavar="PATH", help="also write what was converted as JSON")
+    p.set_defaults(func=cmd_convert_dlib)
 
     p = sub.add_parser("occlude", help="align a face and occlude it with the warped synthetic mask")
     p.add_argument("image", help="an image file with a face")

@@ -19,7 +19,7 @@ def _set_threads(n):
 def _load_embedder(args):
     """(embedder or model, display name, info dict) from --checkpoint or --peer."""
     if bool(args.checkpoint) == bool(getattr(args, "peer", None)):
-        raise ConfigError("give exactly one of --checkpoint DIR or --peer dlib")
+        raise ConfigError("give exactly one of --checkpoint DIR or --peer dlib|dlib-port")
     if args.checkpoint:
         from .checkpoint import load_model
 
@@ -29,7 +29,7 @@ def _load_embedder(args):
     from .peers import get_peer
 
     peer = get_peer(args.peer)
-    return peer, peer.name, {"peer": args.peer, "model_path": str(peer.model_path)}
+    return peer, peer.name, {"peer": args.peer, "model_path": str(getattr(peer, "model_path", ""))}
 
 
 # ------------------------------------------------------------------------------------------ embed
@@ -146,7 +146,8 @@ def add_commands(sub) -> None:
     p.add_argument("--list", metavar="FILE", help="a file with one image path per line ('#' comments)")
     p.add_argument("--root", help="folder that relative paths in --list are relative to (default: as written)")
     p.add_argument("--checkpoint", metavar="DIR", help="model checkpoint directory")
-    p.add_argument("--peer", choices=["dlib"], help="embed with a peer model instead (dlib's ResNet descriptor)")
+    p.add_argument("--peer", choices=["dlib", "dlib-port"], help="embed with a peer model instead (dlib's ResNet "
+                   "descriptor; dlib-port: the same network through interpface's PyTorch port)")
     p.add_argument("--out", required=True, metavar="EMB.npy", help="(N, D) float32 embeddings, input order")
     p.add_argument("--json", metavar="META", help="sources, failures, shape, timing as JSON")
     p.add_argument("--flip", action="store_true", help="average f of the image and its mirror image")
@@ -166,8 +167,8 @@ def add_commands(sub) -> None:
                        "(LFW-attribute Eyeglasses/Sunglasses DevTest images as probes). Occlusion goes on the probe "
                        "side. See the README / interpface.evaluation for the exact definitions.")
     p.add_argument("--checkpoint", metavar="DIR", help="model checkpoint directory")
-    p.add_argument("--peer", choices=["dlib"], help="evaluate a peer model instead (dlib's ResNet descriptor; slow: "
-                   "~60 ms per image on 1 core)")
+    p.add_argument("--peer", choices=["dlib", "dlib-port"], help="evaluate a peer model instead (dlib's ResNet "
+                   "descriptor, ~60 ms per image on 1 core; dlib-port: its PyTorch port, batched)")
     p.add_argument("--protocol", default="lfw-devtest", help="lfw-devtest (default), lfw-view2 or pairs:FILE")
     p.add_argument("--condition", action="append", metavar="COND",
                    help="clean (default), synthetic, natural, part:REGION; repeatable or comma-separated")

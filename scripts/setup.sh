@@ -35,3 +35,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
     echo "$want" > "$stamp"
 fi
+# dlib's ResNet face descriptor -> safetensors for its PyTorch port (local conversion, nothing downloaded).
+.venv/bin/interpface convert-dlib >/dev/null

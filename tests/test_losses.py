@@ -1,13 +1,16 @@
-"""Hand-computed cases for Eqs. 1-5."""
+"""Hand-computed cases for Eqs. 1-5 and the distillation terms."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from interpface.losses import (
+    DistillCosineLoss,
+    DistillRelationLoss,
     FADLoss,
     IdentityLoss,
     LossWeights,
@@ -173,3 +176,42 @@ def test_occluded_identity_uses_masked_features_and_shared_classifier():
 
 def test_loss_weights_defaults():
     assert LossWeights().fad == 0.1 and LossWeights().identity == 1.0
+
+
+# -- distillation ----------------------------------------------------------------------------------
+def test_distill_cosine_loss_hand_made():
+    t = torch.nn.functional.normalize(torch.tensor([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0]]), dim=1)
+    loss = DistillCosineLoss()
+    assert loss(3 * t, t).item() == pytest.approx(0.0, abs=1e-6)  # scale-free
+    assert loss(-t, t).item() == pytest.approx(2.0, abs=1e-6)
+    orth = torch.tensor([[2.0, -1.0, 0.0], [0.0, 3.0, 1.0]])  # orthogonal to each row of t
+    assert loss(orth, t).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_distill_relation_loss_hand_made_and_rotation_invariant():
+    loss = DistillRelationLoss()
+    # two students at 90 degrees, two teacher targets equal: both off-diagonal cosines off by 1
+    assert loss(torch.eye(2), torch.tensor([[1.0, 0.0], [1.0, 0.0]])).item() == pytest.approx(1.0)
+    torch.manual_seed(0)
+    t = torch.randn(6, 5)
+    q, _ = torch.linalg.qr(torch.randn(5, 5))
+    f = torch.cat([2.5 * t @ q, torch.zeros(6, 7)], dim=1)  # rotated, scaled, in a wider space: same geometry
+    assert loss(f, t).item() == pytest.approx(0.0, abs=1e-10)
+    g = torch.randn(6, 12, requires_grad=True)
+    value = loss(g, t)
+    value.backward()
+    assert value.item() > 0.05 and g.grad.abs().sum() > 0
+    assert loss(torch.randn(1, 4), torch.randn(1, 4)).item() == 0.0  # one sample: no pair
+
+
+def test_teacher_targets_are_centred_and_unit():
+    from training.data import teacher_targets
+
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(10, 2, 8)) + 5.0  # a strong shared direction, as dlib's descriptors have
+    out = teacher_targets(raw)
+    assert out.shape == (10, 2, 8) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=-1), 1.0, atol=1e-6)
+    raw_cos = (raw[:, 0] / np.linalg.norm(raw[:, 0], axis=1, keepdims=True)) @ (raw[:, 0] / np.linalg.norm(raw[:, 0], axis=1, keepdims=True)).T
+    new_cos = out[:, 0] @ out[:, 0].T
+    assert raw_cos[~np.eye(10, dtype=bool)].mean() > 0.9 and abs(new_cos[~np.eye(10, dtype=bool)].mean()) < 0.3

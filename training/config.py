@@ -37,6 +37,11 @@ class TrainConfig:
     fad_mode: str = "count"  # "count" (t dimensions kept) or "value"
     fad_t: float = 260
     sad_on_occluded: bool = False  # also apply the SAD response term to the occluded branch
+    # distillation from a teacher's descriptors (interpface.teacher; `interpface data teacher` makes them)
+    teacher: str | None = None  # name of the cached teacher descriptors, e.g. dlib_resnet_v1
+    w_distill_cosine: float = 0.0  # 1 - cos(projection of f, centred teacher descriptor)
+    w_distill_relation: float = 0.0  # MSE between the batch's cosine matrices of f and of the teacher
+    distill_occluded: bool = True  # the occluded copy is pulled toward the clean face's teacher target too
     # data
     dataset: str = "lfw"
     data_root: str | None = None
@@ -77,11 +82,22 @@ class TrainConfig:
         needs_occ = self.w_fad > 0 or self.w_occluded_identity > 0 or self.occluded_identity_plain
         if needs_occ and not self.occlusion:
             raise ConfigError("FAD / occluded identity losses need occlusion: true")
+        if self.uses_distillation and not self.teacher:
+            raise ConfigError("w_distill_cosine / w_distill_relation need teacher: NAME (e.g. dlib_resnet_v1)")
         self.occluder_size = tuple(float(v) for v in self.occluder_size)
 
     @property
     def uses_sad(self) -> bool:
         return self.w_sad_filter > 0 or self.w_sad_response > 0
+
+    @property
+    def uses_distillation(self) -> bool:
+        return self.w_distill_cosine > 0 or self.w_distill_relation > 0
+
+    @property
+    def teacher_dim(self) -> int:
+        """Width of the model's teacher projection head (128 = dlib's descriptor) when it is trained."""
+        return 128 if self.w_distill_cosine > 0 else 0
 
     @property
     def uses_fad(self) -> bool:

@@ -24,13 +24,15 @@ from interpface.template import default_template
 @dataclass
 class TrainingSet:
     """crops: (N, 110, 110, 3) uint8 in memory; landmarks: (N, 68, 2); labels: (N,) int64 class ids;
-    class_names: identity of each class id; relpaths: image of each row."""
+    class_names: identity of each class id; relpaths: image of each row; teacher: (N, 2, D) float32
+    distillation targets of each image and of its mirror image (centred, unit norm), or None."""
 
     crops: np.ndarray
     landmarks: np.ndarray
     labels: np.ndarray
     class_names: list[str]
     relpaths: list[str]
+    teacher: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -48,9 +50,10 @@ class TrainingSet:
 
 
 def load_training_set(dataset: str = "lfw", split: str = "devtrain", data_root=None, cache_dir=None,
-                      exclude_fallback: bool = True) -> TrainingSet:
+                      exclude_fallback: bool = True, teacher: str | None = None) -> TrainingSet:
     """The prepared images of a split. LFW: 'devtrain' (View 1 DevTrain people: disjoint from
-    DevTest) or 'all'. Other datasets: every prepared image; classes = identity folders."""
+    DevTest) or 'all'. Other datasets: every prepared image; classes = identity folders.
+    teacher: name of cached teacher descriptors to attach as distillation targets."""
     ds = load_dataset(dataset, data_root)
     cache = PreparedDataset.open(ds, cache_dir)
     if split == "devtrain":
@@ -69,13 +72,29 @@ def load_training_set(dataset: str = "lfw", split: str = "devtrain", data_root=N
     identities = [cache.identities[i] for i in rows]
     class_names = sorted(set(identities))
     class_of = {name: k for k, name in enumerate(class_names)}
+    relpaths = [cache.relpaths[i] for i in rows]
+    targets = None
+    if teacher:
+        from interpface.teacher import load_teacher
+
+        targets = teacher_targets(load_teacher(cache.directory, teacher).lookup(relpaths))
     return TrainingSet(
         crops=np.ascontiguousarray(cache.crops[rows]),
         landmarks=cache.landmarks[rows].astype(np.float32),
         labels=np.array([class_of[n] for n in identities], dtype=np.int64),
         class_names=class_names,
-        relpaths=[cache.relpaths[i] for i in rows],
+        relpaths=relpaths,
+        teacher=targets,
     )
+
+
+def teacher_targets(descriptors: np.ndarray) -> np.ndarray:
+    """(N, 2, D) raw teacher descriptors -> centred (the mean over every image and flip removed:
+    dlib's descriptors share one strong direction) and L2-normalised targets, float32."""
+    d = np.asarray(descriptors, np.float64)
+    d = d / np.linalg.norm(d, axis=-1, keepdims=True)
+    d = d - d.reshape(-1, d.shape[-1]).mean(axis=0)
+    return (d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 class BatchMaker:
@@ -107,7 +126,8 @@ class BatchMaker:
         return global_batch[self.rank * per_rank:(self.rank + 1) * per_rank]
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
-        """{'clean': (b, 3, crop, crop) float [0,1], 'occluded' (same, when enabled), 'labels': (b,)}."""
+        """{'clean': (b, 3, crop, crop) float [0,1], 'occluded' (same, when enabled), 'labels': (b,),
+        'teacher': (b, D) distillation targets (when the data has them)}."""
         idx = self.indices(step)
         rng = np.random.default_rng([self.seed, 2, step])  # same on every rank: one physical mask
         crops = self.data.crops[idx]
@@ -129,4 +149,6 @@ class BatchMaker:
             cut[flips] = cut[flips, :, ::-1]
             out[key] = torch.from_numpy(np.ascontiguousarray(cut)).permute(0, 3, 1, 2).float().div_(255)
         out["labels"] = torch.from_numpy(self.data.labels[idx])
+        if self.data.teacher is not None:  # the teacher's target of the image as it is shown (flipped or not)
+            out["teacher"] = torch.from_numpy(self.data.teacher[idx, flips.astype(np.int64)])
         return out

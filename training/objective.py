@@ -8,16 +8,18 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from interpface.losses import (FADLoss, IdentityLoss, OccludedIdentityLoss, SADFilterLoss, SADResponseLoss,
-                               feature_selection_mask)
+from interpface.losses import (DistillCosineLoss, DistillRelationLoss, FADLoss, IdentityLoss,
+                               OccludedIdentityLoss, SADFilterLoss, SADResponseLoss, feature_selection_mask)
 from interpface.models import InterpretableFaceNet
 
 from .config import TrainConfig
 
 
 class SiameseObjective(nn.Module):
-    """forward(clean (b,3,S,S), occluded (b,3,S,S) or None, labels (b,)) -> dict of scalar terms
-    (already weighted), plus 'loss' (their sum) and 'accuracy' (clean branch, no gradient)."""
+    """forward(clean (b,3,S,S), occluded (b,3,S,S) or None, labels (b,), teacher (b,D) or None) -> dict
+    of scalar terms (already weighted), plus 'loss' (their sum) and 'accuracy' (clean branch, no
+    gradient). The distillation terms average the clean and (with distill_occluded) the occluded
+    branch, both toward the clean face's teacher target."""
 
     def __init__(self, net: InterpretableFaceNet, cfg: TrainConfig):
         super().__init__()
@@ -27,6 +29,8 @@ class SiameseObjective(nn.Module):
         self.sad_response = SADResponseLoss()
         self.fad = FADLoss(cfg.fad_mode, cfg.fad_t)
         self.occluded_identity = OccludedIdentityLoss()
+        self.distill_cosine = DistillCosineLoss()
+        self.distill_relation = DistillRelationLoss()
 
     def _tau(self, f_clean: torch.Tensor, f_occ: torch.Tensor) -> torch.Tensor:
         """tau from the batch mean |f - f^| over ALL pairs sharing the physical mask: under DDP the
@@ -40,7 +44,8 @@ class SiameseObjective(nn.Module):
             return feature_selection_mask(d[None], torch.zeros_like(d)[None], self.cfg.fad_mode, self.cfg.fad_t)
         return feature_selection_mask(f_clean, f_occ, self.cfg.fad_mode, self.cfg.fad_t)
 
-    def forward(self, clean: torch.Tensor, occluded: torch.Tensor | None, labels: torch.Tensor) -> dict:
+    def forward(self, clean: torch.Tensor, occluded: torch.Tensor | None, labels: torch.Tensor,
+                teacher: torch.Tensor | None = None) -> dict:
         cfg = self.cfg
         b = clean.shape[0]
         x = clean if occluded is None else torch.cat([clean, occluded])
@@ -65,6 +70,18 @@ class SiameseObjective(nn.Module):
                 if cfg.w_occluded_identity > 0:
                     terms["occluded_identity"] = cfg.w_occluded_identity * self.occluded_identity(
                         f_occ, tau, labels, self.net.classifier)
+        if cfg.uses_distillation:
+            if teacher is None:
+                raise ValueError("distillation weights are set but the batch has no teacher targets")
+            branches = [inter.f[:b]]
+            if occluded is not None and cfg.distill_occluded:
+                branches.append(inter.f[b:])
+            if cfg.w_distill_cosine > 0:
+                terms["distill_cosine"] = cfg.w_distill_cosine * sum(
+                    self.distill_cosine(self.net.teacher_projection(f), teacher) for f in branches) / len(branches)
+            if cfg.w_distill_relation > 0:
+                terms["distill_relation"] = cfg.w_distill_relation * sum(
+                    self.distill_relation(f, teacher) for f in branches) / len(branches)
         terms["loss"] = sum(terms.values())
         with torch.no_grad():
             terms["accuracy"] = (logits_clean.argmax(dim=1) == labels).float().mean()

@@ -34,7 +34,7 @@ from .data import BatchMaker, TrainingSet, load_training_set
 from .objective import SiameseObjective
 
 LOG_FIELDS = ("step", "epoch", "loss", "identity", "sad_filter", "sad_response", "fad", "occluded_identity",
-              "accuracy", "lr", "images_per_s")
+              "distill_cosine", "distill_relation", "accuracy", "lr", "images_per_s")
 
 
 class TrainingDivergedError(InterpfaceError):
@@ -88,18 +88,22 @@ def _latest(run_dir: Path) -> Path | None:
 
 
 def _build_model(cfg: TrainConfig, data: TrainingSet) -> InterpretableFaceNet:
-    model_cfg = get_model_config(cfg.model, **cfg.model_overrides, num_classes=data.num_classes)
+    model_cfg = get_model_config(cfg.model, **{"teacher_dim": cfg.teacher_dim, **cfg.model_overrides},
+                                 num_classes=data.num_classes)
     net = InterpretableFaceNet(model_cfg)
     if cfg.init_from:
         src, info = load_model(cfg.init_from)
-        if src.config.replace(num_classes=0) != model_cfg.replace(num_classes=0):
+        heads = dict(num_classes=0, teacher_dim=0)
+        if src.config.replace(**heads) != model_cfg.replace(**heads):
             raise ConfigError(f"init_from {cfg.init_from}: its model config differs from this run's")
         state = src.state_dict()
+        if src.config.teacher_dim != model_cfg.teacher_dim:  # a new (or no) distillation head
+            state = {k: v for k, v in state.items() if not k.startswith("teacher_projection.")}
         # The classifier is kept only when the classes are the same, in the same order.
         if info.get("class_names") != data.class_names:
             state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
         missing, unexpected = net.load_state_dict(state, strict=False)
-        if unexpected or any(not k.startswith("classifier.") for k in missing):
+        if unexpected or any(not k.startswith(("classifier.", "teacher_projection.")) for k in missing):
             raise CheckpointError(f"init_from {cfg.init_from}: incompatible weights ({missing[:3]} {unexpected[:3]})")
     return net
 
@@ -114,7 +118,7 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike | None = None, *, resume:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     data = data if data is not None else load_training_set(cfg.dataset, cfg.split, cfg.data_root, cfg.cache_dir,
-                                                            cfg.exclude_fallback)
+                                                            cfg.exclude_fallback, cfg.teacher)
     torch.manual_seed(cfg.seed)
     net = _build_model(cfg, data).to(device)
     if cfg.channels_last:
@@ -175,8 +179,9 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike | None = None, *, resume:
             clean = clean.contiguous(memory_format=torch.channels_last)
             occluded = occluded.contiguous(memory_format=torch.channels_last) if occluded is not None else None
         labels = batch["labels"].to(device)
+        teacher = batch["teacher"].to(device) if cfg.uses_distillation else None
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            terms = model(clean, occluded, labels)
+            terms = model(clean, occluded, labels, teacher)
         loss = terms["loss"]
         if not torch.isfinite(loss):
             bar.close()
