@@ -28,7 +28,10 @@ LFW_IMAGE_DIRS = ("lfw-deepfunneled-160", "lfw-deepfunneled", "lfw_funneled", "l
 
 
 def _repo_shared_data() -> list[Path]:
-    """`../shared/data` next to the checkout (the development environment) and next to the CWD."""
+    """`../shared/data` next to the checkout (the development environment) and next to the CWD;
+    none when INTERPFACE_NO_SHARED_DATA=1 (to run as a user's machine would, with no dataset)."""
+    if os.environ.get("INTERPFACE_NO_SHARED_DATA", "0") not in ("", "0"):
+        return []
     here = Path(__file__).resolve().parent.parent
     return [here.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
 

@@ -1,4 +1,6 @@
-"""A tiny model zoo for dashboard tests: two tiny-config models named like reference variants."""
+"""A tiny model zoo for dashboard tests: two tiny-config models named like reference variants, their
+precomputed analyses on the test face set, and the environment that points the dashboard at them
+(the face set as its dataset, so the pages behave the same with or without the real LFW)."""
 
 from __future__ import annotations
 
@@ -15,26 +17,31 @@ def make_tiny_zoo(root: Path) -> Path:
     return root
 
 
-FACES = ["Colin_Powell/Colin_Powell_0001.jpg", "Tony_Blair/Tony_Blair_0001.jpg", "Serena_Williams/Serena_Williams_0001.jpg",
-         "Gerhard_Schroeder/Gerhard_Schroeder_0001.jpg", "Colin_Powell/Colin_Powell_0002.jpg", "Tony_Blair/Tony_Blair_0002.jpg"]
+FACES = ["Grace_Hopper/Grace_Hopper_0001.jpg", "Wide_Hopper/Wide_Hopper_0001.jpg", "Eileen_Collins/Eileen_Collins_0001.jpg",
+         "Long_Hopper/Long_Hopper_0001.jpg", "Grace_Hopper/Grace_Hopper_0002.jpg", "Wide_Hopper/Wide_Hopper_0002.jpg"]
 
 
-def make_tiny_analyses(zoo: Path, out: Path) -> Path:
-    """Precomputed analyses of the tiny zoo's models on six real LFW faces (the dashboard reads
-    them from $INTERPFACE_ANALYSES)."""
+def make_tiny_analyses(zoo: Path, out: Path, faces) -> Path:
+    """Precomputed analyses of the tiny zoo's models on six faces of the test face set `faces` (a
+    FaceDataset; the dashboard reads them from $INTERPFACE_ANALYSES)."""
     import numpy as np
 
     from interpface.analysis import run_analysis, save_precomputed
     from interpface.checkpoint import load_model
-    from interpface.datasets import load_lfw
     from interpface.pipeline import FacePipeline
 
-    lfw, pipe = load_lfw(), FacePipeline()
-    faces = [pipe.prepare(lfw.path(rel)) for rel in FACES]
-    crops = np.stack([f.crop for f in faces])
-    landmarks = np.stack([f.landmarks for f in faces])
+    pipe = FacePipeline()
+    prepared = [pipe.prepare(faces.path(rel)) for rel in FACES]
+    crops = np.stack([f.crop for f in prepared])
+    landmarks = np.stack([f.landmarks for f in prepared])
     for name in ("base", "full"):
         model, _ = load_model(zoo / name)
         result = run_analysis(model, crops, landmarks, regions=("eyes", "nose", "mouth"), bootstrap=0)
         save_precomputed(result, name, out)
     return out
+
+
+def dashboard_env(zoo: Path, analyses: Path, faces_root: Path, cache: Path) -> dict[str, str]:
+    """Environment for the dashboard under test: the tiny zoo, its analyses, the face set as dataset."""
+    return {"INTERPFACE_MODELS": str(zoo), "INTERPFACE_ANALYSES": str(analyses), "INTERPFACE_DATA": str(faces_root),
+            "INTERPFACE_CACHE": str(cache)}

@@ -25,9 +25,9 @@ def test_help_for_every_subcommand():
         assert proc.returncode == 0 and "usage:" in proc.stdout
 
 
-def test_occlude_writes_picture_and_json(tmp_path, lfw, capsys):
+def test_occlude_writes_picture_and_json(tmp_path, faces, capsys):
     out, js = tmp_path / "o.png", tmp_path / "o.json"
-    code, stdout, _ = run(["occlude", str(lfw.path("Aaron_Eckhart/Aaron_Eckhart_0001.jpg")), "--region", "nose",
+    code, stdout, _ = run(["occlude", str(faces.path("Eileen_Collins/Eileen_Collins_0001.jpg")), "--region", "nose",
                            "--out", str(out), "--json", str(js)], capsys)
     assert code == 0 and out.is_file()
     info = json.loads(js.read_text())
@@ -38,8 +38,8 @@ def test_occlude_writes_picture_and_json(tmp_path, lfw, capsys):
     assert info["occluded_pixels"] > 200 and (img.reshape(-1, 3) == 0).all(axis=1).sum() >= info["occluded_pixels"] * 0.9
 
 
-def test_occlude_random_seed_is_reproducible(tmp_path, lfw, capsys):
-    src = str(lfw.path("Colin_Powell/Colin_Powell_0001.jpg"))
+def test_occlude_random_seed_is_reproducible(tmp_path, faces, capsys):
+    src = str(faces.path("Grace_Hopper/Grace_Hopper_0001.jpg"))
     for name in ("a", "b"):
         assert run(["occlude", src, "--seed", "3", "--out", str(tmp_path / f"{name}.png"),
                     "--json", str(tmp_path / f"{name}.json")], capsys)[0] == 0
@@ -79,7 +79,17 @@ def test_no_face_fallback_flag(tmp_path, capsys):
     assert code == 0 and "fallback" in out
 
 
-def test_data_info_json(tmp_path, capsys):
+def test_data_info_json(tmp_path, faces_root, capsys):
+    code, _, _ = run(["data", "info", "--dataset", "lfw", "--data-root", str(faces_root), "--cache-dir", str(tmp_path),
+                      "--json", str(tmp_path / "i.json")], capsys)
+    info = json.loads((tmp_path / "i.json").read_text())
+    assert code == 0 and info["images"] == 24 and info["identities"] == 6
+    assert info["view1"]["dev_test_images"] == 14 and info["view1"]["dev_train_people"] == 3
+    assert info["view2"] == {"folds": 2, "pairs": 12, "matched": 6, "mismatched": 6, "people": 6}
+    assert info["prepared"]["images"] == 0
+
+
+def test_data_info_json_real_lfw(tmp_path, lfw, capsys):
     code, _, _ = run(["data", "info", "--dataset", "lfw", "--cache-dir", str(tmp_path), "--json", str(tmp_path / "i.json")], capsys)
     info = json.loads((tmp_path / "i.json").read_text())
     assert code == 0 and info["images"] == 13233 and info["identities"] == 5749
@@ -87,11 +97,17 @@ def test_data_info_json(tmp_path, capsys):
     assert info["prepared"]["images"] == 0
 
 
-def test_data_prepare_cli_on_folder(tmp_path, lfw, capsys):
-    root = tmp_path / "faces" / "Colin_Powell"
+def test_no_dataset_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INTERPFACE_DATA", str(tmp_path))
+    code, _, err = run(["data", "info", "--dataset", "lfw"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "get LFW" in err
+
+
+def test_data_prepare_cli_on_folder(tmp_path, faces, capsys):
+    root = tmp_path / "faces" / "Grace_Hopper"
     root.mkdir(parents=True)
     for k in (1, 2):
-        shutil.copy(lfw.path(f"Colin_Powell/Colin_Powell_000{k}.jpg"), root)
+        shutil.copy(faces.path(f"Grace_Hopper/Grace_Hopper_000{k}.jpg"), root)
     code, out, _ = run(["data", "prepare", "--dataset", f"folder:{tmp_path / 'faces'}", "--cache-dir",
                         str(tmp_path / "cache"), "--workers", "1", "--quiet", "--json", str(tmp_path / "p.json")], capsys)
     assert code == 0 and "prepared 2 images" in out

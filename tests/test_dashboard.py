@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_fixtures import make_tiny_analyses, make_tiny_zoo
+from tests.dashboard_fixtures import dashboard_env, make_tiny_analyses, make_tiny_zoo
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
@@ -14,15 +14,16 @@ PAGES = ["pages/overview.py", "pages/probe.py", "pages/filters.py", "pages/atlas
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
+def zoo(tmp_path_factory, faces, faces_root):
     root = make_tiny_zoo(tmp_path_factory.mktemp("zoo"))
-    return root, make_tiny_analyses(root, tmp_path_factory.mktemp("analyses"))
+    analyses = make_tiny_analyses(root, tmp_path_factory.mktemp("analyses"), faces)
+    return dashboard_env(root, analyses, faces_root, tmp_path_factory.mktemp("dash_cache"))
 
 
 @pytest.fixture
 def app(zoo, monkeypatch):
-    monkeypatch.setenv("INTERPFACE_MODELS", str(zoo[0]))
-    monkeypatch.setenv("INTERPFACE_ANALYSES", str(zoo[1]))
+    for key, value in zoo.items():
+        monkeypatch.setenv(key, value)
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.run()
     assert not at.exception
@@ -77,7 +78,8 @@ def _bad_image_script():
 
 
 def test_bad_image_shows_a_message_not_a_traceback(zoo, monkeypatch):
-    monkeypatch.setenv("INTERPFACE_MODELS", str(zoo[0]))
+    for key, value in zoo.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
     at = AppTest.from_function(_bad_image_script, default_timeout=60)
     at.run()

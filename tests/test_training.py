@@ -16,12 +16,12 @@ from training.config import TrainConfig, load_config
 from training.data import BatchMaker, load_training_set
 from training.trainer import TrainingDivergedError, train
 
-PEOPLE = {"Colin_Powell": 6, "Tony_Blair": 6, "Serena_Williams": 6, "Gerhard_Schroeder": 6}
+PEOPLE = {"Grace_Hopper": 6, "Wide_Hopper": 3, "Eileen_Collins": 6, "Long_Hopper": 4}
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory, lfw):
-    """24 real faces of 4 people, prepared into a private cache."""
+def tiny_data(tmp_path_factory, faces):
+    """19 faces of 4 people (the test face set), prepared into a private cache."""
     from interpface.datasets import scan_identity_folders
     from interpface.prepare import prepare_dataset
 
@@ -29,7 +29,7 @@ def tiny_data(tmp_path_factory, lfw):
     for person, n in PEOPLE.items():
         (root / person).mkdir()
         for k in range(1, n + 1):
-            shutil.copy(lfw.path(f"{person}/{person}_{k:04d}.jpg"), root / person)
+            shutil.copy(faces.path(f"{person}/{person}_{k:04d}.jpg"), root / person)
     cache = root.parent / (root.name + "_cache")
     prepare_dataset(scan_identity_folders(root), cache_dir=cache, workers=1, progress=False)
     spec = dict(dataset=f"folder:{root}", split="all", cache_dir=str(cache))
