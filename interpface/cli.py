@@ -149,8 +149,8 @@ def cmd_data_teacher(args) -> int:
     if args.limit:
         rows = rows[:args.limit]
     _, info = compute_teacher(cache, rows=rows, source=args.source, workers=args.workers, progress=not args.quiet)
-    print(f"teacher ({info['source']}): {info['described']} of {info['images']} images (+ mirror images) in "
-          f"{info['seconds']:.1f} s ({info['images_per_s']:.1f} img/s) -> {info['path']}")
+    print(f"teacher ({info['source']}): {info['described']} of {info['images']} images described (+ mirror images); "
+          f"{info['computed']} computed now in {info['seconds']:.1f} s ({info['images_per_s']:.1f} img/s) -> {info['path']}")
     write_json(args.json, info)
     return 0
 

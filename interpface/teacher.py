@@ -113,64 +113,90 @@ def load_teacher(prepared_dir, name: str = TEACHER_NAME) -> TeacherDescriptors:
                                   str(z["source"]))
 
 
+def _save(path: Path, relpaths, desc: np.ndarray, source: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
+    np.savez(tmp, relpaths=np.array(relpaths), descriptors=desc, source=np.array(source))
+    os.replace(tmp, path)
+
+
 def compute_teacher(cache, *, rows=None, source: str = "dlib", workers: int | None = None,
-                    progress: bool = True, chunk: int = 64) -> tuple[TeacherDescriptors, dict]:
-    """Describe `rows` of a PreparedDataset (default: every usable row) with the teacher; writes the
-    cache file (atomic) and returns it with timings. source: "dlib" (dlib's C++ through its Python
-    API) or "port" (interpface's PyTorch port)."""
+                    progress: bool = True, chunk: int = 64, save_every: int = 1024) -> tuple[TeacherDescriptors, dict]:
+    """Describe `rows` of a PreparedDataset (default: every usable row) with the teacher and write the
+    cache file. Resumable: rows the file already describes are kept, and the file is rewritten
+    (atomically) every `save_every` images. source: "dlib" (dlib's C++ through its Python API) or
+    "port" (interpface's PyTorch port: the same network, tested equal)."""
     from tqdm import tqdm
 
     from .peers import find_dlib_resnet_model
 
+    if source not in ("dlib", "port"):
+        raise ValueError(f"unknown teacher source {source!r} (dlib | port)")
     image_dir = Path(cache.index["image_dir"])
     if rows is None:
         rows = np.flatnonzero(cache.usable(exclude_fallback=False))
-    rows = np.asarray(rows)
+    rows = np.asarray(rows, dtype=np.int64)
+    path = teacher_cache_path(cache.directory)
     desc = np.full((len(cache), 2, 128), np.nan, np.float32)
+    if path.is_file():  # resume: keep what an earlier (possibly interrupted) run described
+        old = load_teacher(cache.directory)
+        if old.relpaths == list(cache.relpaths):
+            desc = old.descriptors.copy()
+    todo = rows[~np.isfinite(desc[rows]).all(axis=(1, 2))]
     t0 = time.perf_counter()
-    jobs = [(rows[i:i + chunk], [image_dir / cache.relpaths[r] for r in rows[i:i + chunk]],
-             cache.raw_landmarks[rows[i:i + chunk]]) for i in range(0, len(rows), chunk)]
-    bar = tqdm(total=len(rows), desc="teacher", unit="img", disable=not progress)
+    jobs = [(todo[i:i + chunk], [image_dir / cache.relpaths[r] for r in todo[i:i + chunk]],
+             cache.raw_landmarks[todo[i:i + chunk]]) for i in range(0, len(todo), chunk)]
+    bar = tqdm(total=len(rows), initial=len(rows) - len(todo), desc="teacher", unit="img", disable=not progress)
+    pool = None
     if source == "dlib":
         model_path = str(find_dlib_resnet_model())
         workers = workers or min(os.cpu_count() or 1, 8)
-        if workers == 1:
+        if workers == 1 or len(jobs) <= 1:
             _worker_init(model_path)
             results = map(_describe_rows, jobs)
         else:
             pool = mp.get_context("fork").Pool(workers, initializer=_worker_init, initargs=(model_path,))
             results = pool.imap_unordered(_describe_rows, jobs)
+    else:
+        results = _port_results(jobs)
+    since_save = 0
+    try:
         for r, d in results:
             desc[r] = d
             bar.update(len(r))
-        if workers != 1:
-            pool.close()
-            pool.join()
-    elif source == "port":
-        from .dlib_port import load_dlib_port, port_descriptors
-
-        net = load_dlib_port()
-        from .images import load_image
-
-        for r, paths, lms in jobs:
-            chips = []
-            for p, lm in zip(paths, lms):
-                chips.append(face_chip(load_image(p), lm))
-            chips = np.stack(chips)
-            both = np.concatenate([chips, chips[:, :, ::-1]])
-            d = port_descriptors(net, both)
-            desc[r] = np.stack([d[:len(r)], d[len(r):]], axis=1)
-            bar.update(len(r))
-    else:
-        raise ValueError(f"unknown teacher source {source!r} (dlib | port)")
-    bar.close()
+            since_save += len(r)
+            if since_save >= save_every:
+                _save(path, cache.relpaths, desc, source)
+                since_save = 0
+    finally:
+        if pool is not None:
+            pool.terminate()
+        bar.close()
     seconds = time.perf_counter() - t0
-    result = TeacherDescriptors(list(cache.relpaths), desc, source)
-    path = teacher_cache_path(cache.directory)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
-    np.savez(tmp, relpaths=np.array(cache.relpaths), descriptors=desc, source=np.array(source))
-    os.replace(tmp, path)
+    _save(path, cache.relpaths, desc, source)
     n_ok = int(np.isfinite(desc[rows]).all(axis=(1, 2)).sum())
-    return result, {"path": str(path), "images": len(rows), "described": n_ok, "seconds": seconds,
-                    "images_per_s": len(rows) / max(seconds, 1e-9), "source": source}
+    return TeacherDescriptors(list(cache.relpaths), desc, source), {
+        "path": str(path), "images": len(rows), "computed": len(todo), "described": n_ok, "seconds": seconds,
+        "images_per_s": len(todo) / max(seconds, 1e-9), "source": source}
+
+
+def _port_results(jobs):
+    """Like _describe_rows over jobs, with the PyTorch port (batched; chips cut by dlib)."""
+    from .dlib_port import load_dlib_port, port_descriptors
+    from .images import load_image
+
+    net = load_dlib_port()
+    for rows, paths, landmarks in jobs:
+        out = np.full((len(rows), 2, 128), np.nan, np.float32)
+        chips, where = [], []
+        for k, (p, lm) in enumerate(zip(paths, landmarks)):
+            try:
+                chips.append(face_chip(load_image(p), lm))
+                where.append(k)
+            except Exception:  # noqa: BLE001 - an unreadable image keeps its NaN row
+                continue
+        if chips:
+            chips = np.stack(chips)
+            d = port_descriptors(net, np.concatenate([chips, np.ascontiguousarray(chips[:, :, ::-1])]))
+            out[where] = np.stack([d[:len(chips)], d[len(chips):]], axis=1)
+        yield rows, out

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 PY=.venv/bin/interpface
 $PY data prepare --dataset lfw --quiet
+$PY data teacher --dataset lfw --split devtrain --quiet   # the distillation targets (once; ~15 min on 2 cores)
 EXPORT_DIR=${EXPORT_DIR:-assets/models}
 for variant in ${VARIANTS:-base base_aug sad fad full}; do
     if [ -f "$EXPORT_DIR/$variant/training.json" ] && [ "$(python3 -c "import json;print(json.load(open('$EXPORT_DIR/$variant/training.json'))['finished'])")" = True ]; then

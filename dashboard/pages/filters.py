@@ -37,13 +37,16 @@ with tab_across:
     handle = common.dataset_handle()
     faces, titles = [], []
     with common.guarded("Faces"):
-        if handle is not None:
-            people = common.dataset_people()
-            many = [p for p in people if len(people[p]) >= 8]
+        people = common.dataset_people() if handle is not None else {}
+        # subjects with several images, most images first (LFW: 8 or more; a small dataset: whatever it has)
+        many = sorted((p for p in people if len(people[p]) >= 2), key=lambda p: (-len(people[p]), p))
+        many = [p for p in many if len(people[p]) >= min(8, len(people[many[0]]))] if many else []
+        if many:
             subject = st.selectbox("One subject", many, index=many.index("Colin_Powell") if "Colin_Powell" in many else 0,
                                    key="flt_subject")
             n = st.slider("Faces per row", 3, 10, 6, key="flt_n")
-            others = [p for p in many if p != subject][:: max(1, len(many) // n)][:n]
+            pool = [p for p in (many if len(many) > n else people) if p != subject]
+            others = pool[:: max(1, len(pool) // n)][:n]
             rows = {"different subjects": [people[p][0] for p in others], f"{subject}": people[subject][:n]}
             for row_title, rels in rows.items():
                 fs = [common.prepare_dataset_image(r) for r in rels]
@@ -53,7 +56,8 @@ with tab_across:
                 st.markdown(f"**Filter #{k} — {row_title}**")
                 st.plotly_chart(fig, key=f"flt_across_{row_title}")
         else:
-            st.info("No dataset configured: showing the bundled sample faces.")
+            st.info("No dataset configured" + (" (or no subject with several images)" if handle is not None else "")
+                    + ": showing the bundled sample faces.")
             fs = [common.prepare_sample(s) for s in ("astronaut", "grace_hopper")]
             resps = respond(model, np.stack([f["crop"] for f in fs]))
             st.plotly_chart(response_grid([f["crop"] for f in fs], [r.psi_smooth for r in resps], [int(k)],
