@@ -2,7 +2,7 @@
 """Evaluate the reference models (assets/models/<variant>/) and the dlib peer on LFW DevTest,
 clean / synthetic / natural occlusion, and write the README's tables (the paper's Tables 2-5 form).
 
-    .venv/bin/python scripts/evaluate_reference.py [--variants base,base_aug,sad,fad,full] [--peer]
+    .venv/bin/python scripts/evaluate_reference.py [--variants base,base_aug,sad,fad,full] [--peer] [--port]
                                                    [--out out/evaluation] [--threads N]
 
 Resumable: a variant whose out/evaluation/<variant>.json exists is not re-run (--force re-runs).
@@ -23,18 +23,22 @@ sys.path.insert(0, str(ROOT))
 
 NAMES = {"base": "Base CNN", "base_aug": "Base CNN aug.", "sad": "Ours (SAD only)", "fad": "Ours (FAD only)",
          "full": "Ours (t = 260)", "full_t130": "Ours, t = 130", "full_t320": "Ours, t = 320",
-         "dlib": "dlib ResNet v1 (peer; ~3 M outside faces)"}
-CONDITIONS = ("clean", "synthetic", "natural")
+         "dlib": "dlib ResNet v1 (peer; ~3 M outside faces)",
+         "dlib_port": "dlib ResNet v1, PyTorch port (peer; ~3 M outside faces)"}
+PEERS = ("dlib", "dlib_port")
+CONDITIONS = ("clean", "synthetic", "natural", "part:nose")
 TITLES = {"clean": "LFW DevTest, clean (cf. paper Table 3)",
           "synthetic": "LFW DevTest, synthetic occlusion of the probe (cf. paper Table 4)",
-          "natural": "LFW DevTest, natural occlusion: eyeglasses / sunglasses probes (cf. paper Table 5)"}
+          "natural": "LFW DevTest, natural occlusion: eyeglasses / sunglasses probes (cf. paper Table 5)",
+          "part:nose": "LFW DevTest, every probe occluded on the nose (template region, warped)"}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", default="base,base_aug,sad,fad,full,full_t130,full_t320")
     p.add_argument("--models-dir", default=str(ROOT / "assets" / "models"))
-    p.add_argument("--peer", action="store_true", help="also evaluate dlib's ResNet descriptor (slow)")
+    p.add_argument("--peer", action="store_true", help="also evaluate dlib's ResNet descriptor (dlib's C++; slow)")
+    p.add_argument("--port", action="store_true", help="also evaluate the same network through its PyTorch port")
     p.add_argument("--out", default=str(ROOT / "out" / "evaluation"))
     p.add_argument("--bootstrap", type=int, default=50)
     p.add_argument("--threads", type=int)
@@ -57,6 +61,8 @@ def main() -> int:
         print(f"not trained yet (skipped): {', '.join(missing)}")
     if args.peer:
         todo.append("dlib")
+    if args.port:
+        todo.append("dlib_port")
     for variant in todo:
         path = out / f"{variant}.json"
         if path.is_file() and not args.force:
@@ -67,10 +73,14 @@ def main() -> int:
             from interpface.peers import DlibResNetEmbedder
 
             embedder = DlibResNetEmbedder()
+        elif variant == "dlib_port":
+            from interpface.peers import DlibPortEmbedder
+
+            embedder = DlibPortEmbedder()
         else:
             embedder, _ = load_model(Path(args.models_dir) / variant)
         ev = Evaluator(embedder, "lfw-devtest", n_bootstrap=args.bootstrap, progress=True)
-        if variant != "dlib":
+        if variant not in PEERS:
             ev.embedder.name = variant
         results = {c: ev.run(c) for c in CONDITIONS}
         path.write_text(json.dumps({"variant": variant, "seconds": round(time.perf_counter() - t0, 1),
@@ -78,15 +88,17 @@ def main() -> int:
         print(format_table(list(results.values())))
     if not args.no_ship:
         for variant in todo:
-            if variant != "dlib" and (out / f"{variant}.json").is_file():
+            if variant not in PEERS and (out / f"{variant}.json").is_file():
                 ship(Path(args.models_dir) / variant, json.loads((out / f"{variant}.json").read_text())["results"])
 
     done = {v: json.loads((out / f"{v}.json").read_text())["results"]
             for v in list(NAMES) if (out / f"{v}.json").is_file()}
     parts = []
-    main_rows = [v for v in ("base", "base_aug", "sad", "fad", "full", "dlib") if v in done]
+    main_rows = [v for v in ("base", "base_aug", "sad", "fad", "full", "dlib", "dlib_port") if v in done]
     for cond in CONDITIONS:
-        parts.append(paper_table({NAMES[v]: done[v][cond] for v in main_rows}, TITLES[cond]))
+        rows = {NAMES[v]: done[v][cond] for v in main_rows if cond in done[v]}
+        if rows:
+            parts.append(paper_table(rows, TITLES[cond]))
     ablation = [v for v in ("full_t130", "full", "full_t320") if v in done]
     if ablation:
         lines = ["**t ablation (cf. paper Table 2): TAR@FAR=0.01 / Rank-1 per condition, and pair accuracy / EER**", "",
@@ -97,7 +109,7 @@ def main() -> int:
 
         for v in ablation:
             cells = []
-            for cond in CONDITIONS:
+            for cond in ("clean", "synthetic", "natural"):
                 r = done[v][cond]
                 cells += [_pm(r["tar_at_far"]["0.01"], (r.get("tar_at_far_std") or {}).get("0.01")),
                           _pm(r["rank1"], r.get("rank1_std"))]
