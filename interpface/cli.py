@@ -179,6 +179,8 @@ def cmd_occlude(args) -> int:
 
     pipeline = FacePipeline(landmark_model=args.landmark_model)
     face = pipeline.prepare(args.image, fallback=args.fallback)
+    if args.occluder != "rectangle":
+        return _occlude_realistic(args, face, pipeline)
     size = None if args.width is None and args.height is None else (args.width or 32.0, args.height or 12.0)
     if args.region == "random":
         rect = random_rect(np.random.default_rng(args.seed), pipeline.template, size or (32.0, 12.0))
@@ -193,6 +195,27 @@ def cmd_occlude(args) -> int:
         "image": str(args.image), "out": str(args.out), "detection": face.detection.status,
         "n_faces": face.detection.n_faces, "region": args.region, "seed": args.seed,
         "rect_template": rect.to_dict(), "quad_crop": quad.round(3).tolist(),
+        "aligned_size": int(face.crop.shape[0]), "occluded_pixels": int(mask.sum()),
+        "landmarks_crop": face.landmarks.round(3).tolist()})
+    return 0
+
+
+def _occlude_realistic(args, face, pipeline) -> int:
+    import numpy as np
+
+    from .images import save_image
+    from .occluders import draw_occluder
+
+    occ = draw_occluder(args.occluder, args.seed, pipeline.template)
+    occluded, mask = occ.apply(face.crop, face.landmarks)
+    picture = np.concatenate([face.crop, occluded], axis=1) if args.side_by_side else occluded
+    save_image(args.out, picture)
+    print(f"{args.image}: face {face.detection.status} ({face.detection.n_faces} detected), "
+          f"{args.occluder} (seed {args.seed}) covers {int(mask.sum())} px -> {args.out}")
+    write_json(args.json, {
+        "image": str(args.image), "out": str(args.out), "detection": face.detection.status,
+        "n_faces": face.detection.n_faces, "occluder": occ.to_dict(), "seed": args.seed,
+        "polygons_crop": [p.round(3).tolist() for p in occ.polygons(face.landmarks)],
         "aligned_size": int(face.crop.shape[0]), "occluded_pixels": int(mask.sum()),
         "landmarks_crop": face.landmarks.round(3).tolist()})
     return 0
@@ -288,9 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("occlude", help="align a face and occlude it with the warped synthetic mask")
     p.add_argument("image", help="an image file with a face")
-    p.add_argument("--region", default="random", help="random, or a named region: eyes, left_eye, right_eye, "
-                   "nose, mouth, forehead, left_cheek, right_cheek, chin")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random position")
+    p.add_argument("--occluder", default="rectangle",
+                   choices=("rectangle", "surgical_mask", "cloth_mask", "sunglasses", "scarf", "hand"),
+                   help="the paper's black rectangle (default) or a realistic occluder, placed through the landmarks")
+    p.add_argument("--region", default="random", help="rectangle: random, or a named region: eyes, left_eye, "
+                   "right_eye, nose, mouth, forehead, left_cheek, right_cheek, chin")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random position / of every occluder choice")
     p.add_argument("--width", type=float, default=None, help="occluder width in template pixels "
                    "(default 32 at random positions; a named region's own width, at least 32)")
     p.add_argument("--height", type=float, default=None, help="occluder height (default 12, or the region's, at least 12)")

@@ -88,25 +88,33 @@ _CHUNK = 512  # images embedded per call (bounds memory)
 # ------------------------------------------------------------------------------------ conditions
 @dataclass(frozen=True)
 class Condition:
-    """kind: "clean", "synthetic", "part" or "natural"; region: the part's name (kind "part")."""
+    """kind: "clean", "synthetic", "part", "natural" or "occluder"; region: the part's name (kind
+    "part") or the occluder condition (kind "occluder": mask, sunglasses, scarf, hand)."""
 
     kind: str
     region: str | None = None
 
     @property
     def name(self) -> str:
-        return f"part:{self.region}" if self.kind == "part" else self.kind
+        if self.kind == "part":
+            return f"part:{self.region}"
+        return self.region if self.kind == "occluder" else self.kind
 
     @property
     def occludes(self) -> bool:
-        return self.kind in ("synthetic", "part")
+        return self.kind in ("synthetic", "part", "occluder")
 
 
 def parse_condition(spec: str, template=None) -> Condition:
-    """"clean" | "synthetic" | "natural" | "part:REGION" -> Condition (ConfigError otherwise)."""
+    """"clean" | "synthetic" | "natural" | "part:REGION" | "mask" | "sunglasses" | "scarf" | "hand"
+    -> Condition (ConfigError otherwise)."""
+    from .occluders import CONDITION_KINDS
+
     spec = spec.strip()
     if spec in ("clean", "synthetic", "natural"):
         return Condition(spec)
+    if spec in CONDITION_KINDS:
+        return Condition("occluder", spec)
     if spec.startswith("part:"):
         from .template import default_template
 
@@ -115,7 +123,8 @@ def parse_condition(spec: str, template=None) -> Condition:
         if region not in regions:
             raise ConfigError(f"unknown region {region!r} in {spec!r}; choose from {', '.join(regions)}")
         return Condition("part", region)
-    raise ConfigError(f"unknown condition {spec!r}: use clean, synthetic, natural or part:REGION")
+    raise ConfigError(f"unknown condition {spec!r}: use clean, synthetic, natural, part:REGION, "
+                      f"or an occluder: {', '.join(CONDITION_KINDS)}")
 
 
 def occlusion_seed(key: str, seed: int = 0) -> int:
@@ -193,8 +202,9 @@ def _pipeline_faces(keys: Sequence[str], root: Path, pipeline, fallback: bool, p
 # ------------------------------------------------------------------------------------ embedders
 class Embedder(Protocol):
     """Anything that turns aligned faces into embeddings: name, dim, and
-    embed(faces, positions (n,), quads: list of (4, 2) crop-pixel quadrilaterals or None) -> (n, D)
-    L2-normalised float32. A quad is the occluder to paint black before embedding."""
+    embed(faces, positions (n,), quads: list of (4, 2) crop-pixel quadrilaterals, Occluders or None)
+    -> (n, D) L2-normalised float32. A quad is the occluder to paint black before embedding; an
+    interpface.occluders.Occluder is painted through the face's landmarks (paint_occlusion)."""
 
     name: str
     dim: int
@@ -215,11 +225,14 @@ class ModelEmbedder:
         from .occlusion import apply_masks, quad_masks
 
         rows = faces.rows[positions]
-        crops = np.asarray(faces.crops[rows])
-        occluded = [i for i, q in enumerate(quads) if q is not None]
+        crops = np.array(faces.crops[rows])
+        occluded = [i for i, q in enumerate(quads) if q is not None and not hasattr(q, "apply")]
         if occluded:
             masks = quad_masks(np.stack([quads[i] for i in occluded]), crops.shape[1:3])
             crops[occluded] = apply_masks(crops[occluded], masks, 0)
+        for i, q in enumerate(quads):
+            if hasattr(q, "apply"):  # a realistic occluder, placed through this face's landmarks
+                crops[i] = q.apply(crops[i], faces.landmarks[rows[i]])[0]
         return embed_crops(self.model, crops, batch_size=self.batch_size, flip=self.flip)
 
 
@@ -353,6 +366,11 @@ class Evaluator:
             return [None] * len(positions)
         rows = self.faces.rows[positions]
         lms = np.asarray(self.faces.landmarks[rows], np.float64)
+        if cond.kind == "occluder":  # one seeded realistic occluder per image (same seed rule as synthetic)
+            from .occluders import occluder_for_condition
+
+            return [occluder_for_condition(cond.region, occlusion_seed(self.faces.keys[p], self.seed), self.template)
+                    for p in positions]
         if cond.kind == "part":
             mask = PhysicalMask.from_rect(region_rect(cond.region, self.template), self.template)
             return list(mask.quads(lms))

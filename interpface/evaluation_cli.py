@@ -171,7 +171,8 @@ def add_commands(sub) -> None:
                    "descriptor, ~60 ms per image on 1 core; dlib-port: its PyTorch port, batched)")
     p.add_argument("--protocol", default="lfw-devtest", help="lfw-devtest (default), lfw-view2 or pairs:FILE")
     p.add_argument("--condition", action="append", metavar="COND",
-                   help="clean (default), synthetic, natural, part:REGION; repeatable or comma-separated")
+                   help="clean (default), synthetic, natural, part:REGION, or a realistic occluder: mask, sunglasses, "
+                   "scarf, hand; repeatable or comma-separated")
     p.add_argument("--occlude", choices=["probe", "both"], default="probe",
                    help="occlude the probe side only (default) or both sides of each comparison")
     p.add_argument("--flip", action="store_true", help="average f of each image and its mirror image")

@@ -93,7 +93,9 @@ class DlibResNetEmbedder:
             row = faces.rows[pos]
             raw = np.asarray(faces.raw_landmarks[row], np.float64)
             rgb = load_image(faces.image_paths[pos])
-            if quads[k] is not None:
+            if hasattr(quads[k], "apply"):  # a realistic occluder follows the original image's landmarks
+                rgb = quads[k].apply(rgb, raw)[0]
+            elif quads[k] is not None:
                 matrix = estimate_similarity(raw, faces.template_landmarks)
                 rgb = occlude_original(rgb, quads[k], matrix)
             out[k] = self.descriptor(rgb, raw)
@@ -161,7 +163,9 @@ class DlibPortEmbedder(DlibResNetEmbedder):
         for k, pos in enumerate(positions):
             raw = np.asarray(faces.raw_landmarks[faces.rows[pos]], np.float64)
             rgb = load_image(faces.image_paths[pos])
-            if quads[k] is not None:
+            if hasattr(quads[k], "apply"):
+                rgb = quads[k].apply(rgb, raw)[0]
+            elif quads[k] is not None:
                 rgb = occlude_original(rgb, quads[k], estimate_similarity(raw, faces.template_landmarks))
             images.append(rgb)
             lms.append(raw)

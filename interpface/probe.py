@@ -56,7 +56,8 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 class ProbeResult:
     """What one occluder placement does.
 
-    occluded: (110, 110, 3) uint8; mask: (110, 110) bool; quad: (4, 2) crop pixels;
+    occluded: (110, 110, 3) uint8; mask: (110, 110) bool; quad: (4, 2) crop pixels (None for a
+    realistic occluder);
     diff: (N^f,) |f(I) - f(I^)|; order: dimensions sorted by decreasing diff;
     cos_self: cosine(f(I), f(I^)); cos_other: cosine(f(I^), f(other)) when a second face is set;
     changed: dimensions whose change exceeds `threshold_fraction` of the largest clean |f|.
@@ -86,8 +87,14 @@ class OcclusionProbe:
         self.clean = responses[0]
         self.other = responses[1] if other_crop is not None else None
 
-    def update(self, rect: OcclusionRect, *, fill: int = 0, threshold_fraction: float = 0.1) -> ProbeResult:
-        occluded, mask, quad = occlude_rect(self.crop, self.landmarks, rect, self.template, fill=fill)
+    def update(self, rect, *, fill: int = 0, threshold_fraction: float = 0.1) -> ProbeResult:
+        """rect: an OcclusionRect (the paper's rectangle, filled with `fill`) or a realistic
+        interpface.occluders.Occluder (painted through the face's landmarks; quad = None)."""
+        if hasattr(rect, "apply"):
+            occluded, mask = rect.apply(self.crop, self.landmarks)
+            quad = None
+        else:
+            occluded, mask, quad = occlude_rect(self.crop, self.landmarks, rect, self.template, fill=fill)
         resp = respond(self.model, occluded[None])[0]
         diff = np.abs(self.clean.f - resp.f)
         scale = max(float(np.abs(self.clean.f).max()), 1e-12)

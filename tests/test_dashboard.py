@@ -64,6 +64,16 @@ def test_probe_widgets_change_the_result(app):
     app.run()
     _ok(app)
     assert any(m.label.startswith("cos(f(Î), second") for m in app.metric)
+    app.radio(key="probe_mode").set_value("Realistic occluder")
+    app.run()
+    app.selectbox(key="probe_occ_kind").select("sunglasses")
+    app.run()
+    _ok(app)
+    sunglasses = {m.label: m.value for m in app.metric}["largest |Δf|"]
+    app.selectbox(key="probe_occ_kind").select("surgical_mask")
+    app.run()
+    _ok(app)
+    assert {m.label: m.value for m in app.metric}["largest |Δf|"] != sunglasses
     assert any("Threshold" in md.value for md in app.markdown)
 
 

@@ -142,6 +142,18 @@ def test_lfw_devtest_all_conditions(mini_lfw, tiny_model):
     part = ev.run("part:eyes")
     assert part["condition"] == "part:eyes" and part["n_pairs"] == clean["n_pairs"]
 
+    # a realistic occluder: the seeded mask of each probe, painted through its landmarks
+    from interpface.occluders import occluder_for_condition
+
+    mask = ev.run("mask")
+    assert mask["condition"] == "mask" and mask["n_pairs"] == clean["n_pairs"]
+    occ = occluder_for_condition("mask", occlusion_seed(ev.faces.keys[k], 0), ev.template)
+    masked = occ.apply(np.asarray(ev.faces.crops[row]), ev.faces.landmarks[row])[0]
+    np.testing.assert_allclose(ev._cache["mask"][0][k], embed_crops(tiny_model, masked[None])[0], atol=1e-5)
+    assert parse_condition("sunglasses").name == "sunglasses"
+    with pytest.raises(ConfigError, match="mask, sunglasses, scarf, hand"):
+        parse_condition("helmet")
+
     nat = ev.run("natural")
     # probes: Rumsfeld 1, 2 (glasses); gallery: everything else but the images of scored people
     # without an attribute row (Rumsfeld 4, Powell 2-4)
@@ -248,11 +260,12 @@ def test_dlib_peer_through_the_same_protocol(mini_lfw):
 
     root, cache = mini_lfw
     ev = Evaluator(DlibResNetEmbedder(), "lfw-devtest", data_root=root, cache_dir=cache, n_bootstrap=3, n_trials=2)
-    clean, syn = ev.run("clean"), ev.run("synthetic")
+    clean, syn, masked = ev.run("clean"), ev.run("synthetic"), ev.run("mask")
     for key in REQUIRED:
-        assert key in clean and key in syn
+        assert key in clean and key in syn and key in masked
     assert clean["model"].startswith("dlib") and clean["auc"] > 0.9  # a strong outside model
     assert not np.allclose(ev._cache["synthetic"][0], ev._cache["clean"][0])
+    assert not np.allclose(ev._cache["mask"][0], ev._cache["clean"][0])
 
 
 def test_peer_model_missing_is_a_clear_error(monkeypatch, tmp_path):

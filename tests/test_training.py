@@ -162,6 +162,23 @@ def test_one_physical_mask_per_batch_and_same_augmentation(tiny_data):
     assert torch.equal(r1["occluded"], b["occluded"][4:]) and torch.equal(r1["labels"], b["labels"][4:])
 
 
+@pytest.mark.parametrize("occluder", ["sunglasses", "mix"])
+def test_realistic_occluders_in_training_batches(tiny_data, occluder):
+    """`occluder:` puts a realistic occluder (or a per-batch draw of all six) on the occluded copy."""
+    _, data = tiny_data
+    maker = BatchMaker(data, 8, seed=3, occlusion=True, occluder=occluder)
+    kinds = set()
+    for step in range(6 if occluder == "mix" else 1):
+        b = maker.batch(step)
+        diff = (b["clean"] != b["occluded"]).any(dim=1)
+        assert diff.flatten(1).any(dim=1).all()
+        assert torch.equal(maker.batch(step)["occluded"], b["occluded"])  # a function of the step
+        kinds.add(int(diff.sum()))
+    assert len(kinds) > 1 or occluder != "mix"
+    with pytest.raises(Exception, match="occluder must be"):
+        TrainConfig(occlusion=True, occluder="helmet")
+
+
 def test_nan_stops_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
     spec, data = tiny_data
     from training import objective

@@ -51,6 +51,9 @@ class TrainConfig:
     crop: int = 96
     flip: bool = True
     occluder_size: tuple = (32.0, 12.0)
+    # which occluder the occluded branch sees: "rectangle" (the paper's, occluder_size), a realistic
+    # kind (surgical_mask, cloth_mask, sunglasses, scarf, hand), or "mix" (each batch draws one of all six)
+    occluder: str = "rectangle"
     # optimisation
     steps: int = 1000
     batch_size: int = 64  # global batch (split over DDP ranks)
@@ -82,6 +85,11 @@ class TrainConfig:
         needs_occ = self.w_fad > 0 or self.w_occluded_identity > 0 or self.occluded_identity_plain
         if needs_occ and not self.occlusion:
             raise ConfigError("FAD / occluded identity losses need occlusion: true")
+        from interpface.occluders import OCCLUDER_KINDS
+
+        if self.occluder not in ("rectangle", "mix", *OCCLUDER_KINDS):
+            raise ConfigError(f"occluder must be rectangle, mix or one of {', '.join(OCCLUDER_KINDS)}; "
+                              f"got {self.occluder!r}")
         if self.uses_distillation and not self.teacher:
             raise ConfigError("w_distill_cosine / w_distill_relation need teacher: NAME (e.g. dlib_resnet_v1)")
         self.occluder_size = tuple(float(v) for v in self.occluder_size)

@@ -101,13 +101,15 @@ class BatchMaker:
     """Turns a step number into this rank's batch (see the module docstring)."""
 
     def __init__(self, data: TrainingSet, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 crop: int = 96, flip: bool = True, occlusion: bool = False, occluder_size=(32.0, 12.0)):
+                 crop: int = 96, flip: bool = True, occlusion: bool = False, occluder_size=(32.0, 12.0),
+                 occluder: str = "rectangle"):
         if batch_size % world_size:
             raise ValueError(f"global batch {batch_size} is not divisible by {world_size} ranks")
         self.data, self.batch_size, self.seed = data, batch_size, seed
         self.rank, self.world_size = rank, world_size
         self.crop, self.flip, self.occlusion = crop, flip, occlusion
         self.occluder_size = tuple(occluder_size)
+        self.occluder = occluder
         self.template = default_template()
         self.steps_per_epoch = max(1, len(data) // batch_size)
         self._perm_epoch, self._perm = -1, None
@@ -125,6 +127,17 @@ class BatchMaker:
         per_rank = self.batch_size // self.world_size
         return global_batch[self.rank * per_rank:(self.rank + 1) * per_rank]
 
+    def _occlude(self, crops: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One physical occluder for the batch (same draw on every rank): the rectangle or a realistic one."""
+        from interpface.occluders import OCCLUDER_KINDS, draw_occluder
+
+        kind = self.occluder
+        if kind == "mix":
+            kind = ("rectangle", *OCCLUDER_KINDS)[int(rng.integers(len(OCCLUDER_KINDS) + 1))]
+        if kind == "rectangle":
+            return occlude_batch(crops, landmarks, rng, self.template, self.occluder_size)[0]
+        return draw_occluder(kind, rng, self.template).apply_batch(crops, landmarks)[0]
+
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         """{'clean': (b, 3, crop, crop) float [0,1], 'occluded' (same, when enabled), 'labels': (b,),
         'teacher': (b, D) distillation targets (when the data has them)}."""
@@ -133,8 +146,7 @@ class BatchMaker:
         crops = self.data.crops[idx]
         images = [crops]
         if self.occlusion:
-            occluded, _, _, _ = occlude_batch(crops, self.data.landmarks[idx], rng, self.template, self.occluder_size)
-            images.append(occluded)
+            images.append(self._occlude(crops, self.data.landmarks[idx], rng))
         # Per-image crop offsets and flips: drawn for the global batch, then sliced, so a rank's
         # images get the same augmentation whatever the world size.
         size = crops.shape[1]

@@ -36,10 +36,18 @@ def _probe(model_name: str, face_id: str, other_id: str, _face: dict, _other: di
 probe = _probe(name, common.face_key(face), common.face_key(second) if second else "", face, second)
 
 st.subheader("Occluder")
-mode = st.radio("Place it by", ["Named region", "Sliders", "Box-select on the face"], horizontal=True, key="probe_mode")
+mode = st.radio("Place it by", ["Named region", "Sliders", "Box-select on the face", "Realistic occluder"],
+                horizontal=True, key="probe_mode")
 regions = list(template.regions)
 rect = None
-if mode == "Named region":
+if mode == "Realistic occluder":
+    from interpface.occluders import OCCLUDER_KINDS, draw_occluder
+
+    o1, o2 = st.columns([2, 1])
+    kind = o1.selectbox("Occluder", OCCLUDER_KINDS, format_func=lambda k: k.replace("_", " "), key="probe_occ_kind")
+    seed = int(o2.number_input("Seed (shape, colour, texture)", 0, 10_000, 0, key="probe_occ_seed"))
+    rect = draw_occluder(kind, seed, template)
+elif mode == "Named region":
     region = st.selectbox("Region", regions, index=regions.index("eyes"), key="probe_region")
     rect = region_rect(region, template)
 elif mode == "Sliders":
