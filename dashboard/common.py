@@ -96,19 +96,22 @@ def get_pipeline():
 
 @st.cache_data(max_entries=128, show_spinner="Detecting and aligning the face...")
 def prepare_bytes(data: bytes, fallback: bool = False) -> dict:
-    """Image bytes -> {'crop': (110,110,3) uint8, 'landmarks': (68,2), 'status', 'n_faces'}."""
-    face = get_pipeline().prepare(data, fallback=fallback)
+    """Image bytes -> {'crop': (110,110,3) uint8, 'landmarks': (68,2), 'status', 'n_faces',
+    'detector', 'fit_residual'}."""
+    return _face_dict(get_pipeline().prepare(data, fallback=fallback))
+
+
+def _face_dict(face) -> dict:
     return {"crop": face.crop, "landmarks": face.landmarks, "status": face.detection.status,
-            "n_faces": face.detection.n_faces}
+            "n_faces": face.detection.n_faces, "detector": face.detection.detector,
+            "fit_residual": float(face.fit_residual)}
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def prepare_sample(name: str) -> dict:
     from interpface.samples import sample_face
 
-    face = get_pipeline().prepare(sample_face(name))
-    return {"crop": face.crop, "landmarks": face.landmarks, "status": face.detection.status,
-            "n_faces": face.detection.n_faces}
+    return _face_dict(get_pipeline().prepare(sample_face(name)))
 
 
 @st.cache_resource(show_spinner=False)
@@ -135,8 +138,11 @@ def prepare_dataset_image(relpath: str) -> dict:
     if cache is not None:
         row = int(cache.rows([relpath], missing_ok=True)[0])
         if row >= 0 and cache.status[row] != "failed":
+            entry = cache.entries[row]
             return {"crop": np.array(cache.crops[row]), "landmarks": cache.landmarks[row].copy(),
-                    "status": str(cache.status[row]), "n_faces": int(cache.entries[row]["n_faces"])}
+                    "status": str(cache.status[row]), "n_faces": int(entry["n_faces"]),
+                    "detector": entry.get("detector", "hog"),
+                    "fit_residual": entry.get("fit_residual") if entry.get("fit_residual") is not None else float("nan")}
     return prepare_bytes(Path(ds.path(relpath)).read_bytes(), fallback=True)
 
 
@@ -187,7 +193,22 @@ def pick_face(key: str, *, where=None, text: str = "Face") -> dict | None:
         if face is not None and face["status"] in ("multiple", "fallback"):
             st.caption({"multiple": f"{face['n_faces']} faces found: the largest is used.",
                         "fallback": "No face detected: landmarks fitted in the central box."}[face["status"]])
+        if face is not None:
+            st.caption(face_note(face))
         return face
+
+
+def face_note(face: dict) -> str:
+    """One line on how the face was found and how well its 68 points fit."""
+    from interpface.align import MAX_FIT_RESIDUAL
+
+    by = {"hog": "Found by HOG", "mmod": "Found by the MMOD CNN detector (HOG found no face)",
+          "fallback": "No detector found a face"}.get(face.get("detector"), "Found")
+    residual = face.get("fit_residual")
+    if residual is None or not np.isfinite(residual):
+        return by + "."
+    quality = "poor fit: check the landmarks" if residual > MAX_FIT_RESIDUAL else "good fit"
+    return f"{by}; landmark fit residual {residual:.1f} px ({quality}; poor above {MAX_FIT_RESIDUAL:g} px)."
 
 
 def face_key(face: dict) -> str:

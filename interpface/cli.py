@@ -51,6 +51,8 @@ def cmd_data_prepare(args) -> int:
                              progress=not args.quiet)
     counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
     print(f"prepared {report.n_images} images in {report.seconds:.1f} s ({report.images_per_second:.0f} img/s): {counts}")
+    if report.detectors:
+        print("found by: " + ", ".join(f"{k} {v}" for k, v in report.detectors.items()))
     if report.failures:
         print("failures: " + ", ".join(f"{k} {v}" for k, v in report.failures.items()))
     print(f"cache: {report.cache_dir}")

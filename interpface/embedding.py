@@ -84,12 +84,14 @@ def embed_crops(model: torch.nn.Module, crops: np.ndarray, batch_size: int = DEF
 
 def embed_images(model: torch.nn.Module, sources: Sequence, pipeline=None, fallback: bool = False,
                  batch_size: int = DEFAULT_BATCH_SIZE, flip: bool = False,
-                 progress=None) -> tuple[np.ndarray, list[dict]]:
+                 progress=None, details: list | None = None) -> tuple[np.ndarray, list[dict]]:
     """Detect, align and embed arbitrary images (paths, bytes or (H, W, 3) RGB arrays), in batches.
 
     Returns (emb (N, D) float32, one row per source in input order, NaN rows for failures;
     failures: [{"index", "source", "error"}]). A bad image (missing, undecodable, no face, too
-    small, ...) is reported and skipped, never fatal. pipeline: a FacePipeline (built when None)."""
+    small, ...) is reported and skipped, never fatal. pipeline: a FacePipeline (built when None).
+    details: a list that receives, per embedded source, {"index", "detector", "status", "n_faces",
+    "fit_residual", "poor_fit"} (which detector found the face and how well the 68 points fit)."""
     from .pipeline import FacePipeline
 
     pipeline = pipeline or FacePipeline()
@@ -100,8 +102,11 @@ def embed_images(model: torch.nn.Module, sources: Sequence, pipeline=None, fallb
         crops, rows = [], []
         for i in range(start, min(n, start + batch_size)):
             try:
-                crops.append(pipeline.prepare(sources[i], fallback=fallback).crop)
+                face = pipeline.prepare(sources[i], fallback=fallback)
+                crops.append(face.crop)
                 rows.append(i)
+                if details is not None:
+                    details.append(face_details(i, face))
             except Exception as exc:  # noqa: BLE001 - one bad image never stops the batch
                 failures.append({"index": i, "source": _describe(sources[i]), "error": f"{type(exc).__name__}: {exc}"})
             if progress is not None:
@@ -109,6 +114,13 @@ def embed_images(model: torch.nn.Module, sources: Sequence, pipeline=None, fallb
         if crops:
             out[rows] = embed_crops(model, np.stack(crops), batch_size=batch_size, flip=flip)
     return out, failures
+
+
+def face_details(index: int, face) -> dict:
+    """What the front end did with one image (a PreparedFace), for embed's report."""
+    return {"index": index, "detector": face.detection.detector, "status": face.detection.status,
+            "n_faces": face.detection.n_faces, "fit_residual": round(float(face.fit_residual), 3),
+            "poor_fit": face.poor_fit}
 
 
 def _describe(source) -> str:

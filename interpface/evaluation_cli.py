@@ -66,16 +66,17 @@ def cmd_embed(args) -> int:
     progress = bar.update if bar else None
     from .landmarks import LandmarkDetector
 
+    details: list[dict] = []
     if args.peer:
         emb, failures = embedder.embed_images(sources, LandmarkDetector(args.landmark_model), fallback=args.fallback,
-                                              progress=progress)
+                                              progress=progress, details=details)
     else:
         from .embedding import embed_images
         from .pipeline import FacePipeline
 
         emb, failures = embed_images(embedder, sources, FacePipeline(landmark_model=args.landmark_model),
                                      fallback=args.fallback, batch_size=args.batch_size, flip=args.flip,
-                                     progress=progress)
+                                     progress=progress, details=details)
     if bar:
         bar.close()
     seconds = time.perf_counter() - t0
@@ -86,12 +87,18 @@ def cmd_embed(args) -> int:
     tmp.replace(out)
     for f in failures:
         print(f"failed: {f['source']}: {f['error']}")
+    from collections import Counter
+
+    found_by = Counter(d["detector"] for d in details)
+    poor = sum(d["poor_fit"] for d in details)
     print(f"embedded {len(sources) - len(failures)} of {len(sources)} images with {name} "
           f"({emb.shape[1]}-d, cosine-normalised{', flip-averaged' if args.flip else ''}) in {seconds:.1f} s -> {out}"
-          + (f"; {len(failures)} failed (NaN rows)" if failures else ""))
+          + (f"; {len(failures)} failed (NaN rows)" if failures else "")
+          + ("; faces found by " + ", ".join(f"{k} {v}" for k, v in sorted(found_by.items())) if found_by else "")
+          + (f"; {poor} poor landmark fit(s)" if poor else ""))
     write_json(args.json, {**info, "out": str(out), "shape": list(emb.shape), "flip": bool(args.flip),
-                           "sources": [str(s) for s in sources], "failures": failures, "n_failures": len(failures),
-                           "seconds": round(seconds, 3)})
+                           "sources": [str(s) for s in sources], "faces": details, "detectors": dict(found_by),
+                           "failures": failures, "n_failures": len(failures), "seconds": round(seconds, 3)})
     return 0
 
 

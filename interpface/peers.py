@@ -102,7 +102,7 @@ class DlibResNetEmbedder:
         return out
 
     def embed_images(self, sources: Sequence, detector=None, fallback: bool = False,
-                     progress=None) -> tuple[np.ndarray, list[dict]]:
+                     progress=None, details: list | None = None) -> tuple[np.ndarray, list[dict]]:
         """Like embedding.embed_images: (emb (N, 128) with NaN rows for failures, failures)."""
         from .embedding import _describe
         from .images import load_image
@@ -114,7 +114,15 @@ class DlibResNetEmbedder:
         for i, src in enumerate(sources):
             try:
                 rgb = src if isinstance(src, np.ndarray) else load_image(src)
-                out[i] = self.descriptor(rgb, detector.detect(rgb, fallback=fallback).landmarks)
+                det = detector.detect(rgb, fallback=fallback)
+                out[i] = self.descriptor(rgb, det.landmarks)
+                if details is not None:
+                    from .align import MAX_FIT_RESIDUAL, align_face
+                    from .template import default_template
+
+                    residual = align_face(rgb, det.landmarks, default_template().landmarks).fit_residual
+                    details.append({"index": i, "detector": det.detector, "status": det.status, "n_faces": det.n_faces,
+                                    "fit_residual": round(float(residual), 3), "poor_fit": residual > MAX_FIT_RESIDUAL})
             except Exception as exc:  # noqa: BLE001 - a bad image is reported, never fatal
                 failures.append({"index": i, "source": _describe(src), "error": f"{type(exc).__name__}: {exc}"})
             if progress is not None:

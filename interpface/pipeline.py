@@ -15,14 +15,22 @@ from .template import Template, default_template
 
 @dataclass
 class PreparedFace:
-    """image: the decoded (H, W, 3) RGB input; detection: where the face was found;
-    crop: (110, 110, 3) uint8 aligned crop; landmarks: (68, 2) in crop pixels."""
+    """image: the decoded (H, W, 3) RGB input; detection: where the face was found (and by which
+    detector); crop: (110, 110, 3) uint8 aligned crop; landmarks: (68, 2) in crop pixels;
+    fit_residual: landmark-fit score in template pixels (align.fit_residual; > MAX_FIT_RESIDUAL = poor)."""
 
     image: np.ndarray
     detection: Detection
     crop: np.ndarray
     landmarks: np.ndarray
     matrix: np.ndarray
+    fit_residual: float = float("nan")
+
+    @property
+    def poor_fit(self) -> bool:
+        from .align import MAX_FIT_RESIDUAL
+
+        return bool(self.fit_residual > MAX_FIT_RESIDUAL)
 
 
 class FacePipeline:
@@ -36,4 +44,4 @@ class FacePipeline:
         rgb = source if isinstance(source, np.ndarray) else load_image(source)
         det = self.detector.detect(rgb, fallback=fallback)
         face = align_face(rgb, det.landmarks, self.template.landmarks, self.template.size)
-        return PreparedFace(rgb, det, face.crop, face.landmarks, face.matrix)
+        return PreparedFace(rgb, det, face.crop, face.landmarks, face.matrix, face.fit_residual)

@@ -83,6 +83,7 @@ def _detect_chunk(job):
     boxes = np.full((n, 4), -1, np.int32)
     hw = np.zeros((n, 2), np.int32)
     n_faces = np.zeros(n, np.int32)
+    detector = []
     from .errors import NoFaceError
 
     for i, rel in enumerate(relpaths):
@@ -93,17 +94,21 @@ def _detect_chunk(job):
             landmarks[i], boxes[i], n_faces[i] = det.landmarks, det.box, det.n_faces
             status.append(det.status)
             errors.append("")
+            detector.append(det.detector)
         except NoFaceError as exc:
             status.append("no_face")
             errors.append(str(exc))
+            detector.append("none")
         except InterpfaceError as exc:
             status.append("failed")
             errors.append(f"{type(exc).__name__}: {exc}")
+            detector.append("none")
         except Exception as exc:  # noqa: BLE001 - one bad image must never stop the run
             status.append("failed")
             errors.append(f"{type(exc).__name__}: {exc}")
+            detector.append("none")
     arrays = dict(relpaths=np.array(relpaths), status=np.array(status), errors=np.array(errors),
-                  landmarks=landmarks, boxes=boxes, hw=hw, n_faces=n_faces)
+                  landmarks=landmarks, boxes=boxes, hw=hw, n_faces=n_faces, detector=np.array(detector))
     _atomic_savez(Path(out_path), **arrays)
     return n
 
@@ -120,6 +125,9 @@ def _align_chunk(job):
     raw_lm = det["landmarks"].copy()
     status = det["status"].astype(object)
     errors = det["errors"].astype(object)
+    # which detector found each face (caches from before the detector chain: HOG alone)
+    found_by = det["detector"].astype(object) if "detector" in det else \
+        np.where(np.isin(det["status"], ["ok", "multiple"]), "hog", "none").astype(object)
     for i, rel in enumerate(det["relpaths"]):
         if status[i] == "failed" or (status[i] == "no_face" and not use_fallback):
             status[i] = "failed"
@@ -130,14 +138,14 @@ def _align_chunk(job):
                 h, w = rgb.shape[:2]
                 cx, cy, frac = fallback_rel
                 raw_lm[i] = _DETECTOR.fit(rgb, central_box((h, w), frac, (cx, cy)))
-                status[i] = "fallback"
+                status[i], found_by[i] = "fallback", "fallback"
             face = align_face(rgb, raw_lm[i], template_lm)
             crops[i], aligned_lm[i] = face.crop, face.landmarks
         except Exception as exc:  # noqa: BLE001
             status[i], errors[i] = "failed", f"{type(exc).__name__}: {exc}"
     _atomic_savez(Path(out_path), crops=crops, landmarks=aligned_lm, raw_landmarks=raw_lm,
                   status=status.astype(str), errors=errors.astype(str), relpaths=det["relpaths"],
-                  n_faces=det["n_faces"])
+                  n_faces=det["n_faces"], detector=found_by.astype(str))
     return n
 
 
@@ -150,6 +158,7 @@ class PrepareReport:
     failures: dict  # reason -> count
     seconds: float
     images_per_second: float
+    detectors: dict | None = None  # which detector found the faces: {"hog": n, "mmod": n, "fallback": n}
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -230,7 +239,7 @@ def prepare_dataset(dataset: FaceDataset, *, cache_dir=None, workers: int | None
     report = _consolidate(dataset, records, chunks, out_dir, template, fallback_rel)
     seconds = time.perf_counter() - t0
     return PrepareReport(str(out_dir), len(records), report["counts"], report["failures"], seconds,
-                         len(records) / max(seconds, 1e-9))
+                         len(records) / max(seconds, 1e-9), report.get("detectors"))
 
 
 def _consolidate(dataset, records, chunks, out_dir: Path, template: Template, fallback_rel) -> dict:
@@ -243,13 +252,20 @@ def _consolidate(dataset, records, chunks, out_dir: Path, template: Template, fa
     entries = []
     identity_of = {r.relpath: r.identity for r in records}
     pos = 0
+    from .align import fit_residual
+
     for i, _ in chunks:
         with np.load(out_dir / f"chunk_{i:05d}.npz") as z:
             k = len(z["relpaths"])
             crops[pos:pos + k], landmarks[pos:pos + k], raw[pos:pos + k] = z["crops"], z["landmarks"], z["raw_landmarks"]
-            for rel, st, err, nf in zip(z["relpaths"], z["status"], z["errors"], z["n_faces"]):
+            found_by = z["detector"] if "detector" in z else np.where(np.isin(z["status"], ["ok", "multiple"]),
+                                                                      "hog", "none")
+            residual = fit_residual(z["landmarks"], template.landmarks)
+            for rel, st, err, nf, by, res in zip(z["relpaths"], z["status"], z["errors"], z["n_faces"], found_by,
+                                                 residual):
                 entries.append({"relpath": str(rel), "identity": identity_of[str(rel)], "status": str(st),
-                                "n_faces": int(nf), "error": str(err)})
+                                "n_faces": int(nf), "error": str(err), "detector": str(by),
+                                "fit_residual": None if not np.isfinite(res) or st == "failed" else round(float(res), 3)})
             pos += k
     crops.flush()
     del crops
@@ -259,10 +275,12 @@ def _consolidate(dataset, records, chunks, out_dir: Path, template: Template, fa
         np.save(t, arr)
         os.replace(t, out_dir / f"{name}.npy")
     counts = Counter(e["status"] for e in entries)
+    detectors = Counter(e["detector"] for e in entries if e["status"] != "failed")
     failures = Counter(e["error"].split(":")[0] or "unknown" for e in entries if e["status"] == "failed")
     index = {"dataset": dataset.name, "image_dir": str(dataset.image_dir), "template_digest": template.digest,
              "aligned_size": ALIGNED_SIZE, "fallback_box": list(map(float, fallback_rel)),
-             "counts": {s: counts.get(s, 0) for s in STATUSES}, "failures": dict(failures), "images": entries}
+             "counts": {s: counts.get(s, 0) for s in STATUSES}, "failures": dict(failures),
+             "detectors": dict(detectors), "images": entries}
     _atomic_write_text(out_dir / "index.json", json.dumps(index))
     return index
 
@@ -295,10 +313,36 @@ class PreparedDataset:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def usable(self, exclude_fallback: bool = False) -> np.ndarray:
-        """Boolean (N,): rows with a face (and, optionally, not fallbacks)."""
+    def usable(self, exclude_fallback: bool = False, max_fit_residual: float | None = None) -> np.ndarray:
+        """Boolean (N,): rows with a face (and, optionally, not fallbacks; not poor landmark fits:
+        fit residual above max_fit_residual, e.g. align.MAX_FIT_RESIDUAL)."""
         bad = ["failed", "fallback"] if exclude_fallback else ["failed"]
-        return ~np.isin(self.status, bad)
+        ok = ~np.isin(self.status, bad)
+        if max_fit_residual is not None:
+            ok &= self.fit_residual <= max_fit_residual
+        return ok
+
+    @property
+    def fit_residual(self) -> np.ndarray:
+        """(N,) landmark-fit score of every row (template pixels; NaN for failed rows)."""
+        from .align import fit_residual
+
+        out = fit_residual(self.landmarks, self._template_landmarks())
+        out[self.status == "failed"] = np.nan
+        return out
+
+    @property
+    def detectors(self) -> list[str]:
+        """Which detector found each row's face: hog, mmod, fallback or none (caches before the chain: hog)."""
+        return [e.get("detector", "hog" if e["status"] in ("ok", "multiple") else "none") for e in self.entries]
+
+    def _template_landmarks(self) -> np.ndarray:
+        from .template import default_template
+
+        t = default_template()
+        if t.digest != self.index.get("template_digest"):
+            raise CacheError("this cache was aligned to another template; fit residuals need that template")
+        return t.landmarks
 
     def rows(self, relpaths, *, missing_ok: bool = False) -> np.ndarray:
         """Row indices of relpaths (-1 for missing when missing_ok)."""

@@ -97,7 +97,22 @@ def test_embed_cli_list_with_bad_image(tiny_ckpt, faces, tmp_path, capsys):
     assert code == 0 and "embedded 1 of 2" in out and "bad.jpg" in out
     emb = np.load(tmp_path / "e.npy")
     assert emb.shape == (2, 32) and not np.isnan(emb[0]).any() and np.isnan(emb[1]).all()
-    assert json.loads((tmp_path / "e.json").read_text())["failures"][0]["index"] == 1
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert report["failures"][0]["index"] == 1
+    assert report["faces"] == [{"index": 0, "detector": "hog", "status": "ok", "n_faces": 1,
+                                "fit_residual": report["faces"][0]["fit_residual"], "poor_fit": False}]
+    assert report["detectors"] == {"hog": 1} and "found by hog 1" in out
+
+
+def test_embed_reports_a_masked_face_found_by_the_second_detector(tiny_ckpt, tmp_path, capsys):
+    from interpface.images import save_image
+    from tests.test_landmarks_align import _masked_hopper
+
+    save_image(tmp_path / "masked.png", _masked_hopper()[0])
+    code = main(["embed", "--checkpoint", str(tiny_ckpt), str(tmp_path / "masked.png"), "--out", str(tmp_path / "e.npy"),
+                 "--json", str(tmp_path / "e.json"), "--quiet"])
+    assert code == 0 and "found by mmod 1" in capsys.readouterr().out
+    assert json.loads((tmp_path / "e.json").read_text())["faces"][0]["detector"] == "mmod"
 
 
 # ------------------------------------------------------------------------------------ conditions

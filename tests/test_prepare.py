@@ -39,6 +39,12 @@ def test_prepare_statuses_and_reader(small_dataset, tmp_path, monkeypatch):
     rows = ds.rows(["Grace_Hopper/Grace_Hopper_0002.jpg"])
     assert ds.identities[rows[0]] == "Grace_Hopper"
     assert np.isfinite(ds.landmarks[ds.usable()]).all()
+    # which detector found each face, and the landmark-fit score, recorded per image
+    index = json.loads((ds.directory / "index.json").read_text())
+    assert all("detector" in e and "fit_residual" in e for e in index["images"])
+    assert sum(report.detectors.values()) == 8 and set(ds.detectors) <= {"hog", "mmod", "fallback", "none"}
+    assert np.isfinite(ds.fit_residual[ds.usable()]).all() and (ds.fit_residual[ds.usable()] < 7.5).all()
+    assert ds.usable(max_fit_residual=0.0).sum() == 0 and ds.usable(max_fit_residual=7.5).sum() == 8
     assert not list((tmp_path / "cache").rglob(".*tmp*"))  # no temporary files left behind
 
 
