@@ -120,3 +120,21 @@ def test_fit_residual_is_small_for_a_good_fit_and_grows_with_bad_points(detector
     broken = det.landmarks.copy()
     broken[:17] += np.linspace(0, 40, 17)[:, None]  # the jaw line dragged sideways
     assert align_face(face_rgb, broken, template.landmarks).fit_residual > MAX_FIT_RESIDUAL
+
+
+def test_an_image_of_only_a_mask_has_no_face(detector, template):
+    from interpface.occluders import draw_occluder
+
+    canvas = np.full((110, 110, 3), 235, np.uint8)
+    only_mask = draw_occluder("surgical_mask", 0).apply(canvas, template.landmarks)[0]
+    big = cv2.resize(only_mask, (330, 330), interpolation=cv2.INTER_LINEAR)
+    with pytest.raises(NoFaceError, match="hog, mmod"):
+        detector.detect(big)
+    assert detector.detect(big, fallback=True).status == "fallback"
+
+
+def test_mmod_skips_images_over_its_pixel_limit(detector, monkeypatch):
+    calls = []
+    monkeypatch.setattr(type(detector), "MMOD_MAX_PIXELS", 100 * 100)
+    monkeypatch.setattr(detector, "_mmod", lambda *a: calls.append(a) or [])
+    assert detector._cnn(np.zeros((200, 200, 3), np.uint8)) == [] and calls == []
