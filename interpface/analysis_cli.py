@@ -80,6 +80,65 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_faithfulness(args) -> int:
+    """Every pair-map method on seeded DevTest genuine and impostor pairs: deletion / insertion AUCs."""
+    from .analysis.faithfulness import BASELINES
+    from .analysis.pair_benchmark import faithfulness_table, load_devtest_pairs
+    from .analysis.pair_maps import PAIR_METHODS
+    from .checkpoint import load_model
+    from .cli import write_json
+
+    _threads(args)
+    methods = None
+    if args.methods:
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        unknown = [m for m in methods if m not in PAIR_METHODS]
+        if unknown:
+            raise InterpfaceError(f"unknown method(s) {unknown}; choose from {', '.join(PAIR_METHODS)}")
+    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    if any(b not in BASELINES for b in baselines):
+        raise InterpfaceError(f"baselines must be among {', '.join(BASELINES)}")
+    model, _ = load_model(args.checkpoint)
+    name = args.name or Path(args.checkpoint).resolve().name
+    pairs = load_devtest_pairs(args.pairs, seed=args.seed, data_root=args.data_root, cache_dir=args.cache_dir)
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(pairs.same), desc=f"faithfulness {name}", unit="pair")
+    t0 = time.perf_counter()
+    result = faithfulness_table(model, pairs, methods=methods, baselines=baselines, steps=args.steps, seed=args.seed,
+                                progress=bar.update if bar else None, rise_masks=args.rise_masks)
+    if bar:
+        bar.close()
+    result.update(model=name, checkpoint=str(args.checkpoint), pairs=args.pairs, seed=args.seed,
+                  seconds=round(time.perf_counter() - t0, 1))
+    print(f"{name}: {args.pairs} genuine + {args.pairs} impostor DevTest pairs "
+          f"(AUC over the fraction of B's pixels; similarity maps: lower deletion / higher insertion = more faithful)")
+    for b in baselines:
+        print(f"  baseline {b}:")
+        print(f"  {'method':<22}{'sim. deletion':>16}{'sim. insertion':>16}{'dis. deletion':>16}{'dis. insertion':>16}"
+              f"{'ms / map':>10}")
+        for row in result["rows"]:
+            cells = [f"{row[f'{b}_{k}']:.3f} ± {row[f'{b}_{k}_std'] or 0:.3f}" for k in
+                     ("similarity_deletion_auc", "similarity_insertion_auc", "dissimilarity_deletion_auc",
+                      "dissimilarity_insertion_auc")]
+            print(f"  {row['method']:<22}" + "".join(f"{c:>16}" for c in cells) + f"{1000 * row['seconds_per_map']:>10.0f}")
+    if args.figures:
+        from .figures.export import export_figure
+        from .figures.pairs import faithfulness_curves_figure
+
+        out = Path(args.figures)
+        out.mkdir(parents=True, exist_ok=True)
+        for b in baselines:
+            fig = faithfulness_curves_figure(result, b, title=f"{name}: deletion / insertion ({b} baseline)")
+            for fmt in [f.strip() for f in args.formats.split(",") if f.strip()]:
+                export_figure(fig, out / f"faithfulness_{name}_{b}.{fmt}")
+        print(f"  figures -> {out}")
+    write_json(args.json, result)
+    return 0
+
+
 def add_commands(sub) -> None:
     def common(p):
         p.add_argument("--images", type=int, default=1000, help="DevTest faces to analyse (default 1000, seeded)")
@@ -116,3 +175,23 @@ def add_commands(sub) -> None:
                    "(comma-separated: png, svg, pdf, html; static formats need Chromium)")
     common(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("faithfulness", help="pair similarity / dissimilarity maps of every method on seeded DevTest "
+                       "pairs, scored by deletion / insertion curves")
+    p.add_argument("--checkpoint", required=True, help="checkpoint directory")
+    p.add_argument("--name", help="model name (default: the checkpoint directory's name)")
+    p.add_argument("--pairs", type=int, default=20, help="genuine and as many impostor DevTest pairs (default 20)")
+    p.add_argument("--methods", help="comma-separated subset of: representation, occlusion, integrated_gradients, "
+                   "gradcam, rise, random (default: all that apply)")
+    p.add_argument("--baselines", default="black,blur", help="what deleted pixels become (black, blur)")
+    p.add_argument("--steps", type=int, default=20, help="points per curve (default 20: 5%% of the pixels each)")
+    p.add_argument("--rise-masks", type=int, default=512, help="random masks per RISE map")
+    p.add_argument("--seed", type=int, default=0, help="seed of the pairs, the random map and RISE's masks")
+    p.add_argument("--figures", metavar="DIR", help="also write the mean curves as figures")
+    p.add_argument("--formats", default="html", help="figure formats (html, png, svg, pdf; static ones need Chromium)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--data-root", help="dataset root (default: $INTERPFACE_DATA, else ../shared/data)")
+    p.add_argument("--cache-dir", help="cache root (default: $INTERPFACE_CACHE, else ~/.cache/interpface)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", metavar="OUT", help="write the table, the mean curves and the settings as JSON")
+    p.set_defaults(func=cmd_faithfulness)

@@ -164,3 +164,33 @@ def test_pixel_order_and_baselines():
     assert blur.shape == x.shape and blur.std() < x.std()
     with pytest.raises(InterpfaceError, match="baseline"):
         baseline_image(x, "grey")
+
+
+def test_faithfulness_command_on_the_face_set(faces, faces_root, tmp_path, capsys):
+    import json
+
+    from interpface.checkpoint import save_checkpoint
+    from interpface.cli import main
+    from interpface.prepare import prepare_dataset
+    from tests.tiny import tiny_model
+
+    prepare_dataset(faces, cache_dir=tmp_path / "cache", workers=1, progress=False)
+    net = tiny_model(0, he_init=True)
+    save_checkpoint(tmp_path / "tiny", net, model_config=net.config, extra={})
+    out = tmp_path / "f.json"
+    code = main(["faithfulness", "--checkpoint", str(tmp_path / "tiny"), "--pairs", "2", "--steps", "4",
+                 "--methods", "representation,occlusion,random", "--rise-masks", "16", "--data-root", str(faces_root),
+                 "--cache-dir", str(tmp_path / "cache"), "--figures", str(tmp_path / "fig"), "--quiet",
+                 "--json", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and "representation" in text and "baseline blur" in text
+    r = json.loads(out.read_text())
+    assert [row["method"] for row in r["rows"]] == ["representation", "occlusion", "random"]
+    row = r["rows"][0]
+    assert row["n_genuine"] == 2 and row["n_impostor"] == 2 and row["seconds_per_map"] > 0
+    for key in ("black_similarity_deletion_auc", "blur_dissimilarity_insertion_auc"):
+        assert np.isfinite(row[key]) and row[key + "_std"] is not None
+    assert len(r["fractions"]) == 5 and len(r["curves"]["occlusion"]["black"]["sim_del"]) == 5
+    assert (tmp_path / "fig" / "faithfulness_tiny_black.html").is_file()
+    assert main(["faithfulness", "--checkpoint", str(tmp_path / "tiny"), "--methods", "shap",
+                 "--data-root", str(faces_root), "--cache-dir", str(tmp_path / "cache")]) == 2

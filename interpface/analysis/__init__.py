@@ -8,6 +8,9 @@
 - :mod:`.sensitivity` — occlusion sweeps over one face (warped or axis-aligned, captum-equal).
 - :mod:`.heatmaps` — filter response heatmaps (Fig. 1, 8).
 - :mod:`.attribution` — captum pixel attributions for a dimension or a pair's cosine similarity.
+- :mod:`.pair_maps` — similarity / dissimilarity maps of a pair (representation, occlusion, IG,
+  Grad-CAM, RISE, random); :mod:`.faithfulness` — deletion / insertion curves; :mod:`.pair_benchmark`
+  — both over seeded DevTest pairs (``interpface faithfulness``).
 - :mod:`.run` — :func:`run_analysis`: everything for one model from one batched pass.
 - :mod:`.precomputed` — compact analyses shipped in assets/analyses.
 - :mod:`.warp` — batched barycentric warp of crop points into the template.
@@ -35,6 +38,9 @@ _EXPORTS = {
     "PrecomputedAnalysis": "precomputed", "save_precomputed": "precomputed", "load_precomputed": "precomputed",
     "list_precomputed": "precomputed", "precomputed_dir": "precomputed",
     "Faces": "faces", "load_devtest_faces": "faces", "load_faces": "faces",
+    "PAIR_METHODS": "pair_maps", "PairMap": "pair_maps", "pair_map": "pair_maps", "pair_maps": "pair_maps",
+    "Curves": "faithfulness", "deletion_insertion": "faithfulness",
+    "faithfulness_table": "pair_benchmark", "load_devtest_pairs": "pair_benchmark",
     "similarity_batch": "warp", "face_vertices_batch": "warp", "to_template_batch": "warp",
 }
 

@@ -8,6 +8,7 @@ name -> analysis draws several models side by side.
 - Figs. 1 / 8 :func:`heatmap_grid_figure`; attributions :func:`attribution_figure` (:mod:`.heatmaps`)
 - Fig. 10 :func:`roc_figure` (+ :func:`roc_points`) (:mod:`.roc`)
 - model comparison :func:`metrics_bar_figure`, :func:`metrics_table` (:mod:`.metrics`)
+- pair explanations :func:`pair_maps_figure`, :func:`faithfulness_curves_figure` (:mod:`.pairs`)
 - files: :func:`export_figure`, :func:`export_figures` (:mod:`.export`), HTML reports (:mod:`.report`)
 """
 
@@ -21,6 +22,7 @@ _EXPORTS = {
     "metrics_bar_figure": "metrics", "metrics_table": "metrics", "SUMMARY_METRICS": "metrics",
     "export_figure": "export", "export_figures": "export", "find_browser": "export",
     "FigureExportError": "export", "STATIC_FORMATS": "export",
+    "pair_maps_figure": "pairs", "faithfulness_curves_figure": "pairs",
     "ReportSection": "report", "render_report": "report", "write_table_csv": "report",
 }
 

@@ -1,0 +1,98 @@
+"""Faithfulness of every pair-map method on seeded LFW DevTest pairs: the table behind
+``interpface faithfulness`` (method x model: deletion / insertion AUC with spreads over pairs, time
+per map) and the mean curves for its figures.
+
+Similarity maps are scored on genuine pairs, dissimilarity maps on impostor pairs (see
+:mod:`.faithfulness` for how to read each). Pairs come from ``pairsDevTest.txt`` (View 1: identities
+the models never saw), n genuine + n impostor drawn with a seed, faces from the prepared cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import CacheError
+from .faithfulness import BASELINES, deletion_insertion
+from .pair_maps import methods_for, pair_map
+
+__all__ = ["PairSet", "load_devtest_pairs", "faithfulness_table"]
+
+
+@dataclass
+class PairSet:
+    """crops_a / crops_b: (P, 110, 110, 3) uint8; same: (P,) bool; keys: (P,) "a | b" relpaths."""
+
+    crops_a: np.ndarray
+    crops_b: np.ndarray
+    same: np.ndarray
+    keys: list[str]
+
+
+def load_devtest_pairs(n: int, *, seed: int = 0, data_root=None, cache_dir=None) -> PairSet:
+    """n genuine and n impostor View-1 DevTest pairs (seeded), both faces detected (no fallback)."""
+    from ..datasets import LFWProtocols, load_lfw
+    from ..prepare import PreparedDataset
+
+    lfw = load_lfw(data_root)
+    cache = PreparedDataset.open(lfw, cache_dir)
+    usable = cache.usable(exclude_fallback=True)
+    pairs = LFWProtocols.load(lfw.protocol_dir).dev_test_pairs
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for same in (True, False):
+        cand = [p for p in pairs if p.same == same]
+        rows = [cache.rows([p.a, p.b], missing_ok=True) for p in cand]
+        ok = [i for i, r in enumerate(rows) if (r >= 0).all() and usable[r].all()]
+        if len(ok) < n:
+            raise CacheError(f"only {len(ok)} usable {'genuine' if same else 'impostor'} DevTest pairs, {n} asked")
+        for i in sorted(rng.choice(ok, size=n, replace=False)):
+            chosen.append((cand[i], rows[i]))
+    a = np.stack([np.asarray(cache.crops[r[0]]) for _, r in chosen])
+    b = np.stack([np.asarray(cache.crops[r[1]]) for _, r in chosen])
+    return PairSet(a, b, np.array([p.same for p, _ in chosen]), [f"{p.a} | {p.b}" for p, _ in chosen])
+
+
+def faithfulness_table(model, pairs: PairSet, *, methods=None, baselines=BASELINES, steps: int = 20,
+                       seed: int = 0, progress=None, rise_masks: int = 512) -> dict:
+    """{"rows": [per method: n pairs, seconds_per_map, and per baseline the mean / std over pairs of
+    similarity_deletion_auc, similarity_insertion_auc (genuine pairs) and dissimilarity_deletion_auc,
+    dissimilarity_insertion_auc (impostor pairs)], "curves": {method: {baseline: {kind: mean curve}}},
+    "fractions": (steps + 1,)}."""
+    methods = tuple(methods) if methods is not None else methods_for(model)
+    per = {m: {"seconds": [], **{f"{b}_{k}": [] for b in baselines for k in
+                                   ("sim_del", "sim_ins", "dis_del", "dis_ins")}} for m in methods}
+    curves = {m: {b: {k: [] for k in ("sim_del", "sim_ins", "dis_del", "dis_ins")} for b in baselines} for m in methods}
+    fractions = None
+    for i in range(len(pairs.same)):
+        for m in methods:
+            pm = pair_map(model, pairs.crops_a[i], pairs.crops_b[i], m, seed=seed + i, n_masks=rise_masks)
+            per[m]["seconds"].append(pm.seconds)
+            saliency, kind = (pm.similarity, "sim") if pairs.same[i] else (pm.dissimilarity, "dis")
+            for b in baselines:
+                c = deletion_insertion(model, pairs.crops_a[i], pairs.crops_b[i], saliency, baseline=b, steps=steps,
+                                       seed=seed + i)
+                fractions = c.fractions
+                per[m][f"{b}_{kind}_del"].append(c.deletion_auc)
+                per[m][f"{b}_{kind}_ins"].append(c.insertion_auc)
+                curves[m][b][f"{kind}_del"].append(c.deletion)
+                curves[m][b][f"{kind}_ins"].append(c.insertion)
+        if progress is not None:
+            progress(1)
+    names = {"sim_del": "similarity_deletion_auc", "sim_ins": "similarity_insertion_auc",
+             "dis_del": "dissimilarity_deletion_auc", "dis_ins": "dissimilarity_insertion_auc"}
+    rows = []
+    for m in methods:
+        row = {"method": m, "n_genuine": int(pairs.same.sum()), "n_impostor": int((~pairs.same).sum()),
+               "seconds_per_map": float(np.mean(per[m]["seconds"])), "seconds_per_map_std": float(np.std(per[m]["seconds"]))}
+        for b in baselines:
+            for k, name in names.items():
+                v = np.asarray(per[m][f"{b}_{k}"], np.float64)
+                row[f"{b}_{name}"] = float(v.mean()) if len(v) else None
+                row[f"{b}_{name}_std"] = float(v.std(ddof=1)) if len(v) > 1 else None
+        rows.append(row)
+    mean_curves = {m: {b: {k: (np.mean(v, axis=0).tolist() if v else None) for k, v in d.items()}
+                       for b, d in cb.items()} for m, cb in curves.items()}
+    return {"rows": rows, "curves": mean_curves, "fractions": None if fractions is None else fractions.tolist(),
+            "baselines": list(baselines), "steps": steps}
