@@ -19,6 +19,7 @@ pages = [
     st.Page(PAGES / "atlas.py", title="Peak atlas", icon=":material/scatter_plot:"),
     st.Page(PAGES / "distributions.py", title="Distributions", icon=":material/bar_chart:"),
     st.Page(PAGES / "verification.py", title="Verification", icon=":material/verified_user:"),
+    st.Page(PAGES / "pair.py", title="Why this match?", icon=":material/join_inner:"),
     st.Page(PAGES / "compare.py", title="Compare", icon=":material/compare:"),
     st.Page(PAGES / "export.py", title="Export", icon=":material/download:"),
 ]

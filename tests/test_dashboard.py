@@ -10,7 +10,7 @@ from tests.dashboard_fixtures import dashboard_env, make_tiny_analyses, make_tin
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
 PAGES = ["pages/overview.py", "pages/probe.py", "pages/filters.py", "pages/atlas.py", "pages/distributions.py",
-         "pages/verification.py", "pages/compare.py", "pages/export.py"]
+         "pages/verification.py", "pages/pair.py", "pages/compare.py", "pages/export.py"]
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +136,17 @@ def test_filters_page_attributions(app, method):
     app.run()
     _ok(app)
     assert "attribution" in app.session_state["last_figures"]
+
+
+def test_pair_page_maps_and_curves(app):
+    app.switch_page("pages/pair.py")
+    app.run()
+    _ok(app)
+    assert any(m.label == "cosine similarity" for m in app.metric)
+    assert {"pair_maps", "pair_curves"} <= set(app.session_state["last_figures"])
+    app.multiselect(key="pair_methods").set_value(["representation", "rise", "random"])
+    app.radio(key="pair_baseline").set_value("blur")
+    app.run()
+    _ok(app)
+    fig = app.session_state["last_figures"]["pair_maps"]
+    assert [t.name for t in fig.data if t.type == "heatmap"] == ["representation", "rise", "random"]

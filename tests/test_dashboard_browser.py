@@ -3,6 +3,7 @@ on 127.0.0.1. Screenshots of every page go to artifacts/screenshots/."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,8 @@ from tests.browser import (CHROMIUM, CHROMIUM_ARGS, choose, errors_on, rss_mib, 
 from tests.dashboard_fixtures import dashboard_env, make_tiny_analyses, make_tiny_zoo
 
 SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-PAGES = ["Overview", "Occlusion probe", "Filter explorer", "Peak atlas", "Distributions", "Verification", "Compare",
-         "Export"]
+PAGES = ["Overview", "Occlusion probe", "Filter explorer", "Peak atlas", "Distributions", "Verification",
+         "Why this match?", "Compare", "Export"]
 DIFF_TITLE = "Feature difference per dimension"
 
 
@@ -53,7 +54,7 @@ def test_every_page_opens(server, browser):
         wait_idle(page)
         wait_charts(page)
         assert not errors_on(page), (name, errors_on(page))
-        page.screenshot(path=str(SHOTS / f"{name.lower().replace(' ', '_')}.png"), full_page=True)
+        page.screenshot(path=str(SHOTS / f"{re.sub(r'[^a-z0-9]+', '_', name.lower()).strip('_')}.png"), full_page=True)
     page.close()
 
 

@@ -27,53 +27,64 @@ def _in_crop(m: np.ndarray, size: int) -> np.ndarray:
 
 
 def pair_maps_figure(crop_a: np.ndarray, crop_b: np.ndarray, maps: Mapping, *, score: float | None = None,
-                     title: str | None = None, tile: int = 200) -> go.Figure:
+                     title: str | None = None, tile: int = 220, columns: int = 4) -> go.Figure:
     """Face A, face B, then one panel per method: its signed map over B (red: supports the match,
-    blue: counts against it; a symmetric range per panel, so each panel shows its own evidence).
-    maps: method -> PairMap (or an (S, S) signed array).
+    blue: counts against it; a symmetric range per panel, so each panel shows its own evidence), in
+    rows of `columns` panels so that each face stays legible. maps: method -> PairMap (or (S, S) array).
 
     Traces: go.Image for A and B and under every map; one go.Heatmap per method (name = method)."""
     crop_a, crop_b = np.asarray(crop_a, np.uint8), np.asarray(crop_b, np.uint8)
     size = crop_b.shape[0]
     names = list(maps)
+    n_panels = len(names) + 2
+    cols = max(1, min(columns, n_panels))
+    rows = -(-n_panels // cols)
     gray = np.repeat(crop_b.mean(axis=-1, keepdims=True), 3, axis=-1).astype(np.uint8)
     titles = ["face A", "face B"] + [n.replace("_", " ") for n in names]
-    fig = make_subplots(rows=1, cols=len(names) + 2, subplot_titles=titles, horizontal_spacing=0.012)
-    fig.add_trace(go.Image(z=crop_a, hoverinfo="skip", name="face A"), row=1, col=1)
-    fig.add_trace(go.Image(z=crop_b, hoverinfo="skip", name="face B"), row=1, col=2)
-    for c in (1, 2):
-        frame_axes(fig, 1, c, size)
-    for c, name in enumerate(names, start=3):
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.02, vertical_spacing=0.08)
+
+    def cell(i):
+        return i // cols + 1, i % cols + 1
+
+    for i, (img, label) in enumerate(((crop_a, "face A"), (crop_b, "face B"))):
+        r, c = cell(i)
+        fig.add_trace(go.Image(z=img, hoverinfo="skip", name=label), row=r, col=c)
+        frame_axes(fig, r, c, size)
+    for i, name in enumerate(names, start=2):
+        r, c = cell(i)
         m = maps[name]
         signed = np.asarray(getattr(m, "signed", m), np.float64)
         z = _in_crop(signed, size) if signed.shape[0] != size else signed
         lim = float(np.nanmax(np.abs(z))) or 1.0
-        fig.add_trace(go.Image(z=gray, hoverinfo="skip", name=f"{name} face"), row=1, col=c)
+        fig.add_trace(go.Image(z=gray, hoverinfo="skip", name=f"{name} face"), row=r, col=c)
         fig.add_trace(go.Heatmap(z=z, colorscale="RdBu", reversescale=True, zmin=-lim, zmax=lim, zmid=0, opacity=0.7,
-                                 showscale=c == len(names) + 2, name=name,
+                                 showscale=i == 2, name=name,
                                  colorbar=dict(title="for / against", tickvals=[-lim, 0, lim],
-                                               ticktext=["against", "0", "for"], len=0.8),
-                                 hovertemplate=f"{name} (%{{x}}, %{{y}}): %{{z:.3g}}<extra></extra>"), row=1, col=c)
-        frame_axes(fig, 1, c, size)
+                                               ticktext=["against", "0", "for"], len=0.5, y=1, yanchor="top"),
+                                 hovertemplate=f"{name} (%{{x}}, %{{y}}): %{{z:.3g}}<extra></extra>"), row=r, col=c)
+        frame_axes(fig, r, c, size)
     head = title or "Why this match? Red: regions of B that support the match with A; blue: against it"
     if score is not None:
         head += f" (cosine {score:.3f})"
-    fig.update_layout(title=head, height=tile + 100, width=tile * (len(names) + 2) + 80,
+    fig.update_layout(title=head, height=rows * (tile + 40) + 70, width=cols * tile + 120,
                       margin=dict(l=10, r=10, t=80, b=10))
     return fig
 
 
 def faithfulness_curves_figure(result: Mapping, baseline: str = "black", *, title: str | None = None) -> go.Figure:
-    """The mean deletion / insertion curves of every method (four panels: similarity maps on genuine
-    pairs, dissimilarity maps on impostor pairs). result: faithfulness_table's dict, or one pair's
+    """The mean deletion / insertion curves of every method (up to four panels: similarity maps on
+    genuine pairs, dissimilarity maps on impostor pairs; panels without data are left out). result: faithfulness_table's dict, or one pair's
     {"fractions", "curves": {method: {baseline: {kind: curve}}}}.
 
     Traces: one go.Scatter per method and panel (name = method, legend shown once)."""
     fractions = np.asarray(result["fractions"])
-    fig = make_subplots(rows=1, cols=4, subplot_titles=[t for _, t in _CURVES], horizontal_spacing=0.05)
+    present = [(k, t) for k, t in _CURVES
+               if any((pb.get(baseline) or {}).get(k) is not None for pb in result["curves"].values())]
+    fig = make_subplots(rows=1, cols=max(1, len(present)), subplot_titles=[t for _, t in present],
+                        horizontal_spacing=0.06)
     for i, (method, per_baseline) in enumerate(result["curves"].items()):
         curves = per_baseline.get(baseline) or {}
-        for c, (kind, _) in enumerate(_CURVES, start=1):
+        for c, (kind, _) in enumerate(present, start=1):
             y = curves.get(kind)
             if y is None:
                 continue
@@ -83,6 +94,6 @@ def faithfulness_curves_figure(result: Mapping, baseline: str = "black", *, titl
                           row=1, col=c)
     fig.update_xaxes(title_text="fraction of B's pixels", range=[0, 1])
     fig.update_yaxes(title_text="cosine to A", col=1)
-    fig.update_layout(title=title or f"Deletion / insertion curves ({baseline} baseline)", height=380, width=1400,
-                      margin=dict(l=50, r=10, t=80, b=50))
+    fig.update_layout(title=title or f"Deletion / insertion curves ({baseline} baseline)", height=380,
+                      width=350 * max(1, len(present)) + 200, margin=dict(l=50, r=10, t=80, b=50))
     return fig

@@ -1,0 +1,98 @@
+"""Why this match? Two faces, the verifier's score and decision, each method's similarity /
+dissimilarity map over the second face, and the deletion / insertion curves of the pair."""
+
+import numpy as np
+import streamlit as st
+
+from dashboard import common
+from interpface.analysis.pair_maps import methods_for, pair_map
+from interpface.figures.pairs import faithfulness_curves_figure, pair_maps_figure
+
+FAST = ("representation", "occlusion", "gradcam", "random")
+LABELS = {"representation": "representation (LMF, one pass)", "occlusion": "occlusion sweep",
+          "integrated_gradients": "integrated gradients", "gradcam": "Grad-CAM", "rise": "RISE (randomised masks)",
+          "random": "random (floor)"}
+
+st.title("Why this match?")
+name = common.pick_model()
+if name is None:
+    st.stop()
+model, info = common.get_model(common.model_path(name))
+left, right = st.columns(2)
+face_a = common.pick_face("pair_a", where=left, text="Face A (reference)")
+face_b = common.pick_face("pair_b", where=right, text="Face B (explained)")
+if face_a is None or face_b is None:
+    st.info("Choose two faces.")
+    st.stop()
+
+
+@st.cache_data(max_entries=64, show_spinner="Computing the maps...")
+def _maps(model_name: str, key_a: str, key_b: str, methods: tuple, _a: np.ndarray, _b: np.ndarray, masks: int):
+    return {m: pair_map(model, _a, _b, m, n_masks=masks) for m in methods}
+
+
+@st.cache_data(max_entries=64, show_spinner="Deleting and inserting pixels...")
+def _curves(model_name: str, key_a: str, key_b: str, method: str, baseline: str, _a, _b, _saliency):
+    from interpface.analysis.faithfulness import deletion_insertion
+
+    return deletion_insertion(model, _a, _b, _saliency, baseline=baseline, steps=20)
+
+
+with common.guarded("Pair"):
+    from interpface.probe import respond
+
+    ra, rb = respond(model, np.stack([face_a["crop"], face_b["crop"]]))
+    score = float(np.dot(ra.embedding, rb.embedding))
+    thresholds = ((common.evaluation_of(name) or {}).get("thresholds") or {})
+    m1, m2, m3 = st.columns(3)
+    m1.metric("cosine similarity", f"{score:.3f}")
+    if thresholds:
+        fars = sorted(thresholds, key=float, reverse=True)
+        far = m2.selectbox("False accept rate", fars, index=0, key="pair_far")
+        thr = float(thresholds[far])
+        same = score >= thr
+        m3.metric("decision", "same person" if same else "different people",
+                  help=f"threshold {thr:.3f} at FAR {far} (LFW DevTest impostor pairs)")
+    else:
+        thr = m2.slider("Threshold (no calibration shipped with this model)", -1.0, 1.0, 0.5, 0.01, key="pair_thr")
+        same = score >= thr
+        m3.metric("decision", "same person" if same else "different people")
+
+    applicable = methods_for(model)
+    chosen = st.multiselect("Methods", applicable, default=[m for m in FAST if m in applicable],
+                            format_func=lambda m: LABELS.get(m, m), key="pair_methods",
+                            help="Integrated gradients and RISE take a few seconds each on this CPU.")
+    masks = 256
+    if "rise" in chosen:
+        masks = st.select_slider("RISE masks", [128, 256, 512, 1024], value=256, key="pair_rise_masks")
+    if chosen:
+        maps = _maps(name, common.face_key(face_a), common.face_key(face_b), tuple(chosen), face_a["crop"],
+                     face_b["crop"], masks)
+        fig = pair_maps_figure(face_a["crop"], face_b["crop"], maps, score=score)
+        st.plotly_chart(fig, key="pair_maps")
+        common.remember_figure("pair_maps", fig)
+        st.caption("Time per map: " + ", ".join(f"{LABELS.get(m, m)} {1000 * p.seconds:.0f} ms" for m, p in maps.items()))
+
+        st.subheader("Deletion and insertion")
+        c1, c2 = st.columns([1, 3])
+        kind = c1.radio("Map", ["similarity", "dissimilarity"], index=0 if same else 1, key="pair_kind",
+                        help="Similarity maps are read on genuine pairs, dissimilarity maps on impostor pairs.")
+        baseline = c1.radio("Deleted pixels become", ["black", "blur"], key="pair_baseline")
+        short = "sim" if kind == "similarity" else "dis"
+        curves, fractions = {}, None
+        for m, p in maps.items():
+            c = _curves(name, common.face_key(face_a), common.face_key(face_b), f"{m}:{kind}:{masks}", baseline,
+                        face_a["crop"], face_b["crop"], getattr(p, kind))
+            fractions = c.fractions
+            curves[m] = {baseline: {f"{short}_del": c.deletion.tolist(), f"{short}_ins": c.insertion.tolist()}}
+        cfig = faithfulness_curves_figure({"fractions": fractions.tolist(), "curves": curves}, baseline,
+                                          title=f"This pair: {kind} maps, {baseline} baseline")
+        c2.plotly_chart(cfig, key="pair_curves")
+        common.remember_figure("pair_curves", cfig)
+        rows = [{"method": LABELS.get(m, m), "deletion AUC": round(float(np.trapezoid(v[baseline][f"{short}_del"], fractions)), 4),
+                 "insertion AUC": round(float(np.trapezoid(v[baseline][f"{short}_ins"], fractions)), 4)}
+                for m, v in curves.items()]
+        c1.dataframe(rows, hide_index=True)
+        st.caption("A faithful similarity map drops the score fast when its pixels are deleted (low deletion AUC) "
+                   "and raises it fast when they are inserted (high insertion AUC); a faithful dissimilarity map "
+                   "does the opposite. The random map is the floor.")
