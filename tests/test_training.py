@@ -118,6 +118,21 @@ def test_batches_carry_the_teacher_target_of_the_shown_flip(tiny_data):
     assert torch.equal(b["teacher"], torch.from_numpy(expected))
 
 
+def test_identity_paired_batches(tiny_data):
+    """pairs_per_batch: the first 2P images of every batch are P identities x 2 different images."""
+    _, data = tiny_data
+    maker = BatchMaker(data, 8, seed=1, pairs_per_batch=3)
+    for step in range(5):
+        idx = maker.indices(step)
+        assert len(idx) == 8
+        pairs = idx[:6].reshape(3, 2)
+        assert all(data.labels[a] == data.labels[b] and a != b for a, b in pairs)
+        assert len({int(data.labels[a]) for a, _ in pairs}) == 3
+        assert np.array_equal(idx, maker.indices(step))  # a function of the step
+    with pytest.raises(ValueError, match="at least"):
+        BatchMaker(data, 4, pairs_per_batch=3)
+
+
 def test_distillation_config_errors():
     from interpface.errors import ConfigError
 

@@ -50,6 +50,7 @@ class TrainConfig:
     exclude_fallback: bool = True
     crop: int = 96
     flip: bool = True
+    pairs_per_batch: int = 0  # identities that bring 2 images each to every batch (genuine pairs for the relation loss)
     occluder_size: tuple = (32.0, 12.0)
     # which occluder the occluded branch sees: "rectangle" (the paper's, occluder_size), a realistic
     # kind (surgical_mask, cloth_mask, sunglasses, scarf, hand), or "mix" (each batch draws one of all six)

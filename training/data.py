@@ -102,7 +102,7 @@ class BatchMaker:
 
     def __init__(self, data: TrainingSet, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
                  crop: int = 96, flip: bool = True, occlusion: bool = False, occluder_size=(32.0, 12.0),
-                 occluder: str = "rectangle"):
+                 occluder: str = "rectangle", pairs_per_batch: int = 0):
         if batch_size % world_size:
             raise ValueError(f"global batch {batch_size} is not divisible by {world_size} ranks")
         self.data, self.batch_size, self.seed = data, batch_size, seed
@@ -110,6 +110,17 @@ class BatchMaker:
         self.crop, self.flip, self.occlusion = crop, flip, occlusion
         self.occluder_size = tuple(occluder_size)
         self.occluder = occluder
+        # identity-paired batches: this many identities with 2+ images contribute two images each, so
+        # the batch's cosine matrix (the relation loss) sees genuine pairs, not only impostors
+        self.pairs_per_batch = int(pairs_per_batch)
+        if 2 * self.pairs_per_batch > batch_size:
+            raise ValueError(f"pairs_per_batch {pairs_per_batch} needs a batch of at least {2 * pairs_per_batch}")
+        by_label: dict[int, list[int]] = {}
+        for i, label in enumerate(data.labels.tolist()):
+            by_label.setdefault(label, []).append(i)
+        self._multi = [np.array(v) for _, v in sorted(by_label.items()) if len(v) >= 2]
+        if self.pairs_per_batch and len(self._multi) < self.pairs_per_batch:
+            raise ValueError(f"only {len(self._multi)} identities have 2+ images; pairs_per_batch is {pairs_per_batch}")
         self.template = default_template()
         self.steps_per_epoch = max(1, len(data) // batch_size)
         self._perm_epoch, self._perm = -1, None
@@ -124,6 +135,12 @@ class BatchMaker:
         epoch, k = divmod(step, self.steps_per_epoch)
         self.set_epoch(epoch)
         global_batch = self._perm[k * self.batch_size:(k + 1) * self.batch_size]
+        if self.pairs_per_batch:
+            # the first 2 * P slots: P seeded identities x 2 of their images; the rest from the epoch order
+            rng = np.random.default_rng([self.seed, 3, step])
+            who = rng.choice(len(self._multi), size=self.pairs_per_batch, replace=False)
+            pairs = np.concatenate([rng.choice(self._multi[w], size=2, replace=False) for w in who])
+            global_batch = np.concatenate([pairs, global_batch[:self.batch_size - len(pairs)]])
         per_rank = self.batch_size // self.world_size
         return global_batch[self.rank * per_rank:(self.rank + 1) * per_rank]
 
