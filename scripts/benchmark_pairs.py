@@ -1,0 +1,75 @@
+#!/usr/bin/env python
+"""Time per pair map of every method on one model, in one run (targets: the representation map
+<= 50 ms per pair, the occlusion-sweep map <= 1 s; captum IntegratedGradients, the usual choice, is
+timed alongside).
+
+    .venv/bin/python scripts/benchmark_pairs.py [--checkpoint assets/models/full] [--pairs 5] [--threads 1]
+                                                [--repeats 3] [--json OUT]
+
+Pairs: seeded LFW DevTest genuine pairs when a dataset is configured, else the bundled sample faces.
+Each figure: the median over pairs of the best of --repeats runs, face A's embedding included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=str(Path(__file__).resolve().parent.parent / "assets" / "models" / "full"))
+    p.add_argument("--pairs", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--rise-masks", type=int, default=512)
+    p.add_argument("--json")
+    args = p.parse_args()
+
+    import torch
+
+    from interpface.analysis.pair_maps import methods_for, pair_map
+    from interpface.checkpoint import load_model
+    from interpface.errors import DatasetError
+
+    torch.set_num_threads(args.threads)
+    model, _ = load_model(args.checkpoint)
+    try:
+        from interpface.analysis.pair_benchmark import load_devtest_pairs
+
+        pairs = load_devtest_pairs(args.pairs)
+        faces = [(pairs.crops_a[i], pairs.crops_b[i]) for i in range(args.pairs)]  # the genuine ones
+        source = f"{args.pairs} LFW DevTest genuine pairs"
+    except DatasetError:
+        from interpface.pipeline import FacePipeline
+        from interpface.samples import sample_faces
+
+        crops = [FacePipeline().prepare(rgb).crop for rgb in sample_faces().values()]
+        faces = [(crops[0], crops[1])]
+        source = "the two bundled sample faces"
+    times = {}
+    for method in methods_for(model):
+        per_pair = []
+        for a, b in faces:
+            best = min(pair_map(model, a, b, method, n_masks=args.rise_masks).seconds for _ in range(args.repeats))
+            per_pair.append(best)
+        times[method] = float(np.median(per_pair))
+    print(f"{Path(args.checkpoint).name}, {source}, {args.threads} thread(s), best of {args.repeats}, median over pairs:")
+    ig = times.get("integrated_gradients")
+    for method, t in times.items():
+        ratio = f"  ({ig / t:.1f}x faster than IG)" if ig and method != "integrated_gradients" and t < ig else ""
+        print(f"  {method:<22} {1000 * t:8.1f} ms{ratio}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"source": source, "threads": args.threads, "seconds": times}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
