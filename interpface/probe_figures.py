@@ -43,53 +43,111 @@ def difference_bars(diff: np.ndarray, order: np.ndarray, *, top: int | None = No
     return fig
 
 
-def heatmap_pairs(crop: np.ndarray, occluded: np.ndarray, psi_clean: np.ndarray, psi_occ: np.ndarray,
-                  filters: list[int]) -> go.Figure:
-    """Rows = filters; columns = response on the clean face, on the occluded face (psi' upsampled to
-    the crop, symmetric colour scale per filter: red positive, blue negative)."""
-    rows = max(1, len(filters))
-    fig = make_subplots(rows=rows, cols=2, horizontal_spacing=0.02, vertical_spacing=0.03,
-                        column_titles=["clean", "occluded"], row_titles=[f"#{k}" for k in filters] or None)
-    gray_c, gray_o = crop.mean(axis=2), occluded.mean(axis=2)
-    for r, k in enumerate(filters, start=1):
-        lim = float(max(np.abs(psi_clean[k]).max(), np.abs(psi_occ[k]).max(), 1e-9))
-        for c, (gray, psi) in enumerate(((gray_c, psi_clean[k]), (gray_o, psi_occ[k])), start=1):
-            fig.add_trace(go.Heatmap(z=gray, colorscale="gray", showscale=False, hoverinfo="skip"), r, c)
-            fig.add_trace(go.Heatmap(z=heatmap_to_crop(psi), colorscale="RdBu_r", zmin=-lim, zmax=lim, opacity=0.6,
-                                     showscale=False, hovertemplate="ψ' = %{z:.3f}<extra></extra>"), r, c)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    fig.update_layout(height=170 * rows + 30, margin=dict(l=30, r=0, t=30, b=0))
+#: Diverging, colour-blind-safe scale for signed responses (ColorBrewer RdBu): red positive, blue
+#: negative; transparent at 0, so the face shows in colour wherever a filter is silent.
+RESPONSE_SCALE = [[0.0, "rgba(5,48,97,0.95)"], [0.2, "rgba(33,102,172,0.85)"], [0.4, "rgba(146,197,222,0.45)"],
+                  [0.5, "rgba(247,247,247,0)"], [0.6, "rgba(244,165,130,0.45)"], [0.8, "rgba(178,24,43,0.85)"],
+                  [1.0, "rgba(103,0,31,0.95)"]]
+#: Face parts named under the cursor, most specific first (template regions).
+_HOVER_REGIONS = ("left_eye", "right_eye", "nose", "mouth", "chin", "left_cheek", "right_cheek", "forehead")
+
+
+def cell_regions(landmarks: np.ndarray | None, grid: int = 24, aligned_size: int = 110, input_size: int = 96,
+                 template=None) -> np.ndarray:
+    """(grid, grid) names of the face part under each response cell of a face with these 68 crop
+    landmarks: the cell centre is carried to the template through the face's mesh and looked up in
+    the template's regions ("face" inside the face box otherwise, "background" outside)."""
+    from .align import center_crop_offset
+    from .template import default_template
+
+    template = template or default_template()
+    k = input_size // grid
+    o = center_crop_offset(aligned_size, input_size)
+    c = np.arange(grid) * k + (k - 1) / 2 + o
+    pts = np.stack(np.meshgrid(c, c), axis=-1).reshape(-1, 2)  # (x, y), row-major
+    t = pts if landmarks is None else template.mesh.to_template(pts, np.asarray(landmarks, np.float64))
+    out = np.full(len(pts), "background", dtype=object)
+    x0, y0, x1, y1 = template.face_box
+    out[(t[:, 0] >= x0) & (t[:, 0] <= x1) & (t[:, 1] >= y0) & (t[:, 1] <= y1)] = "face"
+    for name in reversed(_HOVER_REGIONS):  # the most specific region wins
+        out[template.regions[name].contains(t)] = name.replace("_", " ")
+    return out.reshape(grid, grid)
+
+
+def _tile_grid(tiles: list[dict], *, columns: int, tile: int, lim: float, title: str) -> go.Figure:
+    """Panels in reading order, `columns` per row, each the face in colour under its response map on
+    one shared symmetric colour scale (one colour bar). tile: {"crop", "psi" (G, G), "title",
+    "filter", "regions" (G, G) or None}."""
+    from .align import center_crop_offset
+
+    cols = max(1, min(columns, len(tiles)))
+    rows = max(1, -(-len(tiles) // cols))
+    height = rows * (tile + 34) + 70
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[t["title"] for t in tiles],
+                        horizontal_spacing=0.012, vertical_spacing=min(0.3, 34 / height) if rows > 1 else 0.0)
+    for i, t in enumerate(tiles):
+        r, c = i // cols + 1, i % cols + 1
+        crop, psi = np.asarray(t["crop"], np.uint8), np.asarray(t["psi"], np.float64)
+        size, g = crop.shape[0], psi.shape[0]
+        k = 96 // g
+        o = center_crop_offset(size, 96)
+        regions = t.get("regions")
+        fig.add_trace(go.Image(z=crop, hoverinfo="skip", name=f"{t['title']} face"), r, c)
+        fig.add_trace(go.Heatmap(
+            z=psi, x0=o + (k - 1) / 2, dx=k, y0=o + (k - 1) / 2, dy=k, colorscale=RESPONSE_SCALE, zmin=-lim, zmax=lim,
+            zmid=0, showscale=i == 0, name=f"filter {t['filter']}",
+            customdata=regions if regions is not None else np.full(psi.shape, ""),
+            colorbar=dict(title=dict(text="ψ′ (one scale<br>for the grid)", side="right"), len=min(1.0, 0.9 / rows + 0.1),
+                          y=1, yanchor="top", thickness=14),
+            hovertemplate=f"filter #{t['filter']}<br>ψ′ = %{{z:.3f}}<br>%{{customdata}}<extra></extra>"), r, c)
+        fig.update_xaxes(range=[-0.5, size - 0.5], visible=False, constrain="domain", row=r, col=c)
+        fig.update_yaxes(range=[size - 0.5, -0.5], visible=False, scaleanchor=f"x{'' if i == 0 else i + 1}",
+                         scaleratio=1, constrain="domain", row=r, col=c)
+    fig.update_annotations(font_size=12)
+    fig.update_layout(title=title, height=height, width=cols * tile + 140,
+                      margin=dict(l=10, r=10, t=70, b=10))
     return fig
+
+
+def heatmap_pairs(crop: np.ndarray, occluded: np.ndarray, psi_clean: np.ndarray, psi_occ: np.ndarray,
+                  filters: list[int], *, landmarks: np.ndarray | None = None, columns: int = 4,
+                  tile: int = 210) -> go.Figure:
+    """For each filter, its response psi' on the clean face and on the occluded face, side by side,
+    wrapped `columns` panels per row; the faces in colour at their true aspect ratio; one symmetric
+    colour scale for the whole grid (red positive, blue negative); hover: filter, value, face part."""
+    regions = cell_regions(landmarks, psi_clean.shape[-1]) if landmarks is not None else None
+    shown = [psi_clean[k] for k in filters] + [psi_occ[k] for k in filters]
+    lim = float(max([np.abs(m).max() for m in shown] + [1e-9]))
+    tiles = []
+    for k in filters:
+        tiles.append({"crop": crop, "psi": psi_clean[k], "title": f"#{k} clean", "filter": k, "regions": regions})
+        tiles.append({"crop": occluded, "psi": psi_occ[k], "title": f"#{k} occluded", "filter": k, "regions": regions})
+    return _tile_grid(tiles, columns=columns, tile=tile, lim=lim,
+                      title="Responses ψ′ before and after the occluder (red: positive, blue: negative)")
 
 
 def response_grid(faces: list[np.ndarray], psi_maps: list[np.ndarray], filters: list[int], *,
-                  titles: list[str] | None = None, split_sign: bool = True) -> go.Figure:
-    """Heatmaps of chosen filters over faces (paper Figs. 1 and 8).
+                  titles: list[str] | None = None, landmarks: list | None = None, columns: int = 4,
+                  tile: int = 210, split_sign: bool = False) -> go.Figure:
+    """Heatmaps of chosen filters over faces (paper Figs. 1 and 8): one panel per (face, filter), faces
+    in reading order, wrapped `columns` panels per row, each the face in colour under the signed map
+    psi' (red positive, blue negative) on one colour scale for the whole grid, stated on its colour
+    bar; hover: filter, value and the face part under the cursor (from landmarks, when given).
 
-    faces: aligned crops (110, 110, 3); psi_maps: each (N^f, 24, 24), psi' of that face. Rows = faces,
-    columns = filters (x2 with split_sign: the positive part in red, the negative part in blue)."""
-    signs = ("+", "−") if split_sign else ("±",)
-    cols = len(filters) * len(signs)
-    col_titles = [f"#{k} {s}" for k in filters for s in signs]
-    fig = make_subplots(rows=len(faces), cols=cols, horizontal_spacing=0.005, vertical_spacing=0.01,
-                        column_titles=col_titles, row_titles=titles)
-    for r, (crop, psi) in enumerate(zip(faces, psi_maps), start=1):
-        gray = crop.mean(axis=2)
-        for j, k in enumerate(filters):
-            lim = float(max(np.abs(psi[k]).max(), 1e-9))
-            for s, sign in enumerate(signs):
-                c = j * len(signs) + s + 1
-                m = psi[k] if sign == "±" else (np.maximum(psi[k], 0) if sign == "+" else np.minimum(psi[k], 0))
-                fig.add_trace(go.Heatmap(z=gray, colorscale="gray", showscale=False, hoverinfo="skip"), r, c)
-                fig.add_trace(go.Heatmap(z=heatmap_to_crop(m), colorscale="RdBu_r", zmin=-lim, zmax=lim, opacity=0.65,
-                                         showscale=False, hovertemplate=f"#{k}: %{{z:.3f}}<extra></extra>"), r, c)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    # Square cells: about 1,100 px of page width shared by the columns.
-    fig.update_layout(height=int(len(faces) * min(220, 1100 / cols)) + 60,
-                      margin=dict(l=30, r=0, t=40, b=0))
-    return fig
+    faces: aligned crops (110, 110, 3); psi_maps: each (N^f, 24, 24), psi' of that face; titles: a
+    label per face. split_sign=True shows the positive and the negative part in two panels."""
+    tiles = []
+    for r, (crop, psi) in enumerate(zip(faces, psi_maps)):
+        regions = cell_regions(landmarks[r], psi.shape[-1]) if landmarks is not None else None
+        label = titles[r] if titles else f"face {r + 1}"
+        for k in filters:
+            parts = ((psi[k], ""),) if not split_sign else ((np.maximum(psi[k], 0), " +"), (np.minimum(psi[k], 0), " −"))
+            for m, suffix in parts:
+                tiles.append({"crop": crop, "psi": m, "title": f"#{k}{suffix} · {label}", "filter": k,
+                              "regions": regions})
+    lim = float(max([np.abs(t["psi"]).max() for t in tiles] + [1e-9]))
+    return _tile_grid(tiles, columns=columns, tile=tile, lim=lim,
+                      title="Filter responses ψ′ (red: positive, blue: negative)")
 
 
 def sensitivity_figure(crop: np.ndarray, attribution: np.ndarray, *, title: str = "") -> go.Figure:

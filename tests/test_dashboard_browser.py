@@ -71,6 +71,40 @@ def test_occlusion_changes_the_difference_chart(server, browser):
     page.close()
 
 
+def _tile_boxes(page, title_fragment: str) -> list[tuple[float, float]]:
+    """Rendered (width, height) in px of the face images of the plotly chart whose title has the fragment."""
+    return page.evaluate(
+        """(frag) => {
+            for (const el of document.querySelectorAll('.js-plotly-plot')) {
+                const t = JSON.stringify((el.layout && el.layout.title) || '');
+                if (!t.includes(frag)) continue;
+                return [...el.querySelectorAll('g.imagelayer image')].map(e => {
+                    const r = e.getBoundingClientRect(); return [r.width, r.height]; }).filter(b => b[0] > 0);
+            }
+            return [];
+        }""", title_fragment)
+
+
+@pytest.mark.parametrize("page_name,title", [("Filter explorer", "Filter responses"),
+                                             ("Occlusion probe", "before and after the occluder")])
+def test_heatmap_faces_are_legible(server, browser, page_name, title):
+    """At a 1400 px viewport every face of a heatmap grid is drawn >= 160 px wide, square like the
+    110x110 aligned crop (aspect within 5%)."""
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    open_page(page, url, page_name)
+    page.wait_for_function(
+        """(frag) => [...document.querySelectorAll('.js-plotly-plot')].some(e => e._fullData &&
+              e._fullData.length && JSON.stringify((e.layout && e.layout.title) || '').includes(frag))""",
+        arg=title, timeout=120_000)
+    page.wait_for_timeout(500)
+    boxes = _tile_boxes(page, title)
+    assert len(boxes) >= 4, boxes
+    for w, h in boxes:
+        assert w >= 160 and abs(w / h - 1.0) <= 0.05, (w, h)
+    page.close()
+
+
 def test_bad_upload_shows_a_message(server, browser, tmp_path):
     url, _ = server
     bad = tmp_path / "bad.png"

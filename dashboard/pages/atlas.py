@@ -52,4 +52,5 @@ with common.guarded("Heatmaps"):
         titles = ["astronaut", "grace_hopper"]
     resps = respond(model, np.stack([f["crop"] for f in faces]))
     st.plotly_chart(response_grid([f["crop"] for f in faces], [r.psi_smooth for r in resps], [k],
-                                  titles=[t[:16] for t in titles]), key="atlas_heat")
+                                  titles=[t[:16] for t in titles], landmarks=[f["landmarks"] for f in faces]),
+                    key="atlas_heat")

@@ -28,7 +28,8 @@ with tab_face:
             k = st.slider("How many", 1, 16, 8, key="flt_k")
             chosen = [int(i) for i in np.argsort(-np.abs(resp.f))[:k]]
         if chosen:
-            fig = response_grid([face["crop"]], [resp.psi_smooth], chosen, titles=[face["label"][:20]])
+            fig = response_grid([face["crop"]], [resp.psi_smooth], chosen, titles=[face["label"][:20]],
+                                landmarks=[face["landmarks"]])
             st.plotly_chart(fig, key="flt_grid")
             common.remember_figure("filter_grid", fig)
 
@@ -51,8 +52,8 @@ with tab_across:
             for row_title, rels in rows.items():
                 fs = [common.prepare_dataset_image(r) for r in rels]
                 resps = respond(model, np.stack([f["crop"] for f in fs]))
-                fig = response_grid([f["crop"] for f in fs], [r.psi_smooth for r in resps], [int(k)], split_sign=True,
-                                    titles=[r.split("/")[-1][:-4] for r in rels])
+                fig = response_grid([f["crop"] for f in fs], [r.psi_smooth for r in resps], [int(k)],
+                                    titles=[r.split("/")[-1][:-4] for r in rels], landmarks=[f["landmarks"] for f in fs])
                 st.markdown(f"**Filter #{k} — {row_title}**")
                 st.plotly_chart(fig, key=f"flt_across_{row_title}")
         else:
@@ -61,7 +62,8 @@ with tab_across:
             fs = [common.prepare_sample(s) for s in ("astronaut", "grace_hopper")]
             resps = respond(model, np.stack([f["crop"] for f in fs]))
             st.plotly_chart(response_grid([f["crop"] for f in fs], [r.psi_smooth for r in resps], [int(k)],
-                                          titles=["astronaut", "grace_hopper"]), key="flt_across_samples")
+                                          titles=["astronaut", "grace_hopper"], landmarks=[f["landmarks"] for f in fs]),
+                            key="flt_across_samples")
 
 with tab_attr:
     st.caption("Pixel attributions of one embedding dimension, or of the cosine similarity to a second face.")

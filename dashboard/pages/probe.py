@@ -113,7 +113,8 @@ if second is not None:
 st.subheader("Filters that changed most")
 k = st.slider("How many", 1, 12, 4, key="probe_topk")
 top = [int(i) for i in result.order[:k]]
-heat_fig = heatmap_pairs(face["crop"], result.occluded, probe.clean.psi_smooth, result.response.psi_smooth, top)
+heat_fig = heatmap_pairs(face["crop"], result.occluded, probe.clean.psi_smooth, result.response.psi_smooth, top,
+                         landmarks=face["landmarks"])
 st.plotly_chart(heat_fig, key="probe_heat")
 common.remember_figure("probe_heatmaps", heat_fig)
 st.subheader("Sensitivity map")
