@@ -18,6 +18,10 @@ import torch
 from interpface.errors import InterpfaceError
 from interpface.zoo import VARIANT_LABELS, available_models
 
+#: Widgets that define a view (model, face, occluder, filter, ...) are bound to the URL's query
+#: parameters (Streamlit's `bind`): the URL restores the view and can be shared.
+BIND = "query-params"
+
 # Several sessions share two cores: one intra-op thread per forward keeps latency predictable.
 torch.set_num_threads(int(os.environ.get("INTERPFACE_DASHBOARD_THREADS", "1")))
 
@@ -70,7 +74,9 @@ def pick_model(key: str = "model", *, where=st.sidebar, default: str = "full", t
         return None
     names = list(found)
     index = names.index(default) if default in names else 0
-    return where.selectbox(text, names, index=index, format_func=label, key=key)
+    chosen = where.selectbox(text, names, index=index, format_func=label, key=key, bind=BIND)
+    share_link()
+    return chosen
 
 
 def require_models() -> list[str]:
@@ -79,6 +85,7 @@ def require_models() -> list[str]:
     if not found:
         st.warning("No models in assets/models. Train or export one (see README).")
         st.stop()
+    share_link()
     return found
 
 
@@ -163,19 +170,19 @@ def pick_face(key: str, *, where=None, text: str = "Face") -> dict | None:
     with where:
         st.markdown(f"**{text}**")
         sources = ["Sample faces"] + (["Dataset"] if dataset_handle() is not None else []) + ["Upload", "Camera"]
-        source = st.radio("Source", sources, horizontal=True, key=f"{key}_src", label_visibility="collapsed")
+        source = st.radio("Source", sources, horizontal=True, key=f"{key}_src", bind=BIND, label_visibility="collapsed")
         face = None
         with guarded("This image cannot be used"):
             if source == "Sample faces":
-                name = st.selectbox("Sample", ["astronaut", "grace_hopper"], key=f"{key}_sample")
+                name = st.selectbox("Sample", ["astronaut", "grace_hopper"], key=f"{key}_sample", bind=BIND)
                 face = {**prepare_sample(name), "label": name}
             elif source == "Dataset":
                 people = dataset_people()
                 names = sorted(people)
                 default = names.index("Colin_Powell") if "Colin_Powell" in names else 0
-                person = st.selectbox("Person (type to search)", names, index=default, key=f"{key}_person")
+                person = st.selectbox("Person (type to search)", names, index=default, key=f"{key}_person", bind=BIND)
                 images = people[person]
-                idx = st.number_input(f"Image (1-{len(images)})", 1, len(images), 1, key=f"{key}_img")
+                idx = st.number_input(f"Image (1-{len(images)})", 1, len(images), 1, key=f"{key}_img", bind=BIND)
                 rel = images[int(idx) - 1]
                 face = {**prepare_dataset_image(rel), "label": rel}
             elif source == "Upload":
@@ -254,3 +261,18 @@ def evaluation_of(name: str) -> dict | None:
 def remember_figure(key: str, fig) -> None:
     """Offer a figure on the Export page."""
     st.session_state.setdefault("last_figures", {})[key] = fig
+
+
+def share_link(where=None) -> str:
+    """The URL of the current view (page + bound widget values), shown with a copy button."""
+    from urllib.parse import urlencode
+
+    where = where or st.sidebar
+    base = str(getattr(st.context, "url", "") or "").split("?")[0]
+    params = st.query_params.to_dict()
+    link = base + ("?" + urlencode(params) if params else "")
+    with where.expander("Share this view", icon=":material/link:"):
+        st.caption("The page, model, face, occluder and filter are in this link; opening it restores the view "
+                   "(an uploaded image must be uploaded again).")
+        st.code(link or "(open the dashboard in a browser to get a link)", language=None, wrap_lines=True)
+    return link

@@ -150,3 +150,28 @@ def test_pair_page_maps_and_curves(app):
     _ok(app)
     fig = app.session_state["last_figures"]["pair_maps"]
     assert [t.name for t in fig.data if t.type == "heatmap"] == ["representation", "rise", "random"]
+
+
+def test_a_shared_url_restores_the_view(zoo, monkeypatch):
+    """Model, face, occluder and filter live in the URL's query parameters: opening the page with
+    them shows that view, and the sidebar offers the link."""
+    for key, value in zoo.items():
+        monkeypatch.setenv(key, value)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params.update({"probe_mode": "Realistic occluder", "probe_occ_kind": "sunglasses", "probe_occ_seed": "7",
+                            "probe_face_sample": "grace_hopper"})
+    at.switch_page("pages/probe.py")
+    at.run()
+    _ok(at)
+    assert at.radio(key="probe_mode").value == "Realistic occluder"
+    assert at.selectbox(key="probe_occ_kind").value == "sunglasses" and at.number_input(key="probe_occ_seed").value == 7
+    assert at.selectbox(key="probe_face_sample").value == "grace_hopper"
+    link = [c.value for c in at.code]
+    assert link and "probe_occ_kind=sunglasses" in link[0]
+
+    at2 = AppTest.from_file(str(APP), default_timeout=120)
+    at2.query_params.update({"flt_how": "Choose", "flt_ids": ["5", "9"]})
+    at2.switch_page("pages/filters.py")
+    at2.run()
+    _ok(at2)
+    assert at2.radio(key="flt_how").value == "Choose" and at2.multiselect(key="flt_ids").value == [5, 9]

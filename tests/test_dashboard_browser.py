@@ -105,6 +105,29 @@ def test_heatmap_faces_are_legible(server, browser, page_name, title):
     page.close()
 
 
+def test_a_shared_url_opens_the_same_view(server, browser):
+    """The occluder and the filters chosen in one session come back from the URL in another."""
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url + "/probe?probe_mode=Realistic+occluder&probe_occ_kind=sunglasses&probe_occ_seed=7",
+              wait_until="domcontentloaded")
+    page.get_by_role("heading", name="Occlusion probe").wait_for(timeout=60_000)
+    wait_idle(page)
+    assert page.locator('input[role="combobox"][aria-label="Occluder"]').first.input_value() == "sunglasses"
+    assert page.get_by_label("Seed (shape, colour, texture)").first.input_value() == "7"
+    assert not errors_on(page)
+    page.goto(url + "/filters?flt_how=Choose&flt_ids=5&flt_ids=9", wait_until="domcontentloaded")
+    page.get_by_role("heading", name="Filter explorer").wait_for(timeout=60_000)
+    wait_idle(page)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.js-plotly-plot')].some(e => e.layout && e.layout.annotations &&
+              e.layout.annotations.some(a => String(a.text).startsWith('#9 ')))""", timeout=120_000)
+    titles = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(e =>
+        ((e.layout && e.layout.annotations) || []).map(a => String(a.text)))""")
+    assert any(t.startswith("#5 ") for t in titles) and any(t.startswith("#9 ") for t in titles)
+    page.close()
+
+
 def test_bad_upload_shows_a_message(server, browser, tmp_path):
     url, _ = server
     bad = tmp_path / "bad.png"

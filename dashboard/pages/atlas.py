@@ -22,9 +22,9 @@ st.plotly_chart(fig, key="atlas_map")
 common.remember_figure("peak_atlas", fig)
 
 st.subheader("One filter")
-name = st.selectbox("Model", list(analyses), format_func=common.label, key="atlas_one_model")
+name = st.selectbox("Model", list(analyses), format_func=common.label, key="atlas_one_model", bind=common.BIND)
 a = analyses[name]
-k = int(st.number_input("Filter id", 0, len(a.std) - 1, int(np.nanargmin(a.std[:, 0])), key="atlas_filter"))
+k = int(st.number_input("Filter id", 0, len(a.std) - 1, int(np.nanargmin(a.std[:, 0])), key="atlas_filter", bind=common.BIND))
 template = default_template()
 cols = st.columns(3)
 for c, (si, sign) in zip(cols, enumerate(("positive", "negative"))):

@@ -11,17 +11,17 @@ from interpface.template import default_template
 st.title("Compare two models")
 found = common.require_models()
 c1, c2 = st.columns(2)
-a = c1.selectbox("Model A", found, index=0, format_func=common.label, key="cmp_a")
-b = c2.selectbox("Model B", found, index=len(found) - 1, format_func=common.label, key="cmp_b")
+a = c1.selectbox("Model A", found, index=0, format_func=common.label, key="cmp_a", bind=common.BIND)
+b = c2.selectbox("Model B", found, index=len(found) - 1, format_func=common.label, key="cmp_b", bind=common.BIND)
 face = common.pick_face("cmp_face", text="Face")
 if face is None:
     st.info("Choose or upload a face.")
     st.stop()
 template = default_template()
 regions = list(template.regions)
-how = st.radio("Occluder", ["Named region", "Sliders"], horizontal=True, key="cmp_mode")
+how = st.radio("Occluder", ["Named region", "Sliders"], horizontal=True, key="cmp_mode", bind=common.BIND)
 if how == "Named region":
-    rect = region_rect(st.selectbox("Region", regions, index=regions.index("nose"), key="cmp_region"), template)
+    rect = region_rect(st.selectbox("Region", regions, index=regions.index("nose"), key="cmp_region", bind=common.BIND), template)
 else:
     s1, s2, s3, s4 = st.columns(4)
     rect = OcclusionRect(s1.slider("x", 0.0, 109.0, 55.0, key="cmp_cx"), s2.slider("y", 0.0, 109.0, 60.0, key="cmp_cy"),

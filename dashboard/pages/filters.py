@@ -21,11 +21,11 @@ with tab_face:
     face = common.pick_face("flt_face", text="Face")
     if face is not None:
         resp = respond(model, face["crop"][None])[0]
-        how = st.radio("Filters", ["Strongest on this face", "Choose"], horizontal=True, key="flt_how")
+        how = st.radio("Filters", ["Strongest on this face", "Choose"], horizontal=True, key="flt_how", bind=common.BIND)
         if how == "Choose":
-            chosen = st.multiselect("Filter ids", list(range(n_filters)), default=[0, 1, 2, 3], key="flt_ids")
+            chosen = st.multiselect("Filter ids", list(range(n_filters)), default=[0, 1, 2, 3], key="flt_ids", bind=common.BIND)
         else:
-            k = st.slider("How many", 1, 16, 8, key="flt_k")
+            k = st.slider("How many", 1, 16, 8, key="flt_k", bind=common.BIND)
             chosen = [int(i) for i in np.argsort(-np.abs(resp.f))[:k]]
         if chosen:
             fig = response_grid([face["crop"]], [resp.psi_smooth], chosen, titles=[face["label"][:20]],
@@ -34,7 +34,7 @@ with tab_face:
             common.remember_figure("filter_grid", fig)
 
 with tab_across:
-    k = st.number_input("Filter id", 0, n_filters - 1, 0, key="flt_one")
+    k = st.number_input("Filter id", 0, n_filters - 1, 0, key="flt_one", bind=common.BIND)
     handle = common.dataset_handle()
     faces, titles = [], []
     with common.guarded("Faces"):
@@ -44,7 +44,7 @@ with tab_across:
         many = [p for p in many if len(people[p]) >= min(8, len(people[many[0]]))] if many else []
         if many:
             subject = st.selectbox("One subject", many, index=many.index("Colin_Powell") if "Colin_Powell" in many else 0,
-                                   key="flt_subject")
+                                   key="flt_subject", bind=common.BIND)
             n = st.slider("Faces per row", 3, 10, 6, key="flt_n")
             pool = [p for p in (many if len(many) > n else people) if p != subject]
             others = pool[:: max(1, len(pool) // n)][:n]
@@ -68,10 +68,10 @@ with tab_across:
 with tab_attr:
     st.caption("Pixel attributions of one embedding dimension, or of the cosine similarity to a second face.")
     face = common.pick_face("attr_face", text="Face")
-    target = st.radio("Target", ["One dimension", "Similarity to a second face"], horizontal=True, key="attr_target")
+    target = st.radio("Target", ["One dimension", "Similarity to a second face"], horizontal=True, key="attr_target", bind=common.BIND)
     other = common.pick_face("attr_other", text="Second face") if target != "One dimension" else None
-    dim = st.number_input("Dimension", 0, n_filters - 1, 0, key="attr_dim") if target == "One dimension" else None
-    method = st.selectbox("Method", ["LayerGradCam (on psi)", "IntegratedGradients", "Occlusion"], key="attr_method")
+    dim = st.number_input("Dimension", 0, n_filters - 1, 0, key="attr_dim", bind=common.BIND) if target == "One dimension" else None
+    method = st.selectbox("Method", ["LayerGradCam (on psi)", "IntegratedGradients", "Occlusion"], key="attr_method", bind=common.BIND)
     if face is not None and (other is not None or dim is not None) and st.button("Compute", key="attr_go"):
         with common.guarded("Attribution"), st.spinner("Computing attribution..."):
             from interpface.analysis import attribute

@@ -48,7 +48,7 @@ with common.guarded("Pair"):
     m1.metric("cosine similarity", f"{score:.3f}")
     if thresholds:
         fars = sorted(thresholds, key=float, reverse=True)
-        far = m2.selectbox("False accept rate", fars, index=0, key="pair_far")
+        far = m2.selectbox("False accept rate", fars, index=0, key="pair_far", bind=common.BIND)
         thr = float(thresholds[far])
         same = score >= thr
         m3.metric("decision", "same person" if same else "different people",
@@ -60,7 +60,7 @@ with common.guarded("Pair"):
 
     applicable = methods_for(model)
     chosen = st.multiselect("Methods", applicable, default=[m for m in FAST if m in applicable],
-                            format_func=lambda m: LABELS.get(m, m), key="pair_methods",
+                            format_func=lambda m: LABELS.get(m, m), key="pair_methods", bind=common.BIND,
                             help="Integrated gradients and RISE take a few seconds each on this CPU.")
     masks = 256
     if "rise" in chosen:
@@ -75,9 +75,9 @@ with common.guarded("Pair"):
 
         st.subheader("Deletion and insertion")
         c1, c2 = st.columns([1, 3])
-        kind = c1.radio("Map", ["similarity", "dissimilarity"], index=0 if same else 1, key="pair_kind",
+        kind = c1.radio("Map", ["similarity", "dissimilarity"], index=0 if same else 1, key="pair_kind", bind=common.BIND,
                         help="Similarity maps are read on genuine pairs, dissimilarity maps on impostor pairs.")
-        baseline = c1.radio("Deleted pixels become", ["black", "blur"], key="pair_baseline")
+        baseline = c1.radio("Deleted pixels become", ["black", "blur"], key="pair_baseline", bind=common.BIND)
         short = "sim" if kind == "similarity" else "dis"
         curves, fractions = {}, None
         for m, p in maps.items():

@@ -20,7 +20,7 @@ left, right = st.columns([1, 1])
 face = common.pick_face("probe_face", where=left, text="Face")
 second = None
 with right:
-    if st.toggle("Compare with a second face", key="probe_second_on"):
+    if st.toggle("Compare with a second face", key="probe_second_on", bind=common.BIND):
         second = common.pick_face("probe_second", text="Second face")
 if face is None:
     st.info("Choose or upload a face.")
@@ -37,26 +37,26 @@ probe = _probe(name, common.face_key(face), common.face_key(second) if second el
 
 st.subheader("Occluder")
 mode = st.radio("Place it by", ["Named region", "Sliders", "Box-select on the face", "Realistic occluder"],
-                horizontal=True, key="probe_mode")
+                horizontal=True, key="probe_mode", bind=common.BIND)
 regions = list(template.regions)
 rect = None
 if mode == "Realistic occluder":
     from interpface.occluders import OCCLUDER_KINDS, draw_occluder
 
     o1, o2 = st.columns([2, 1])
-    kind = o1.selectbox("Occluder", OCCLUDER_KINDS, format_func=lambda k: k.replace("_", " "), key="probe_occ_kind")
-    seed = int(o2.number_input("Seed (shape, colour, texture)", 0, 10_000, 0, key="probe_occ_seed"))
+    kind = o1.selectbox("Occluder", OCCLUDER_KINDS, format_func=lambda k: k.replace("_", " "), key="probe_occ_kind", bind=common.BIND)
+    seed = int(o2.number_input("Seed (shape, colour, texture)", 0, 10_000, 0, key="probe_occ_seed", bind=common.BIND))
     rect = draw_occluder(kind, seed, template)
 elif mode == "Named region":
-    region = st.selectbox("Region", regions, index=regions.index("eyes"), key="probe_region")
+    region = st.selectbox("Region", regions, index=regions.index("eyes"), key="probe_region", bind=common.BIND)
     rect = region_rect(region, template)
 elif mode == "Sliders":
     c1, c2, c3, c4, c5 = st.columns(5)
-    cx = c1.slider("x centre", 0.0, 109.0, 55.0, 1.0, key="probe_cx")
-    cy = c2.slider("y centre", 0.0, 109.0, 45.0, 1.0, key="probe_cy")
-    w = c3.slider("width", 4.0, 100.0, 32.0, 1.0, key="probe_w")
-    h = c4.slider("height", 4.0, 100.0, 12.0, 1.0, key="probe_h")
-    angle = c5.slider("angle", -90.0, 90.0, 0.0, 1.0, key="probe_angle")
+    cx = c1.slider("x centre", 0.0, 109.0, 55.0, 1.0, key="probe_cx", bind=common.BIND)
+    cy = c2.slider("y centre", 0.0, 109.0, 45.0, 1.0, key="probe_cy", bind=common.BIND)
+    w = c3.slider("width", 4.0, 100.0, 32.0, 1.0, key="probe_w", bind=common.BIND)
+    h = c4.slider("height", 4.0, 100.0, 12.0, 1.0, key="probe_h", bind=common.BIND)
+    angle = c5.slider("angle", -90.0, 90.0, 0.0, 1.0, key="probe_angle", bind=common.BIND)
     rect = OcclusionRect(cx, cy, w, h, angle)
 else:
     st.caption("Drag a box on the face: the occluder takes its place (in the template frame).")
@@ -111,7 +111,7 @@ if second is not None:
              f"**{'same' if same_occ else 'different'}** (cos {result.cos_other:.3f}).")
 
 st.subheader("Filters that changed most")
-k = st.slider("How many", 1, 12, 4, key="probe_topk")
+k = st.slider("How many", 1, 12, 4, key="probe_topk", bind=common.BIND)
 top = [int(i) for i in result.order[:k]]
 heat_fig = heatmap_pairs(face["crop"], result.occluded, probe.clean.psi_smooth, result.response.psi_smooth, top,
                          landmarks=face["landmarks"])

@@ -22,7 +22,7 @@ if missing:
 evaluations = {n: e for n, e in evaluations.items() if e}
 if evaluations:
     conditions = sorted({c for e in evaluations.values() for c in e.get("conditions", {})})
-    cond = st.selectbox("Condition", conditions, key="ver_cond") if conditions else None
+    cond = st.selectbox("Condition", conditions, key="ver_cond", bind=common.BIND) if conditions else None
     if cond:
         curves = {}
         for n, e in evaluations.items():
