@@ -12,7 +12,8 @@ $PY data prepare --dataset lfw --quiet
 $PY data teacher --dataset lfw --split devtrain --quiet   # the distillation targets (once; ~15 min on 2 cores)
 EXPORT_DIR=${EXPORT_DIR:-assets/models}
 for variant in ${VARIANTS:-base base_aug sad fad full}; do
-    if [ -f "$EXPORT_DIR/$variant/training.json" ] && [ "$(python3 -c "import json;print(json.load(open('$EXPORT_DIR/$variant/training.json'))['finished'])")" = True ]; then
+    # shipped and finished with the recipe the YAML describes now (every YAML key equal): skip
+    if [ "$(.venv/bin/python scripts/shipped_is_current.py "$EXPORT_DIR/$variant" "training/configs/$variant.yaml")" = yes ]; then
         echo "== $variant: already shipped"; continue
     fi
     if [ -f "runs/$variant/latest.json" ]; then

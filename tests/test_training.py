@@ -269,3 +269,20 @@ def test_benchmark_command_writes_its_figures(tmp_path, capsys):
     assert result["forward_gflop_per_img"] > 0 and result["matmul_peak_gflop_s"]["fp32"] > 0
     assert result["training"]["fp32"]["train_img_s"] > 0
     assert "img/s" in capsys.readouterr().out
+
+
+def test_shipped_model_is_current_only_with_the_same_recipe(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from shipped_is_current import main as is_current
+
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "training.json").write_text(json.dumps({"finished": True}))
+    (d / "config.json").write_text(json.dumps({"training": {"name": "base", "steps": 3000, "lr": 0.001, "teacher": "x"}}))
+    cfg = tmp_path / "base.yaml"
+    cfg.write_text("name: base\nsteps: 3000\nlr: 0.001\nteacher: x\n")
+    assert is_current(str(d), str(cfg)) == "yes"
+    cfg.write_text("name: base\nsteps: 3000\nlr: 0.001\nteacher: x\nw_distill_relation: 10.0\n")  # a newer recipe
+    assert is_current(str(d), str(cfg)) == "no"
+    (d / "training.json").write_text(json.dumps({"finished": False}))
+    assert is_current(str(d), str(tmp_path / "missing.yaml")) == "no"
