@@ -120,7 +120,7 @@ def _save(path: Path, relpaths, desc: np.ndarray, source: str) -> None:
     os.replace(tmp, path)
 
 
-def compute_teacher(cache, *, rows=None, source: str = "dlib", workers: int | None = None,
+def compute_teacher(cache, *, rows=None, source: str = "port", workers: int | None = None,
                     progress: bool = True, chunk: int = 64, save_every: int = 1024) -> tuple[TeacherDescriptors, dict]:
     """Describe `rows` of a PreparedDataset (default: every usable row) with the teacher and write the
     cache file. Resumable: rows the file already describes are kept, and the file is rewritten
