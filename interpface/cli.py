@@ -175,7 +175,6 @@ def cmd_convert_dlib(args) -> int:
 def cmd_occlude(args) -> int:
     import numpy as np
 
-    from .images import save_image
     from .occlusion import occlude_rect, random_rect, region_rect
     from .pipeline import FacePipeline
 
@@ -189,38 +188,37 @@ def cmd_occlude(args) -> int:
     else:
         rect = region_rect(args.region, pipeline.template, size)
     occluded, mask, quad = occlude_rect(face.crop, face.landmarks, rect, pipeline.template, fill=args.fill)
+    return _write_occluded(args, face, occluded, mask, f"occluded {int(mask.sum())} px",
+                           {"occluder": "rectangle", "region": args.region, "rect_template": rect.to_dict(),
+                            "quad_crop": quad.round(3).tolist()})
+
+
+def _write_occluded(args, face, occluded, mask, what: str, details: dict) -> int:
+    """Save the occluded crop (or clean | occluded), print one line, write the JSON report."""
+    import numpy as np
+
+    from .images import save_image
+
     picture = np.concatenate([face.crop, occluded], axis=1) if args.side_by_side else occluded
     save_image(args.out, picture)
-    print(f"{args.image}: face {face.detection.status} ({face.detection.n_faces} detected), "
-          f"occluded {int(mask.sum())} px -> {args.out}")
+    print(f"{args.image}: face {face.detection.status} ({face.detection.n_faces} detected, {face.detection.detector}), "
+          f"{what} -> {args.out}")
     write_json(args.json, {
         "image": str(args.image), "out": str(args.out), "detection": face.detection.status,
-        "n_faces": face.detection.n_faces, "region": args.region, "seed": args.seed,
-        "rect_template": rect.to_dict(), "quad_crop": quad.round(3).tolist(),
+        "detector": face.detection.detector, "n_faces": face.detection.n_faces, "seed": args.seed, **details,
         "aligned_size": int(face.crop.shape[0]), "occluded_pixels": int(mask.sum()),
-        "landmarks_crop": face.landmarks.round(3).tolist()})
+        "fit_residual": round(float(face.fit_residual), 3), "landmarks_crop": face.landmarks.round(3).tolist()})
     return 0
 
 
 def _occlude_realistic(args, face, pipeline) -> int:
-    import numpy as np
-
-    from .images import save_image
     from .occluders import draw_occluder
 
     occ = draw_occluder(args.occluder, args.seed, pipeline.template)
     occluded, mask = occ.apply(face.crop, face.landmarks)
-    picture = np.concatenate([face.crop, occluded], axis=1) if args.side_by_side else occluded
-    save_image(args.out, picture)
-    print(f"{args.image}: face {face.detection.status} ({face.detection.n_faces} detected), "
-          f"{args.occluder} (seed {args.seed}) covers {int(mask.sum())} px -> {args.out}")
-    write_json(args.json, {
-        "image": str(args.image), "out": str(args.out), "detection": face.detection.status,
-        "n_faces": face.detection.n_faces, "occluder": occ.to_dict(), "seed": args.seed,
-        "polygons_crop": [p.round(3).tolist() for p in occ.polygons(face.landmarks)],
-        "aligned_size": int(face.crop.shape[0]), "occluded_pixels": int(mask.sum()),
-        "landmarks_crop": face.landmarks.round(3).tolist()})
-    return 0
+    return _write_occluded(args, face, occluded, mask, f"{args.occluder} (seed {args.seed}) covers {int(mask.sum())} px",
+                           {"occluder": occ.to_dict(),
+                            "polygons_crop": [p.round(3).tolist() for p in occ.polygons(face.landmarks)]})
 
 
 # ------------------------------------------------------------------------------------------ demo
