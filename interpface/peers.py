@@ -72,12 +72,9 @@ class DlibResNetEmbedder:
 
     def descriptor(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB and its 68 landmarks (68, 2) in image pixels -> (128,) L2-normalised."""
-        dlib = self._dlib
-        pts = np.rint(np.asarray(landmarks, np.float64)).astype(int)
-        (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
-        shape = dlib.full_object_detection(dlib.rectangle(int(x0), int(y0), int(x1), int(y1)),
-                                           [dlib.point(int(x), int(y)) for x, y in pts])
-        d = np.asarray(self._net.compute_face_descriptor(np.ascontiguousarray(rgb, np.uint8), shape,
+        from .teacher import dlib_shape
+
+        d = np.asarray(self._net.compute_face_descriptor(np.ascontiguousarray(rgb, np.uint8), dlib_shape(landmarks),
                                                          self.num_jitters), np.float32)
         return d / max(float(np.linalg.norm(d)), 1e-12)
 
