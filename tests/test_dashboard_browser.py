@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from tests.browser import (CHROMIUM, CHROMIUM_ARGS, choose, errors_on, rss_mib, running_dashboard,
                            wait_chart, wait_charts, wait_idle)
@@ -113,8 +113,9 @@ def test_a_shared_url_opens_the_same_view(server, browser):
               wait_until="domcontentloaded")
     page.get_by_role("heading", name="Occlusion probe").wait_for(timeout=60_000)
     wait_idle(page)
-    assert page.locator('input[role="combobox"][aria-label="Occluder"]').first.input_value() == "sunglasses"
-    assert page.get_by_label("Seed (shape, colour, texture)").first.input_value() == "7"
+    # expect() polls: on a loaded machine the widgets may take a moment to show the restored values
+    expect(page.locator('input[role="combobox"][aria-label="Occluder"]').first).to_have_value("sunglasses", timeout=30_000)
+    expect(page.get_by_label("Seed (shape, colour, texture)").first).to_have_value("7", timeout=30_000)
     assert not errors_on(page)
     page.goto(url + "/filters?flt_how=Choose&flt_ids=5&flt_ids=9", wait_until="domcontentloaded")
     page.get_by_role("heading", name="Filter explorer").wait_for(timeout=60_000)
