@@ -54,7 +54,7 @@ def cmd_analyze(args) -> int:
         print("  mean feature difference: " + ", ".join(f"{r} {v:.4f}" for r, v in m["mean_feature_difference"].items()))
     payload = {**m, "out": str(out), "seconds": round(time.perf_counter() - t0, 2), "timings": result.meta["timings"]}
     if args.precompute:
-        npz, js = save_precomputed(result, args.precompute, args.precompute_dir)
+        npz, js = save_precomputed(result, args.precompute, args.precompute_dir, crops=faces.crops)
         print(f"  precomputed -> {npz} ({npz.stat().st_size / 1024:.0f} KiB), {js}")
         payload["precomputed"] = [str(npz), str(js)]
     write_json(args.json, payload)

@@ -176,6 +176,15 @@ class Template:
         """Short hash of the landmark values: caches of aligned crops are keyed by it."""
         return hashlib.sha256(np.round(self.landmarks, 4).astype(np.float64).tobytes()).hexdigest()[:12]
 
+    def region_of(self, point) -> str:
+        """The name of the smallest region whose box holds `point` (x, y) (left_eye before eyes), or
+        "none" outside every region or for a non-finite point."""
+        p = np.asarray(point, dtype=np.float64)
+        if p.shape != (2,) or not np.isfinite(p).all():
+            return "none"
+        holding = [r for r in self.regions.values() if r.contains(p)]
+        return min(holding, key=lambda r: r.size[0] * r.size[1]).name if holding else "none"
+
     @functools.cached_property
     def face_box(self) -> tuple[float, float, float, float]:
         """Box of the face in the template: jaw/brow extent plus the forehead region."""

@@ -36,8 +36,9 @@ def make_tiny_analyses(zoo: Path, out: Path, faces) -> Path:
     landmarks = np.stack([f.landmarks for f in prepared])
     for name in ("base", "full"):
         model, _ = load_model(zoo / name)
-        result = run_analysis(model, crops, landmarks, regions=("eyes", "nose", "mouth"), bootstrap=0)
-        save_precomputed(result, name, out)
+        result = run_analysis(model, crops, landmarks, regions=("eyes", "nose", "mouth"), bootstrap=0,
+                              relpaths=list(FACES))
+        save_precomputed(result, name, out, crops=crops)
     return out
 
 

@@ -9,8 +9,8 @@ from tests.dashboard_fixtures import dashboard_env, make_tiny_analyses, make_tin
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
-PAGES = ["pages/overview.py", "pages/probe.py", "pages/filters.py", "pages/atlas.py", "pages/distributions.py",
-         "pages/verification.py", "pages/pair.py", "pages/compare.py", "pages/export.py"]
+PAGES = ["views/overview.py", "views/probe.py", "views/filters.py", "views/atlas.py", "views/card.py", "views/distributions.py",
+         "views/verification.py", "views/pair.py", "views/compare.py", "views/export.py"]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_page_runs(app, page):
 
 
 def test_probe_widgets_change_the_result(app):
-    app.switch_page("pages/probe.py")
+    app.switch_page("views/probe.py")
     app.run()
     before = {m.label: m.value for m in app.metric}
     app.selectbox(key="probe_region").select("mouth")
@@ -100,7 +100,7 @@ def test_bad_image_shows_a_message_not_a_traceback(zoo, monkeypatch):
 
 
 def test_compare_two_models(app):
-    app.switch_page("pages/compare.py")
+    app.switch_page("views/compare.py")
     app.run()
     app.selectbox(key="cmp_b").select("full")
     app.selectbox(key="cmp_region").select("mouth")
@@ -110,7 +110,7 @@ def test_compare_two_models(app):
 
 
 def test_filters_page_choose_filters(app):
-    app.switch_page("pages/filters.py")
+    app.switch_page("views/filters.py")
     app.run()
     app.radio(key="flt_how").set_value("Choose")
     app.run()
@@ -118,7 +118,7 @@ def test_filters_page_choose_filters(app):
 
 
 def test_probe_sensitivity_sweep(app):
-    app.switch_page("pages/probe.py")
+    app.switch_page("views/probe.py")
     app.run()
     app.select_slider(key="sens_stride").set_value(12.0)
     app.button(key="sens_run").click()
@@ -129,7 +129,7 @@ def test_probe_sensitivity_sweep(app):
 
 @pytest.mark.parametrize("method", ["LayerGradCam (on psi)", "IntegratedGradients", "Occlusion"])
 def test_filters_page_attributions(app, method):
-    app.switch_page("pages/filters.py")
+    app.switch_page("views/filters.py")
     app.run()
     app.selectbox(key="attr_method").select(method)
     app.button(key="attr_go").click()
@@ -139,7 +139,7 @@ def test_filters_page_attributions(app, method):
 
 
 def test_pair_page_maps_and_curves(app):
-    app.switch_page("pages/pair.py")
+    app.switch_page("views/pair.py")
     app.run()
     _ok(app)
     assert any(m.label == "cosine similarity" for m in app.metric)
@@ -160,7 +160,7 @@ def test_a_shared_url_restores_the_view(zoo, monkeypatch):
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.query_params.update({"probe_mode": "Realistic occluder", "probe_occ_kind": "sunglasses", "probe_occ_seed": "7",
                             "probe_face_sample": "grace_hopper"})
-    at.switch_page("pages/probe.py")
+    at.switch_page("views/probe.py")
     at.run()
     _ok(at)
     assert at.radio(key="probe_mode").value == "Realistic occluder"
@@ -171,7 +171,57 @@ def test_a_shared_url_restores_the_view(zoo, monkeypatch):
 
     at2 = AppTest.from_file(str(APP), default_timeout=120)
     at2.query_params.update({"flt_how": "Choose", "flt_ids": ["5", "9"]})
-    at2.switch_page("pages/filters.py")
+    at2.switch_page("views/filters.py")
     at2.run()
     _ok(at2)
     assert at2.radio(key="flt_how").value == "Choose" and at2.multiselect(key="flt_ids").value == [5, 9]
+
+
+def test_filter_card_shows_location_top_faces_and_occlusion_effect(zoo, monkeypatch):
+    """The card of a filter opened from the URL: its region, std, a location figure with the mean and
+    the ellipse of both signs, the faces it fires on most (from the shipped analysis), the bars of
+    the occlusion effect per region, and the heatmap on the chosen face."""
+    import numpy as np
+
+    from interpface.analysis import load_precomputed
+
+    for key, value in zoo.items():
+        monkeypatch.setenv(key, value)
+    from dashboard.common import label
+
+    pre = load_precomputed("base", zoo["INTERPFACE_ANALYSES"])
+    k = int(np.nanargmax(pre.std[:, 0]))  # not the default (the smallest std): the URL must choose it
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    # a bound selectbox keeps its displayed label in the URL (the default model is "full": base must come from it)
+    at.query_params.update({"model": label("base"), "card_filter": str(k)})
+    at.switch_page("views/card.py")
+    at.run()
+    _ok(at)
+    assert at.selectbox(key="model").value == "base" and at.number_input(key="card_filter").value == k
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Positive-peak std"] == f"{pre.std[k, 0]:.1f} px"
+    region = metrics["Region (positive peak)"]
+    figs = at.session_state["last_figures"]
+    loc = figs["filter_card_location"]
+    means = [t for t in loc.data if t.name and t.name.endswith(": mean")]
+    ellipses = [t for t in loc.data if t.name and "std" in t.name]
+    assert means and len(ellipses) == len(means)
+    assert np.allclose([means[0].x[0], means[0].y[0]], pre.mean_xy[k, 0], atol=1e-4)
+    effect = figs["filter_card_effect"]
+    assert np.allclose(effect.data[0].y, pre.differences.mean_abs[:, k], atol=1e-6)
+    colors = list(effect.data[0].marker.color)
+    if region.replace(" ", "_") in pre.differences.names:  # its own region is highlighted, and only it
+        assert colors.count("#009E73") == 1 and effect.data[0].x[colors.index("#009E73")] == region
+    else:
+        assert "#009E73" not in colors
+    # the top faces: one image per face with a positive peak, captioned with the person
+    shown = int((pre.top.index[k] >= 0).sum())
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert shown >= 1 and len(captions) == shown, captions
+    people = {str(r).split("/")[0].replace("_", " ") for r in pre.top.relpaths[k] if r}
+    assert {c.split(" · ")[0] for c in captions} <= people
+    other = int(np.nanargmin(pre.std[:, 0]))
+    at.number_input(key="card_filter").set_value(other)
+    at.run()
+    _ok(at)
+    assert {m.label: m.value for m in at.metric}["Positive-peak std"] == f"{pre.std[other, 0]:.1f} px"

@@ -14,7 +14,7 @@ from tests.browser import (CHROMIUM, CHROMIUM_ARGS, choose, errors_on, rss_mib, 
 from tests.dashboard_fixtures import dashboard_env, make_tiny_analyses, make_tiny_zoo
 
 SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-PAGES = ["Overview", "Occlusion probe", "Filter explorer", "Peak atlas", "Distributions", "Verification",
+PAGES = ["Overview", "Occlusion probe", "Filter explorer", "Peak atlas", "Filter card", "Distributions", "Verification",
          "Why this match?", "Compare", "Export"]
 DIFF_TITLE = "Feature difference per dimension"
 
@@ -126,6 +126,26 @@ def test_a_shared_url_opens_the_same_view(server, browser):
     titles = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(e =>
         ((e.layout && e.layout.annotations) || []).map(a => String(a.text)))""")
     assert any(t.startswith("#5 ") for t in titles) and any(t.startswith("#9 ") for t in titles)
+    page.close()
+
+
+def test_filter_card_from_a_url_shows_legible_top_faces(server, browser):
+    """/card?card_filter=K opens that filter's card: the chosen id, its location figure, and the faces it
+    fires on most drawn at least 160 px wide (the 32 px thumbnails must not be shown at their size)."""
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url + "/card?model=Base+CNN&card_filter=3", wait_until="domcontentloaded")
+    page.get_by_role("heading", name="Filter card").wait_for(timeout=60_000)
+    wait_idle(page)
+    expect(page.get_by_label(re.compile("^Filter id")).first).to_have_value("3", timeout=30_000)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.js-plotly-plot')].some(e => e.layout &&
+              JSON.stringify(e.layout.title || '').includes('Filter #3'))""", timeout=120_000)
+    page.get_by_text("Faces it fires on most").wait_for(timeout=60_000)
+    widths = page.eval_on_selector_all('[data-testid="stImage"] img',
+                                       "els => els.map(e => e.getBoundingClientRect().width)")
+    assert widths and min(widths) >= 160, widths
+    assert not errors_on(page)
     page.close()
 
 

@@ -12,6 +12,7 @@
   Grad-CAM, RISE, random); :mod:`.faithfulness` — deletion / insertion curves; :mod:`.pair_benchmark`
   — both over seeded DevTest pairs (``interpface faithfulness``).
 - :mod:`.run` — :func:`run_analysis`: everything for one model from one batched pass.
+- :mod:`.top_faces` — the faces each filter fires on most, and its peak covariance (the filter card).
 - :mod:`.precomputed` — compact analyses shipped in assets/analyses.
 - :mod:`.warp` — batched barycentric warp of crop points into the template.
 """
@@ -37,6 +38,7 @@ _EXPORTS = {
     "AnalysisResult": "run", "run_analysis": "run", "compute_metrics": "run", "bootstrap_metrics": "run",
     "PrecomputedAnalysis": "precomputed", "save_precomputed": "precomputed", "load_precomputed": "precomputed",
     "list_precomputed": "precomputed", "precomputed_dir": "precomputed",
+    "TopFaces": "top_faces", "top_faces": "top_faces", "peak_covariance": "top_faces",
     "Faces": "faces", "load_devtest_faces": "faces", "load_faces": "faces",
     "PAIR_METHODS": "pair_maps", "PairMap": "pair_maps", "pair_map": "pair_maps", "pair_maps": "pair_maps",
     "Curves": "faithfulness", "deletion_insertion": "faithfulness",

@@ -12,6 +12,11 @@ spreads, provenance):
                             counted in the last bin)
     diff_names (L,), diff_rects (L, 5), diff_mean_abs (L, K)   mean |f(I) - f(I^)| per occluder
     mean_face (110, 110, 3) uint8   average aligned crop of the analysed images (figure background)
+    peak_cov (K, 2, 2, 2)   per-filter, per-sign covariance of the peak location (the std ellipse)
+    top_index (K, T) int32, top_value (K, T), top_peak_xy (K, T, 2), top_relpaths (K, T) str,
+    top_thumbs (B,) uint8   the T faces each filter fires on most (positive peak): analysis rows, peak
+                            magnitudes, peaks in crop pixels, image paths, and a JPEG mosaic of 32 px
+                            crops around the peaks (see :mod:`.top_faces`)
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from ..occlusion import OcclusionRect
 from ..template import assets_dir
 from .feature_difference import FeatureDifferences
 from .run import AnalysisResult
+from .top_faces import TopFaces, decode_thumbs, encode_thumbs, peak_covariance, top_faces
 
 __all__ = ["PrecomputedAnalysis", "precomputed_dir", "save_precomputed", "load_precomputed", "list_precomputed",
            "HIST_EDGES"]
@@ -58,6 +64,8 @@ class PrecomputedAnalysis:
     differences: FeatureDifferences | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    peak_cov: np.ndarray | None = None
+    top: TopFaces | None = None
 
     @property
     def n_filters(self) -> int:
@@ -71,7 +79,8 @@ class PrecomputedAnalysis:
             raise KeyError(key) from None
 
     @staticmethod
-    def from_result(result: AnalysisResult, name: str) -> "PrecomputedAnalysis":
+    def from_result(result: AnalysisResult, name: str, crops: np.ndarray | None = None) -> "PrecomputedAnalysis":
+        """The compact form; with the analysed crops (N, 110, 110, 3) it keeps each filter's top faces."""
         counts = np.stack([np.histogram(np.clip(s[np.isfinite(s)], HIST_EDGES[0], HIST_EDGES[-1]), HIST_EDGES)[0]
                            for s in result.std.T])
         d = result.differences
@@ -80,15 +89,19 @@ class PrecomputedAnalysis:
         return PrecomputedAnalysis(name, result.mean_xy.astype(np.float32), result.std.astype(np.float32),
                                    result.total_weight.astype(np.float32), result.valid().mean(axis=0).astype(np.float32),
                                    HIST_EDGES.astype(np.float32), counts.astype(np.int32), result.mean_face, diffs,
-                                   dict(result.metrics), dict(result.meta))
+                                   dict(result.metrics), dict(result.meta),
+                                   peak_covariance(result.template_xy, result.weight),
+                                   None if crops is None else top_faces(crops, result.weight, result.crop_xy,
+                                                                        result.relpaths))
 
 
 def save_precomputed(result: AnalysisResult | PrecomputedAnalysis, name: str,
-                     directory: str | os.PathLike | None = None) -> tuple[Path, Path]:
-    """Write ``<directory>/<name>.npz`` and ``.json`` (default directory: assets/analyses)."""
+                     directory: str | os.PathLike | None = None, crops: np.ndarray | None = None) -> tuple[Path, Path]:
+    """Write ``<directory>/<name>.npz`` and ``.json`` (default directory: assets/analyses); with the
+    analysed crops it stores each filter's top faces too."""
     from ..cli import write_json
 
-    pre = result if isinstance(result, PrecomputedAnalysis) else PrecomputedAnalysis.from_result(result, name)
+    pre = result if isinstance(result, PrecomputedAnalysis) else PrecomputedAnalysis.from_result(result, name, crops)
     out = Path(directory) if directory is not None else precomputed_dir()
     out.mkdir(parents=True, exist_ok=True)
     arrays = dict(mean_xy=pre.mean_xy, std=pre.std, total_weight=pre.total_weight, peak_presence=pre.peak_presence,
@@ -97,6 +110,11 @@ def save_precomputed(result: AnalysisResult | PrecomputedAnalysis, name: str,
         arrays.update(diff_names=np.array(pre.differences.names, dtype=str),
                       diff_rects=pre.differences.rect_array().astype(np.float32),
                       diff_mean_abs=pre.differences.mean_abs.astype(np.float32))
+    if pre.peak_cov is not None:
+        arrays["peak_cov"] = pre.peak_cov.astype(np.float32)
+    if pre.top is not None:
+        arrays.update(top_index=pre.top.index, top_value=pre.top.value, top_peak_xy=pre.top.peak_xy,
+                      top_relpaths=np.asarray(pre.top.relpaths, dtype=str), top_thumbs=encode_thumbs(pre.top.thumbs))
     npz = out / f"{name}.npz"
     tmp = out / f".{name}.tmp{os.getpid()}.npz"
     np.savez_compressed(tmp, **arrays)
@@ -131,9 +149,14 @@ def load_precomputed(name_or_path: str | os.PathLike, directory: str | os.PathLi
         diffs = FeatureDifferences([str(n) for n in a["diff_names"]],
                                    [OcclusionRect(*map(float, r)) for r in a["diff_rects"]], a["diff_mean_abs"],
                                    np.zeros((len(a["diff_names"]), 0), np.float32))
+    top = None
+    if "top_index" in a:  # analyses written before the filter card have no top faces
+        k, t = a["top_index"].shape
+        top = TopFaces(a["top_index"], a["top_value"], a["top_peak_xy"], decode_thumbs(a["top_thumbs"], k, t),
+                       a["top_relpaths"])
     return PrecomputedAnalysis(str(info.get("name", stem.name)), a["mean_xy"], a["std"], a["total_weight"],
                                a["peak_presence"], a["hist_edges"], a["hist_counts"], a["mean_face"], diffs,
-                               info.get("metrics", {}), info.get("meta", {}))
+                               info.get("metrics", {}), info.get("meta", {}), a.get("peak_cov"), top)
 
 
 def list_precomputed(directory: str | os.PathLike | None = None) -> list[str]:

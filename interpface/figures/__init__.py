@@ -9,6 +9,7 @@ name -> analysis draws several models side by side.
 - Fig. 10 :func:`roc_figure` (+ :func:`roc_points`) (:mod:`.roc`)
 - model comparison :func:`metrics_bar_figure`, :func:`metrics_table` (:mod:`.metrics`)
 - pair explanations :func:`pair_maps_figure`, :func:`faithfulness_curves_figure` (:mod:`.pairs`)
+- filter card :func:`filter_location_figure`, :func:`region_effect_figure` (:mod:`.filter_card`)
 - files: :func:`export_figure`, :func:`export_figures` (:mod:`.export`), HTML reports (:mod:`.report`)
 """
 
@@ -23,6 +24,8 @@ _EXPORTS = {
     "export_figure": "export", "export_figures": "export", "find_browser": "export",
     "FigureExportError": "export", "STATIC_FORMATS": "export",
     "pair_maps_figure": "pairs", "faithfulness_curves_figure": "pairs",
+    "filter_location_figure": "filter_card", "region_effect_figure": "filter_card", "region_effect": "filter_card",
+    "filter_region": "filter_card",
     "ReportSection": "report", "render_report": "report", "write_table_csv": "report",
 }
 

@@ -18,8 +18,15 @@ if not analyses:
 signs = st.multiselect("Peaks", ["pos", "neg"], default=["pos", "neg"], key="atlas_signs",
                        format_func={"pos": "positive (max)", "neg": "negative (min)"}.get) or ["pos"]
 fig = peak_map_figure(analyses, signs=signs)
-st.plotly_chart(fig, key="atlas_map")
+st.caption("Click a filter to open its card.")
+event = st.plotly_chart(fig, key="atlas_map", on_select="rerun", selection_mode="points")
 common.remember_figure("peak_atlas", fig)
+points = (event.get("selection") or {}).get("points") or [] if event else []
+if points and points[0].get("customdata") is not None:
+    # the scatter traces are named "<model> <sign>" and carry [filter id, std] per point
+    trace = fig.data[int(points[0]["curve_number"])]
+    st.switch_page("views/card.py", query_params={"model": common.label(trace.name.rsplit(" ", 1)[0]),
+                                                   "card_filter": int(points[0]["customdata"][0])})
 
 st.subheader("One filter")
 name = st.selectbox("Model", list(analyses), format_func=common.label, key="atlas_one_model", bind=common.BIND)
@@ -35,6 +42,8 @@ for c, (si, sign) in zip(cols, enumerate(("positive", "negative"))):
              help=f"average location ({xy[0]:.1f}, {xy[1]:.1f}); region: {region}")
     c.caption(f"average {sign} peak at ({xy[0]:.1f}, {xy[1]:.1f}) — region **{region}**")
 cols[2].metric("filter rank by std", f"{int((a.std[:, 0] < a.std[k, 0]).sum()) + 1} / {len(a.std)}")
+st.page_link("views/card.py", label=f"Open the card of filter #{k}", icon=":material/badge:",
+             query_params={"model": common.label(name), "card_filter": k})
 
 with common.guarded("Heatmaps"):
     model, _ = common.get_model(common.model_path(name))

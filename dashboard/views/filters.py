@@ -32,6 +32,10 @@ with tab_face:
                                 landmarks=[face["landmarks"]])
             st.plotly_chart(fig, key="flt_grid")
             common.remember_figure("filter_grid", fig)
+            links = st.columns(min(len(chosen), 8))
+            for col, kk in zip(links, chosen[:8]):
+                col.page_link("views/card.py", label=f"Card of #{kk}", icon=":material/badge:",
+                              query_params={"model": common.label(name), "card_filter": kk})
 
 with tab_across:
     k = st.number_input("Filter id", 0, n_filters - 1, 0, key="flt_one", bind=common.BIND)
