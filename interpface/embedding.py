@@ -82,7 +82,7 @@ def embed_crops(model: torch.nn.Module, crops: np.ndarray, batch_size: int = DEF
     return l2_normalize(out)
 
 
-def embed_images(model: torch.nn.Module, sources: Sequence, pipeline=None, fallback: bool = False,
+def embed_images(model, sources: Sequence, pipeline=None, fallback: bool = False,
                  batch_size: int = DEFAULT_BATCH_SIZE, flip: bool = False,
                  progress=None, details: list | None = None) -> tuple[np.ndarray, list[dict]]:
     """Detect, align and embed arbitrary images (paths, bytes or (H, W, 3) RGB arrays), in batches.
@@ -91,19 +91,23 @@ def embed_images(model: torch.nn.Module, sources: Sequence, pipeline=None, fallb
     failures: [{"index", "source", "error"}]). A bad image (missing, undecodable, no face, too
     small, ...) is reported and skipped, never fatal. pipeline: a FacePipeline (built when None).
     details: a list that receives, per embedded source, {"index", "detector", "status", "n_faces",
-    "fit_residual", "poor_fit"} (which detector found the face and how well the 68 points fit)."""
+    "fit_residual", "poor_fit"} (which detector found the face and how well the 68 points fit).
+    model: an InterpretableFaceNet, or any interpface.face_models.FaceModel (which cuts its own input
+    from the aligned crop; flip does not apply to it)."""
     from .pipeline import FacePipeline
 
     pipeline = pipeline or FacePipeline()
     n = len(sources)
-    out = np.full((n, model.config.num_filters), np.nan, np.float32)
+    face_model = hasattr(model, "prepare") and hasattr(model, "dim")
+    out = np.full((n, model.dim if face_model else model.config.num_filters), np.nan, np.float32)
     failures: list[dict] = []
     for start in range(0, n, batch_size):
-        crops, rows = [], []
+        crops, landmarks, rows = [], [], []
         for i in range(start, min(n, start + batch_size)):
             try:
                 face = pipeline.prepare(sources[i], fallback=fallback)
                 crops.append(face.crop)
+                landmarks.append(face.landmarks)
                 rows.append(i)
                 if details is not None:
                     details.append(face_details(i, face))
@@ -111,7 +115,9 @@ def embed_images(model: torch.nn.Module, sources: Sequence, pipeline=None, fallb
                 failures.append({"index": i, "source": _describe(sources[i]), "error": f"{type(exc).__name__}: {exc}"})
             if progress is not None:
                 progress(1)
-        if crops:
+        if crops and face_model:
+            out[rows] = model.embed(np.stack(crops), np.stack(landmarks), batch_size)
+        elif crops:
             out[rows] = embed_crops(model, np.stack(crops), batch_size=batch_size, flip=flip)
     return out, failures
 

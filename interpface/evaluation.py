@@ -222,18 +222,26 @@ class ModelEmbedder:
 
     def embed(self, faces: FaceSet, positions: np.ndarray, quads: list) -> np.ndarray:
         from .embedding import embed_crops
-        from .occlusion import apply_masks, quad_masks
 
         rows = faces.rows[positions]
-        crops = np.array(faces.crops[rows])
-        occluded = [i for i, q in enumerate(quads) if q is not None and not hasattr(q, "apply")]
-        if occluded:
-            masks = quad_masks(np.stack([quads[i] for i in occluded]), crops.shape[1:3])
-            crops[occluded] = apply_masks(crops[occluded], masks, 0)
-        for i, q in enumerate(quads):
-            if hasattr(q, "apply"):  # a realistic occluder, placed through this face's landmarks
-                crops[i] = q.apply(crops[i], faces.landmarks[rows[i]])[0]
+        crops = paint_quads(np.array(faces.crops[rows]), faces.landmarks[rows], quads)
         return embed_crops(self.model, crops, batch_size=self.batch_size, flip=self.flip)
+
+
+def paint_quads(crops: np.ndarray, landmarks: np.ndarray, quads: list) -> np.ndarray:
+    """Paint each face's occluder in place: crops (n, 110, 110, 3) uint8, landmarks (n, 68, 2), quads
+    (n,) of None, a (4, 2) crop-pixel quadrilateral (black), or an Occluder (placed through the
+    face's landmarks). Returns crops."""
+    from .occlusion import apply_masks, quad_masks
+
+    occluded = [i for i, q in enumerate(quads) if q is not None and not hasattr(q, "apply")]
+    if occluded:
+        masks = quad_masks(np.stack([quads[i] for i in occluded]), crops.shape[1:3])
+        crops[occluded] = apply_masks(crops[occluded], masks, 0)
+    for i, q in enumerate(quads):
+        if hasattr(q, "apply"):  # a realistic occluder, placed through this face's landmarks
+            crops[i] = q.apply(crops[i], landmarks[i])[0]
+    return crops
 
 
 def _as_embedder(obj, flip: bool = False, batch_size: int = 128):

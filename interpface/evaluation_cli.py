@@ -16,10 +16,20 @@ def _set_threads(n):
         torch.set_num_threads(int(n))
 
 
+def _is_face_model_spec(value: str) -> bool:
+    """`dlib-resnet` or `iresnet<depth>:<file>` (else: an interpface checkpoint folder)."""
+    return str(value) == "dlib-resnet" or (str(value).startswith("iresnet") and ":" in str(value))
+
+
 def _load_embedder(args):
     """(embedder or model, display name, info dict) from --checkpoint or --peer."""
     if bool(args.checkpoint) == bool(getattr(args, "peer", None)):
         raise ConfigError("give exactly one of --checkpoint DIR or --peer dlib|dlib-port")
+    if args.checkpoint and _is_face_model_spec(args.checkpoint):
+        from .face_models import FaceModelEmbedder, load_face_model
+
+        model = load_face_model(args.checkpoint, getattr(args, "cache_dir", None))
+        return FaceModelEmbedder(model, batch_size=args.batch_size), model.name, {"checkpoint": str(args.checkpoint)}
     if args.checkpoint:
         from .checkpoint import load_model
 
@@ -74,7 +84,12 @@ def cmd_embed(args) -> int:
         from .embedding import embed_images
         from .pipeline import FacePipeline
 
-        emb, failures = embed_images(embedder, sources, FacePipeline(landmark_model=args.landmark_model),
+        from .face_models import FaceModelEmbedder
+
+        if isinstance(embedder, FaceModelEmbedder) and args.flip:
+            raise ConfigError("--flip applies to interpface checkpoints only")
+        model = embedder.model if isinstance(embedder, FaceModelEmbedder) else embedder
+        emb, failures = embed_images(model, sources, FacePipeline(landmark_model=args.landmark_model),
                                      fallback=args.fallback, batch_size=args.batch_size, flip=args.flip,
                                      progress=progress, details=details)
     if bar:
@@ -119,7 +134,7 @@ def cmd_evaluate(args) -> int:
     for c in conditions:
         parse_condition(c)  # fail early on a typo
     embedder, name, info = _load_embedder(args)
-    if args.peer and args.flip:
+    if (args.peer or _is_face_model_spec(args.checkpoint or "")) and args.flip:
         raise ConfigError("--flip applies to --checkpoint models only")
     t0 = time.perf_counter()
     ev = Evaluator(embedder, args.protocol, data_root=args.data_root, cache_dir=args.cache_dir, root=args.root,
@@ -152,7 +167,10 @@ def add_commands(sub) -> None:
     p.add_argument("images", nargs="*", help="image files")
     p.add_argument("--list", metavar="FILE", help="a file with one image path per line ('#' comments)")
     p.add_argument("--root", help="folder that relative paths in --list are relative to (default: as written)")
-    p.add_argument("--checkpoint", metavar="DIR", help="model checkpoint directory")
+    p.add_argument("--checkpoint", metavar="DIR|dlib-resnet|iresnet<d>:FILE",
+                   help="an interpface checkpoint directory, `dlib-resnet` (the PyTorch port of dlib's ResNet), or "
+                        "`iresnet<18|34|50|100>:FILE` (an ArcFace IResNet state dict: .safetensors, or .pth read "
+                        "with torch.load(weights_only=True))")
     p.add_argument("--peer", choices=["dlib", "dlib-port"], help="embed with a peer model instead (dlib's ResNet "
                    "descriptor; dlib-port: the same network through interpface's PyTorch port)")
     p.add_argument("--out", required=True, metavar="EMB.npy", help="(N, D) float32 embeddings, input order")
@@ -173,7 +191,10 @@ def add_commands(sub) -> None:
                        "32x12 warped black quadrilateral per image), part:REGION (eyes, nose, mouth, ...), natural "
                        "(LFW-attribute Eyeglasses/Sunglasses DevTest images as probes). Occlusion goes on the probe "
                        "side. See the README / interpface.evaluation for the exact definitions.")
-    p.add_argument("--checkpoint", metavar="DIR", help="model checkpoint directory")
+    p.add_argument("--checkpoint", metavar="DIR|dlib-resnet|iresnet<d>:FILE",
+                   help="an interpface checkpoint directory, `dlib-resnet` (the PyTorch port of dlib's ResNet), or "
+                        "`iresnet<18|34|50|100>:FILE` (an ArcFace IResNet state dict: .safetensors, or .pth read "
+                        "with torch.load(weights_only=True))")
     p.add_argument("--peer", choices=["dlib", "dlib-port"], help="evaluate a peer model instead (dlib's ResNet "
                    "descriptor, ~60 ms per image on 1 core; dlib-port: its PyTorch port, batched)")
     p.add_argument("--protocol", default="lfw-devtest", help="lfw-devtest (default), lfw-view2 or pairs:FILE")

@@ -1,0 +1,188 @@
+"""The face-model interface: ours, an ArcFace IResNet from a user's state dict, the dlib port; safe
+weight loading (no pickle runs), key mismatches, and the CLI taking `iresnet18:FILE` / `dlib-resnet`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from interpface.cli import main
+from interpface.embedding import embed_crops
+from interpface.errors import CheckpointError
+from interpface.face_models import (ARCFACE_112, DlibPortFaceModel, InterpretableFaceModel, IResNet, IResNetFaceModel,
+                                    ModelFileError, arcface_points, build_iresnet, load_face_model,
+                                    load_state_dict_file)
+from interpface.models import InterpretableFaceNet, get_model_config
+from interpface.pipeline import FacePipeline
+
+PAYLOAD_FLAG = "interpface_payload_ran"
+
+
+class _Payload:
+    """Pickles into a call that would create a file: it must never run."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture(scope="module")
+def aligned(faces):
+    pipe = FacePipeline()
+    prepared = [pipe.prepare(faces.path(r)) for r in ("Grace_Hopper/Grace_Hopper_0001.jpg",
+                                                        "Eileen_Collins/Eileen_Collins_0001.jpg")]
+    return np.stack([f.crop for f in prepared]), np.stack([f.landmarks for f in prepared])
+
+
+@pytest.fixture(scope="module")
+def iresnet18_file(tmp_path_factory):
+    torch.manual_seed(0)
+    net = IResNet(18).eval()
+    with torch.no_grad():  # non-trivial BN statistics so a wrong load shows in the outputs
+        for m in net.modules():
+            if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    path = tmp_path_factory.mktemp("iresnet") / "r18.pth"
+    torch.save(net.state_dict(), path)
+    return path, net
+
+
+def test_iresnet_state_dict_loads_from_pth_and_safetensors(iresnet18_file, aligned, tmp_path):
+    from safetensors.torch import save_file
+
+    path, net = iresnet18_file
+    x = torch.randn(2, 3, 112, 112)
+    with torch.no_grad():
+        want = net(x)
+        assert want.shape == (2, 512)
+        assert torch.allclose(build_iresnet(18, path)(x), want, atol=1e-5)
+        st = tmp_path / "r18.safetensors"
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(st))
+        assert torch.allclose(build_iresnet(18, st)(x), want, atol=1e-5)
+        # DDP's "module." prefix and a {"state_dict": ...} wrapper are accepted
+        wrapped = tmp_path / "wrapped.pth"
+        torch.save({"state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}}, wrapped)
+        assert torch.allclose(build_iresnet(18, wrapped)(x), want, atol=1e-5)
+
+
+def test_a_pickle_payload_is_refused_and_never_runs(tmp_path):
+    flag = tmp_path / PAYLOAD_FLAG
+    evil = tmp_path / "evil.pth"
+    torch.save({"conv1.weight": torch.zeros(1), "extra": _Payload(flag)}, evil)
+    assert not flag.exists()
+    with pytest.raises(ModelFileError, match="weights_only"):
+        load_state_dict_file(evil)
+    assert not flag.exists()
+    with pytest.raises(ModelFileError):
+        build_iresnet(18, evil)
+    assert not flag.exists()
+    # the CLI: one line, non-zero, nothing ran
+    code = main(["embed", "--checkpoint", f"iresnet18:{evil}", "--out", str(tmp_path / "e.npy"),
+                 str(tmp_path / "x.jpg")])
+    assert code != 0 and not flag.exists()
+
+
+def test_wrong_keys_and_shapes_are_listed(iresnet18_file, tmp_path):
+    _, net = iresnet18_file
+    state = dict(net.state_dict())
+    del state["fc.weight"]
+    state["head.bias"] = torch.zeros(3)
+    bad = tmp_path / "keys.pth"
+    torch.save(state, bad)
+    with pytest.raises(ModelFileError) as exc:
+        build_iresnet(18, bad)
+    assert "missing fc.weight" in str(exc.value) and "unexpected head.bias" in str(exc.value)
+    # an IResNet-18 file read as an IResNet-34: missing blocks
+    with pytest.raises(ModelFileError, match="missing layer1.2"):
+        build_iresnet(34, iresnet18_file[0])
+    state = dict(net.state_dict())
+    state["fc.weight"] = torch.zeros(512, 10)
+    shape = tmp_path / "shape.pth"
+    torch.save(state, shape)
+    with pytest.raises(ModelFileError, match="wrong shape"):
+        build_iresnet(18, shape)
+    for broken in (tmp_path / "none.pth", tmp_path / "junk.safetensors"):
+        if broken.suffix == ".safetensors":
+            broken.write_bytes(b"not safetensors")
+        with pytest.raises(ModelFileError):
+            load_state_dict_file(broken)
+    with pytest.raises(CheckpointError, match="depth"):
+        load_face_model(f"iresnet19:{iresnet18_file[0]}")
+
+
+def test_arcface_alignment_puts_the_five_points_in_place(iresnet18_file, aligned):
+    from interpface.align import apply_affine
+
+    crops, lms = aligned
+    model = IResNetFaceModel(build_iresnet(18, iresnet18_file[0]))
+    x, mats = model.prepare(crops, lms)
+    assert x.shape == (2, 3, 112, 112) and mats.shape == (2, 2, 3)
+    assert -1.0 <= float(x.min()) and float(x.max()) <= 1.0
+    for m, lm in zip(mats, lms):  # a similarity fit of 5 points: within a few pixels of the reference
+        assert np.abs(apply_affine(m, arcface_points(lm)) - ARCFACE_112).max() < 6.0
+    emb = model.embed(crops, lms)
+    assert emb.shape == (2, 512) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    outs = model.layer_outputs(x, ["layer1", "layer4"])
+    assert outs["layer1"].shape == (2, 64, 56, 56) and outs["layer4"].shape == (2, 512, 7, 7)
+    with pytest.raises(CheckpointError, match="no layer"):
+        model.layer_outputs(x, ["layer9"])
+
+
+def test_our_network_through_the_interface_matches_embed_crops(aligned):
+    torch.manual_seed(0)
+    net = InterpretableFaceNet(get_model_config("tiny")).eval()
+    crops, lms = aligned
+    model = InterpretableFaceModel(net)
+    assert np.allclose(model.embed(crops, lms), embed_crops(net, crops), atol=1e-4)
+    x, shift = model.prepare(crops, lms)
+    psi = model.layer_outputs(x)["psi_smooth"]
+    assert psi.shape[:2] == (2, model.dim) and shift[0, 0, 2] == -(110 - model.input_size) // 2
+
+
+def test_dlib_port_chip_and_its_crop_map(aligned):
+    crops, lms = aligned
+    model = DlibPortFaceModel()
+    x, mats = model.prepare(crops, lms)
+    assert x.shape == (2, 3, 150, 150) and model.dim == 128 and "level2" in model.layers
+    chip = x[0].permute(1, 2, 0).numpy()
+    warped = cv2.warpAffine(crops[0], mats[0], (150, 150)).astype(np.float64)
+    # the returned map reproduces dlib's chip (bilinear rounding differs by about half a grey level)
+    assert np.abs(warped - chip)[10:-10, 10:-10].mean() < 1.5
+    emb = model.embed(crops, lms)
+    assert emb.shape == (2, 128) and float(emb[0] @ emb[1]) < 0.9
+
+
+def test_cli_embeds_and_evaluates_an_iresnet_state_dict(iresnet18_file, faces, tmp_path, capsys):
+    path, _ = iresnet18_file
+    img = faces.path("Grace_Hopper/Grace_Hopper_0001.jpg")
+    out = tmp_path / "e.npy"
+    assert main(["embed", "--checkpoint", f"iresnet18:{path}", "--out", str(out), "--quiet", str(img)]) == 0
+    emb = np.load(out)
+    assert emb.shape == (1, 512) and np.isclose(np.linalg.norm(emb[0]), 1.0, atol=1e-5)
+    assert "iresnet18" in capsys.readouterr().out
+    assert main(["embed", "--checkpoint", f"iresnet18:{path}", "--flip", "--out", str(out), str(img)]) == 2
+
+    root = tmp_path / "imgs"
+    for person in ("Grace_Hopper", "Eileen_Collins"):
+        (root / person).mkdir(parents=True)
+        for k in (1, 2):
+            shutil.copy(faces.path(f"{person}/{person}_{k:04d}.jpg"), root / person)
+    g, e = "Grace_Hopper/Grace_Hopper_{:04d}.jpg", "Eileen_Collins/Eileen_Collins_{:04d}.jpg"
+    pf = tmp_path / "pairs.txt"
+    pf.write_text(f"{g.format(1)}\t{g.format(2)}\t1\n{e.format(1)}\t{e.format(2)}\t1\n"
+                  f"{g.format(1)}\t{e.format(1)}\t0\n{g.format(2)}\t{e.format(2)}\t0\n")
+    js = tmp_path / "r.json"
+    code = main(["evaluate", "--checkpoint", f"iresnet18:{path}", "--protocol", f"pairs:{pf}", "--root", str(root),
+                 "--condition", "clean,part:nose", "--bootstrap", "2", "--quiet", "--json", str(js)])
+    assert code == 0
+    results = json.loads(js.read_text())["results"]
+    assert [r["condition"] for r in results] == ["clean", "part:nose"] and results[0]["n_pairs"] == 4
+    assert 0.0 <= results[0]["accuracy"] <= 1.0 or 0.0 <= results[0]["accuracy"] <= 100.0
