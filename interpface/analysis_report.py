@@ -64,7 +64,9 @@ def analyze_checkpoint(checkpoint, faces, *, name: str | None = None, regions=No
                               locations=location_grid(n=grid) if grid else None, bootstrap=bootstrap,
                               batch_size=batch_size, seed=seed, progress=progress,
                               meta={"checkpoint": str(checkpoint), "name": name or Path(checkpoint).name,
-                                    "model_config": info.get("model"), "image_seed": seed})
+                                    "model_config": info.get("model"), "image_seed": seed,
+                                    # which weights were analysed: lets scripts tell a stale analysis
+                                    "checkpoint_sha256": info.get("sha256")})
     finally:
         for b in bars.values():
             b.close()

@@ -3,7 +3,7 @@
 
 For each variant (base, base_aug, sad, fad, full) whose checkpoint exists in assets/models/<variant>/:
 run `interpface analyze` on 1,000 LFW DevTest faces (skipped when assets/analyses/<variant>.json already
-exists, unless --force), keeping the full arrays in runs/analysis/<variant>/ and the compact
+exists with top faces and, where recorded, the same weights' sha256 — unless --force), keeping the full arrays in runs/analysis/<variant>/ and the compact
 precomputed form in assets/analyses/<variant>.{npz,json}. Then print, as Markdown, the numbers per
 model (± bootstrap std over images) and whether the paper's claims hold:
 
@@ -41,6 +41,20 @@ def mean_over_regions(m: dict, key: str, regions=("eyes", "nose", "mouth")) -> f
     return sum(vals) / len(vals) if vals else None
 
 
+def _stale(pre: Path, ckpt: Path) -> bool:
+    """No precomputed analysis, one without the filter card's top faces, or one of other weights."""
+    import numpy as np
+
+    if not pre.is_file() or not pre.with_suffix(".npz").is_file():
+        return True
+    with np.load(pre.with_suffix(".npz")) as z:
+        if "top_index" not in z.files:
+            return True
+    analysed = json.loads(pre.read_text()).get("meta", {}).get("checkpoint_sha256")
+    shipped = json.loads((ckpt / "config.json").read_text()).get("sha256")
+    return analysed is not None and analysed != shipped
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=1000)
@@ -55,7 +69,7 @@ def main() -> int:
         if not (ckpt / "model.safetensors").is_file():
             print(f"# {v}: no checkpoint in {ckpt}, skipped", file=sys.stderr)
             continue
-        if args.force or not pre.is_file():
+        if args.force or _stale(pre, ckpt):
             cmd = [str(ROOT / ".venv" / "bin" / "interpface"), "analyze", "--checkpoint", str(ckpt), "--name", v,
                    "--images", str(args.images), "--out", str(ROOT / "runs" / "analysis" / v), "--precompute", v]
             if args.threads:
