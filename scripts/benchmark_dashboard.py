@@ -71,7 +71,7 @@ def browser_timings(models_root: str | None, screenshots: str | None = None) -> 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS, rss_mib, running_dashboard, wait_charts, wait_idle
 
     # link text -> the page's st.title
-    pages = {"Occlusion probe": "Occlusion probe", "Filter explorer": "Filter explorer", "Peak atlas": "Peak atlas",
+    pages = {"Occlusion probe": "Occlusion probe", "Filter explorer": "Filter explorer", "Peak atlas": "Peak atlas", "Filter card": "Filter card",
              "Distributions": "Distributions", "Verification": "Verification and identification",
              "Compare": "Compare two models", "Export": "Export",
              "Overview": "interpface — interpretable face recognition"}
