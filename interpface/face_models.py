@@ -14,7 +14,9 @@ brought back to the crop and from there into the template.
 - :class:`DlibPortFaceModel` — the PyTorch port of dlib's ResNet: dlib's 150x150 chip, its stages.
 
 :func:`load_face_model` resolves a ``--checkpoint`` value: an interpface checkpoint folder,
-``dlib-resnet``, or ``iresnet<depth>:<file>``.
+``dlib-resnet``, or ``iresnet<depth>:<file>``. :func:`input_space_net` wraps a black-box model as a
+module on its own input in [0, 1], which the model-agnostic analyses (pair maps, faithfulness
+curves, occlusion sweeps) take unchanged.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from .errors import CheckpointError
 
 __all__ = ["FaceModel", "InterpretableFaceModel", "IResNet", "IResNetFaceModel", "DlibPortFaceModel",
            "IRESNET_DEPTHS", "ARCFACE_112", "ModelFileError", "arcface_points", "load_state_dict_file",
-           "build_iresnet", "load_face_model", "FaceModelEmbedder"]
+           "build_iresnet", "load_face_model", "FaceModelEmbedder", "InputSpaceNet", "input_space_net"]
 
 
 class ModelFileError(CheckpointError):
@@ -367,3 +369,30 @@ class FaceModelEmbedder:
         rows = faces.rows[positions]
         crops = paint_quads(np.array(faces.crops[rows]), faces.landmarks[rows], quads)
         return self.model.embed(crops, faces.landmarks[rows], self.batch_size)
+
+
+class InputSpaceNet(nn.Module):
+    """A FaceModel as a plain module on its own input in [0, 1] (N, 3, S, S) -> (N, D), with a
+    ``config`` (input_size, num_filters), so the model-agnostic analyses (pair maps by occlusion,
+    integrated gradients, RISE; occlusion sweeps) run on it unchanged. Maps come out over the
+    model's input; FaceModel.prepare's affine maps carry them back to the aligned crop."""
+
+    def __init__(self, model: FaceModel, scale: float, shift: float):
+        from types import SimpleNamespace
+
+        super().__init__()
+        self.net = model.module
+        self.scale, self.shift = float(scale), float(shift)
+        self.config = SimpleNamespace(input_size=model.input_size, num_filters=model.dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x * self.scale + self.shift)
+
+
+def input_space_net(model: FaceModel) -> InputSpaceNet:
+    """The [0, 1]-input module of an IResNet (2x - 1) or dlib-port (255x) FaceModel."""
+    if isinstance(model, IResNetFaceModel):
+        return InputSpaceNet(model, 2.0, -1.0)
+    if isinstance(model, DlibPortFaceModel):
+        return InputSpaceNet(model, 255.0, 0.0)
+    raise CheckpointError(f"{model.name}: already takes [0, 1] input (use its network directly)")

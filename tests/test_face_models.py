@@ -186,3 +186,29 @@ def test_cli_embeds_and_evaluates_an_iresnet_state_dict(iresnet18_file, faces, t
     results = json.loads(js.read_text())["results"]
     assert [r["condition"] for r in results] == ["clean", "part:nose"] and results[0]["n_pairs"] == 4
     assert 0.0 <= results[0]["accuracy"] <= 1.0 or 0.0 <= results[0]["accuracy"] <= 100.0
+
+
+def test_black_box_models_get_pair_maps_and_faithfulness(aligned, iresnet18_file):
+    """The model-agnostic pair maps (occlusion, RISE, random; IG) and the deletion / insertion curves run
+    on a black-box model through its [0, 1]-input module; the representation map and Grad-CAM do not apply."""
+    from interpface.analysis.faithfulness import deletion_insertion
+    from interpface.analysis.pair_maps import methods_for, pair_maps
+    from interpface.face_models import input_space_net
+
+    crops, lms = aligned
+    fm = DlibPortFaceModel()
+    net = input_space_net(fm)
+    assert methods_for(net) == ("occlusion", "integrated_gradients", "rise", "random")
+    x, _ = fm.prepare(crops, lms)
+    x01 = (x - net.shift) / net.scale
+    assert float(x01.min()) >= 0.0 and float(x01.max()) <= 1.0
+    with torch.no_grad():  # the wrapper is the same network: same descriptor as the FaceModel
+        emb = torch.nn.functional.normalize(net(x01), dim=1).numpy()
+    assert np.allclose(emb, fm.embed(crops, lms), atol=1e-5)
+    maps = pair_maps(net, x01[0], x01[1], ["occlusion", "rise", "random"], n_masks=32, window=32, stride=32)
+    assert all(m.signed.shape == (150, 150) and np.isfinite(m.signed).all() for m in maps.values())
+    curves = deletion_insertion(net, x01[0], x01[1], maps["occlusion"].signed, steps=4)
+    assert np.isfinite(curves.deletion).all() and len(curves.deletion) == 5
+    with pytest.raises(CheckpointError):
+        input_space_net(InterpretableFaceModel(InterpretableFaceNet(get_model_config("tiny"))))
+    assert input_space_net(IResNetFaceModel(build_iresnet(18, iresnet18_file[0]))).config.input_size == 112
