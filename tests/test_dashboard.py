@@ -225,3 +225,19 @@ def test_filter_card_shows_location_top_faces_and_occlusion_effect(zoo, monkeypa
     at.run()
     _ok(at)
     assert {m.label: m.value for m in at.metric}["Positive-peak std"] == f"{pre.std[other, 0]:.1f} px"
+
+
+def test_pair_page_explains_a_black_box(app):
+    """With the black-box toggle, the pair page explains the dlib port on its own 150x150 chips with
+    the model-agnostic methods only."""
+    app.switch_page("views/pair.py")
+    app.run()
+    app.toggle(key="pair_black_box").set_value(True)
+    app.run()
+    _ok(app)
+    assert set(app.multiselect(key="pair_methods").options) == {"occlusion sweep", "integrated gradients",
+                                                              "RISE (randomised masks)", "random (floor)"}
+    fig = app.session_state["last_figures"]["pair_maps"]
+    heat = [t for t in fig.data if t.type == "heatmap"]
+    assert [t.name for t in heat] == ["occlusion", "random"] and len(heat[0].z) == 150
+    assert any(m.label == "cosine similarity" for m in app.metric)

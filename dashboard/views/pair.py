@@ -13,17 +13,45 @@ LABELS = {"representation": "representation (LMF, one pass)", "occlusion": "occl
           "integrated_gradients": "integrated gradients", "gradcam": "Grad-CAM", "rise": "RISE (randomised masks)",
           "random": "random (floor)"}
 
+BLACK_BOX = "dlib-resnet"
+
+
+@st.cache_resource(show_spinner="Loading the dlib port...")
+def _black_box():
+    """The PyTorch port of dlib's ResNet as a FaceModel and as a [0, 1]-input module."""
+    from interpface.face_models import DlibPortFaceModel, input_space_net
+
+    fm = DlibPortFaceModel()
+    return fm, input_space_net(fm)
+
+
 st.title("Why this match?")
 name = common.pick_model()
 if name is None:
     st.stop()
-model, info = common.get_model(common.model_path(name))
+black_box = st.sidebar.toggle("Explain a black box: dlib's ResNet (PyTorch port)", key="pair_black_box",
+                              bind=common.BIND, help="A face model without interpretable filters: every "
+                              "model-agnostic method applies (occlusion, integrated gradients, RISE), on dlib's "
+                              "150x150 chip cut from the aligned face.")
 left, right = st.columns(2)
 face_a = common.pick_face("pair_a", where=left, text="Face A (reference)")
 face_b = common.pick_face("pair_b", where=right, text="Face B (explained)")
 if face_a is None or face_b is None:
     st.info("Choose two faces.")
     st.stop()
+if black_box:
+    with common.guarded("dlib port"):
+        fm, model = _black_box()
+        x, _ = fm.prepare(np.stack([face_a["crop"], face_b["crop"]]), np.stack([face_a["landmarks"], face_b["landmarks"]]))
+        chips = x.permute(0, 2, 3, 1).numpy().round().clip(0, 255).astype(np.uint8)
+        # the maps are computed on, and drawn over, the model's own input
+        face_a = {**face_a, "crop": chips[0]}
+        face_b = {**face_b, "crop": chips[1]}
+        name = BLACK_BOX
+    if name != BLACK_BOX:
+        st.stop()
+else:
+    model, info = common.get_model(common.model_path(name))
 
 
 @st.cache_data(max_entries=64, show_spinner="Computing the maps...")
@@ -41,9 +69,18 @@ def _curves(model_name: str, key_a: str, key_b: str, method: str, baseline: str,
 with common.guarded("Pair"):
     from interpface.probe import respond
 
-    ra, rb = respond(model, np.stack([face_a["crop"], face_b["crop"]]))
-    score = float(np.dot(ra.embedding, rb.embedding))
-    thresholds = ((common.evaluation_of(name) or {}).get("thresholds") or {})
+    if black_box:
+        import torch
+
+        with torch.inference_mode():
+            f = torch.nn.functional.normalize(model(torch.from_numpy(np.stack([face_a["crop"], face_b["crop"]]))
+                                                    .permute(0, 3, 1, 2).float() / 255.0), dim=1).numpy()
+        score = float(f[0] @ f[1])
+        thresholds = {}
+    else:
+        ra, rb = respond(model, np.stack([face_a["crop"], face_b["crop"]]))
+        score = float(np.dot(ra.embedding, rb.embedding))
+        thresholds = ((common.evaluation_of(name) or {}).get("thresholds") or {})
     m1, m2, m3 = st.columns(3)
     m1.metric("cosine similarity", f"{score:.3f}")
     if thresholds:
