@@ -210,6 +210,7 @@ def face_note(face: dict) -> str:
     from interpface.align import MAX_FIT_RESIDUAL
 
     by = {"hog": "Found by HOG", "mmod": "Found by the MMOD CNN detector (HOG found no face)",
+          "hog_relaxed": "Found by HOG at a lowered threshold (neither detector found it as usual: check the landmarks)",
           "fallback": "No detector found a face"}.get(face.get("detector"), "Found")
     residual = face.get("fit_residual")
     if residual is None or not np.isfinite(residual):

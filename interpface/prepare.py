@@ -158,7 +158,7 @@ class PrepareReport:
     failures: dict  # reason -> count
     seconds: float
     images_per_second: float
-    detectors: dict | None = None  # which detector found the faces: {"hog": n, "mmod": n, "fallback": n}
+    detectors: dict | None = None  # which detector found the faces: {"hog": n, "mmod": n, "hog_relaxed": n, "fallback": n}
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -333,7 +333,7 @@ class PreparedDataset:
 
     @property
     def detectors(self) -> list[str]:
-        """Which detector found each row's face: hog, mmod, fallback or none (caches before the chain: hog)."""
+        """Which detector found each row's face: hog, mmod, hog_relaxed, fallback or none (caches before the chain: hog)."""
         return [e.get("detector", "hog" if e["status"] in ("ok", "multiple") else "none") for e in self.entries]
 
     def _template_landmarks(self) -> np.ndarray:

@@ -8,7 +8,8 @@ Faces: seeded LFW DevTest images (with a dataset configured), else the test-set-
 sample faces. For each image the reference face is HOG's detection on the clean image (images HOG
 misses there are left out, so every face has a known box). Conditions: clean, and each occluder
 painted on the original photo through those landmarks (interpface.occluders, seeded per image).
-Detectors: HOG alone, MMOD alone, and the chain (HOG, then MMOD when HOG finds nothing). A face is
+Detectors: HOG alone, MMOD alone, relaxed HOG alone (lowered threshold, best window, kept when its
+fitted points look like a face), and the chain (HOG, then MMOD, then relaxed HOG). A face is
 found when a returned box overlaps the reference box (IoU > 0.3). Also reported: how many chain
 detections align well (landmark-fit residual <= MAX_FIT_RESIDUAL, and the 12 eye points within 5% of
 the face width of the clean fit's) and the mean time per image of each detector.
@@ -55,8 +56,9 @@ def main() -> int:
     hog_only = LandmarkDetector(detectors="hog")
     chain = LandmarkDetector()
     conditions = ["clean"] + [c for c in args.occluders.split(",") if c]
-    stats = {c: {"n": 0, "hog": 0, "mmod": 0, "chain": 0, "chain_aligned": 0, "hog_s": 0.0, "mmod_s": 0.0,
-                 "chain_s": 0.0} for c in conditions}
+    relaxed = LandmarkDetector(detectors="hog_relaxed")
+    stats = {c: {"n": 0, "hog": 0, "mmod": 0, "relaxed": 0, "chain": 0, "chain_aligned": 0, "hog_s": 0.0,
+                 "mmod_s": 0.0, "relaxed_s": 0.0, "chain_s": 0.0, "found_by": {}} for c in conditions}
     for n_done, i in enumerate(pick):
         rgb = load_image(lfw.path(images[i].relpath))
         try:
@@ -74,6 +76,10 @@ def main() -> int:
             t = time.perf_counter()
             mmod_boxes = chain._cnn(img)
             s["mmod_s"] += time.perf_counter() - t
+            t = time.perf_counter()
+            relaxed_boxes = relaxed._hog_relaxed(img)
+            s["relaxed_s"] += time.perf_counter() - t
+            s["relaxed"] += any(_iou(b, ref.box) > 0.3 for b in relaxed_boxes)
             s["hog"] += any(_iou(b, ref.box) > 0.3 for b in hog_boxes)
             s["mmod"] += any(_iou(b, ref.box) > 0.3 for b in mmod_boxes)
             t = time.perf_counter()
@@ -84,18 +90,20 @@ def main() -> int:
             s["chain_s"] += time.perf_counter() - t
             if det is not None and _iou(det.box, ref.box) > 0.3:
                 s["chain"] += 1
+                s["found_by"][det.detector] = s["found_by"].get(det.detector, 0) + 1
                 residual = align_face(img, det.landmarks, template.landmarks).fit_residual
                 eyes = np.linalg.norm(det.landmarks[36:48] - ref.landmarks[36:48], axis=1).mean()
                 s["chain_aligned"] += bool(residual <= MAX_FIT_RESIDUAL and eyes <= 0.05 * face_w)
         if (n_done + 1) % 50 == 0:
             print(f"{n_done + 1} images ...", flush=True)
-    print(f"{'condition':<11} {'faces':>5} {'HOG':>7} {'MMOD':>7} {'chain':>7} {'aligned':>8} "
-          f"{'HOG ms':>7} {'MMOD ms':>8} {'chain ms':>9}")
+    print(f"{'condition':<11} {'faces':>5} {'HOG':>7} {'MMOD':>7} {'relaxed':>8} {'chain':>7} {'aligned':>8} "
+          f"{'HOG ms':>7} {'MMOD ms':>8} {'relax ms':>9} {'chain ms':>9}  found by")
     for cond, s in stats.items():
         n = max(s["n"], 1)
         print(f"{cond:<11} {s['n']:>5} {100 * s['hog'] / n:>6.1f}% {100 * s['mmod'] / n:>6.1f}% "
-              f"{100 * s['chain'] / n:>6.1f}% {100 * s['chain_aligned'] / n:>7.1f}% {1000 * s['hog_s'] / n:>7.0f} "
-              f"{1000 * s['mmod_s'] / n:>8.0f} {1000 * s['chain_s'] / n:>9.0f}")
+              f"{100 * s['relaxed'] / n:>7.1f}% {100 * s['chain'] / n:>6.1f}% {100 * s['chain_aligned'] / n:>7.1f}% "
+              f"{1000 * s['hog_s'] / n:>7.0f} {1000 * s['mmod_s'] / n:>8.0f} {1000 * s['relaxed_s'] / n:>9.0f} "
+              f"{1000 * s['chain_s'] / n:>9.0f}  {s['found_by']}")
     if args.json:
         Path(args.json).write_text(json.dumps(stats, indent=2) + "\n")
     return 0

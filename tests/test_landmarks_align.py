@@ -128,9 +128,42 @@ def test_an_image_of_only_a_mask_has_no_face(detector, template):
     canvas = np.full((110, 110, 3), 235, np.uint8)
     only_mask = draw_occluder("surgical_mask", 0).apply(canvas, template.landmarks)[0]
     big = cv2.resize(only_mask, (330, 330), interpolation=cv2.INTER_LINEAR)
-    with pytest.raises(NoFaceError, match="hog, mmod"):
+    with pytest.raises(NoFaceError, match="hog, mmod, hog_relaxed"):
         detector.detect(big)
     assert detector.detect(big, fallback=True).status == "fallback"
+
+
+def test_relaxed_hog_finds_a_masked_face_and_not_a_non_face(detector, template, faces):
+    """The chain's last link: HOG at a lowered threshold, kept only when the fitted points look like a
+    face. It finds masked faces that the default HOG misses, on the same face as the clean fit, and
+    finds nothing in flat, noise or mask-only images."""
+    from interpface.align import MAX_FIT_RESIDUAL
+    from interpface.images import load_image
+    from interpface.occluders import draw_occluder
+
+    relaxed = LandmarkDetector(detectors="hog_relaxed")
+    found = 0
+    for rel in [r.relpath for r in faces.records]:
+        rgb = load_image(faces.path(rel))
+        try:
+            clean = LandmarkDetector(detectors="hog").detect(rgb)
+        except NoFaceError:
+            continue
+        masked = draw_occluder("surgical_mask", 3).apply(rgb, clean.landmarks)[0]
+        boxes = relaxed._hog_relaxed(masked)
+        if boxes:
+            found += 1
+            det = relaxed.detect(masked)
+            assert det.detector == "hog_relaxed" and det.n_faces == 1
+            eyes = list(range(36, 48))
+            assert np.linalg.norm(det.landmarks[eyes] - clean.landmarks[eyes], axis=1).mean() < 0.1 * np.ptp(clean.landmarks[:, 0])
+            assert align_face(masked, det.landmarks, template.landmarks).fit_residual <= MAX_FIT_RESIDUAL
+    assert found >= 1
+    rng = np.random.default_rng(0)
+    canvas = np.full((110, 110, 3), 235, np.uint8)
+    only_mask = cv2.resize(draw_occluder("surgical_mask", 0).apply(canvas, template.landmarks)[0], (330, 330))
+    for blank in (np.full((250, 250, 3), 128, np.uint8), rng.integers(0, 255, (250, 250, 3), dtype=np.uint8), only_mask):
+        assert relaxed._hog_relaxed(blank) == []
 
 
 def test_mmod_skips_images_over_its_pixel_limit(detector, monkeypatch):
