@@ -38,7 +38,10 @@ def cmd_analyze(args) -> int:
     _threads(args)
     t0 = time.perf_counter()
     faces = load_devtest_faces(args.images, seed=args.seed, data_root=args.data_root, cache_dir=args.cache_dir)
-    name = args.name or Path(args.checkpoint).resolve().name
+    from .analysis_report import is_face_model_spec
+
+    name = args.name or (str(args.checkpoint).split(":")[0] if is_face_model_spec(args.checkpoint)
+                         else Path(args.checkpoint).resolve().name)
     _, result = analyze_checkpoint(args.checkpoint, faces, name=name, regions=_regions(args.regions), grid=args.grid,
                                    bootstrap=args.bootstrap, batch_size=args.batch_size, seed=args.seed,
                                    quiet=args.quiet)
@@ -99,7 +102,10 @@ def cmd_faithfulness(args) -> int:
     if any(b not in BASELINES for b in baselines):
         raise InterpfaceError(f"baselines must be among {', '.join(BASELINES)}")
     model, _ = load_model(args.checkpoint)
-    name = args.name or Path(args.checkpoint).resolve().name
+    from .analysis_report import is_face_model_spec
+
+    name = args.name or (str(args.checkpoint).split(":")[0] if is_face_model_spec(args.checkpoint)
+                         else Path(args.checkpoint).resolve().name)
     pairs = load_devtest_pairs(args.pairs, seed=args.seed, data_root=args.data_root, cache_dir=args.cache_dir)
     bar = None
     if not args.quiet:
@@ -153,7 +159,10 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("analyze", help="interpretability analyses of one checkpoint (peaks, spreads, stds, "
                        "feature differences) on LFW DevTest faces")
-    p.add_argument("--checkpoint", required=True, help="checkpoint directory (model.safetensors + config.json)")
+    p.add_argument("--checkpoint", required=True, metavar="DIR|dlib-resnet|iresnet<d>:FILE",
+                   help="checkpoint directory (model.safetensors + config.json), `dlib-resnet`, or "
+                        "`iresnet<18|34|50|100>:FILE` (a black box: the channels of its default response "
+                        "layer are analysed as its filters)")
     p.add_argument("--out", required=True, help="output directory: analysis.npz + metrics.json")
     p.add_argument("--name", help="model name (default: the checkpoint directory's name)")
     p.add_argument("--regions", default=None, help="comma-separated regions to occlude for the feature "

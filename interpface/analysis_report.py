@@ -41,6 +41,12 @@ def _bar(desc: str, total: int, quiet: bool):
     return tqdm(total=total, desc=desc, unit="img", disable=quiet, leave=False)
 
 
+def is_face_model_spec(value) -> bool:
+    """`dlib-resnet` or `iresnet<depth>:<file>` (else: an interpface checkpoint folder)."""
+    text = str(value)
+    return text == "dlib-resnet" or (text.startswith("iresnet") and ":" in text)
+
+
 def analyze_checkpoint(checkpoint, faces, *, name: str | None = None, regions=None, grid: int = 0,
                        bootstrap: int = 100, batch_size: int = 32, seed: int = 0, quiet: bool = True):
     """Load a checkpoint and run :func:`run_analysis` on `faces` (a :class:`Faces`), with tqdm bars.
@@ -49,7 +55,12 @@ def analyze_checkpoint(checkpoint, faces, *, name: str | None = None, regions=No
     from .analysis.run import run_analysis
     from .checkpoint import load_model
 
-    model, info = load_model(checkpoint)
+    if is_face_model_spec(checkpoint):  # dlib-resnet / iresnet<d>:FILE: a black box, its default layer
+        from .face_models import load_face_model
+
+        model, info = load_face_model(checkpoint), {}
+    else:
+        model, info = load_model(checkpoint)
     bars: dict[str, Any] = {}
 
     def progress(step, done, total):

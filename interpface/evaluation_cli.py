@@ -17,8 +17,9 @@ def _set_threads(n):
 
 
 def _is_face_model_spec(value: str) -> bool:
-    """`dlib-resnet` or `iresnet<depth>:<file>` (else: an interpface checkpoint folder)."""
-    return str(value) == "dlib-resnet" or (str(value).startswith("iresnet") and ":" in str(value))
+    from .analysis_report import is_face_model_spec
+
+    return is_face_model_spec(value)
 
 
 def _load_embedder(args):

@@ -212,3 +212,38 @@ def test_black_box_models_get_pair_maps_and_faithfulness(aligned, iresnet18_file
     with pytest.raises(CheckpointError):
         input_space_net(InterpretableFaceModel(InterpretableFaceNet(get_model_config("tiny"))))
     assert input_space_net(IResNetFaceModel(build_iresnet(18, iresnet18_file[0]))).config.input_size == 112
+
+
+def test_analyze_runs_on_a_black_box(iresnet18_file, aligned, tmp_path, template):
+    """run_analysis on an IResNet-18: its layer3 channels are the filters, their peaks carried from the
+    112x112 ArcFace frame back to the crop and into the template; feature differences through its own
+    input; and `interpface analyze --checkpoint iresnet18:FILE` on the face set."""
+    from interpface.analysis import run_analysis
+
+    crops, lms = aligned
+    model = IResNetFaceModel(build_iresnet(18, iresnet18_file[0]))
+    r = run_analysis(model, crops, lms, regions=("eyes", "nose"), bootstrap=0)
+    assert r.n_filters == 256 and r.f.shape == (2, 256) and r.template_xy.shape == (2, 256, 2, 2)
+    # peaks land on the face: inside the crop, and the template points inside the frame's margin
+    assert (r.crop_xy > -5).all() and (r.crop_xy < 115).all()
+    # (a filter with no positive value on any face has no positive peak: NaN std, as for our models)
+    assert np.isfinite(r.std).mean() > 0.5 and r.differences.mean_abs.shape == (2, 256)
+    assert (r.differences.mean_abs > 0).any()
+    # a peak's crop location goes back into the model input where the layer's cell is
+    from interpface.align import apply_affine
+
+    x, mats = model.prepare(crops, lms)
+    fmap = model.layer_outputs(x, ["layer3"])["layer3"][0, 7]
+    iy, ix = np.unravel_index(int(fmap.argmax()), fmap.shape)
+    back = apply_affine(mats[0], r.crop_xy[0, 7, 0][None])[0]
+    assert np.allclose(back, [(ix + 0.5) * 112 / 14 - 0.5, (iy + 0.5) * 112 / 14 - 0.5], atol=1e-3)
+
+
+def test_analyze_cli_on_a_black_box(iresnet18_file, faces_root, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("INTERPFACE_CACHE", str(tmp_path / "cache"))
+    assert main(["data", "prepare", "--dataset", "lfw", "--data-root", str(faces_root), "--quiet"]) == 0
+    out = tmp_path / "an"
+    code = main(["analyze", "--checkpoint", f"iresnet18:{iresnet18_file[0]}", "--images", "8", "--regions", "nose",
+                 "--bootstrap", "0", "--data-root", str(faces_root), "--out", str(out), "--quiet"])
+    text = capsys.readouterr().out
+    assert code == 0 and "iresnet18: 8 DevTest faces, 256 filters" in text

@@ -127,7 +127,8 @@ def run_analysis(model: nn.Module, crops: np.ndarray, landmarks: np.ndarray, *, 
                  regions: tuple[str, ...] | None = DEFAULT_REGIONS,
                  locations: dict[str, OcclusionRect] | None = None, bootstrap: int = 100, seed: int = 0,
                  progress: Callable[[str, int, int], None] | None = None, meta: dict | None = None) -> AnalysisResult:
-    """Analyse `model` (an InterpretableFaceNet in eval mode) on aligned faces.
+    """Analyse `model` (an InterpretableFaceNet in eval mode, or any interpface.face_models.FaceModel:
+    its default response layer's channels are the filters, f their spatial means) on aligned faces.
 
     crops: (N, 110, 110, 3) uint8; landmarks: (N, 68, 2) crop pixels; regions: named regions to occlude
     for the feature differences (None or () = skip them); locations: more occluders (name -> template
@@ -139,9 +140,7 @@ def run_analysis(model: nn.Module, crops: np.ndarray, landmarks: np.ndarray, *, 
     n = len(crops)
     if n == 0:
         raise InterpfaceError("run_analysis needs at least one image")
-    size = input_size(model)
-    grid = size // 4
-    centers = cell_centers(grid, template.size)
+    respond = _face_model_responses(model) if _is_face_model(model) else _net_responses(model, template)
     k = None
     timings = {"forward_peaks": 0.0, "warp": 0.0}
     face_sum = np.zeros(crops.shape[1:], np.float64)
@@ -150,7 +149,7 @@ def run_analysis(model: nn.Module, crops: np.ndarray, landmarks: np.ndarray, *, 
         for sl in batch_slices(n, batch_size):
             t0 = time.perf_counter()
             batch = np.asarray(crops[sl])
-            psi_smooth, f_batch = _responses(model, to_input(batch, size))
+            psi_smooth, f_batch, centers = respond(batch, landmarks[sl])
             idx, val = find_peaks(psi_smooth)
             del psi_smooth
             w = peak_weights(val.float())
@@ -163,11 +162,13 @@ def run_analysis(model: nn.Module, crops: np.ndarray, landmarks: np.ndarray, *, 
             idx_np = idx.numpy()
             weight[sl] = w.numpy()
             f[sl] = f_batch.float().numpy()
-            crop_xy[sl] = centers[idx_np]
+            b = idx_np.shape[0]
+            # centers: (G*G, 2) shared cell centres in crop pixels, or (b, G*G, 2) per face
+            crop_xy[sl] = (centers[idx_np] if centers.ndim == 2 else
+                           np.take_along_axis(centers, idx_np.reshape(b, -1)[..., None], axis=1).reshape(b, k, 2, 2))
             face_sum += batch.sum(axis=0, dtype=np.float64)
             t1 = time.perf_counter()
             grid_xy = to_template_batch(template.mesh, centers, landmarks[sl])  # (b, G*G, 2)
-            b = idx_np.shape[0]
             template_xy[sl] = np.take_along_axis(grid_xy, idx_np.reshape(b, -1)[..., None], axis=1).reshape(b, k, 2, 2)
             timings["forward_peaks"] += t1 - t0
             timings["warp"] += time.perf_counter() - t1
@@ -195,16 +196,58 @@ def run_analysis(model: nn.Module, crops: np.ndarray, landmarks: np.ndarray, *, 
             if progress is not None:
                 progress("occlusions", done[0], n * len(occluders))
 
+        embed_fn = (lambda c, lm: respond(c, lm)[1]) if _is_face_model(model) else None
         result.differences = feature_differences(model, crops, landmarks, occluders, f_clean=f,
-                                                 batch_size=batch_size, template=template, progress=tick)
+                                                 batch_size=batch_size, template=template, progress=tick,
+                                                 embed_fn=embed_fn)
         result.metrics.update(_difference_metrics(result))
         if bootstrap:
             result.metrics["bootstrap"].update(_bootstrap_differences(result, bootstrap, seed))
         timings["feature_differences"] = time.perf_counter() - t0
     result.meta = {**(meta or {}), "n_images": n, "n_filters": k, "template_digest": template.digest,
-                   "input_size": size, "batch_size": batch_size, "timings": timings,
+                   "input_size": int(getattr(model, "input_size", 0) or input_size(model)), "batch_size": batch_size, "timings": timings,
                    "occluders": {nm: r.to_dict() for nm, r in occluders.items()}}
     return result
+
+
+def _is_face_model(model) -> bool:
+    return hasattr(model, "prepare") and hasattr(model, "layer_outputs")
+
+
+def _net_responses(model: nn.Module, template: Template):
+    """(crops, landmarks) -> (psi' (B, K, G, G), f (B, K), shared cell centres (G*G, 2) crop px)."""
+    size = input_size(model)
+    centers = cell_centers(size // 4, template.size)
+
+    def respond(crops, landmarks):
+        psi_smooth, f = _responses(model, to_input(crops, size))
+        return psi_smooth, f, centers
+
+    return respond
+
+
+def _face_model_responses(model, layer: str | None = None):
+    """(crops, landmarks) -> (the response layer (B, C, h, w), its spatial means (B, C), each face's
+    cell centres carried from the model's input back to the crop (B, h*w, 2)). The layer is the
+    model's default one."""
+    layer = model.check_layers([layer] if layer else None)[0]
+
+    def respond(crops, landmarks):
+        from ..align import apply_affine
+        from ..peers import _invert_affine
+
+        x, mats = model.prepare(crops, landmarks)
+        maps = model.layer_outputs(x, [layer])[layer].float()
+        h, w = maps.shape[-2:]
+        # centre of cell (i, j) in input pixels (pixel centres at integers)
+        ys = (np.arange(h) + 0.5) * x.shape[-2] / h - 0.5
+        xs = (np.arange(w) + 0.5) * x.shape[-1] / w - 0.5
+        xx, yy = np.meshgrid(xs, ys)
+        cells = np.stack([xx.ravel(), yy.ravel()], axis=-1)
+        centers = np.stack([apply_affine(_invert_affine(m), cells) for m in mats])
+        return maps, maps.mean(dim=(2, 3)), centers
+
+    return respond
 
 
 def _responses(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
