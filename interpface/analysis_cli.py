@@ -30,6 +30,11 @@ def _regions(spec: str | None):
 
 
 def cmd_analyze(args) -> int:
+    from .analysis_report import apply_model_spec
+
+    apply_model_spec(args)
+    if not args.checkpoint:
+        raise InterpfaceError("give --checkpoint DIR|dlib-resnet|iresnet<d>:FILE or --model-spec FILE")
     from .analysis.faces import load_devtest_faces
     from .analysis.precomputed import save_precomputed
     from .analysis_report import analyze_checkpoint
@@ -159,7 +164,9 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("analyze", help="interpretability analyses of one checkpoint (peaks, spreads, stds, "
                        "feature differences) on LFW DevTest faces")
-    p.add_argument("--checkpoint", required=True, metavar="DIR|dlib-resnet|iresnet<d>:FILE",
+    p.add_argument("--model-spec", metavar="FILE", help="any nn.Module through a JSON spec (see "
+                   "interpface.face_models.SpecFaceModel), instead of --checkpoint")
+    p.add_argument("--checkpoint", metavar="DIR|dlib-resnet|iresnet<d>:FILE",
                    help="checkpoint directory (model.safetensors + config.json), `dlib-resnet`, or "
                         "`iresnet<18|34|50|100>:FILE` (a black box: the channels of its default response "
                         "layer are analysed as its filters)")

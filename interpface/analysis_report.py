@@ -44,7 +44,18 @@ def _bar(desc: str, total: int, quiet: bool):
 def is_face_model_spec(value) -> bool:
     """`dlib-resnet` or `iresnet<depth>:<file>` (else: an interpface checkpoint folder)."""
     text = str(value)
-    return text == "dlib-resnet" or (text.startswith("iresnet") and ":" in text)
+    return text == "dlib-resnet" or text.startswith("spec:") or (text.startswith("iresnet") and ":" in text)
+
+
+def apply_model_spec(args) -> None:
+    """`--model-spec FILE` -> args.checkpoint = "spec:FILE" (one of the two, not both)."""
+    from .errors import ConfigError
+
+    spec = getattr(args, "model_spec", None)
+    if spec:
+        if getattr(args, "checkpoint", None):
+            raise ConfigError("give --checkpoint or --model-spec, not both")
+        args.checkpoint = f"spec:{spec}"
 
 
 def analyze_checkpoint(checkpoint, faces, *, name: str | None = None, regions=None, grid: int = 0,

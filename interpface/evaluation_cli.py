@@ -23,7 +23,10 @@ def _is_face_model_spec(value: str) -> bool:
 
 
 def _load_embedder(args):
-    """(embedder or model, display name, info dict) from --checkpoint or --peer."""
+    """(embedder or model, display name, info dict) from --checkpoint, --model-spec or --peer."""
+    from .analysis_report import apply_model_spec
+
+    apply_model_spec(args)
     if bool(args.checkpoint) == bool(getattr(args, "peer", None)):
         raise ConfigError("give exactly one of --checkpoint DIR or --peer dlib|dlib-port")
     if args.checkpoint and _is_face_model_spec(args.checkpoint):
@@ -172,6 +175,7 @@ def add_commands(sub) -> None:
                    help="an interpface checkpoint directory, `dlib-resnet` (the PyTorch port of dlib's ResNet), or "
                         "`iresnet<18|34|50|100>:FILE` (an ArcFace IResNet state dict: .safetensors, or .pth read "
                         "with torch.load(weights_only=True))")
+    p.add_argument("--model-spec", metavar="FILE", help="any nn.Module through a JSON spec, instead of --checkpoint")
     p.add_argument("--peer", choices=["dlib", "dlib-port"], help="embed with a peer model instead (dlib's ResNet "
                    "descriptor; dlib-port: the same network through interpface's PyTorch port)")
     p.add_argument("--out", required=True, metavar="EMB.npy", help="(N, D) float32 embeddings, input order")
@@ -196,6 +200,7 @@ def add_commands(sub) -> None:
                    help="an interpface checkpoint directory, `dlib-resnet` (the PyTorch port of dlib's ResNet), or "
                         "`iresnet<18|34|50|100>:FILE` (an ArcFace IResNet state dict: .safetensors, or .pth read "
                         "with torch.load(weights_only=True))")
+    p.add_argument("--model-spec", metavar="FILE", help="any nn.Module through a JSON spec, instead of --checkpoint")
     p.add_argument("--peer", choices=["dlib", "dlib-port"], help="evaluate a peer model instead (dlib's ResNet "
                    "descriptor, ~60 ms per image on 1 core; dlib-port: its PyTorch port, batched)")
     p.add_argument("--protocol", default="lfw-devtest", help="lfw-devtest (default), lfw-view2 or pairs:FILE")

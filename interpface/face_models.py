@@ -12,6 +12,8 @@ brought back to the crop and from there into the template.
   ArcFace alignment to 112x112, (x - 127.5) / 127.5, layers layer1..layer4; weights from a user's
   state dict (:func:`load_state_dict_file`: safetensors, or ``torch.load(weights_only=True)`` only).
 - :class:`DlibPortFaceModel` — the PyTorch port of dlib's ResNet: dlib's 150x150 chip, its stages.
+- :class:`SpecFaceModel` — any other ``nn.Module`` through a short JSON spec (module, weights, input
+  size, alignment, normalisation, layers).
 
 :func:`load_face_model` resolves a ``--checkpoint`` value: an interpface checkpoint folder,
 ``dlib-resnet``, or ``iresnet<depth>:<file>``. :func:`input_space_net` wraps a black-box model as a
@@ -34,7 +36,7 @@ from .errors import CheckpointError
 
 __all__ = ["FaceModel", "InterpretableFaceModel", "IResNet", "IResNetFaceModel", "DlibPortFaceModel",
            "IRESNET_DEPTHS", "ARCFACE_112", "ModelFileError", "arcface_points", "load_state_dict_file",
-           "build_iresnet", "load_face_model", "FaceModelEmbedder", "InputSpaceNet", "input_space_net"]
+           "build_iresnet", "load_face_model", "FaceModelEmbedder", "InputSpaceNet", "input_space_net", "SpecFaceModel"]
 
 
 class ModelFileError(CheckpointError):
@@ -333,13 +335,119 @@ def _chip_transform(crop, landmarks, chip, estimate_similarity) -> np.ndarray:
     return estimate_similarity(src, dst)
 
 
+# ---------------------------------------------------------------------------------- spec files
+SPEC_KEYS = {"module", "weights", "input_size", "alignment", "mean", "std", "layers", "default_layer", "name"}
+
+
+class SpecFaceModel(FaceModel):
+    """Any ``nn.Module`` described by a JSON spec file (``--model-spec FILE``)::
+
+        {"module": "my_package.nets:build_net",   # a callable returning the nn.Module (your own code)
+         "weights": "net.safetensors",             # optional; relative to the spec; .pth: weights_only
+         "input_size": 112,                        # square input side S
+         "alignment": "arcface",                   # "arcface" (5-point, 112 frame scaled to S) or "crop"
+         "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],   # on [0, 1] RGB
+         "layers": ["layer3", "layer4"],           # named submodules (named_modules) for heatmaps/peaks
+         "default_layer": "layer3", "name": "my net"}
+
+    Checked before any work: the keys, the callable, the weights' keys, the layers' names, and one
+    forward of a blank (1, 3, S, S) input (an input size that does not fit fails here)."""
+
+    def __init__(self, path: str | os.PathLike):
+        import importlib
+        import json
+
+        p = Path(path)
+        try:
+            spec = json.loads(p.read_text())
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"{p}: not a readable JSON model spec ({exc})") from None
+        unknown = sorted(set(spec) - SPEC_KEYS)
+        missing = [k for k in ("module", "input_size", "layers") if k not in spec]
+        if unknown or missing:
+            raise CheckpointError(f"{p}: model spec with missing keys {missing or 'none'}, unknown keys {unknown or 'none'}")
+        mod_name, _, attr = str(spec["module"]).partition(":")
+        try:
+            factory = getattr(importlib.import_module(mod_name), attr or "build")
+        except (ImportError, AttributeError) as exc:
+            raise CheckpointError(f"{p}: cannot find {spec['module']!r} ({exc})") from None
+        self.module = factory()
+        if not isinstance(self.module, nn.Module):
+            raise CheckpointError(f"{p}: {spec['module']} returned {type(self.module).__name__}, not an nn.Module")
+        if spec.get("weights"):
+            w = Path(spec["weights"])
+            _load_strict(self.module, load_state_dict_file(w if w.is_absolute() else p.parent / w), w)
+        self.module.eval()
+        self.name = str(spec.get("name") or p.stem)
+        self.input_size = int(spec["input_size"])
+        self.alignment = str(spec.get("alignment", "arcface"))
+        if self.alignment not in ("arcface", "crop"):
+            raise CheckpointError(f"{p}: alignment must be 'arcface' or 'crop', got {self.alignment!r}")
+        self.mean = torch.tensor(spec.get("mean", [0.0, 0.0, 0.0]), dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(spec.get("std", [1.0, 1.0, 1.0]), dtype=torch.float32).view(1, 3, 1, 1)
+        named = dict(self.module.named_modules())
+        self.layers = tuple(spec["layers"])
+        absent = [name for name in self.layers if name not in named]
+        if absent or not self.layers:
+            some = ", ".join(n for n in list(named)[1:8] if n)
+            raise CheckpointError(f"{p}: no layer {', '.join(absent) or '(none given)'} in {type(self.module).__name__} "
+                                  f"(its modules include {some})")
+        self.default_layer = str(spec.get("default_layer", self.layers[0]))
+        self.check_layers([self.default_layer])
+        self._named = named
+        try:
+            with torch.inference_mode():
+                out = self.module(torch.zeros(1, 3, self.input_size, self.input_size))
+        except Exception as exc:  # noqa: BLE001 - any failure here is the spec's fault
+            raise CheckpointError(f"{p}: one forward of a (1, 3, {self.input_size}, {self.input_size}) input failed: "
+                                  f"{str(exc).splitlines()[0][:160]}") from None
+        if not isinstance(out, torch.Tensor) or out.dim() != 2:
+            raise CheckpointError(f"{p}: the module must return a (B, D) embedding, got "
+                                  f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
+        self.dim = int(out.shape[1])
+
+    def prepare(self, crops, landmarks):
+        from .align import estimate_similarity
+
+        crops, s = np.asarray(crops), self.input_size
+        if self.alignment == "arcface":
+            ref = ARCFACE_112 * (s / 112.0)
+            mats = np.stack([estimate_similarity(p, ref) for p in arcface_points(landmarks)])
+        else:  # the whole aligned crop, resized to S
+            k = s / crops.shape[1]
+            mats = np.tile(np.array([[k, 0.0, 0.5 * k - 0.5], [0.0, k, 0.5 * k - 0.5]]), (len(crops), 1, 1))
+        chips = np.stack([cv2.warpAffine(c, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+                          for c, m in zip(crops, mats)])
+        return (_uint8_nchw(chips) / 255.0 - self.mean) / self.std, mats
+
+    def forward(self, x):
+        return self.module(x)
+
+    def layer_outputs(self, x, layers=None):
+        layers = self.check_layers(layers)
+        got: dict[str, torch.Tensor] = {}
+        hooks = [self._named[name].register_forward_hook(lambda _m, _i, out, name=name: got.__setitem__(name, out))
+                 for name in layers]
+        try:
+            self.module(x)
+        finally:
+            for h in hooks:
+                h.remove()
+        bad = [n for n in layers if not (isinstance(got.get(n), torch.Tensor) and got[n].dim() == 4)]
+        if bad:
+            raise CheckpointError(f"{self.name}: layer {bad[0]} does not give a (B, C, h, w) map")
+        return {n: got[n] for n in layers}
+
+
 # ------------------------------------------------------------------------------------ resolving
 def load_face_model(spec: str | os.PathLike, cache_dir=None) -> FaceModel:
     """``--checkpoint`` value -> FaceModel: an interpface checkpoint folder; ``dlib-resnet``;
-    ``iresnet<depth>:<state-dict file>``."""
+    ``iresnet<depth>:<state-dict file>``; ``spec:<model spec JSON>`` (what --model-spec passes)."""
     text = str(spec)
     if text == "dlib-resnet":
         return DlibPortFaceModel(cache_dir=cache_dir)
+    if text.startswith("spec:"):
+        return SpecFaceModel(text[len("spec:"):])
     if text.startswith("iresnet") and ":" in text:
         head, _, path = text.partition(":")
         try:
@@ -395,4 +503,8 @@ def input_space_net(model: FaceModel) -> InputSpaceNet:
         return InputSpaceNet(model, 2.0, -1.0)
     if isinstance(model, DlibPortFaceModel):
         return InputSpaceNet(model, 255.0, 0.0)
+    if isinstance(model, SpecFaceModel) and torch.allclose(model.std, model.std.flatten()[0]) \
+            and torch.allclose(model.mean, model.mean.flatten()[0]):
+        sd, mu = float(model.std.flatten()[0]), float(model.mean.flatten()[0])
+        return InputSpaceNet(model, 1.0 / sd, -mu / sd)
     raise CheckpointError(f"{model.name}: already takes [0, 1] input (use its network directly)")

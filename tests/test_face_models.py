@@ -247,3 +247,56 @@ def test_analyze_cli_on_a_black_box(iresnet18_file, faces_root, tmp_path, capsys
                  "--bootstrap", "0", "--data-root", str(faces_root), "--out", str(out), "--quiet"])
     text = capsys.readouterr().out
     assert code == 0 and "iresnet18: 8 DevTest faces, 256 filters" in text
+
+
+def _write_spec(tmp_path, **over):
+    spec = {"module": "tests.spec_model:build", "input_size": 64, "alignment": "arcface",
+            "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "layers": ["features.1", "features.2"],
+            "default_layer": "features.2", "name": "tiny spec"}
+    spec.update(over)
+    path = tmp_path / f"spec_{len(list(tmp_path.glob('spec_*.json')))}.json"
+    path.write_text(json.dumps({k: v for k, v in spec.items() if v is not None}))
+    return path
+
+
+def test_any_module_through_a_spec_file(aligned, tmp_path, faces, capsys):
+    from safetensors.torch import save_file
+
+    from interpface.analysis import run_analysis
+    from interpface.face_models import SpecFaceModel
+    from tests.spec_model import build
+
+    crops, lms = aligned
+    weights = tmp_path / "tiny.safetensors"
+    torch.manual_seed(1)
+    net = build()
+    save_file(net.state_dict(), str(weights))
+    model = load_face_model(f"spec:{_write_spec(tmp_path, weights=weights.name)}")
+    assert isinstance(model, SpecFaceModel) and model.dim == 32 and model.name == "tiny spec"
+    with torch.no_grad():  # the spec's weights were loaded (not the factory's seed-0 init)
+        assert torch.allclose(model.module.head.weight, net.head.weight)
+    x, mats = model.prepare(crops, lms)
+    assert x.shape == (2, 3, 64, 64) and -1.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert model.layer_outputs(x, ["features.1"])["features.1"].shape == (2, 16, 16, 16)
+    emb = model.embed(crops, lms)
+    assert emb.shape == (2, 32) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    r = run_analysis(model, crops, lms, regions=("nose",), bootstrap=0)
+    assert r.n_filters == 16 and r.differences.mean_abs.shape == (1, 16)
+    out = tmp_path / "e.npy"
+    spec = _write_spec(tmp_path)
+    assert main(["embed", "--model-spec", str(spec), "--out", str(out), "--quiet",
+                 str(faces.path("Grace_Hopper/Grace_Hopper_0001.jpg"))]) == 0
+    assert np.load(out).shape == (1, 32)
+    assert main(["embed", "--model-spec", str(spec), "--checkpoint", "dlib-resnet", "--out", str(out), "x.jpg"]) == 2
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"layers": ["features.9"], "default_layer": None}, "no layer features.9"),
+    ({"input_size": 80}, r"one forward of a \(1, 3, 80, 80\) input failed"),
+    ({"module": "tests.spec_model:nothing"}, "cannot find"),
+    ({"alignment": "mtcnn"}, "alignment must be"),
+    ({"colour": "rgb"}, "unknown keys"),
+])
+def test_a_bad_spec_is_refused_before_any_work(tmp_path, change, message):
+    with pytest.raises(CheckpointError, match=message):
+        load_face_model(f"spec:{_write_spec(tmp_path, **change)}")
