@@ -241,3 +241,8 @@ def test_pair_page_explains_a_black_box(app):
     heat = [t for t in fig.data if t.type == "heatmap"]
     assert [t.name for t in heat] == ["occlusion", "random"] and len(heat[0].z) == 150
     assert any(m.label == "cosine similarity" for m in app.metric)
+    # the decision uses the port's own DevTest calibration (its cosines sit high; 0.5 would call everyone the same)
+    assert app.selectbox(key="pair_far").value == "0.01"
+    decision = {m.label: m.value for m in app.metric}["decision"]
+    score = float({m.label: m.value for m in app.metric}["cosine similarity"])
+    assert decision == ("same person" if score >= 0.906 else "different people")

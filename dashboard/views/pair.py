@@ -1,6 +1,8 @@
 """Why this match? Two faces, the verifier's score and decision, each method's similarity /
 dissimilarity map over the second face, and the deletion / insertion curves of the pair."""
 
+import json
+
 import numpy as np
 import streamlit as st
 
@@ -76,7 +78,10 @@ with common.guarded("Pair"):
             f = torch.nn.functional.normalize(model(torch.from_numpy(np.stack([face_a["crop"], face_b["crop"]]))
                                                     .permute(0, 3, 1, 2).float() / 255.0), dim=1).numpy()
         score = float(f[0] @ f[1])
-        thresholds = {}
+        # calibrated like ours: the port's DevTest impostor scores (its cosines sit high: a shared mean direction)
+        from interpface.template import assets_dir
+
+        thresholds = json.loads((assets_dir() / "peers" / "dlib_port.json").read_text())["thresholds"]
     else:
         ra, rb = respond(model, np.stack([face_a["crop"], face_b["crop"]]))
         score = float(np.dot(ra.embedding, rb.embedding))
