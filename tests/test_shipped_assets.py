@@ -1,0 +1,36 @@
+"""The embedded default the dashboard starts on: every shipped reference model loads, has its DevTest
+thresholds, and its precomputed analysis belongs to it and carries the filter card's top faces."""
+
+import json
+
+import numpy as np
+import pytest
+
+from interpface.analysis import load_precomputed
+from interpface.checkpoint import load_model
+from interpface.template import assets_dir
+from interpface.zoo import REFERENCE_VARIANTS
+
+
+@pytest.mark.parametrize("name", REFERENCE_VARIANTS)
+def test_a_shipped_model_and_its_analysis(name):
+    model, info = load_model(assets_dir() / "models" / name)
+    k = model.config.num_filters
+    thresholds = json.loads((assets_dir() / "models" / name / "evaluation.json").read_text())["thresholds"]
+    assert set(thresholds) == {"0.01", "0.001", "0.0001"}
+    assert -1 < thresholds["0.01"] < thresholds["0.001"] < thresholds["0.0001"] < 1
+    pre = load_precomputed(name)
+    assert pre.n_filters == k and pre.meta["n_images"] == 1000
+    assert pre.top is not None and pre.top.index.shape == (k, 4) and pre.top.thumbs.shape[:2] == (k, 4)
+    # the top faces are LFW DevTest images, strongest first
+    rel = [r for r in pre.top.relpaths.ravel() if r]
+    assert rel and all(r.endswith(".jpg") and "/" in r for r in rel)
+    v = pre.top.value
+    assert (np.diff(v, axis=1)[(pre.top.index[:, 1:] >= 0)] <= 1e-6).all()
+    sha = pre.meta.get("checkpoint_sha256")
+    assert sha is None or sha == info["sha256"]
+
+
+def test_the_dlib_port_calibration_ships():
+    d = json.loads((assets_dir() / "peers" / "dlib_port.json").read_text())
+    assert 0.5 < d["thresholds"]["0.01"] < d["thresholds"]["0.001"] < 1
