@@ -62,10 +62,19 @@ class FaceModel:
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        return self.module(x)
 
     def layer_outputs(self, x: torch.Tensor, layers=None) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+
+class _StageOutputs:
+    """layer_outputs for networks whose ``stages(x)`` returns every stage's output by name."""
+
+    def layer_outputs(self, x, layers=None):
+        layers = self.check_layers(layers)
+        stages = self.module.stages(x)
+        return {name: stages[name] for name in layers}
 
     def check_layers(self, layers) -> tuple[str, ...]:
         layers = tuple(layers or (self.default_layer,))
@@ -114,9 +123,6 @@ class InterpretableFaceModel(FaceModel):
         off = center_crop_offset(crops.shape[1], self.input_size)
         shift = np.tile(np.array([[1.0, 0.0, -off], [0.0, 1.0, -off]]), (len(crops), 1, 1))
         return to_input(crops, self.input_size), shift
-
-    def forward(self, x):
-        return self.module(x)
 
     def layer_outputs(self, x, layers=None):
         layers = self.check_layers(layers)
@@ -194,7 +200,7 @@ def arcface_points(landmarks: np.ndarray) -> np.ndarray:
                      lm[..., 54, :]], axis=-2)
 
 
-class IResNetFaceModel(FaceModel):
+class IResNetFaceModel(_StageOutputs, FaceModel):
     """An ArcFace IResNet on our faces: each crop re-warped to the 112x112 ArcFace frame by the
     similarity that takes its 5 points to :data:`ARCFACE_112`."""
 
@@ -215,14 +221,6 @@ class IResNetFaceModel(FaceModel):
         chips = np.stack([cv2.warpAffine(c, m, (112, 112), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
                           for c, m in zip(crops, mats)])
         return (_uint8_nchw(chips) - 127.5) / 127.5, mats
-
-    def forward(self, x):
-        return self.module(x)
-
-    def layer_outputs(self, x, layers=None):
-        layers = self.check_layers(layers)
-        stages = self.module.stages(x)
-        return {name: stages[name] for name in layers}
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -280,7 +278,7 @@ def build_iresnet(depth: int, weights: str | os.PathLike | None = None) -> IResN
 
 
 # ---------------------------------------------------------------------------------------- dlib
-class DlibPortFaceModel(FaceModel):
+class DlibPortFaceModel(_StageOutputs, FaceModel):
     """The PyTorch port of dlib's ResNet on our faces: dlib's 150x150 chip cut from the aligned crop
     through its landmarks (dlib.get_face_chip's own alignment), its stages as response layers."""
 
@@ -296,30 +294,19 @@ class DlibPortFaceModel(FaceModel):
         self.layers = tuple(self.module.STAGES)
 
     def prepare(self, crops, landmarks):
-        from .align import estimate_similarity
         from .teacher import face_chip
 
-        chips, mats = [], []
-        for crop, lm in zip(np.asarray(crops), np.asarray(landmarks)):
-            chip = face_chip(crop, lm)
-            chips.append(chip)
-            # dlib's chip is a similarity of the crop: recover it from where the landmarks land
-            mats.append(_chip_transform(crop, lm, chip, estimate_similarity))
-        return _uint8_nchw(np.stack(chips)), np.stack(mats)
-
-    def forward(self, x):
-        return self.module(x)
-
-    def layer_outputs(self, x, layers=None):
-        layers = self.check_layers(layers)
-        stages = self.module.stages(x)
-        return {name: stages[name] for name in layers}
+        crops, landmarks = np.asarray(crops), np.asarray(landmarks)
+        chips = np.stack([face_chip(crop, lm) for crop, lm in zip(crops, landmarks)])
+        return _uint8_nchw(chips), np.stack([_chip_transform(lm) for lm in landmarks])
 
 
-def _chip_transform(crop, landmarks, chip, estimate_similarity) -> np.ndarray:
-    """The similarity crop px -> chip px used by dlib.get_face_chip, found from dlib's own chip
-    details (dlib.get_face_chip_details) of these landmarks."""
+def _chip_transform(landmarks: np.ndarray) -> np.ndarray:
+    """(2, 3) the similarity crop px -> chip px that dlib.get_face_chip applies for these (68, 2)
+    landmarks, from dlib's own chip details (dlib.get_face_chip_details)."""
     import dlib
+
+    from .align import estimate_similarity
 
     from .teacher import CHIP_PADDING, CHIP_SIZE, dlib_shape
 
@@ -419,9 +406,6 @@ class SpecFaceModel(FaceModel):
         chips = np.stack([cv2.warpAffine(c, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
                           for c, m in zip(crops, mats)])
         return (_uint8_nchw(chips) / 255.0 - self.mean) / self.std, mats
-
-    def forward(self, x):
-        return self.module(x)
 
     def layer_outputs(self, x, layers=None):
         layers = self.check_layers(layers)
