@@ -67,15 +67,6 @@ class FaceModel:
     def layer_outputs(self, x: torch.Tensor, layers=None) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-
-class _StageOutputs:
-    """layer_outputs for networks whose ``stages(x)`` returns every stage's output by name."""
-
-    def layer_outputs(self, x, layers=None):
-        layers = self.check_layers(layers)
-        stages = self.module.stages(x)
-        return {name: stages[name] for name in layers}
-
     def check_layers(self, layers) -> tuple[str, ...]:
         layers = tuple(layers or (self.default_layer,))
         unknown = [name for name in layers if name not in self.layers]
@@ -91,6 +82,15 @@ class _StageOutputs:
             x, _ = self.prepare(crops[i:i + batch_size], landmarks[i:i + batch_size])
             out.append(nn.functional.normalize(self.forward(x).float(), dim=1).numpy())
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+
+class _StageOutputs:
+    """layer_outputs for networks whose ``stages(x)`` returns every stage's output by name."""
+
+    def layer_outputs(self, x, layers=None):
+        layers = self.check_layers(layers)
+        stages = self.module.stages(x)
+        return {name: stages[name] for name in layers}
 
 
 def _uint8_nchw(images: np.ndarray) -> torch.Tensor:
