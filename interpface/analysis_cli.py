@@ -43,7 +43,7 @@ def cmd_analyze(args) -> int:
     _threads(args)
     t0 = time.perf_counter()
     faces = load_devtest_faces(args.images, seed=args.seed, data_root=args.data_root, cache_dir=args.cache_dir)
-    from .analysis_report import is_face_model_spec
+    from .face_models import is_face_model_spec
 
     name = args.name or (str(args.checkpoint).split(":")[0] if is_face_model_spec(args.checkpoint)
                          else Path(args.checkpoint).resolve().name)
@@ -107,10 +107,7 @@ def cmd_faithfulness(args) -> int:
     if any(b not in BASELINES for b in baselines):
         raise InterpfaceError(f"baselines must be among {', '.join(BASELINES)}")
     model, _ = load_model(args.checkpoint)
-    from .analysis_report import is_face_model_spec
-
-    name = args.name or (str(args.checkpoint).split(":")[0] if is_face_model_spec(args.checkpoint)
-                         else Path(args.checkpoint).resolve().name)
+    name = args.name or Path(args.checkpoint).resolve().name
     pairs = load_devtest_pairs(args.pairs, seed=args.seed, data_root=args.data_root, cache_dir=args.cache_dir)
     bar = None
     if not args.quiet:

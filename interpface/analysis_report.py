@@ -41,12 +41,6 @@ def _bar(desc: str, total: int, quiet: bool):
     return tqdm(total=total, desc=desc, unit="img", disable=quiet, leave=False)
 
 
-def is_face_model_spec(value) -> bool:
-    """`dlib-resnet` or `iresnet<depth>:<file>` (else: an interpface checkpoint folder)."""
-    text = str(value)
-    return text == "dlib-resnet" or text.startswith("spec:") or (text.startswith("iresnet") and ":" in text)
-
-
 def apply_model_spec(args) -> None:
     """`--model-spec FILE` -> args.checkpoint = "spec:FILE" (one of the two, not both)."""
     from .errors import ConfigError
@@ -65,6 +59,8 @@ def analyze_checkpoint(checkpoint, faces, *, name: str | None = None, regions=No
     from .analysis.feature_difference import DEFAULT_REGIONS, location_grid
     from .analysis.run import run_analysis
     from .checkpoint import load_model
+
+    from .face_models import is_face_model_spec
 
     if is_face_model_spec(checkpoint):  # dlib-resnet / iresnet<d>:FILE: a black box, its default layer
         from .face_models import load_face_model

@@ -16,12 +16,6 @@ def _set_threads(n):
         torch.set_num_threads(int(n))
 
 
-def _is_face_model_spec(value: str) -> bool:
-    from .analysis_report import is_face_model_spec
-
-    return is_face_model_spec(value)
-
-
 def _load_embedder(args):
     """(embedder or model, display name, info dict) from --checkpoint, --model-spec or --peer."""
     from .analysis_report import apply_model_spec
@@ -29,7 +23,9 @@ def _load_embedder(args):
     apply_model_spec(args)
     if bool(args.checkpoint) == bool(getattr(args, "peer", None)):
         raise ConfigError("give exactly one of --checkpoint DIR or --peer dlib|dlib-port")
-    if args.checkpoint and _is_face_model_spec(args.checkpoint):
+    from .face_models import is_face_model_spec
+
+    if args.checkpoint and is_face_model_spec(args.checkpoint):
         from .face_models import FaceModelEmbedder, load_face_model
 
         model = load_face_model(args.checkpoint, getattr(args, "cache_dir", None))
@@ -138,7 +134,9 @@ def cmd_evaluate(args) -> int:
     for c in conditions:
         parse_condition(c)  # fail early on a typo
     embedder, name, info = _load_embedder(args)
-    if (args.peer or _is_face_model_spec(args.checkpoint or "")) and args.flip:
+    from .face_models import is_face_model_spec
+
+    if (args.peer or is_face_model_spec(args.checkpoint or "")) and args.flip:
         raise ConfigError("--flip applies to --checkpoint models only")
     t0 = time.perf_counter()
     ev = Evaluator(embedder, args.protocol, data_root=args.data_root, cache_dir=args.cache_dir, root=args.root,

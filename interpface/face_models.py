@@ -36,7 +36,7 @@ from .errors import CheckpointError
 
 __all__ = ["FaceModel", "InterpretableFaceModel", "IResNet", "IResNetFaceModel", "DlibPortFaceModel",
            "IRESNET_DEPTHS", "ARCFACE_112", "ModelFileError", "arcface_points", "load_state_dict_file",
-           "build_iresnet", "load_face_model", "FaceModelEmbedder", "InputSpaceNet", "input_space_net", "SpecFaceModel"]
+           "build_iresnet", "load_face_model", "FaceModelEmbedder", "InputSpaceNet", "input_space_net", "SpecFaceModel", "is_face_model_spec"]
 
 
 class ModelFileError(CheckpointError):
@@ -424,6 +424,12 @@ class SpecFaceModel(FaceModel):
 
 
 # ------------------------------------------------------------------------------------ resolving
+def is_face_model_spec(value) -> bool:
+    """`dlib-resnet`, `spec:<file>` or `iresnet<depth>:<file>` (else: an interpface checkpoint folder)."""
+    text = str(value)
+    return text == "dlib-resnet" or text.startswith("spec:") or (text.startswith("iresnet") and ":" in text)
+
+
 def load_face_model(spec: str | os.PathLike, cache_dir=None) -> FaceModel:
     """``--checkpoint`` value -> FaceModel: an interpface checkpoint folder; ``dlib-resnet``;
     ``iresnet<depth>:<state-dict file>``; ``spec:<model spec JSON>`` (what --model-spec passes)."""
