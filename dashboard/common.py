@@ -16,7 +16,7 @@ import streamlit as st
 import torch
 
 from interpface.errors import InterpfaceError
-from interpface.zoo import VARIANT_LABELS, available_models
+from interpface.models.zoo import VARIANT_LABELS, available_models
 
 #: Widgets that define a view (model, face, occluder, filter, ...) are bound to the URL's query
 #: parameters (Streamlit's `bind`): the URL restores the view and can be shared.
@@ -49,7 +49,7 @@ def model_root() -> Path | None:
 
 @st.cache_resource(show_spinner="Loading model...")
 def get_model(path: str):
-    from interpface.checkpoint import load_model
+    from interpface.models.checkpoint import load_model
 
     model, info = load_model(path)
     model.eval()
@@ -96,7 +96,7 @@ def model_path(name: str) -> str:
 # ------------------------------------------------------------------------------------------- faces
 @st.cache_resource(show_spinner="Loading face detector...")
 def get_pipeline():
-    from interpface.pipeline import FacePipeline
+    from interpface.faces.pipeline import FacePipeline
 
     return FacePipeline()
 
@@ -116,7 +116,7 @@ def _face_dict(face) -> dict:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def prepare_sample(name: str) -> dict:
-    from interpface.samples import sample_face
+    from interpface.faces.samples import sample_face
 
     return _face_dict(get_pipeline().prepare(sample_face(name)))
 
@@ -124,8 +124,8 @@ def prepare_sample(name: str) -> dict:
 @st.cache_resource(show_spinner=False)
 def dataset_handle():
     """(FaceDataset, PreparedDataset or None) when a dataset is configured, else None."""
-    from interpface.datasets import load_lfw
-    from interpface.prepare import PreparedDataset
+    from interpface.faces.datasets import load_lfw
+    from interpface.faces.prepare import PreparedDataset
 
     try:
         ds = load_lfw()
@@ -207,7 +207,7 @@ def pick_face(key: str, *, where=None, text: str = "Face") -> dict | None:
 
 def face_note(face: dict) -> str:
     """One line on how the face was found and how well its 68 points fit."""
-    from interpface.align import MAX_FIT_RESIDUAL
+    from interpface.faces.align import MAX_FIT_RESIDUAL
 
     by = {"hog": "Found by HOG", "mmod": "Found by the MMOD CNN detector (HOG found no face)",
           "hog_relaxed": "Found by HOG at a lowered threshold (neither detector found it as usual: check the landmarks)",
@@ -254,7 +254,7 @@ def analyses_for(names: list[str]) -> dict:
 
 
 def evaluation_of(name: str) -> dict | None:
-    from interpface.zoo import model_card
+    from interpface.models.zoo import model_card
 
     return model_card(models()[name]).get("evaluation")
 

@@ -4,7 +4,7 @@ Public names are re-exported lazily, so `import interpface` stays fast and the d
 without importing torch.
 """
 
-from ._lazy import lazy_getattr
+from interpface._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -15,25 +15,25 @@ _EXPORTS = {
     "NoFaceError": "errors", "FaceTooSmallError": "errors", "LandmarkModelMissingError": "errors",
     "DatasetError": "errors", "CacheError": "errors", "CheckpointError": "errors", "ConfigError": "errors",
     # images, data, landmarks, alignment
-    "load_image": "images", "save_image": "images",
-    "resolve_data_root": "datasets", "load_dataset": "datasets", "load_lfw": "datasets",
-    "scan_identity_folders": "datasets", "read_lfw_pairs": "datasets", "read_pairs_file": "datasets",
-    "read_people_file": "datasets", "LFWProtocols": "datasets", "Pair": "datasets", "FaceDataset": "datasets",
-    "LandmarkDetector": "landmarks", "find_landmark_model": "landmarks",
-    "align_face": "align", "AlignedFace": "align",
-    "Template": "template", "FaceMesh": "template", "default_template": "template", "build_template": "template",
-    "OcclusionRect": "occlusion", "PhysicalMask": "occlusion", "occlude_batch": "occlusion",
-    "occlude_seeded": "occlusion", "occlude_rect": "occlusion", "random_rect": "occlusion",
-    "region_rect": "occlusion",
-    "prepare_dataset": "prepare", "PreparedDataset": "prepare",
-    "FacePipeline": "pipeline",
+    "load_image": "faces.images", "save_image": "faces.images",
+    "resolve_data_root": "faces.datasets", "load_dataset": "faces.datasets", "load_lfw": "faces.datasets",
+    "scan_identity_folders": "faces.datasets", "read_lfw_pairs": "faces.datasets", "read_pairs_file": "faces.datasets",
+    "read_people_file": "faces.datasets", "LFWProtocols": "faces.datasets", "Pair": "faces.datasets", "FaceDataset": "faces.datasets",
+    "LandmarkDetector": "faces.landmarks", "find_landmark_model": "faces.landmarks",
+    "align_face": "faces.align", "AlignedFace": "faces.align",
+    "Template": "faces.template", "FaceMesh": "faces.template", "default_template": "faces.template", "build_template": "faces.template",
+    "OcclusionRect": "faces.occlusion", "PhysicalMask": "faces.occlusion", "occlude_batch": "faces.occlusion",
+    "occlude_seeded": "faces.occlusion", "occlude_rect": "faces.occlusion", "random_rect": "faces.occlusion",
+    "region_rect": "faces.occlusion",
+    "prepare_dataset": "faces.prepare", "PreparedDataset": "faces.prepare",
+    "FacePipeline": "faces.pipeline",
     # model side
-    "ModelConfig": "models", "InterpretableFaceNet": "models", "get_model_config": "models",
-    "load_model": "checkpoint", "save_checkpoint": "checkpoint",
+    "ModelConfig": "models.networks", "InterpretableFaceNet": "models.networks", "get_model_config": "models.networks",
+    "load_model": "models.checkpoint", "save_checkpoint": "models.checkpoint",
     # evaluation
-    "embed_crops": "embedding", "embed_images": "embedding",
-    "verification_metrics": "metrics", "kfold_accuracy": "metrics", "identification_ranks": "metrics",
-    "evaluate": "evaluation", "Evaluator": "evaluation", "DlibResNetEmbedder": "peers",
+    "embed_crops": "evaluation.embedding", "embed_images": "evaluation.embedding",
+    "verification_metrics": "evaluation.metrics", "kfold_accuracy": "evaluation.metrics", "identification_ranks": "evaluation.metrics",
+    "evaluate": "evaluation.protocols", "Evaluator": "evaluation.protocols", "DlibResNetEmbedder": "evaluation.peers",
     # analyses and figures (interpface.analysis, interpface.figures)
     "run_analysis": "analysis", "AnalysisResult": "analysis", "load_devtest_faces": "analysis",
     "occlusion_sweep": "analysis", "warped_occlusion_sweep": "analysis", "pixel_attribution": "analysis",

@@ -131,7 +131,7 @@ def main() -> int:
     from interpface.analysis import EmbeddingTarget, load_devtest_faces, occlusion_sweep, run_analysis
     from interpface.analysis._common import to_input
     from interpface.analysis.feature_difference import feature_differences, region_rects
-    from interpface.checkpoint import load_model
+    from interpface.models.checkpoint import load_model
 
     ckpt = args.checkpoint or default_checkpoint()
     model, info = load_model(ckpt)

@@ -7,7 +7,7 @@ synthetic masks (and the other realistic occluders), in one run.
 Faces: seeded LFW DevTest images (with a dataset configured), else the test-set-style jittered
 sample faces. For each image the reference face is HOG's detection on the clean image (images HOG
 misses there are left out, so every face has a known box). Conditions: clean, and each occluder
-painted on the original photo through those landmarks (interpface.occluders, seeded per image).
+painted on the original photo through those landmarks (interpface.faces.occluders, seeded per image).
 Detectors: HOG alone, MMOD alone, relaxed HOG alone (lowered threshold, best window, kept when its
 fitted points look like a face), and the chain (HOG, then MMOD, then relaxed HOG). A face is
 found when a returned box overlaps the reference box (IoU > 0.3). Also reported: how many chain
@@ -42,12 +42,12 @@ def main() -> int:
     p.add_argument("--json", help="write the figures as JSON")
     args = p.parse_args()
 
-    from interpface.align import MAX_FIT_RESIDUAL, align_face
-    from interpface.datasets import LFWProtocols, load_lfw
-    from interpface.images import load_image
-    from interpface.landmarks import LandmarkDetector
-    from interpface.occluders import occluder_for_condition
-    from interpface.template import default_template
+    from interpface.faces.align import MAX_FIT_RESIDUAL, align_face
+    from interpface.faces.datasets import LFWProtocols, load_lfw
+    from interpface.faces.images import load_image
+    from interpface.faces.landmarks import LandmarkDetector
+    from interpface.faces.occluders import occluder_for_condition
+    from interpface.faces.template import default_template
 
     template = default_template()
     lfw = load_lfw()

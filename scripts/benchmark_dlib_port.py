@@ -27,13 +27,13 @@ import numpy as np  # noqa: E402
 
 def _chips(n: int) -> tuple[np.ndarray, str]:
     from interpface.errors import DatasetError
-    from interpface.images import load_image
-    from interpface.landmarks import LandmarkDetector
-    from interpface.teacher import face_chip
+    from interpface.faces.images import load_image
+    from interpface.faces.landmarks import LandmarkDetector
+    from interpface.models.teacher import face_chip
 
     det = LandmarkDetector()
     try:
-        from interpface.datasets import LFWProtocols, load_lfw
+        from interpface.faces.datasets import LFWProtocols, load_lfw
 
         lfw = load_lfw()
         images = LFWProtocols.load(lfw.protocol_dir).dev_test_images
@@ -47,7 +47,7 @@ def _chips(n: int) -> tuple[np.ndarray, str]:
                 continue
         return np.stack(chips), f"{len(chips)} LFW DevTest chips"
     except DatasetError:
-        from interpface.samples import sample_faces
+        from interpface.faces.samples import sample_faces
 
         base = [face_chip(rgb, det.detect(rgb).landmarks) for rgb in sample_faces().values()]
         rng = np.random.default_rng(0)
@@ -77,8 +77,8 @@ def main() -> int:
     import dlib
     import torch
 
-    from interpface.dlib_port import load_dlib_port, port_descriptors
-    from interpface.peers import find_dlib_resnet_model
+    from interpface.models.dlib_port import load_dlib_port, port_descriptors
+    from interpface.evaluation.peers import find_dlib_resnet_model
 
     chips, source = _chips(args.images)
     n = len(chips)
@@ -107,7 +107,7 @@ def main() -> int:
           f"max |difference| {report['rows'][0]['fp32_max_abs_diff']:.2e}")
 
     # Online vs precomputed teacher: one student step vs the teacher on the same 64 faces.
-    from interpface.models import InterpretableFaceNet, get_model_config
+    from interpface.models.networks import InterpretableFaceNet, get_model_config
     from training.config import TrainConfig
     from training.objective import SiameseObjective
 

@@ -35,16 +35,16 @@ def main() -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from interpface.embedding import inference_dtype
-    from interpface.evaluation import Evaluator, format_table
+    from interpface.evaluation.embedding import inference_dtype
+    from interpface.evaluation.protocols import Evaluator, format_table
 
     if args.checkpoint:
-        from interpface.checkpoint import load_model
+        from interpface.models.checkpoint import load_model
 
         model, _ = load_model(args.checkpoint)
         name = args.checkpoint
     else:
-        from interpface.models import InterpretableFaceNet, get_model_config
+        from interpface.models.networks import InterpretableFaceNet, get_model_config
 
         torch.manual_seed(0)
         model = InterpretableFaceNet(get_model_config(args.config)).eval()

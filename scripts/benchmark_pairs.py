@@ -36,7 +36,7 @@ def main() -> int:
     import torch
 
     from interpface.analysis.pair_maps import methods_for, pair_map
-    from interpface.checkpoint import load_model
+    from interpface.models.checkpoint import load_model
     from interpface.errors import DatasetError
 
     torch.set_num_threads(args.threads)
@@ -48,8 +48,8 @@ def main() -> int:
         faces = [(pairs.crops_a[i], pairs.crops_b[i]) for i in range(args.pairs)]  # the genuine ones
         source = f"{args.pairs} LFW DevTest genuine pairs"
     except DatasetError:
-        from interpface.pipeline import FacePipeline
-        from interpface.samples import sample_faces
+        from interpface.faces.pipeline import FacePipeline
+        from interpface.faces.samples import sample_faces
 
         crops = [FacePipeline().prepare(rgb).crop for rgb in sample_faces().values()]
         faces = [(crops[0], crops[1])]

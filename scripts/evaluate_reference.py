@@ -50,8 +50,8 @@ def main() -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from interpface.checkpoint import load_model
-    from interpface.evaluation import Evaluator, format_table, paper_table
+    from interpface.models.checkpoint import load_model
+    from interpface.evaluation.protocols import Evaluator, format_table, paper_table
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,11 +70,11 @@ def main() -> int:
             continue
         t0 = time.perf_counter()
         if variant == "dlib":
-            from interpface.peers import DlibResNetEmbedder
+            from interpface.evaluation.peers import DlibResNetEmbedder
 
             embedder = DlibResNetEmbedder()
         elif variant == "dlib_port":
-            from interpface.peers import DlibPortEmbedder
+            from interpface.evaluation.peers import DlibPortEmbedder
 
             embedder = DlibPortEmbedder()
         else:
@@ -105,7 +105,7 @@ def main() -> int:
                  "| t | clean TAR@.01 | clean Rank-1 | synthetic TAR@.01 | synthetic Rank-1 | natural TAR@.01 "
                  "| natural Rank-1 | clean accuracy | synthetic accuracy | synthetic EER |",
                  "|---|---|---|---|---|---|---|---|---|---|"]
-        from interpface.evaluation import _pm
+        from interpface.evaluation.protocols import _pm
 
         for v in ablation:
             cells = []

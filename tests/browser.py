@@ -10,7 +10,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from interpface.dashboard_cli import dashboard_command
+from interpface.cli.dashboard import dashboard_command
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags chromium keeps trying to reach Google's hosts.

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from interpface.datasets import load_lfw
+from interpface.faces.datasets import load_lfw
 from interpface.errors import DatasetError
-from interpface.images import load_image
+from interpface.faces.images import load_image
 
 NEEDS_LFW = "needs the LFW dataset (INTERPFACE_DATA)"
 
@@ -45,14 +45,14 @@ def faces(faces_root):
 
 @pytest.fixture(scope="session")
 def detector():
-    from interpface.landmarks import LandmarkDetector
+    from interpface.faces.landmarks import LandmarkDetector
 
     return LandmarkDetector()
 
 
 @pytest.fixture(scope="session")
 def template():
-    from interpface.template import default_template
+    from interpface.faces.template import default_template
 
     return default_template()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interpface.checkpoint import save_checkpoint
+from interpface.models.checkpoint import save_checkpoint
 from tests.tiny import tiny_model
 
 
@@ -27,8 +27,8 @@ def make_tiny_analyses(zoo: Path, out: Path, faces) -> Path:
     import numpy as np
 
     from interpface.analysis import run_analysis, save_precomputed
-    from interpface.checkpoint import load_model
-    from interpface.pipeline import FacePipeline
+    from interpface.models.checkpoint import load_model
+    from interpface.faces.pipeline import FacePipeline
 
     pipe = FacePipeline()
     prepared = [pipe.prepare(faces.path(rel)) for rel in FACES]

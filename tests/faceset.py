@@ -40,7 +40,7 @@ FACE_BOX = 92.0  # detector box side in the output, like an LFW 160x160 crop's f
 @dataclass(frozen=True)
 class Identity:
     name: str
-    source: str  # a name in interpface.samples.SAMPLE_NAMES
+    source: str  # a name in interpface.faces.samples.SAMPLE_NAMES
     stretch: tuple[float, float]  # face-shape change (x, y) about the face centre
     tint: tuple[float, float, float]  # per-channel gain: a skin-tone shift
     n_images: int
@@ -67,8 +67,8 @@ def rel(person: str, k: int) -> str:
 
 def _source_face(name: str):
     """(rgb, face centre (2,), face box side) of a bundled sample photograph."""
-    from interpface.landmarks import LandmarkDetector
-    from interpface.samples import sample_face
+    from interpface.faces.landmarks import LandmarkDetector
+    from interpface.faces.samples import sample_face
 
     rgb = sample_face(name)
     det = LandmarkDetector().detect(rgb)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from interpface.align import estimate_similarity
+from interpface.faces.align import estimate_similarity
 from interpface.analysis import (
     AnalysisResult,
     cell_centers,
@@ -35,7 +35,7 @@ from interpface.analysis import (
 )
 from interpface.analysis.feature_difference import location_grid
 from interpface.analysis.precomputed import list_precomputed
-from interpface.occlusion import occlude_batch
+from interpface.faces.occlusion import occlude_batch
 from tests.tiny import tiny_model as tiny_model_builder
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from interpface.checkpoint import save_checkpoint
-from interpface.cli import main
-from interpface.models import InterpretableFaceNet, get_model_config
+from interpface.models.checkpoint import save_checkpoint
+from interpface.cli.main import main
+from interpface.models.networks import InterpretableFaceNet, get_model_config
 from tests.tiny import prepared_mini_lfw
 
 PEOPLE = {"Long_Astronaut": 1, "Grace_Hopper": 4, "Wide_Astronaut": 3, "Wide_Hopper": 3}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from interpface.checkpoint import (
+from interpface.models.checkpoint import (
     load_model,
     load_resume_state,
     read_checkpoint_info,
@@ -18,7 +18,7 @@ from interpface.checkpoint import (
     save_resume_state,
 )
 from interpface.errors import CheckpointError, ConfigError
-from interpface.models import InterpretableFaceNet, get_model_config
+from interpface.models.networks import InterpretableFaceNet, get_model_config
 
 torch.set_num_threads(2)
 

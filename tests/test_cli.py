@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from interpface.cli import main
-from interpface.images import load_image
+from interpface.cli.main import main
+from interpface.faces.images import load_image
 
 
 def run(args, capsys):

@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from interpface.datasets import (LFWProtocols, check_pairs_exist, read_lfw_pairs, read_pairs_file,
+from interpface.faces.datasets import (LFWProtocols, check_pairs_exist, read_lfw_pairs, read_pairs_file,
                                  resolve_data_root, scan_identity_folders)
 from interpface.errors import DatasetError
 
@@ -55,7 +55,7 @@ def test_faceset_layout_and_protocols(faces):
 
 def test_faceset_faces_are_detected(faces, detector):
     """Every generated image holds one face that dlib's HOG detector finds (no fallback)."""
-    from interpface.images import load_image
+    from interpface.faces.images import load_image
 
     for rec in faces.records:
         det = detector.detect(load_image(faces.path(rec.relpath)))
@@ -105,7 +105,7 @@ def test_folder_dataset_and_250px_layout(tmp_path):
 
 
 def test_shared_data_lookup_can_be_switched_off(monkeypatch):
-    from interpface.datasets import _repo_shared_data
+    from interpface.faces.datasets import _repo_shared_data
 
     monkeypatch.setenv("INTERPFACE_NO_SHARED_DATA", "1")
     assert _repo_shared_data() == []

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from interpface.dlib_port import (DlibResNet, ModelFileError, _dlib_add, _expected_kinds, convert_dlib_model,
+from interpface.models.dlib_port import (DlibResNet, ModelFileError, _dlib_add, _expected_kinds, convert_dlib_model,
                                   load_dlib_port, parse_dlib_net, port_cache_path, port_descriptors)
-from interpface.images import load_image
-from interpface.peers import find_dlib_resnet_model
-from interpface.teacher import face_chip
+from interpface.faces.images import load_image
+from interpface.evaluation.peers import find_dlib_resnet_model
+from interpface.models.teacher import face_chip
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_port_equals_dlib_on_the_face_set(faces, detector, port, dlib_net):
 
 def test_port_equals_dlib_on_lfw(lfw, detector, port, dlib_net):
     """128 seeded LFW DevTest images and their mirror images (256 chips)."""
-    from interpface.datasets import LFWProtocols
+    from interpface.faces.datasets import LFWProtocols
 
     images = LFWProtocols.load(lfw.protocol_dir).dev_test_images
     pick = np.random.default_rng(0).choice(len(images), 128, replace=False)
@@ -153,8 +153,8 @@ def test_corrupt_files_give_one_clear_error(tmp_path, content):
 
 
 def test_corrupt_cache_and_missing_package_file(tmp_path, monkeypatch):
-    from interpface.cli import main
-    from interpface.peers import PeerModelMissingError
+    from interpface.cli.main import main
+    from interpface.evaluation.peers import PeerModelMissingError
 
     out = port_cache_path(tmp_path)
     out.parent.mkdir(parents=True)
@@ -168,7 +168,7 @@ def test_corrupt_cache_and_missing_package_file(tmp_path, monkeypatch):
 
 
 def test_convert_command_is_idempotent(tmp_path, capsys):
-    from interpface.cli import main
+    from interpface.cli.main import main
 
     assert main(["convert-dlib", "--cache-dir", str(tmp_path), "--json", str(tmp_path / "c.json")]) == 0
     assert "converted" in capsys.readouterr().out and port_cache_path(tmp_path).is_file()
@@ -179,7 +179,7 @@ def test_convert_command_is_idempotent(tmp_path, capsys):
 
 
 def test_port_peer_matches_dlib_peer(faces):
-    from interpface.peers import DlibPortEmbedder, DlibResNetEmbedder
+    from interpface.evaluation.peers import DlibPortEmbedder, DlibResNetEmbedder
 
     paths = [faces.path(r.relpath) for r in faces.records[:6]]
     a, fa = DlibResNetEmbedder().embed_images(paths)

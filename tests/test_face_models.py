@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from interpface.cli import main
-from interpface.embedding import embed_crops
+from interpface.cli.main import main
+from interpface.evaluation.embedding import embed_crops
 from interpface.errors import CheckpointError
-from interpface.face_models import (ARCFACE_112, DlibPortFaceModel, InterpretableFaceModel, IResNet, IResNetFaceModel,
+from interpface.models.adapters import (ARCFACE_112, DlibPortFaceModel, InterpretableFaceModel, IResNet, IResNetFaceModel,
                                     ModelFileError, arcface_points, build_iresnet, load_face_model,
                                     load_state_dict_file)
-from interpface.models import InterpretableFaceNet, get_model_config
-from interpface.pipeline import FacePipeline
+from interpface.models.networks import InterpretableFaceNet, get_model_config
+from interpface.faces.pipeline import FacePipeline
 
 PAYLOAD_FLAG = "interpface_payload_ran"
 
@@ -119,7 +119,7 @@ def test_wrong_keys_and_shapes_are_listed(iresnet18_file, tmp_path):
 
 
 def test_arcface_alignment_puts_the_five_points_in_place(iresnet18_file, aligned):
-    from interpface.align import apply_affine
+    from interpface.faces.align import apply_affine
 
     crops, lms = aligned
     model = IResNetFaceModel(build_iresnet(18, iresnet18_file[0]))
@@ -193,7 +193,7 @@ def test_black_box_models_get_pair_maps_and_faithfulness(aligned, iresnet18_file
     on a black-box model through its [0, 1]-input module; the representation map and Grad-CAM do not apply."""
     from interpface.analysis.faithfulness import deletion_insertion
     from interpface.analysis.pair_maps import methods_for, pair_maps
-    from interpface.face_models import input_space_net
+    from interpface.models.adapters import input_space_net
 
     crops, lms = aligned
     fm = DlibPortFaceModel()
@@ -230,7 +230,7 @@ def test_analyze_runs_on_a_black_box(iresnet18_file, aligned, tmp_path, template
     assert np.isfinite(r.std).mean() > 0.5 and r.differences.mean_abs.shape == (2, 256)
     assert (r.differences.mean_abs > 0).any()
     # a peak's crop location goes back into the model input where the layer's cell is
-    from interpface.align import apply_affine
+    from interpface.faces.align import apply_affine
 
     x, mats = model.prepare(crops, lms)
     fmap = model.layer_outputs(x, ["layer3"])["layer3"][0, 7]
@@ -263,7 +263,7 @@ def test_any_module_through_a_spec_file(aligned, tmp_path, faces, capsys):
     from safetensors.torch import save_file
 
     from interpface.analysis import run_analysis
-    from interpface.face_models import SpecFaceModel
+    from interpface.models.adapters import SpecFaceModel
     from tests.spec_model import build
 
     crops, lms = aligned

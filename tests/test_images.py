@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from interpface.errors import ImageDecodeError, ImageNotFoundError, ImageTooLargeError
-from interpface.images import load_image, save_image
+from interpface.faces.images import load_image, save_image
 
 
 def _png_bytes(img: Image.Image) -> bytes:

@@ -2,9 +2,9 @@ import cv2
 import numpy as np
 import pytest
 
-from interpface.align import align_face, apply_affine
+from interpface.faces.align import align_face, apply_affine
 from interpface.errors import FaceTooSmallError, LandmarkModelMissingError, NoFaceError
-from interpface.landmarks import LandmarkDetector, find_landmark_model
+from interpface.faces.landmarks import LandmarkDetector, find_landmark_model
 
 
 def test_detects_68_points(detector, face_rgb):
@@ -79,8 +79,8 @@ def test_missing_landmark_model(tmp_path, monkeypatch):
 # -- the detector chain and the landmark-fit score ---------------------------------------------------
 def _masked_hopper():
     """Grace Hopper (a bundled sample) wearing a seeded surgical mask: HOG finds no face in it."""
-    from interpface.occluders import draw_occluder
-    from interpface.samples import sample_face
+    from interpface.faces.occluders import draw_occluder
+    from interpface.faces.samples import sample_face
 
     rgb = sample_face("grace_hopper")
     clean = LandmarkDetector(detectors="hog").detect(rgb)
@@ -111,7 +111,7 @@ def test_detector_names_and_fallback(detector, face_rgb):
 
 
 def test_fit_residual_is_small_for_a_good_fit_and_grows_with_bad_points(detector, face_rgb, template):
-    from interpface.align import MAX_FIT_RESIDUAL, fit_residual
+    from interpface.faces.align import MAX_FIT_RESIDUAL, fit_residual
 
     det = detector.detect(face_rgb)
     face = align_face(face_rgb, det.landmarks, template.landmarks)
@@ -123,7 +123,7 @@ def test_fit_residual_is_small_for_a_good_fit_and_grows_with_bad_points(detector
 
 
 def test_an_image_of_only_a_mask_has_no_face(detector, template):
-    from interpface.occluders import draw_occluder
+    from interpface.faces.occluders import draw_occluder
 
     canvas = np.full((110, 110, 3), 235, np.uint8)
     only_mask = draw_occluder("surgical_mask", 0).apply(canvas, template.landmarks)[0]
@@ -137,9 +137,9 @@ def test_relaxed_hog_finds_a_masked_face_and_not_a_non_face(detector, template, 
     """The chain's last link: HOG at a lowered threshold, kept only when the fitted points look like a
     face. It finds masked faces that the default HOG misses, on the same face as the clean fit, and
     finds nothing in flat, noise or mask-only images."""
-    from interpface.align import MAX_FIT_RESIDUAL
-    from interpface.images import load_image
-    from interpface.occluders import draw_occluder
+    from interpface.faces.align import MAX_FIT_RESIDUAL
+    from interpface.faces.images import load_image
+    from interpface.faces.occluders import draw_occluder
 
     relaxed = LandmarkDetector(detectors="hog_relaxed")
     found = 0

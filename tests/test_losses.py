@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from interpface.losses import (
+from interpface.models.losses import (
     DistillCosineLoss,
     DistillRelationLoss,
     FADLoss,

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from interpface.align import apply_affine
-from interpface.occlusion import (OcclusionRect, PhysicalMask, occlude_batch, occlude_seeded, quad_masks,
+from interpface.faces.align import apply_affine
+from interpface.faces.occlusion import (OcclusionRect, PhysicalMask, occlude_batch, occlude_seeded, quad_masks,
                                   random_rect, region_rect)
 
 REGIONS = ["left_eye", "right_eye", "eyes", "nose", "mouth", "forehead", "left_cheek", "right_cheek", "chin"]
@@ -101,7 +101,7 @@ def test_rotated_rect_corners():
 
 
 def test_build_template_recovers_mean_shape(template, rng):
-    from interpface.template import build_template
+    from interpface.faces.template import build_template
 
     shapes = []
     for _ in range(30):

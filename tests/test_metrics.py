@@ -6,7 +6,7 @@ from scipy.optimize import brentq
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from interpface import metrics as M
+import interpface.evaluation.metrics as M
 
 
 def gaussian_scores(n=100_000, seed=0):
@@ -188,7 +188,7 @@ def test_reduced_curve_of_the_bootstrap_keeps_auc_eer_and_tar():
 def test_threshold_at_far_reproduces_the_tar():
     import numpy as np
 
-    from interpface.metrics import verification_metrics
+    from interpface.evaluation.metrics import verification_metrics
 
     rng = np.random.default_rng(0)
     scores = np.concatenate([rng.normal(1, 1, 2000), rng.normal(-1, 1, 20000)])

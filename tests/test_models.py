@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from interpface.errors import ConfigError
-from interpface.models import (
+from interpface.models.networks import (
     MODEL_CONFIGS,
     InterpretableFaceNet,
     ModelConfig,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from interpface.errors import InterpfaceError
-from interpface.occluders import COVERS, LEAVES, OCCLUDER_KINDS, draw_occluder, occluder_for_condition
-from interpface.template import LEFT_EYE, MOUTH, RIGHT_EYE
+from interpface.faces.occluders import COVERS, LEAVES, OCCLUDER_KINDS, draw_occluder, occluder_for_condition
+from interpface.faces.template import LEFT_EYE, MOUTH, RIGHT_EYE
 
 LANDMARKS_OF = {"mouth": MOUTH, "left_eye": LEFT_EYE, "right_eye": RIGHT_EYE, "chin": [7, 8, 9],
                 "forehead": None}
@@ -18,7 +18,7 @@ LANDMARKS_OF = {"mouth": MOUTH, "left_eye": LEFT_EYE, "right_eye": RIGHT_EYE, "c
 
 @pytest.fixture(scope="module")
 def aligned(faces):
-    from interpface.pipeline import FacePipeline
+    from interpface.faces.pipeline import FacePipeline
 
     pipe = FacePipeline()
     return [pipe.prepare(faces.path(r.relpath)) for r in faces.records[::4]]
@@ -71,7 +71,7 @@ def test_hand_covers_part_of_the_face(aligned, template):
 def test_occluder_follows_the_face_in_the_original_photo(faces, template):
     """Painted on the original photo with its raw landmarks, then aligned: the same pixels as painted
     on the aligned crop (IoU > 0.8)."""
-    from interpface.pipeline import FacePipeline
+    from interpface.faces.pipeline import FacePipeline
 
     face = FacePipeline(template).prepare(faces.path("Grace_Hopper/Grace_Hopper_0003.jpg"))
     for kind in ("surgical_mask", "sunglasses"):
@@ -94,7 +94,7 @@ def test_conditions_and_unknown_kinds():
 
 
 def test_occlude_cli_with_a_realistic_occluder(faces, tmp_path, capsys):
-    from interpface.cli import main
+    from interpface.cli.main import main
 
     out, js = tmp_path / "o.png", tmp_path / "o.json"
     code = main(["occlude", str(faces.path("Eileen_Collins/Eileen_Collins_0002.jpg")), "--occluder", "scarf",

@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
-from interpface import prepare as prep
-from interpface.datasets import scan_identity_folders
-from interpface.prepare import PreparedDataset, prepare_dataset
+import interpface.faces.prepare as prep
+from interpface.faces.datasets import scan_identity_folders
+from interpface.faces.prepare import PreparedDataset, prepare_dataset
 
 PEOPLE = {"Long_Astronaut": 1, "Grace_Hopper": 4, "Eileen_Collins": 3}
 

@@ -17,7 +17,7 @@ from interpface.analysis import (
 from interpface.analysis._common import to_input
 from interpface.analysis._fastforward import OcclusionForward
 from interpface.errors import InterpfaceError
-from interpface.occlusion import OcclusionRect, occlude_rect
+from interpface.faces.occlusion import OcclusionRect, occlude_rect
 from tests.tiny import tiny_model
 
 
@@ -112,7 +112,7 @@ def test_incremental_forward_matches_model_on_random_boxes(model):
 def test_incremental_forward_other_heads(overrides):
     """The shortcut through Psi (conv33's share recomputed locally) holds for every head option, and a
     3x3 conv on Phi (which mixes the parts) turns it off; boxes from 1 px to most of the input."""
-    from interpface.models import InterpretableFaceNet, get_model_config
+    from interpface.models.networks import InterpretableFaceNet, get_model_config
 
     torch.manual_seed(5)
     net = InterpretableFaceNet(get_model_config("tiny", **overrides)).train()

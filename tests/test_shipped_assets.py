@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from interpface.analysis import load_precomputed
-from interpface.checkpoint import load_model
-from interpface.template import assets_dir
-from interpface.zoo import REFERENCE_VARIANTS
+from interpface.models.checkpoint import load_model
+from interpface.faces.template import assets_dir
+from interpface.models.zoo import REFERENCE_VARIANTS
 
 
 @pytest.mark.parametrize("name", REFERENCE_VARIANTS)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from interpface.checkpoint import load_model
+from interpface.models.checkpoint import load_model
 from training.config import TrainConfig, load_config
 from training.data import BatchMaker, load_training_set
 from training.trainer import TrainingDivergedError, train
@@ -22,16 +22,16 @@ PEOPLE = {"Grace_Hopper": 6, "Wide_Hopper": 3, "Eileen_Collins": 6, "Long_Hopper
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory, faces):
     """19 faces of 4 people (the test face set), prepared into a private cache."""
-    from interpface.datasets import scan_identity_folders
-    from interpface.prepare import prepare_dataset
+    from interpface.faces.datasets import scan_identity_folders
+    from interpface.faces.prepare import prepare_dataset
 
     root = tmp_path_factory.mktemp("faces")
     for person, n in PEOPLE.items():
         (root / person).mkdir()
         for k in range(1, n + 1):
             shutil.copy(faces.path(f"{person}/{person}_{k:04d}.jpg"), root / person)
-    from interpface.prepare import PreparedDataset
-    from interpface.teacher import compute_teacher
+    from interpface.faces.prepare import PreparedDataset
+    from interpface.models.teacher import compute_teacher
 
     cache = root.parent / (root.name + "_cache")
     dataset = scan_identity_folders(root)
@@ -262,7 +262,7 @@ def test_resuming_a_finished_run_keeps_its_summary(tiny_data, tmp_path):
 
 
 def test_benchmark_command_writes_its_figures(tmp_path, capsys):
-    from interpface.cli import main
+    from interpface.cli.main import main
 
     assert main(["benchmark", "--model", "tiny", "--steps", "1", "--batch", "4", "--json", str(tmp_path / "b.json")]) == 0
     result = json.loads((tmp_path / "b.json").read_text())
@@ -286,3 +286,4 @@ def test_shipped_model_is_current_only_with_the_same_recipe(tmp_path):
     assert is_current(str(d), str(cfg)) == "no"
     (d / "training.json").write_text(json.dumps({"finished": False}))
     assert is_current(str(d), str(tmp_path / "missing.yaml")) == "no"
+

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from interpface.models import InterpretableFaceNet, get_model_config
+from interpface.models.networks import InterpretableFaceNet, get_model_config
 
 
 def tiny_model(seed: int = 0, *, he_init: bool = False) -> InterpretableFaceNet:
@@ -45,8 +45,8 @@ def prepared_mini_lfw(lfw, root: Path, people: dict[str, int], dev_pairs, view2_
     mismatched), pairs.txt = view2_pairs in `view2_folds` folds (each: matched, then mismatched), empty
     DevTrain files. extra(lfw_dir) may add files (e.g. attributes) before it is prepared into
     root/cache. Returns (data_root, cache_dir)."""
-    from interpface.datasets import load_lfw
-    from interpface.prepare import prepare_dataset
+    from interpface.faces.datasets import load_lfw
+    from interpface.faces.prepare import prepare_dataset
 
     lfw_dir = copy_lfw_images(lfw, root / "lfw", people)
     listing = f"{len(people)}\n" + "".join(f"{p}\t{n}\n" for p, n in people.items())

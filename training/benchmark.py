@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from interpface.models import InterpretableFaceNet, count_flops, count_parameters, get_model_config
+from interpface.models.networks import InterpretableFaceNet, count_flops, count_parameters, get_model_config
 
 from .config import TrainConfig
 from .objective import SiameseObjective
@@ -110,7 +110,7 @@ def inference_speed(model_name: str, device, *, bf16: bool, batch: int = 128, re
 
 
 def run_benchmark(args) -> dict:
-    from interpface.cli import write_json
+    from interpface.cli.main import write_json
 
     device = _device(args.device)
     bf16_ok = bf16_supported(device)

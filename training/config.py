@@ -23,7 +23,7 @@ class TrainConfig:
 
     name: str = "base"
     # model
-    model: str = "cpu"  # a name in interpface.models.MODEL_CONFIGS
+    model: str = "cpu"  # a name in interpface.models.networks.MODEL_CONFIGS
     model_overrides: dict = field(default_factory=dict)
     init_from: str | None = None  # checkpoint dir to start from (e.g. the trained base model)
     # what the run optimises
@@ -37,7 +37,7 @@ class TrainConfig:
     fad_mode: str = "count"  # "count" (t dimensions kept) or "value"
     fad_t: float = 260
     sad_on_occluded: bool = False  # also apply the SAD response term to the occluded branch
-    # distillation from a teacher's descriptors (interpface.teacher; `interpface data teacher` makes them)
+    # distillation from a teacher's descriptors (interpface.models.teacher; `interpface data teacher` makes them)
     teacher: str | None = None  # name of the cached teacher descriptors, e.g. dlib_resnet_v1
     w_distill_cosine: float = 0.0  # 1 - cos(projection of f, centred teacher descriptor)
     w_distill_relation: float = 0.0  # MSE between the batch's cosine matrices of f and of the teacher
@@ -86,7 +86,7 @@ class TrainConfig:
         needs_occ = self.w_fad > 0 or self.w_occluded_identity > 0 or self.occluded_identity_plain
         if needs_occ and not self.occlusion:
             raise ConfigError("FAD / occluded identity losses need occlusion: true")
-        from interpface.occluders import OCCLUDER_KINDS
+        from interpface.faces.occluders import OCCLUDER_KINDS
 
         if self.occluder not in ("rectangle", "mix", *OCCLUDER_KINDS):
             raise ConfigError(f"occluder must be rectangle, mix or one of {', '.join(OCCLUDER_KINDS)}; "

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from interpface.datasets import LFWProtocols, load_dataset
+from interpface.faces.datasets import LFWProtocols, load_dataset
 from interpface.errors import DatasetError
-from interpface.occlusion import occlude_batch
-from interpface.prepare import PreparedDataset
-from interpface.template import default_template
+from interpface.faces.occlusion import occlude_batch
+from interpface.faces.prepare import PreparedDataset
+from interpface.faces.template import default_template
 
 
 @dataclass
@@ -75,7 +75,7 @@ def load_training_set(dataset: str = "lfw", split: str = "devtrain", data_root=N
     relpaths = [cache.relpaths[i] for i in rows]
     targets = None
     if teacher:
-        from interpface.teacher import load_teacher
+        from interpface.models.teacher import load_teacher
 
         targets = teacher_targets(load_teacher(cache.directory, teacher).lookup(relpaths))
     return TrainingSet(
@@ -146,7 +146,7 @@ class BatchMaker:
 
     def _occlude(self, crops: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One physical occluder for the batch (same draw on every rank): the rectangle or a realistic one."""
-        from interpface.occluders import OCCLUDER_KINDS, draw_occluder
+        from interpface.faces.occluders import OCCLUDER_KINDS, draw_occluder
 
         kind = self.occluder
         if kind == "mix":

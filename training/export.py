@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from interpface.checkpoint import load_model, save_checkpoint
+from interpface.models.checkpoint import load_model, save_checkpoint
 from interpface.errors import CheckpointError
 
 

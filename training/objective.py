@@ -8,9 +8,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from interpface.losses import (DistillCosineLoss, DistillRelationLoss, FADLoss, IdentityLoss,
+from interpface.models.losses import (DistillCosineLoss, DistillRelationLoss, FADLoss, IdentityLoss,
                                OccludedIdentityLoss, SADFilterLoss, SADResponseLoss, feature_selection_mask)
-from interpface.models import InterpretableFaceNet
+from interpface.models.networks import InterpretableFaceNet
 
 from .config import TrainConfig
 

@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from interpface.checkpoint import load_model, load_resume_state, save_checkpoint, save_resume_state
+from interpface.models.checkpoint import load_model, load_resume_state, save_checkpoint, save_resume_state
 from interpface.errors import CheckpointError, ConfigError, InterpfaceError
-from interpface.models import InterpretableFaceNet, get_model_config
+from interpface.models.networks import InterpretableFaceNet, get_model_config
 
 from .config import TrainConfig
 from .data import BatchMaker, TrainingSet, load_training_set

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import common
 from interpface.figures import peak_map_figure
-from interpface.template import default_template
+from interpface.faces.template import default_template
 
 st.title("Peak atlas")
 found = common.require_models()
@@ -47,8 +47,8 @@ st.page_link("views/card.py", label=f"Open the card of filter #{k}", icon=":mate
 
 with common.guarded("Heatmaps"):
     model, _ = common.get_model(common.model_path(name))
-    from interpface.probe import respond
-    from interpface.probe_figures import response_grid
+    from interpface.analysis.probe import respond
+    from interpface.figures.probe import response_grid
 
     handle = common.dataset_handle()
     if handle is not None:

@@ -10,9 +10,9 @@ import streamlit as st
 from dashboard import common
 from interpface.analysis.top_faces import THUMB_WINDOW, thumb_origin
 from interpface.figures.filter_card import filter_location_figure, filter_region, region_effect, region_effect_figure
-from interpface.probe import respond
-from interpface.probe_figures import response_grid
-from interpface.template import default_template
+from interpface.analysis.probe import respond
+from interpface.figures.probe import response_grid
+from interpface.faces.template import default_template
 
 #: Displayed width of a top-face crop (px): the stored 32 px thumbnails upscaled, legible at 1400 px.
 SHOWN = 168

@@ -3,10 +3,10 @@
 import streamlit as st
 
 from dashboard import common
-from interpface.occlusion import OcclusionRect, region_rect
-from interpface.probe import OcclusionProbe
-from interpface.probe_figures import difference_bars, face_figure
-from interpface.template import default_template
+from interpface.faces.occlusion import OcclusionRect, region_rect
+from interpface.analysis.probe import OcclusionProbe
+from interpface.figures.probe import difference_bars, face_figure
+from interpface.faces.template import default_template
 
 st.title("Compare two models")
 found = common.require_models()

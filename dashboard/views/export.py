@@ -29,7 +29,7 @@ if analyses:
         figures.setdefault("feature_differences_all_models",
                            feature_difference_figure(with_diffs, regions=[r for r in ("eyes", "nose", "mouth") if r in names] or names[:2]))
 if not figures:
-    from interpface.probe_figures import face_figure
+    from interpface.figures.probe import face_figure
 
     figures["sample_face"] = face_figure(common.prepare_sample("astronaut")["crop"], title="aligned sample face")
 

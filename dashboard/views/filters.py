@@ -5,8 +5,8 @@ import numpy as np
 import streamlit as st
 
 from dashboard import common
-from interpface.probe import respond
-from interpface.probe_figures import response_grid
+from interpface.analysis.probe import respond
+from interpface.figures.probe import response_grid
 
 st.title("Filter explorer")
 name = common.pick_model()

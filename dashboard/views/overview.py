@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import common
-from interpface.zoo import model_card
+from interpface.models.zoo import model_card
 
 st.title("interpface — interpretable face recognition")
 st.write(

@@ -21,7 +21,7 @@ BLACK_BOX = "dlib-resnet"
 @st.cache_resource(show_spinner="Loading the dlib port...")
 def _black_box():
     """The PyTorch port of dlib's ResNet as a FaceModel and as a [0, 1]-input module."""
-    from interpface.face_models import DlibPortFaceModel, input_space_net
+    from interpface.models.adapters import DlibPortFaceModel, input_space_net
 
     fm = DlibPortFaceModel()
     return fm, input_space_net(fm)
@@ -69,7 +69,7 @@ def _curves(model_name: str, key_a: str, key_b: str, method: str, baseline: str,
 
 
 with common.guarded("Pair"):
-    from interpface.probe import respond
+    from interpface.analysis.probe import respond
 
     if black_box:
         import torch
@@ -79,7 +79,7 @@ with common.guarded("Pair"):
                                                     .permute(0, 3, 1, 2).float() / 255.0), dim=1).numpy()
         score = float(f[0] @ f[1])
         # calibrated like ours: the port's DevTest impostor scores (its cosines sit high: a shared mean direction)
-        from interpface.template import assets_dir
+        from interpface.faces.template import assets_dir
 
         thresholds = json.loads((assets_dir() / "peers" / "dlib_port.json").read_text())["thresholds"]
     else:

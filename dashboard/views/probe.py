@@ -4,10 +4,10 @@ import numpy as np
 import streamlit as st
 
 from dashboard import common
-from interpface.occlusion import OcclusionRect, region_rect
-from interpface.probe import OcclusionProbe
-from interpface.probe_figures import difference_bars, face_figure, heatmap_pairs
-from interpface.template import default_template
+from interpface.faces.occlusion import OcclusionRect, region_rect
+from interpface.analysis.probe import OcclusionProbe
+from interpface.figures.probe import difference_bars, face_figure, heatmap_pairs
+from interpface.faces.template import default_template
 
 st.title("Occlusion probe")
 name = common.pick_model()
@@ -41,7 +41,7 @@ mode = st.radio("Place it by", ["Named region", "Sliders", "Box-select on the fa
 regions = list(template.regions)
 rect = None
 if mode == "Realistic occluder":
-    from interpface.occluders import OCCLUDER_KINDS, draw_occluder
+    from interpface.faces.occluders import OCCLUDER_KINDS, draw_occluder
 
     o1, o2 = st.columns([2, 1])
     kind = o1.selectbox("Occluder", OCCLUDER_KINDS, format_func=lambda k: k.replace("_", " "), key="probe_occ_kind", bind=common.BIND)
@@ -92,7 +92,7 @@ common.remember_figure("probe_difference", bars_fig)
 
 if second is not None:
     st.subheader("Same person?")
-    from interpface.zoo import model_card
+    from interpface.models.zoo import model_card
 
     card = model_card(common.model_path(name))
     thresholds = ((card.get("evaluation") or {}).get("thresholds") or {})
@@ -129,7 +129,7 @@ dim = int(s3.number_input("Dimension", 0, len(result.diff) - 1, int(result.order
 if st.button("Run the sweep", key="sens_run"):
     with common.guarded("Sensitivity sweep"):
         from interpface.analysis import merge_sweeps, sweep_centers, warped_occlusion_sweep
-        from interpface.probe_figures import sensitivity_figure
+        from interpface.figures.probe import sensitivity_figure
 
         centers = sweep_centers(template, stride)
         bar = st.progress(0.0, text=f"0 / {len(centers)} occluder positions")

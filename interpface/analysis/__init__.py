@@ -15,9 +15,11 @@
 - :mod:`.top_faces` — the faces each filter fires on most, and its peak covariance (the filter card).
 - :mod:`.precomputed` — compact analyses shipped in assets/analyses.
 - :mod:`.warp` — batched barycentric warp of crop points into the template.
+- :mod:`.probe` — the live occlusion probe (one face, one occluder, incremental forward).
+- :mod:`.report` — ``interpface report``: several models side by side in one HTML page.
 """
 
-from .._lazy import lazy_getattr
+from interpface._lazy import lazy_getattr
 
 _EXPORTS = {
     "SIGNS": "peaks", "find_peaks": "peaks", "peak_weights": "peaks", "cell_centers": "peaks",

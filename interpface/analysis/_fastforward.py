@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..lmf import lmf_mean
-from ..models import _l2_normalize_channels
+from interpface.models.lmf import lmf_mean
+from interpface.models.networks import _l2_normalize_channels
 
 MAX_PATCH_FRACTION = 0.5
 

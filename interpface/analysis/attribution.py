@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InterpfaceError
-from ._common import input_size, to_input
+from interpface.errors import InterpfaceError
+from interpface.analysis._common import input_size, to_input
 
 __all__ = ["ATTRIBUTION_METHODS", "EmbeddingTarget", "pixel_attribution", "attribute"]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CacheError
+from interpface.errors import CacheError
 
 __all__ = ["Faces", "load_devtest_faces", "load_faces"]
 
@@ -27,7 +27,7 @@ class Faces:
 
 
 def load_faces(cache, rows) -> Faces:
-    """Faces at the given rows of a :class:`interpface.prepare.PreparedDataset` (read in row order)."""
+    """Faces at the given rows of a :class:`interpface.faces.prepare.PreparedDataset` (read in row order)."""
     rows = np.asarray(rows, dtype=np.int64)
     order = np.argsort(rows, kind="stable")
     crops = np.empty((len(rows),) + cache.crops.shape[1:], np.uint8)
@@ -42,8 +42,8 @@ def load_devtest_faces(n: int | None = 1000, *, seed: int = 0, data_root=None, c
     when n is None or larger than the set. Images whose face was not detected (``fallback``) are left
     out unless exclude_fallback=False. Raises DatasetError / CacheError when LFW or its prepared cache
     is missing."""
-    from ..datasets import LFWProtocols, load_lfw
-    from ..prepare import PreparedDataset
+    from interpface.faces.datasets import LFWProtocols, load_lfw
+    from interpface.faces.prepare import PreparedDataset
 
     lfw = load_lfw(data_root)
     cache = PreparedDataset.open(lfw, cache_dir)

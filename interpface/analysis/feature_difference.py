@@ -1,7 +1,7 @@
 """Feature differences under synthetic occlusion (paper Figs. 6 and 7; DESIGN §3).
 
 For an occluder (a rectangle in the template frame, warped into every face through its landmarks
-and filled black, exactly as in training: :mod:`interpface.occlusion`), the feature difference of
+and filled black, exactly as in training: :mod:`interpface.faces.occlusion`), the feature difference of
 image n is |f(I_n) - f(I^_n)| per dimension. Averaged over images it gives one (K,) vector per
 occluder: sorted, the curves of Fig. 6; drawn at each filter's average peak location, the maps of
 Fig. 7.
@@ -15,9 +15,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..occlusion import DEFAULT_OCCLUDER_SIZE, OcclusionRect, occlude_batch, region_rect
-from ..template import Template, default_template
-from ._common import batch_slices, check_crops, embed, input_size, to_input
+from interpface.faces.occlusion import DEFAULT_OCCLUDER_SIZE, OcclusionRect, occlude_batch, region_rect
+from interpface.faces.template import Template, default_template
+from interpface.analysis._common import batch_slices, check_crops, embed, input_size, to_input
 
 __all__ = ["FeatureDifferences", "DEFAULT_REGIONS", "region_rects", "location_grid", "feature_differences",
            "sorted_differences", "difference_summary"]

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CacheError
-from .faithfulness import BASELINES, deletion_insertion
-from .pair_maps import methods_for, pair_map
+from interpface.errors import CacheError
+from interpface.analysis.faithfulness import BASELINES, deletion_insertion
+from interpface.analysis.pair_maps import methods_for, pair_map
 
 __all__ = ["PairSet", "load_devtest_pairs", "faithfulness_table"]
 
@@ -32,8 +32,8 @@ class PairSet:
 
 def load_devtest_pairs(n: int, *, seed: int = 0, data_root=None, cache_dir=None) -> PairSet:
     """n genuine and n impostor View-1 DevTest pairs (seeded), both faces detected (no fallback)."""
-    from ..datasets import LFWProtocols, load_lfw
-    from ..prepare import PreparedDataset
+    from interpface.faces.datasets import LFWProtocols, load_lfw
+    from interpface.faces.prepare import PreparedDataset
 
     lfw = load_lfw(data_root)
     cache = PreparedDataset.open(lfw, cache_dir)

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InterpfaceError
-from ._common import batch_slices, input_size, to_input
+from interpface.errors import InterpfaceError
+from interpface.analysis._common import batch_slices, input_size, to_input
 
 __all__ = ["PAIR_METHODS", "PairMap", "pair_map", "pair_maps", "representation_map", "rise_map", "methods_for"]
 
@@ -129,13 +129,13 @@ def pair_map(model: nn.Module, face_a, face_b, method: str, *, seed: int = 0, **
     if method == "representation":
         signed = representation_map(model, face_b, f_a)
     elif method == "occlusion":
-        from .sensitivity import occlusion_sweep
+        from interpface.analysis.sensitivity import occlusion_sweep
 
         sweep = occlusion_sweep(model, face_b, window=kwargs.get("window", 16), stride=kwargs.get("stride", 8),
                                 reference=f_a, batch_size=kwargs.get("batch_size", 32))
         signed = sweep.attribution("cosine")
     elif method in ("integrated_gradients", "gradcam"):
-        from .attribution import pixel_attribution
+        from interpface.analysis.attribution import pixel_attribution
 
         signed = pixel_attribution(model, to_input(face_b, size)[0], method=method, reference=f_a,
                                    steps=kwargs.get("steps", 32)).astype(np.float64)

@@ -23,16 +23,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import CacheError, InterpfaceError
-from ..occlusion import OcclusionRect
-from ..template import Template, default_template
-from ._common import batch_slices, check_crops, input_size, to_input
-from .feature_difference import (DEFAULT_REGIONS, FeatureDifferences, difference_summary, feature_differences,
+from interpface.errors import CacheError, InterpfaceError
+from interpface.faces.occlusion import OcclusionRect
+from interpface.faces.template import Template, default_template
+from interpface.analysis._common import batch_slices, check_crops, input_size, to_input
+from interpface.analysis.feature_difference import (DEFAULT_REGIONS, FeatureDifferences, difference_summary, feature_differences,
                                  region_rects)
-from .peaks import SIGNS, cell_centers, filter_location_stats, find_peaks, peak_weights
-from .summaries import (COVERAGE_REGIONS, hull_fraction, location_instability, region_counts, regions_covered,
+from interpface.analysis.peaks import SIGNS, cell_centers, filter_location_stats, find_peaks, peak_weights
+from interpface.analysis.summaries import (COVERAGE_REGIONS, hull_fraction, location_instability, region_counts, regions_covered,
                      spread, std_quartiles)
-from .warp import to_template_batch
+from interpface.analysis.warp import to_template_batch
 
 __all__ = ["AnalysisResult", "run_analysis", "compute_metrics", "bootstrap_metrics", "ANALYSIS_FILE", "METRICS_FILE"]
 
@@ -86,7 +86,7 @@ class AnalysisResult:
     # -- files ---------------------------------------------------------------------------------------
     def save(self, out_dir: str | os.PathLike) -> Path:
         """Write ``analysis.npz`` (arrays) and ``metrics.json`` (metrics + meta) into out_dir."""
-        from ..cli import write_json
+        from interpface.cli.main import write_json
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -127,7 +127,7 @@ def run_analysis(model: nn.Module, crops: np.ndarray, landmarks: np.ndarray, *, 
                  regions: tuple[str, ...] | None = DEFAULT_REGIONS,
                  locations: dict[str, OcclusionRect] | None = None, bootstrap: int = 100, seed: int = 0,
                  progress: Callable[[str, int, int], None] | None = None, meta: dict | None = None) -> AnalysisResult:
-    """Analyse `model` (an InterpretableFaceNet in eval mode, or any interpface.face_models.FaceModel:
+    """Analyse `model` (an InterpretableFaceNet in eval mode, or any interpface.models.adapters.FaceModel:
     its default response layer's channels are the filters, f their spatial means) on aligned faces.
 
     crops: (N, 110, 110, 3) uint8; landmarks: (N, 68, 2) crop pixels; regions: named regions to occlude
@@ -233,8 +233,8 @@ def _face_model_responses(model, layer: str | None = None):
     layer = model.check_layers([layer] if layer else None)[0]
 
     def respond(crops, landmarks):
-        from ..align import apply_affine
-        from ..peers import _invert_affine
+        from interpface.faces.align import apply_affine
+        from interpface.evaluation.peers import _invert_affine
 
         x, mats = model.prepare(crops, landmarks)
         maps = model.layer_outputs(x, [layer])[layer].float()
@@ -257,7 +257,7 @@ def _responses(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.T
     if not (hasattr(model, "_hypercolumn") and hasattr(model, "_psi") and hasattr(model, "config")):
         inter = model.forward_intermediates(x)
         return inter.psi_smooth, inter.f
-    from ..lmf import gaussian_smooth, large_magnitude_filter
+    from interpface.models.lmf import gaussian_smooth, large_magnitude_filter
 
     _, psi = model._psi(*model._hypercolumn(x))
     lmf = large_magnitude_filter(psi, model.config.lmf_keep)

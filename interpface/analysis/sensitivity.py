@@ -30,12 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..align import center_crop_offset
-from ..errors import InterpfaceError
-from ..occlusion import DEFAULT_OCCLUDER_SIZE, OcclusionRect, quad_masks
-from ..template import Template, default_template
-from ._common import batch_slices, input_size, to_input
-from ._fastforward import OcclusionForward
+from interpface.faces.align import center_crop_offset
+from interpface.errors import InterpfaceError
+from interpface.faces.occlusion import DEFAULT_OCCLUDER_SIZE, OcclusionRect, quad_masks
+from interpface.faces.template import Template, default_template
+from interpface.analysis._common import batch_slices, input_size, to_input
+from interpface.analysis._fastforward import OcclusionForward
 
 __all__ = ["SensitivitySweep", "occlusion_sweep", "warped_occlusion_sweep", "captum_windows", "sweep_centers",
            "merge_sweeps"]

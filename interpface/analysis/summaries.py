@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
-from ..template import Template, default_template
+from interpface.faces.template import Template, default_template
 
 __all__ = ["COVERAGE_REGIONS", "spread", "face_region_polygon", "face_region_area", "hull_area",
            "hull_fraction", "region_counts", "regions_covered", "std_quartiles", "location_instability"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..errors import CacheError
+from interpface.errors import CacheError
 
 __all__ = ["TOP_FACES", "THUMB_WINDOW", "THUMB_SIZE", "TopFaces", "top_faces", "peak_covariance",
            "thumb_origin", "encode_thumbs", "decode_thumbs"]

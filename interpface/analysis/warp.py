@@ -1,6 +1,6 @@
 """Batched mapping of aligned-crop points into the canonical frontal template.
 
-The same computation as :meth:`interpface.template.FaceMesh.to_template` (barycentric coordinates in
+The same computation as :meth:`interpface.faces.template.FaceMesh.to_template` (barycentric coordinates in
 the face's own landmark + border mesh, re-placed in the template mesh), vectorised over a batch of
 faces: ``FaceMesh.to_template`` estimates one similarity per image with scikit-image and tests every
 point against every triangle in float64, which costs milliseconds per image; here the similarities are
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..template import FaceMesh
+from interpface.faces.template import FaceMesh
 
 __all__ = ["similarity_batch", "face_vertices_batch", "to_template_batch"]
 
@@ -25,7 +25,7 @@ def similarity_batch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     each dst, in closed form (2-D Umeyama: z' = a z + t with complex a).
 
     src: (68, 2) or (B, 68, 2); dst: (B, 68, 2). Returns (B, 2, 3) matrices, like
-    :func:`interpface.align.estimate_similarity` per face.
+    :func:`interpface.faces.align.estimate_similarity` per face.
     """
     dst = np.asarray(dst, dtype=np.float64)
     src = np.broadcast_to(np.asarray(src, dtype=np.float64), dst.shape)

@@ -10,10 +10,11 @@ name -> analysis draws several models side by side.
 - model comparison :func:`metrics_bar_figure`, :func:`metrics_table` (:mod:`.metrics`)
 - pair explanations :func:`pair_maps_figure`, :func:`faithfulness_curves_figure` (:mod:`.pairs`)
 - filter card :func:`filter_location_figure`, :func:`region_effect_figure` (:mod:`.filter_card`)
+- the live probe: :func:`face_figure`, :func:`difference_bars` (:mod:`.probe`)
 - files: :func:`export_figure`, :func:`export_figures` (:mod:`.export`), HTML reports (:mod:`.report`)
 """
 
-from .._lazy import lazy_getattr
+from interpface._lazy import lazy_getattr
 
 _EXPORTS = {
     "peak_map_figure": "peaks", "std_histogram_figure": "peaks",

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from ..template import LEFT_BROW, LEFT_EYE, MOUTH, NOSE, RIGHT_BROW, RIGHT_EYE, Template, default_template
+from interpface.faces.template import LEFT_BROW, LEFT_EYE, MOUTH, NOSE, RIGHT_BROW, RIGHT_EYE, Template, default_template
 
 #: One colour per model, in order (plotly's qualitative "Plotly" palette).
 MODEL_COLORS = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880")
@@ -81,7 +81,7 @@ def _anchor(fig: go.Figure, row: int, col: int) -> str:
 
 def rect_xy(cx: float, cy: float, w: float, h: float, angle: float = 0.0) -> tuple[list, list]:
     """Closed outline of a (possibly rotated) rectangle, for a line trace."""
-    from ..occlusion import OcclusionRect
+    from interpface.faces.occlusion import OcclusionRect
 
     c = OcclusionRect(cx, cy, w, h, angle).corners()
     c = np.vstack([c, c[:1]])

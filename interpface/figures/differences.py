@@ -10,11 +10,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..analysis.feature_difference import sorted_differences
-from ..analysis.peaks import SIGNS
-from ..errors import InterpfaceError
-from ..template import Template, default_template
-from ._base import as_models, color, face_traces, frame_axes, get, rect_xy
+from interpface.analysis.feature_difference import sorted_differences
+from interpface.analysis.peaks import SIGNS
+from interpface.errors import InterpfaceError
+from interpface.faces.template import Template, default_template
+from interpface.figures._base import as_models, color, face_traces, frame_axes, get, rect_xy
 
 __all__ = ["feature_difference_figure", "difference_location_figure"]
 

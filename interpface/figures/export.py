@@ -10,7 +10,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from ..errors import InterpfaceError
+from interpface.errors import InterpfaceError
 
 __all__ = ["FigureExportError", "STATIC_FORMATS", "find_browser", "export_figure", "export_figures"]
 

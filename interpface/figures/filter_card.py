@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ..analysis.peaks import SIGNS
-from ..template import Template, default_template
-from ._base import SIGN_TITLES, face_traces, get
+from interpface.analysis.peaks import SIGNS
+from interpface.faces.template import Template, default_template
+from interpface.figures._base import SIGN_TITLES, face_traces, get
 
 __all__ = ["ellipse_xy", "filter_region", "filter_location_figure", "region_effect", "region_effect_figure"]
 

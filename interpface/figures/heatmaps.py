@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ._base import frame_axes
+from interpface.figures._base import frame_axes
 
 __all__ = ["overlay_responses", "heatmap_grid_figure", "attribution_figure"]
 

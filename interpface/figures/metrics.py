@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ._base import color
+from interpface.figures._base import color
 
 __all__ = ["SUMMARY_METRICS", "metrics_table", "metrics_bar_figure"]
 

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ._base import color, frame_axes
+from interpface.figures._base import color, frame_axes
 
 __all__ = ["pair_maps_figure", "faithfulness_curves_figure"]
 

@@ -12,9 +12,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..analysis.peaks import SIGNS
-from ..template import Template, default_template
-from ._base import SIGN_TITLES, as_models, color, face_traces, frame_axes, get
+from interpface.analysis.peaks import SIGNS
+from interpface.faces.template import Template, default_template
+from interpface.figures._base import SIGN_TITLES, as_models, color, face_traces, frame_axes, get
 
 __all__ = ["peak_map_figure", "std_histogram_figure"]
 

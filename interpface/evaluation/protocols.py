@@ -60,8 +60,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from . import metrics as M
-from .errors import ConfigError, DatasetError, InterpfaceError
+import interpface.evaluation.metrics as M
+from interpface.errors import ConfigError, DatasetError, InterpfaceError
 
 __all__ = [
     "Condition",
@@ -108,7 +108,7 @@ class Condition:
 def parse_condition(spec: str, template=None) -> Condition:
     """"clean" | "synthetic" | "natural" | "part:REGION" | "mask" | "sunglasses" | "scarf" | "hand"
     -> Condition (ConfigError otherwise)."""
-    from .occluders import CONDITION_KINDS
+    from interpface.faces.occluders import CONDITION_KINDS
 
     spec = spec.strip()
     if spec in ("clean", "synthetic", "natural"):
@@ -116,7 +116,7 @@ def parse_condition(spec: str, template=None) -> Condition:
     if spec in CONDITION_KINDS:
         return Condition("occluder", spec)
     if spec.startswith("part:"):
-        from .template import default_template
+        from interpface.faces.template import default_template
 
         region = spec[5:]
         regions = (template or default_template()).regions
@@ -204,7 +204,7 @@ class Embedder(Protocol):
     """Anything that turns aligned faces into embeddings: name, dim, and
     embed(faces, positions (n,), quads: list of (4, 2) crop-pixel quadrilaterals, Occluders or None)
     -> (n, D) L2-normalised float32. A quad is the occluder to paint black before embedding; an
-    interpface.occluders.Occluder is painted through the face's landmarks (paint_occlusion)."""
+    interpface.faces.occluders.Occluder is painted through the face's landmarks (paint_occlusion)."""
 
     name: str
     dim: int
@@ -221,7 +221,7 @@ class ModelEmbedder:
         self.dim = model.config.num_filters
 
     def embed(self, faces: FaceSet, positions: np.ndarray, quads: list) -> np.ndarray:
-        from .embedding import embed_crops
+        from interpface.evaluation.embedding import embed_crops
 
         rows = faces.rows[positions]
         crops = paint_quads(np.array(faces.crops[rows]), faces.landmarks[rows], quads)
@@ -232,7 +232,7 @@ def paint_quads(crops: np.ndarray, landmarks: np.ndarray, quads: list) -> np.nda
     """Paint each face's occluder in place: crops (n, 110, 110, 3) uint8, landmarks (n, 68, 2), quads
     (n,) of None, a (4, 2) crop-pixel quadrilateral (black), or an Occluder (placed through the
     face's landmarks). Returns crops."""
-    from .occlusion import apply_masks, quad_masks
+    from interpface.faces.occlusion import apply_masks, quad_masks
 
     occluded = [i for i, q in enumerate(quads) if q is not None and not hasattr(q, "apply")]
     if occluded:
@@ -302,7 +302,7 @@ class Evaluator:
                  n_trials: int = DEFAULT_TRIALS, n_folds: int = DEFAULT_FOLDS, flip: bool = False,
                  batch_size: int = 128, fallback: bool = False, occlude: str = "probe", pipeline=None,
                  attributes=None, progress: bool = False):
-        from .template import default_template
+        from interpface.faces.template import default_template
 
         if occlude not in ("probe", "both"):
             raise ConfigError(f"occlude must be 'probe' or 'both', got {occlude!r}")
@@ -323,8 +323,8 @@ class Evaluator:
 
     # -- setup ---------------------------------------------------------------------------------------
     def _init_lfw(self, protocol, data_root, cache_dir, attributes):
-        from .datasets import LFWProtocols, load_lfw
-        from .prepare import PreparedDataset
+        from interpface.faces.datasets import LFWProtocols, load_lfw
+        from interpface.faces.prepare import PreparedDataset
 
         self.dataset = load_lfw(data_root)
         self.lfw = LFWProtocols.load(self.dataset.protocol_dir)
@@ -344,7 +344,7 @@ class Evaluator:
         self.attributes_path = attributes
 
     def _init_pairs(self, path: Path, root, data_root, pipeline, fallback):
-        from .datasets import check_pairs_exist, find_lfw, read_pairs_file
+        from interpface.faces.datasets import check_pairs_exist, find_lfw, read_pairs_file
 
         self.pairs = read_pairs_file(path)
         if root is None:
@@ -358,7 +358,7 @@ class Evaluator:
         self.dataset = None
         keys = sorted({p for q in self.pairs for p in (q.a, q.b)})
         if pipeline is None:
-            from .pipeline import FacePipeline
+            from interpface.faces.pipeline import FacePipeline
 
             pipeline = FacePipeline(self.template)
         bar = _bar(len(keys), "align", self.progress)
@@ -368,14 +368,14 @@ class Evaluator:
 
     # -- embeddings ------------------------------------------------------------------------------------
     def _quads(self, positions: np.ndarray, cond: Condition) -> list:
-        from .occlusion import PhysicalMask, random_rect, region_rect
+        from interpface.faces.occlusion import PhysicalMask, random_rect, region_rect
 
         if not cond.occludes:
             return [None] * len(positions)
         rows = self.faces.rows[positions]
         lms = np.asarray(self.faces.landmarks[rows], np.float64)
         if cond.kind == "occluder":  # one seeded realistic occluder per image (same seed rule as synthetic)
-            from .occluders import occluder_for_condition
+            from interpface.faces.occluders import occluder_for_condition
 
             return [occluder_for_condition(cond.region, occlusion_seed(self.faces.keys[p], self.seed), self.template)
                     for p in positions]

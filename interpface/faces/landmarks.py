@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FaceTooSmallError, LandmarkModelMissingError, NoFaceError
+from interpface.errors import FaceTooSmallError, LandmarkModelMissingError, NoFaceError
 
 DEBIAN_MODEL_PATH = Path("/usr/share/dlib/shape_predictor_68_face_landmarks.dat")
 MODEL_FILENAME = "shape_predictor_68_face_landmarks.dat"
@@ -112,7 +112,7 @@ class LandmarkDetector:
             detectors = tuple(d.strip() for d in detectors.split(",") if d.strip())
         unknown = [d for d in detectors if d not in DETECTORS]
         if unknown or not detectors:
-            from .errors import ConfigError
+            from interpface.errors import ConfigError
 
             raise ConfigError(f"unknown detector(s) {unknown or detectors}; choose from {', '.join(DETECTORS)}")
         self.detectors = tuple(detectors)
@@ -162,8 +162,8 @@ class LandmarkDetector:
 
     def _hog_relaxed(self, rgb: np.ndarray) -> list:
         """The best HOG window above HOG_RELAXED_THRESHOLD whose fitted 68 points look like a face."""
-        from .align import MAX_FIT_RESIDUAL, estimate_similarity, fit_residual, apply_affine
-        from .template import default_template
+        from interpface.faces.align import MAX_FIT_RESIDUAL, estimate_similarity, fit_residual, apply_affine
+        from interpface.faces.template import default_template
 
         upsample = 1 if max(rgb.shape[:2]) <= 640 else 0
         rects, scores, _ = self._detector.run(rgb, upsample, self.HOG_RELAXED_THRESHOLD)

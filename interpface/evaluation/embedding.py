@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .align import center_crop
+from interpface.faces.align import center_crop
 
 __all__ = ["embed_crops", "embed_images", "l2_normalize", "DEFAULT_BATCH_SIZE", "inference_dtype"]
 
@@ -92,9 +92,9 @@ def embed_images(model, sources: Sequence, pipeline=None, fallback: bool = False
     small, ...) is reported and skipped, never fatal. pipeline: a FacePipeline (built when None).
     details: a list that receives, per embedded source, {"index", "detector", "status", "n_faces",
     "fit_residual", "poor_fit"} (which detector found the face and how well the 68 points fit).
-    model: an InterpretableFaceNet, or any interpface.face_models.FaceModel (which cuts its own input
+    model: an InterpretableFaceNet, or any interpface.models.adapters.FaceModel (which cuts its own input
     from the aligned crop; flip does not apply to it)."""
-    from .pipeline import FacePipeline
+    from interpface.faces.pipeline import FacePipeline
 
     pipeline = pipeline or FacePipeline()
     n = len(sources)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import CheckpointError
+from interpface.errors import CheckpointError
 
 __all__ = ["FaceModel", "InterpretableFaceModel", "IResNet", "IResNetFaceModel", "DlibPortFaceModel",
            "IRESNET_DEPTHS", "ARCFACE_112", "ModelFileError", "arcface_points", "load_state_dict_file",
@@ -111,13 +111,13 @@ class InterpretableFaceModel(FaceModel):
 
     def embed(self, crops, landmarks, batch_size: int = 64):
         """The evaluator's own path (embedding.embed_crops: bf16 where the CPU has it), so numbers agree."""
-        from .embedding import embed_crops
+        from interpface.evaluation.embedding import embed_crops
 
         return embed_crops(self.module, crops, batch_size=batch_size)
 
     def prepare(self, crops, landmarks):
-        from .align import center_crop_offset
-        from .analysis._common import to_input
+        from interpface.faces.align import center_crop_offset
+        from interpface.analysis._common import to_input
 
         crops = np.asarray(crops)
         off = center_crop_offset(crops.shape[1], self.input_size)
@@ -214,7 +214,7 @@ class IResNetFaceModel(_StageOutputs, FaceModel):
         self.dim = int(net.fc.out_features)
 
     def prepare(self, crops, landmarks):
-        from .align import estimate_similarity
+        from interpface.faces.align import estimate_similarity
 
         crops = np.asarray(crops)
         mats = np.stack([estimate_similarity(p, ARCFACE_112) for p in arcface_points(landmarks)])
@@ -287,14 +287,14 @@ class DlibPortFaceModel(_StageOutputs, FaceModel):
     default_layer = "level2"
 
     def __init__(self, net=None, cache_dir=None):
-        from .dlib_port import load_dlib_port
+        from interpface.models.dlib_port import load_dlib_port
 
         self.module = (net if net is not None else load_dlib_port(cache_dir)).eval()
         self.name = "dlib-resnet (PyTorch port)"
         self.layers = tuple(self.module.STAGES)
 
     def prepare(self, crops, landmarks):
-        from .teacher import face_chip
+        from interpface.models.teacher import face_chip
 
         crops, landmarks = np.asarray(crops), np.asarray(landmarks)
         chips = np.stack([face_chip(crop, lm) for crop, lm in zip(crops, landmarks)])
@@ -306,9 +306,9 @@ def _chip_transform(landmarks: np.ndarray) -> np.ndarray:
     landmarks, from dlib's own chip details (dlib.get_face_chip_details)."""
     import dlib
 
-    from .align import estimate_similarity
+    from interpface.faces.align import estimate_similarity
 
-    from .teacher import CHIP_PADDING, CHIP_SIZE, dlib_shape
+    from interpface.models.teacher import CHIP_PADDING, CHIP_SIZE, dlib_shape
 
     det = dlib.get_face_chip_details(dlib_shape(landmarks), CHIP_SIZE, CHIP_PADDING)
     r = det.rect
@@ -394,7 +394,7 @@ class SpecFaceModel(FaceModel):
         self.dim = int(out.shape[1])
 
     def prepare(self, crops, landmarks):
-        from .align import estimate_similarity
+        from interpface.faces.align import estimate_similarity
 
         crops, s = np.asarray(crops), self.input_size
         if self.alignment == "arcface":
@@ -447,7 +447,7 @@ def load_face_model(spec: str | os.PathLike, cache_dir=None) -> FaceModel:
         if depth not in IRESNET_DEPTHS:
             raise CheckpointError(f"{text}: no IResNet of depth {depth}; choose from {sorted(IRESNET_DEPTHS)}")
         return IResNetFaceModel(build_iresnet(depth, path), name=f"iresnet{depth}:{Path(path).name}")
-    from .checkpoint import load_model
+    from interpface.models.checkpoint import load_model
 
     net, _ = load_model(text)
     return InterpretableFaceModel(net, name=Path(text).name or text)
@@ -462,7 +462,7 @@ class FaceModelEmbedder:
         self.name, self.dim = model.name, model.dim
 
     def embed(self, faces, positions: np.ndarray, quads: list) -> np.ndarray:
-        from .evaluation import paint_quads
+        from interpface.evaluation.protocols import paint_quads
 
         rows = faces.rows[positions]
         crops = paint_quads(np.array(faces.crops[rows]), faces.landmarks[rows], quads)

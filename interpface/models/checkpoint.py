@@ -28,8 +28,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .errors import CheckpointError, ConfigError
-from .models import InterpretableFaceNet, ModelConfig
+from interpface.errors import CheckpointError, ConfigError
+from interpface.models.networks import InterpretableFaceNet, ModelConfig
 
 __all__ = [
     "CHECKPOINT_FORMAT",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CacheError
+from interpface.errors import CacheError
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -67,7 +67,7 @@ def _worker_init(model_path: str) -> None:
 
 def _describe_rows(job) -> tuple[np.ndarray, np.ndarray]:
     """One chunk: (row indices, descriptors (n, 2, 128)) of the images and their mirror images."""
-    from .images import load_image
+    from interpface.faces.images import load_image
 
     rows, paths, landmarks = job
     out = np.full((len(rows), 2, 128), np.nan, np.float32)
@@ -128,7 +128,7 @@ def compute_teacher(cache, *, rows=None, source: str = "port", workers: int | No
     "port" (interpface's PyTorch port: the same network, tested equal)."""
     from tqdm import tqdm
 
-    from .peers import find_dlib_resnet_model
+    from interpface.evaluation.peers import find_dlib_resnet_model
 
     if source not in ("dlib", "port"):
         raise ValueError(f"unknown teacher source {source!r} (dlib | port)")
@@ -182,8 +182,8 @@ def compute_teacher(cache, *, rows=None, source: str = "port", workers: int | No
 
 def _port_results(jobs):
     """Like _describe_rows over jobs, with the PyTorch port (batched; chips cut by dlib)."""
-    from .dlib_port import load_dlib_port, port_descriptors
-    from .images import load_image
+    from interpface.models.dlib_port import load_dlib_port, port_descriptors
+    from interpface.faces.images import load_image
 
     net = load_dlib_port()
     for rows, paths, landmarks in jobs:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .images import load_image
+from interpface.faces.images import load_image
 
 SAMPLE_NAMES = ("astronaut", "grace_hopper")
 

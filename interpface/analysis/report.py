@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InterpfaceError
+from interpface.errors import InterpfaceError
 
 __all__ = ["ModelAnalysis", "analyze_checkpoint", "build_report", "devtest_roc"]
 
@@ -43,7 +43,7 @@ def _bar(desc: str, total: int, quiet: bool):
 
 def apply_model_spec(args) -> None:
     """`--model-spec FILE` -> args.checkpoint = "spec:FILE" (one of the two, not both)."""
-    from .errors import ConfigError
+    from interpface.errors import ConfigError
 
     spec = getattr(args, "model_spec", None)
     if spec:
@@ -56,14 +56,14 @@ def analyze_checkpoint(checkpoint, faces, *, name: str | None = None, regions=No
                        bootstrap: int = 100, batch_size: int = 32, seed: int = 0, quiet: bool = True):
     """Load a checkpoint and run :func:`run_analysis` on `faces` (a :class:`Faces`), with tqdm bars.
     Returns (model, AnalysisResult)."""
-    from .analysis.feature_difference import DEFAULT_REGIONS, location_grid
-    from .analysis.run import run_analysis
-    from .checkpoint import load_model
+    from interpface.analysis.feature_difference import DEFAULT_REGIONS, location_grid
+    from interpface.analysis.run import run_analysis
+    from interpface.models.checkpoint import load_model
 
-    from .face_models import is_face_model_spec
+    from interpface.models.adapters import is_face_model_spec
 
     if is_face_model_spec(checkpoint):  # dlib-resnet / iresnet<d>:FILE: a black box, its default layer
-        from .face_models import load_face_model
+        from interpface.models.adapters import load_face_model
 
         model, info = load_face_model(checkpoint), {}
     else:
@@ -96,11 +96,11 @@ def devtest_roc(model, *, n_pairs: int | None = None, data_root=None, cache_dir=
     """ROC of the cosine similarity on LFW View-1 DevTest pairs (the first n_pairs/2 genuine and
     impostor pairs), clean and with every image occluded at a seeded random position (seed + cache
     row). Returns ({"clean": roc_points, "occluded": roc_points}, rows (a, b) of the first genuine pair)."""
-    from .analysis._common import embed
-    from .datasets import LFWProtocols, load_lfw
-    from .figures.roc import roc_points
-    from .occlusion import occlude_seeded
-    from .prepare import PreparedDataset
+    from interpface.analysis._common import embed
+    from interpface.faces.datasets import LFWProtocols, load_lfw
+    from interpface.figures.roc import roc_points
+    from interpface.faces.occlusion import occlude_seeded
+    from interpface.faces.prepare import PreparedDataset
 
     lfw = load_lfw(data_root)
     cache = PreparedDataset.open(lfw, cache_dir)
@@ -150,19 +150,19 @@ def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = N
     analyses/<model>/{analysis.npz, metrics.json}, summary.json. Returns the summary dict."""
     from tqdm import tqdm
 
-    from .analysis.attribution import pixel_attribution
-    from .analysis.faces import load_devtest_faces
-    from .analysis.feature_difference import difference_summary
-    from .analysis.heatmaps import choose_faces, choose_filters, response_heatmaps
-    from .analysis.sensitivity import occlusion_sweep
-    from .cli import write_json
-    from .figures import (attribution_figure, difference_location_figure, feature_difference_figure,
+    from interpface.analysis.attribution import pixel_attribution
+    from interpface.analysis.faces import load_devtest_faces
+    from interpface.analysis.feature_difference import difference_summary
+    from interpface.analysis.heatmaps import choose_faces, choose_filters, response_heatmaps
+    from interpface.analysis.sensitivity import occlusion_sweep
+    from interpface.cli.main import write_json
+    from interpface.figures import (attribution_figure, difference_location_figure, feature_difference_figure,
                           heatmap_grid_figure, metrics_bar_figure, metrics_table, peak_map_figure, roc_figure,
                           std_histogram_figure)
-    from .figures.export import STATIC_FORMATS, _require_browser, export_figures
-    from .figures.report import ReportSection, render_report, write_table_csv
-    from .prepare import PreparedDataset
-    from .datasets import load_lfw
+    from interpface.figures.export import STATIC_FORMATS, _require_browser, export_figures
+    from interpface.figures.report import ReportSection, render_report, write_table_csv
+    from interpface.faces.prepare import PreparedDataset
+    from interpface.faces.datasets import load_lfw
 
     t_start = time.perf_counter()
     if not checkpoints:
@@ -207,7 +207,7 @@ def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = N
                 ma.attribution[method] = pixel_attribution(model, ca, method=method, reference=cb)
             sweep = occlusion_sweep(model, ca, window=12, stride=6, reference=cb, batch_size=batch_size)
             ma.attribution["occlusion (sweep)"] = sweep.attribution("cosine")
-            from .align import center_crop
+            from interpface.faces.align import center_crop
 
             ma.attribution_image = center_crop(ca, model.config.input_size)
         ma.seconds = time.perf_counter() - t0

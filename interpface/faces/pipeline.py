@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .align import align_face
-from .images import load_image
-from .landmarks import Detection, LandmarkDetector
-from .template import Template, default_template
+from interpface.faces.align import align_face
+from interpface.faces.images import load_image
+from interpface.faces.landmarks import Detection, LandmarkDetector
+from interpface.faces.template import Template, default_template
 
 
 @dataclass
@@ -28,7 +28,7 @@ class PreparedFace:
 
     @property
     def poor_fit(self) -> bool:
-        from .align import MAX_FIT_RESIDUAL
+        from interpface.faces.align import MAX_FIT_RESIDUAL
 
         return bool(self.fit_residual > MAX_FIT_RESIDUAL)
 

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import CheckpointError
+from interpface.errors import CheckpointError
 
 __all__ = ["DlibResNet", "parse_dlib_net", "convert_dlib_model", "load_dlib_port", "port_descriptors",
            "port_cache_path", "ModelFileError"]
@@ -380,7 +380,7 @@ def _state_from_layers(layers: list[DlibLayer]) -> tuple[dict, dict]:
 
 # ------------------------------------------------------------------------------ convert and load
 def port_cache_path(cache_dir=None) -> Path:
-    from .prepare import cache_root
+    from interpface.faces.prepare import cache_root
 
     return cache_root(cache_dir) / "models" / "dlib_resnet_v1.safetensors"
 
@@ -389,7 +389,7 @@ def convert_dlib_model(model_path=None, cache_dir=None) -> tuple[Path, dict]:
     """Parse the package's .dat, check it, write safetensors + JSON (atomic). Returns (path, info)."""
     from safetensors.torch import save_file
 
-    from .peers import find_dlib_resnet_model
+    from interpface.evaluation.peers import find_dlib_resnet_model
 
     src = find_dlib_resnet_model(model_path)
     try:
@@ -417,7 +417,7 @@ def convert_dlib_model(model_path=None, cache_dir=None) -> tuple[Path, dict]:
 
 def is_converted(model_path=None, cache_dir=None) -> bool:
     """True when the cache holds a conversion of this very .dat file (same sha256)."""
-    from .peers import find_dlib_resnet_model
+    from interpface.evaluation.peers import find_dlib_resnet_model
 
     out = port_cache_path(cache_dir)
     meta = out.with_suffix(".json")

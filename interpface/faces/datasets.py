@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DatasetError
+from interpface.errors import DatasetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
@@ -32,7 +32,7 @@ def _repo_shared_data() -> list[Path]:
     none when INTERPFACE_NO_SHARED_DATA=1 (to run as a user's machine would, with no dataset)."""
     if os.environ.get("INTERPFACE_NO_SHARED_DATA", "0") not in ("", "0"):
         return []
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]
     return [here.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .probe import heatmap_to_crop
+from interpface.analysis.probe import heatmap_to_crop
 
 
 def face_figure(crop: np.ndarray, quad: np.ndarray | None = None, *, title: str = "", height: int = 360,
@@ -57,8 +57,8 @@ def cell_regions(landmarks: np.ndarray | None, grid: int = 24, aligned_size: int
     """(grid, grid) names of the face part under each response cell of a face with these 68 crop
     landmarks: the cell centre is carried to the template through the face's mesh and looked up in
     the template's regions ("face" inside the face box otherwise, "background" outside)."""
-    from .align import center_crop_offset
-    from .template import default_template
+    from interpface.faces.align import center_crop_offset
+    from interpface.faces.template import default_template
 
     template = template or default_template()
     k = input_size // grid
@@ -78,7 +78,7 @@ def _tile_grid(tiles: list[dict], *, columns: int, tile: int, lim: float, title:
     """Panels in reading order, `columns` per row, each the face in colour under its response map on
     one shared symmetric colour scale (one colour bar). tile: {"crop", "psi" (G, G), "title",
     "filter", "regions" (G, G) or None}."""
-    from .align import center_crop_offset
+    from interpface.faces.align import center_crop_offset
 
     cols = max(1, min(columns, len(tiles)))
     rows = max(1, -(-len(tiles) // cols))

@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .align import ALIGNED_SIZE, align_face
-from .datasets import FaceDataset, ImageRecord
-from .errors import CacheError, InterpfaceError
-from .images import load_image
-from .template import Template, default_template
+from interpface.faces.align import ALIGNED_SIZE, align_face
+from interpface.faces.datasets import FaceDataset, ImageRecord
+from interpface.errors import CacheError, InterpfaceError
+from interpface.faces.images import load_image
+from interpface.faces.template import Template, default_template
 
 CHUNK_SIZE = 200
 STATUSES = ("ok", "multiple", "fallback", "failed")
@@ -69,7 +69,7 @@ _DETECTOR = None
 
 def _worker_init(model_path):
     global _DETECTOR
-    from .landmarks import LandmarkDetector
+    from interpface.faces.landmarks import LandmarkDetector
 
     _DETECTOR = LandmarkDetector(model_path)
 
@@ -84,7 +84,7 @@ def _detect_chunk(job):
     hw = np.zeros((n, 2), np.int32)
     n_faces = np.zeros(n, np.int32)
     detector = []
-    from .errors import NoFaceError
+    from interpface.errors import NoFaceError
 
     for i, rel in enumerate(relpaths):
         try:
@@ -116,7 +116,7 @@ def _detect_chunk(job):
 def _align_chunk(job):
     """Phase 2 for one chunk: fallback fits, then aligned crops with the template."""
     out_path, det_path, image_dir, template_lm, fallback_rel, use_fallback = job
-    from .landmarks import central_box
+    from interpface.faces.landmarks import central_box
 
     det = dict(np.load(det_path))
     n = len(det["relpaths"])
@@ -197,7 +197,7 @@ def prepare_dataset(dataset: FaceDataset, *, cache_dir=None, workers: int | None
                     limit: int | None = None, template: Template | None = None,
                     fallback: bool = True, landmark_model=None, progress: bool = True) -> PrepareReport:
     """Build (or finish) the aligned cache of a dataset. Returns counts by status and failure reasons."""
-    from .landmarks import find_landmark_model
+    from interpface.faces.landmarks import find_landmark_model
 
     model_path = str(find_landmark_model(landmark_model))
     template = template or default_template()
@@ -252,7 +252,7 @@ def _consolidate(dataset, records, chunks, out_dir: Path, template: Template, fa
     entries = []
     identity_of = {r.relpath: r.identity for r in records}
     pos = 0
-    from .align import fit_residual
+    from interpface.faces.align import fit_residual
 
     for i, _ in chunks:
         with np.load(out_dir / f"chunk_{i:05d}.npz") as z:
@@ -325,7 +325,7 @@ class PreparedDataset:
     @property
     def fit_residual(self) -> np.ndarray:
         """(N,) landmark-fit score of every row (template pixels; NaN for failed rows)."""
-        from .align import fit_residual
+        from interpface.faces.align import fit_residual
 
         out = fit_residual(self.landmarks, self._template_landmarks())
         out[self.status == "failed"] = np.nan
@@ -337,7 +337,7 @@ class PreparedDataset:
         return [e.get("detector", "hog" if e["status"] in ("ok", "multiple") else "none") for e in self.entries]
 
     def _template_landmarks(self) -> np.ndarray:
-        from .template import default_template
+        from interpface.faces.template import default_template
 
         t = default_template()
         if t.digest != self.index.get("template_digest"):

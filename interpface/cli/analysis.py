@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .errors import InterpfaceError
+from interpface.errors import InterpfaceError
 
 
 def _threads(args) -> None:
@@ -20,7 +20,7 @@ def _regions(spec: str | None):
         return None
     if spec.strip().lower() in ("", "none"):
         return ()
-    from .template import default_template
+    from interpface.faces.template import default_template
 
     names = [r.strip() for r in spec.split(",") if r.strip()]
     unknown = [r for r in names if r not in default_template().regions]
@@ -30,20 +30,20 @@ def _regions(spec: str | None):
 
 
 def cmd_analyze(args) -> int:
-    from .analysis_report import apply_model_spec
+    from interpface.analysis.report import apply_model_spec
 
     apply_model_spec(args)
     if not args.checkpoint:
         raise InterpfaceError("give --checkpoint DIR|dlib-resnet|iresnet<d>:FILE or --model-spec FILE")
-    from .analysis.faces import load_devtest_faces
-    from .analysis.precomputed import save_precomputed
-    from .analysis_report import analyze_checkpoint
-    from .cli import write_json
+    from interpface.analysis.faces import load_devtest_faces
+    from interpface.analysis.precomputed import save_precomputed
+    from interpface.analysis.report import analyze_checkpoint
+    from interpface.cli.main import write_json
 
     _threads(args)
     t0 = time.perf_counter()
     faces = load_devtest_faces(args.images, seed=args.seed, data_root=args.data_root, cache_dir=args.cache_dir)
-    from .face_models import is_face_model_spec
+    from interpface.models.adapters import is_face_model_spec
 
     name = args.name or (str(args.checkpoint).split(":")[0] if is_face_model_spec(args.checkpoint)
                          else Path(args.checkpoint).resolve().name)
@@ -70,8 +70,8 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .analysis_report import build_report
-    from .cli import write_json
+    from interpface.analysis.report import build_report
+    from interpface.cli.main import write_json
 
     _threads(args)
     checkpoints = [c.strip() for c in args.checkpoints.split(",") if c.strip()]
@@ -90,11 +90,11 @@ def cmd_report(args) -> int:
 
 def cmd_faithfulness(args) -> int:
     """Every pair-map method on seeded DevTest genuine and impostor pairs: deletion / insertion AUCs."""
-    from .analysis.faithfulness import BASELINES
-    from .analysis.pair_benchmark import faithfulness_table, load_devtest_pairs
-    from .analysis.pair_maps import PAIR_METHODS
-    from .checkpoint import load_model
-    from .cli import write_json
+    from interpface.analysis.faithfulness import BASELINES
+    from interpface.analysis.pair_benchmark import faithfulness_table, load_devtest_pairs
+    from interpface.analysis.pair_maps import PAIR_METHODS
+    from interpface.models.checkpoint import load_model
+    from interpface.cli.main import write_json
 
     _threads(args)
     methods = None
@@ -133,8 +133,8 @@ def cmd_faithfulness(args) -> int:
                       "dissimilarity_insertion_auc")]
             print(f"  {row['method']:<22}" + "".join(f"{c:>16}" for c in cells) + f"{1000 * row['seconds_per_map']:>10.0f}")
     if args.figures:
-        from .figures.export import export_figure
-        from .figures.pairs import faithfulness_curves_figure
+        from interpface.figures.export import export_figure
+        from interpface.figures.pairs import faithfulness_curves_figure
 
         out = Path(args.figures)
         out.mkdir(parents=True, exist_ok=True)
@@ -162,7 +162,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("analyze", help="interpretability analyses of one checkpoint (peaks, spreads, stds, "
                        "feature differences) on LFW DevTest faces")
     p.add_argument("--model-spec", metavar="FILE", help="any nn.Module through a JSON spec (see "
-                   "interpface.face_models.SpecFaceModel), instead of --checkpoint")
+                   "interpface.models.adapters.SpecFaceModel), instead of --checkpoint")
     p.add_argument("--checkpoint", metavar="DIR|dlib-resnet|iresnet<d>:FILE",
                    help="checkpoint directory (model.safetensors + config.json), `dlib-resnet`, or "
                         "`iresnet<18|34|50|100>:FILE` (a black box: the channels of its default response "

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import InterpfaceError
+from interpface.errors import InterpfaceError
 
 __all__ = [
     "Roc",

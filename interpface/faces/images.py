@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageDecodeError, ImageNotFoundError, ImageTooLargeError
+from interpface.errors import ImageDecodeError, ImageNotFoundError, ImageTooLargeError
 
 #: Largest image accepted, in pixels (width * height). 40 MP is a 7300x5500 photo; anything larger
 #: is almost certainly an attack or a mistake for a face tool.

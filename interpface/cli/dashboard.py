@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import InterpfaceError
+from interpface.errors import InterpfaceError
 
-APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 
 # Server options passed on the command line (a .streamlit/config.toml is only read from the CWD).
 SERVER_FLAGS = [

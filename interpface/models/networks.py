@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError
-from .lmf import gaussian_smooth, large_magnitude_filter
+from interpface.errors import ConfigError
+from interpface.models.lmf import gaussian_smooth, large_magnitude_filter
 
 __all__ = [
     "ModelConfig",

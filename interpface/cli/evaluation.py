@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from .errors import ConfigError, DatasetError
+from interpface.errors import ConfigError, DatasetError
 
 
 def _set_threads(n):
@@ -18,25 +18,25 @@ def _set_threads(n):
 
 def _load_embedder(args):
     """(embedder or model, display name, info dict) from --checkpoint, --model-spec or --peer."""
-    from .analysis_report import apply_model_spec
+    from interpface.analysis.report import apply_model_spec
 
     apply_model_spec(args)
     if bool(args.checkpoint) == bool(getattr(args, "peer", None)):
         raise ConfigError("give exactly one of --checkpoint DIR or --peer dlib|dlib-port")
-    from .face_models import is_face_model_spec
+    from interpface.models.adapters import is_face_model_spec
 
     if args.checkpoint and is_face_model_spec(args.checkpoint):
-        from .face_models import FaceModelEmbedder, load_face_model
+        from interpface.models.adapters import FaceModelEmbedder, load_face_model
 
         model = load_face_model(args.checkpoint, getattr(args, "cache_dir", None))
         return FaceModelEmbedder(model, batch_size=args.batch_size), model.name, {"checkpoint": str(args.checkpoint)}
     if args.checkpoint:
-        from .checkpoint import load_model
+        from interpface.models.checkpoint import load_model
 
         model, info = load_model(args.checkpoint)
         return model, Path(args.checkpoint).name or str(args.checkpoint), {"checkpoint": str(args.checkpoint),
                                                                           "model_config": info.get("model")}
-    from .peers import get_peer
+    from interpface.evaluation.peers import get_peer
 
     peer = get_peer(args.peer)
     return peer, peer.name, {"peer": args.peer, "model_path": str(getattr(peer, "model_path", ""))}
@@ -58,7 +58,7 @@ def _read_list(path: Path, root: Path | None) -> list[str]:
 def cmd_embed(args) -> int:
     import numpy as np
 
-    from .cli import write_json
+    from interpface.cli.main import write_json
 
     _set_threads(args.threads)
     sources = list(args.images or [])
@@ -74,17 +74,17 @@ def cmd_embed(args) -> int:
 
         bar = tqdm(total=len(sources), desc="embed", unit="img")
     progress = bar.update if bar else None
-    from .landmarks import LandmarkDetector
+    from interpface.faces.landmarks import LandmarkDetector
 
     details: list[dict] = []
     if args.peer:
         emb, failures = embedder.embed_images(sources, LandmarkDetector(args.landmark_model), fallback=args.fallback,
                                               progress=progress, details=details)
     else:
-        from .embedding import embed_images
-        from .pipeline import FacePipeline
+        from interpface.evaluation.embedding import embed_images
+        from interpface.faces.pipeline import FacePipeline
 
-        from .face_models import FaceModelEmbedder
+        from interpface.models.adapters import FaceModelEmbedder
 
         if isinstance(embedder, FaceModelEmbedder) and args.flip:
             raise ConfigError("--flip applies to interpface checkpoints only")
@@ -126,15 +126,15 @@ def _conditions(values) -> list[str]:
 
 
 def cmd_evaluate(args) -> int:
-    from .cli import write_json
-    from .evaluation import Evaluator, format_table, parse_condition
+    from interpface.cli.main import write_json
+    from interpface.evaluation.protocols import Evaluator, format_table, parse_condition
 
     _set_threads(args.threads)
     conditions = _conditions(args.condition)
     for c in conditions:
         parse_condition(c)  # fail early on a typo
     embedder, name, info = _load_embedder(args)
-    from .face_models import is_face_model_spec
+    from interpface.models.adapters import is_face_model_spec
 
     if (args.peer or is_face_model_spec(args.checkpoint or "")) and args.flip:
         raise ConfigError("--flip applies to --checkpoint models only")
@@ -193,7 +193,7 @@ def add_commands(sub) -> None:
                        "(pathA<TAB>pathB<TAB>0|1 relative to --root). Conditions: clean, synthetic (one seeded "
                        "32x12 warped black quadrilateral per image), part:REGION (eyes, nose, mouth, ...), natural "
                        "(LFW-attribute Eyeglasses/Sunglasses DevTest images as probes). Occlusion goes on the probe "
-                       "side. See the README / interpface.evaluation for the exact definitions.")
+                       "side. See the README / interpface.evaluation.protocols for the exact definitions.")
     p.add_argument("--checkpoint", metavar="DIR|dlib-resnet|iresnet<d>:FILE",
                    help="an interpface checkpoint directory, `dlib-resnet` (the PyTorch port of dlib's ResNet), or "
                         "`iresnet<18|34|50|100>:FILE` (an ArcFace IResNet state dict: .safetensors, or .pth read "

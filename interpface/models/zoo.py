@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .template import assets_dir
+from interpface.faces.template import assets_dir
 
 REFERENCE_VARIANTS = ("base", "base_aug", "sad", "fad", "full")
 VARIANT_LABELS = {
