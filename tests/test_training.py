@@ -287,3 +287,32 @@ def test_shipped_model_is_current_only_with_the_same_recipe(tmp_path):
     (d / "training.json").write_text(json.dumps({"finished": False}))
     assert is_current(str(d), str(tmp_path / "missing.yaml")) == "no"
 
+
+def test_normalised_fad_cannot_be_lowered_by_shrinking_f():
+    """Raw Eq. 4 halves when f halves (the collapse seen in training: fad/full stayed at chance);
+    with fad_normalize it sees only f's direction, so scaling f leaves the term unchanged."""
+    from interpface.models.networks import InterpretableFaceNet, get_model_config
+    from training.objective import SiameseObjective
+
+    torch.manual_seed(0)
+    net = InterpretableFaceNet(get_model_config("tiny", num_classes=4)).eval()
+    clean, occluded = torch.rand(4, 3, 96, 96), torch.rand(4, 3, 96, 96)
+    labels = torch.tensor([0, 1, 2, 3])
+    terms = {}
+    for normalize in (False, True):
+        cfg = TrainConfig(model="tiny", occlusion=True, w_fad=1.0, fad_t=8, fad_normalize=normalize)
+        objective = SiameseObjective(net, cfg)
+        with torch.no_grad():
+            full = objective(clean, occluded, labels)["fad"]
+            # shrink f: psi is linear in its weight and bias, and LMF keeps the same positions
+            for p in (net.psi.weight, net.psi.bias):
+                if p is not None:
+                    p.mul_(0.5)
+            half = objective(clean, occluded, labels)["fad"]
+            for p in (net.psi.weight, net.psi.bias):
+                if p is not None:
+                    p.mul_(2.0)
+        terms[normalize] = (float(full), float(half))
+    raw, normed = terms[False], terms[True]
+    assert raw[0] > 0 and raw[1] < 0.75 * raw[0]
+    assert normed[1] == pytest.approx(normed[0], rel=1e-3)

@@ -36,6 +36,9 @@ class TrainConfig:
     w_occluded_identity: float = 0.0  # Eq. 5 (tau-masked)
     fad_mode: str = "count"  # "count" (t dimensions kept) or "value"
     fad_t: float = 260
+    # FAD (Eq. 4) and its selection tau on the L2-normalised f (per image) instead of raw f: raw L1 is
+    # minimised by shrinking f, which starved the identity loss (fad/full stayed at chance, CE 8.1).
+    fad_normalize: bool = False
     sad_on_occluded: bool = False  # also apply the SAD response term to the occluded branch
     # distillation from a teacher's descriptors (interpface.models.teacher; `interpface data teacher` makes them)
     teacher: str | None = None  # name of the cached teacher descriptors, e.g. dlib_resnet_v1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
 
 from interpface.models.losses import (DistillCosineLoss, DistillRelationLoss, FADLoss, IdentityLoss,
@@ -64,9 +65,12 @@ class SiameseObjective(nn.Module):
                 terms["occluded_identity"] = cfg.w_occluded_identity * self.identity(
                     self.net.logits(inter.f[b:]).float(), labels)
             elif cfg.uses_fad:
-                tau = self._tau(f_clean, f_occ)
+                # Normalised, the FAD term sees the direction verification compares, not the scale.
+                fc, fo = (F.normalize(f_clean, dim=1), F.normalize(f_occ, dim=1)) if cfg.fad_normalize \
+                    else (f_clean, f_occ)
+                tau = self._tau(fc, fo)
                 if cfg.w_fad > 0:
-                    terms["fad"] = cfg.w_fad * self.fad(f_clean, f_occ, tau)
+                    terms["fad"] = cfg.w_fad * self.fad(fc, fo, tau)
                 if cfg.w_occluded_identity > 0:
                     terms["occluded_identity"] = cfg.w_occluded_identity * self.occluded_identity(
                         f_occ, tau, labels, self.net.classifier)
