@@ -16,7 +16,7 @@ import streamlit as st
 import torch
 
 from interpface.errors import InterpfaceError
-from interpface.models.zoo import VARIANT_LABELS, available_models
+from interpface.models.zoo import BLACK_BOXES, VARIANT_LABELS, available_models, peer_evaluation, user_models
 
 #: Widgets that define a view (model, face, occluder, filter, ...) are bound to the URL's query
 #: parameters (Streamlit's `bind`): the URL restores the view and can be shared.
@@ -59,12 +59,63 @@ def get_model(path: str):
     return model, info
 
 
-def models() -> dict[str, Path]:
-    return available_models(model_root())
+def black_boxes() -> dict[str, str]:
+    """{name: --checkpoint value} of the black-box models: the dlib port, INTERPFACE_USER_MODELS, and
+    those added in this session's sidebar."""
+    out = {} if os.environ.get("INTERPFACE_NO_BLACK_BOXES") == "1" else dict(BLACK_BOXES)
+    try:
+        out.update(user_models(os.environ.get("INTERPFACE_USER_MODELS")))
+    except InterpfaceError as exc:
+        st.sidebar.error(str(exc))
+    out.update(st.session_state.get("user_models", {}))
+    return out
+
+
+def models() -> dict[str, Path | str]:
+    """{name: checkpoint folder (ours) or --checkpoint value (a black box)}, ours first."""
+    found: dict[str, Path | str] = dict(available_models(model_root()))
+    for name, spec in black_boxes().items():
+        found.setdefault(name, spec)
+    return found
+
+
+def is_black_box(name: str) -> bool:
+    return not isinstance(models().get(name), Path)
+
+
+@st.cache_resource(show_spinner="Loading the face model...")
+def get_face_model(spec: str):
+    """A black box (interpface.models.adapters.FaceModel) from its --checkpoint value; shared, read-only."""
+    from interpface.models.adapters import load_face_model
+
+    fm = load_face_model(spec)
+    fm.module.eval()
+    for p in fm.module.parameters():
+        p.requires_grad_(False)
+    return fm
+
+
+def load(name: str):
+    """(model, info): our InterpretableFaceNet and its checkpoint info, or a black box's FaceModel and
+    {"black_box": True}. Every page's analyses take either."""
+    if is_black_box(name):
+        return get_face_model(model_path(name)), {"black_box": True}
+    return get_model(model_path(name))
+
+
+def model_inputs(fm, faces: list[dict]) -> np.ndarray:
+    """(N, S, S, 3) uint8: the images a black box sees, cut from aligned faces by its own alignment
+    (for methods that run on its input: captum attributions, pair maps)."""
+    from interpface.models.adapters import input_space_net
+
+    x, _ = fm.prepare(np.stack([f["crop"] for f in faces]), np.stack([f["landmarks"] for f in faces]))
+    wrapped = input_space_net(fm)
+    x01 = (x - wrapped.shift) / wrapped.scale
+    return (x01 * 255).permute(0, 2, 3, 1).numpy().round().clip(0, 255).astype(np.uint8)
 
 
 def label(name: str) -> str:
-    return VARIANT_LABELS.get(name, name)
+    return VARIANT_LABELS.get(name, name + (" (black box)" if name in black_boxes() else ""))
 
 
 def pick_model(key: str = "model", *, where=st.sidebar, default: str = "full", text: str = "Model") -> str | None:
@@ -74,9 +125,36 @@ def pick_model(key: str = "model", *, where=st.sidebar, default: str = "full", t
         return None
     names = list(found)
     index = names.index(default) if default in names else 0
-    chosen = where.selectbox(text, names, index=index, format_func=label, key=key, bind=BIND)
+    chosen = where.selectbox(text, names, index=index, format_func=label, key=key, bind=BIND,
+                             help="Ours (interpretable filters) first, then black-box face models: the dlib port, "
+                                  "and any added below or through INTERPFACE_USER_MODELS.")
+    if where is st.sidebar:
+        add_user_model_form(where)
     share_link()
     return chosen
+
+
+def add_user_model_form(where=st.sidebar) -> None:
+    """Sidebar form: add a black-box face model for this session (checked by loading it)."""
+    with where.expander("Add a face model", icon=":material/add:"):
+        st.caption("A state dict of insightface's IResNet (`iresnet50:/path/r50.pth`, safetensors or .pth read "
+                   "with weights_only) or a model spec (`spec:/path/spec.json`). Read from this machine's disk.")
+        with st.form("add_model", border=False):
+            name = st.text_input("Name", key="add_model_name")
+            spec = st.text_input("Model", key="add_model_spec", placeholder="iresnet50:/models/r50.pth")
+            if st.form_submit_button("Add"):
+                from interpface.models.adapters import is_face_model_spec
+
+                with guarded("This model cannot be used"):
+                    if not name.strip() or not is_face_model_spec(spec.strip()):
+                        raise InterpfaceError("give a name and iresnet<depth>:<file> or spec:<file>")
+                    get_face_model(spec.strip())  # loads and checks it now, not on some later page
+                    st.session_state.setdefault("user_models", {})[name.strip()] = spec.strip()
+                    st.session_state["user_model_added"] = name.strip()
+                    st.rerun()  # the model lists above were drawn before it existed
+        added = st.session_state.pop("user_model_added", None)
+        if added:
+            st.success(f"Added {added}: pick it in the model lists.")
 
 
 def require_models() -> list[str]:
@@ -85,6 +163,7 @@ def require_models() -> list[str]:
     if not found:
         st.warning("No models in assets/models. Train or export one (see README).")
         st.stop()
+    add_user_model_form()
     share_link()
     return found
 
@@ -254,8 +333,11 @@ def analyses_for(names: list[str]) -> dict:
 
 
 def evaluation_of(name: str) -> dict | None:
+    """The shipped evaluation (tables, ROC points, thresholds) of a model or black box, or None."""
     from interpface.models.zoo import model_card
 
+    if is_black_box(name):
+        return peer_evaluation(name)
     return model_card(models()[name]).get("evaluation")
 
 

@@ -46,3 +46,28 @@ def dashboard_env(zoo: Path, analyses: Path, faces_root: Path, cache: Path) -> d
     """Environment for the dashboard under test: the tiny zoo, its analyses, the face set as dataset."""
     return {"INTERPFACE_MODELS": str(zoo), "INTERPFACE_ANALYSES": str(analyses), "INTERPFACE_DATA": str(faces_root),
             "INTERPFACE_CACHE": str(cache)}
+
+
+def make_user_black_box(root: Path, analyses: Path, faces) -> str:
+    """A randomly initialised IResNet-18 saved as a user's safetensors state dict, with a precomputed
+    analysis (its layer3 channels as filters) on the same six faces. Returns the
+    INTERPFACE_USER_MODELS value that lists it as "r18"."""
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    from interpface.analysis import run_analysis, save_precomputed
+    from interpface.faces.pipeline import FacePipeline
+    from interpface.models.adapters import IResNet, load_face_model
+
+    torch.manual_seed(0)
+    path = root / "r18.safetensors"
+    save_file({k: v.contiguous() for k, v in IResNet(18).eval().state_dict().items()}, str(path))
+    value = f"iresnet18:{path}"
+    pipe = FacePipeline()
+    prepared = [pipe.prepare(faces.path(rel)) for rel in FACES]
+    crops, landmarks = np.stack([f.crop for f in prepared]), np.stack([f.landmarks for f in prepared])
+    result = run_analysis(load_face_model(value), crops, landmarks, regions=("eyes", "nose", "mouth"), bootstrap=0,
+                          relpaths=list(FACES))
+    save_precomputed(result, "r18", analyses, crops=crops)
+    return f"r18={value}"

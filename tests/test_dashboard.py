@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_fixtures import dashboard_env, make_tiny_analyses, make_tiny_zoo
+from tests.dashboard_fixtures import dashboard_env, make_tiny_analyses, make_tiny_zoo, make_user_black_box
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
@@ -17,7 +17,9 @@ PAGES = ["views/overview.py", "views/probe.py", "views/filters.py", "views/atlas
 def zoo(tmp_path_factory, faces, faces_root):
     root = make_tiny_zoo(tmp_path_factory.mktemp("zoo"))
     analyses = make_tiny_analyses(root, tmp_path_factory.mktemp("analyses"), faces)
-    return dashboard_env(root, analyses, faces_root, tmp_path_factory.mktemp("dash_cache"))
+    user = make_user_black_box(tmp_path_factory.mktemp("user_models"), analyses, faces)
+    return {**dashboard_env(root, analyses, faces_root, tmp_path_factory.mktemp("dash_cache")),
+            "INTERPFACE_USER_MODELS": user}
 
 
 @pytest.fixture
@@ -228,11 +230,11 @@ def test_filter_card_shows_location_top_faces_and_occlusion_effect(zoo, monkeypa
 
 
 def test_pair_page_explains_a_black_box(app):
-    """With the black-box toggle, the pair page explains the dlib port on its own 150x150 chips with
-    the model-agnostic methods only."""
+    """Picked as the model, the dlib port is explained on its own 150x150 chips with the
+    model-agnostic methods only."""
     app.switch_page("views/pair.py")
     app.run()
-    app.toggle(key="pair_black_box").set_value(True)
+    app.selectbox(key="model").select("dlib_port")
     app.run()
     _ok(app)
     assert set(app.multiselect(key="pair_methods").options) == {"occlusion sweep", "integrated gradients",
@@ -246,3 +248,88 @@ def test_pair_page_explains_a_black_box(app):
     decision = {m.label: m.value for m in app.metric}["decision"]
     score = float({m.label: m.value for m in app.metric}["cosine similarity"])
     assert decision == ("same person" if score >= 0.906 else "different people")
+
+
+#: the widget that picks the model on each page (single-model pages: the sidebar's "model")
+_MULTI = {"views/overview.py": "ov_models", "views/atlas.py": "atlas_models", "views/distributions.py": "dist_models",
+          "views/verification.py": "ver_models"}
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("black_box", ["r18", "dlib_port"])
+def test_every_page_runs_on_a_black_box(app, page, black_box):
+    """A user's random IResNet-18 (INTERPFACE_USER_MODELS, with a precomputed analysis) and the dlib
+    port are listed beside ours, and every page works on them."""
+    app.switch_page(page)
+    app.run()
+    if page in _MULTI:
+        app.multiselect(key=_MULTI[page]).set_value(["full", black_box])
+    elif page == "views/compare.py":
+        app.selectbox(key="cmp_a").select("full")
+        app.selectbox(key="cmp_b").select(black_box)
+    elif page != "views/export.py":
+        app.selectbox(key="model").select(black_box)
+    app.run()
+    _ok(app)
+    shown = " ".join(str(e.value) for e in [*app.markdown, *app.caption, *app.subheader])
+    if page == "views/compare.py":
+        assert len([m for m in app.metric if m.label == "cos(f(I), f(Î))"]) == 2
+        dims = [m.value for m in app.metric if m.label == "dimensions changed"]
+        assert dims[1].endswith("/ 512" if black_box == "r18" else "/ 128")
+    if page == "views/probe.py":
+        assert "probe_heatmaps" in app.session_state["last_figures"]
+        heat = [t for t in app.session_state["last_figures"]["probe_heatmaps"].data if t.type == "heatmap"]
+        assert heat and len(heat[0].z) == 22 and "channel" in heat[0].name
+    if page == "views/card.py" and black_box == "r18":
+        assert any(m.label == "Positive-peak std" for m in app.metric)  # its analysis ships with the test zoo
+    if page == "views/verification.py" and black_box == "dlib_port":
+        assert "dlib" in str(app.dataframe[0].value)
+    if page in ("views/card.py", "views/probe.py"):
+        assert "black box" in shown or "Channels of" in shown  # the page says what its "filters" are
+
+
+def test_probe_sweep_and_attributions_on_a_black_box(app):
+    app.switch_page("views/probe.py")
+    app.run()
+    app.selectbox(key="model").select("r18")
+    app.run()
+    app.select_slider(key="sens_stride").set_value(12.0)
+    app.button(key="sens_run").click()
+    app.run()
+    _ok(app)
+    assert "sensitivity_map" in app.session_state["last_figures"]
+    app.switch_page("views/filters.py")
+    app.run()
+    app.selectbox(key="model").select("r18")
+    app.run()
+    assert app.selectbox(key="attr_method").options == ["IntegratedGradients", "Occlusion"]
+    app.selectbox(key="attr_method").select("Occlusion")
+    app.button(key="attr_go").click()
+    app.run()
+    _ok(app)
+    fig = app.session_state["last_figures"]["attribution"]
+    assert len([t for t in fig.data if t.type == "heatmap"][0].z) == 112  # drawn on its own 112x112 input
+
+
+def test_a_user_model_added_in_the_sidebar(app, zoo):
+    """The sidebar's form loads a model before listing it: a missing file is a message, not a model."""
+    user_file = zoo["INTERPFACE_USER_MODELS"].split(":", 1)[1]
+    app.switch_page("views/probe.py")
+    app.run()
+    app.text_input(key="add_model_name").input("mine")
+    app.text_input(key="add_model_spec").input("iresnet18:/no/such/file.pth")
+    app.get("form_submit_button")[0].click()
+    app.run()
+    assert any("cannot be used" in e.value for e in app.error)
+    assert "mine (black box)" not in app.selectbox(key="model").options
+    app.text_input(key="add_model_spec").input(f"iresnet18:{user_file}")
+    app.get("form_submit_button")[0].click()
+    app.run()
+    _ok(app)
+    assert "mine (black box)" in app.selectbox(key="model").options
+    assert any("Added mine" in m.value for m in app.success)
+    box = app.selectbox(key="model")
+    box.select_index(box.options.index("mine (black box)"))
+    app.run()
+    _ok(app)
+    assert any(m.label == "cos(f(I), f(Î))" for m in app.metric)

@@ -300,3 +300,59 @@ def test_any_module_through_a_spec_file(aligned, tmp_path, faces, capsys):
 def test_a_bad_spec_is_refused_before_any_work(tmp_path, change, message):
     with pytest.raises(CheckpointError, match=message):
         load_face_model(f"spec:{_write_spec(tmp_path, **change)}")
+
+
+class _InputEcho(IResNetFaceModel):
+    """A black box whose one layer is its own (ArcFace-aligned, 112x112) input: resampled back into
+    the crop, that layer must give the crop's own pixels."""
+
+    layers = ("input",)
+    default_layer = "input"
+
+    def layer_outputs(self, x, layers=None):
+        return {"input": x * 127.5 + 127.5}
+
+
+def test_black_box_maps_land_on_the_crop_pixels_they_came_from(aligned, iresnet18_file):
+    from interpface.analysis.probe import CROP_GRID, respond
+
+    crops, lms = aligned
+    smooth = np.stack([cv2.GaussianBlur(c, (0, 0), 3) for c in crops])  # no aliasing at 5 px cells
+    echo = _InputEcho(iresnet18_file[1])
+    r = respond(echo, smooth, lms)
+    assert len(r) == 2 and r[0].psi_smooth.shape == (3, CROP_GRID, CROP_GRID) and r[0].span == 110
+    cell = 110 / CROP_GRID
+    centre = ((np.arange(CROP_GRID) + 0.5) * cell - 0.5).round().astype(int)
+    for i in range(2):
+        want = smooth[i][np.ix_(centre, centre)].transpose(2, 0, 1).astype(np.float64)
+        got = r[i].psi_smooth
+        covered = np.isfinite(got)
+        assert covered.mean() > 0.5 and not covered.all()  # ArcFace's 112 chip is tighter than our crop
+        assert np.abs(got[covered] - want[covered]).mean() < 4.0
+    with pytest.raises(ValueError, match="landmarks"):
+        respond(echo, smooth)
+
+
+def test_occlusion_probe_and_sweep_on_a_black_box(aligned, iresnet18_file):
+    from interpface.analysis.probe import OcclusionProbe
+    from interpface.analysis.sensitivity import sweep_centers, warped_occlusion_sweep
+    from interpface.faces.occlusion import region_rect
+    from interpface.faces.template import default_template
+
+    crops, lms = aligned
+    fm = IResNetFaceModel(iresnet18_file[1])
+    template = default_template()
+    probe = OcclusionProbe(fm, crops[0], lms[0], crops[1], template, other_landmarks=lms[1])
+    r = probe.update(region_rect("eyes", template))
+    assert r.diff.shape == (512,) and r.cos_self < 1.0 and r.cos_other is not None
+    channels = probe.clean.psi_smooth.shape[0]
+    assert sorted(r.map_order.tolist()) == list(range(channels)) and channels != len(r.diff)
+    assert not np.allclose(probe.clean.psi_smooth, r.response.psi_smooth, equal_nan=True)
+    # the sweep's clean embedding is the probe's, and a face covered by one occluder changes
+    centers = sweep_centers(template, 24.0)
+    sweep = warped_occlusion_sweep(fm, crops[0], lms[0], centers=centers, reference=(crops[1], lms[1]),
+                                   template=template)
+    np.testing.assert_allclose(sweep.f_clean, probe.clean.f, rtol=1e-4, atol=1e-5)
+    assert sweep.f_occluded.shape == (len(centers), 512) and np.abs(sweep.delta).sum(axis=1).min() > 0
+    assert sweep.cos_clean == pytest.approx(r.cos_clean_other, abs=1e-4)
+    assert sweep.attribution("cosine").shape == (110, 110)

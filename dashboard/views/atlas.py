@@ -46,7 +46,7 @@ st.page_link("views/card.py", label=f"Open the card of filter #{k}", icon=":mate
              query_params={"model": common.label(name), "card_filter": k})
 
 with common.guarded("Heatmaps"):
-    model, _ = common.get_model(common.model_path(name))
+    model, info = common.load(name)  # a black box's analysis: the channels of its default layer
     from interpface.analysis.probe import respond
     from interpface.figures.probe import response_grid
 
@@ -59,7 +59,8 @@ with common.guarded("Heatmaps"):
     else:
         faces = [common.prepare_sample(s) for s in ("astronaut", "grace_hopper")]
         titles = ["astronaut", "grace_hopper"]
-    resps = respond(model, np.stack([f["crop"] for f in faces]))
+    resps = respond(model, np.stack([f["crop"] for f in faces]), np.stack([f["landmarks"] for f in faces]))
     st.plotly_chart(response_grid([f["crop"] for f in faces], [r.psi_smooth for r in resps], [k],
-                                  titles=[t[:16] for t in titles], landmarks=[f["landmarks"] for f in faces]),
+                                  titles=[t[:16] for t in titles], landmarks=[f["landmarks"] for f in faces],
+                                  span=resps[0].span, layer=model.default_layer if info.get("black_box") else None),
                     key="atlas_heat")

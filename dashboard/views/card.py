@@ -21,8 +21,20 @@ st.title("Filter card")
 name = common.pick_model()
 if name is None:
     st.stop()
-model, _ = common.get_model(common.model_path(name))
-n_filters = model.config.num_filters
+model, info = common.load(name)
+black_box = info.get("black_box", False)
+layer = model.default_layer if black_box else None  # a black box's "filters": its default layer's channels
+n_filters = 0
+if black_box:
+    with common.guarded("Model"):
+        n_filters = respond(model, common.prepare_sample("astronaut")["crop"][None],
+                            common.prepare_sample("astronaut")["landmarks"][None])[0].psi_smooth.shape[0]
+    st.caption(f"{common.label(name)} is a black box: a filter here is a channel of its layer `{layer}`, "
+               "resampled from its own input into the aligned face.")
+else:
+    n_filters = model.config.num_filters
+if not n_filters:
+    st.stop()
 analysis = common.precomputed(name)
 if analysis is not None and analysis.n_filters != n_filters:
     st.warning(f"The precomputed analysis of {common.label(name)} has {analysis.n_filters} filters, the model "
@@ -97,11 +109,14 @@ with pick:
 with heat:
     if face is not None:
         with common.guarded("Heatmap"):
-            resp = respond(model, face["crop"][None])[0]
+            resp = respond(model, face["crop"][None], face["landmarks"][None])[0]
             fig = response_grid([face["crop"]], [resp.psi_smooth], [k], titles=[face["label"][:20]],
-                                landmarks=[face["landmarks"]], columns=2, split_sign=True)
+                                landmarks=[face["landmarks"]], columns=2, split_sign=True, span=resp.span, layer=layer)
             st.plotly_chart(fig, key="card_heatmap")
-            st.caption(f"f[{k}] on this face = {resp.f[k]:+.3f}")
+            if black_box:
+                st.caption(f"mean of channel {k} on this face = {np.nanmean(resp.psi_smooth[k]):+.3f}")
+            else:
+                st.caption(f"f[{k}] on this face = {resp.f[k]:+.3f}")
 
 if analysis is not None:
     fig = region_effect_figure(analysis, k, highlight=region)

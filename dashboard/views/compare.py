@@ -1,4 +1,6 @@
-"""Compare: two models side by side on the same face and occlusion."""
+"""Compare: two models side by side on the same face and occlusion — two of ours, or one of ours and
+a black box (the dlib port, a user's IResNet): the occluder is placed through the face's landmarks,
+so both see it on the same face part whatever their own alignment."""
 
 import streamlit as st
 
@@ -29,13 +31,13 @@ else:
 
 for i, (col, name) in enumerate(zip(st.columns(2), (a, b))):
     with col, common.guarded(name):
-        model, _ = common.get_model(common.model_path(name))
+        model, _ = common.load(name)  # ours or a black box: the same occluder, the same face
         r = OcclusionProbe(model, face["crop"], face["landmarks"], template=template).update(rect)
         st.markdown(f"### {common.label(name)}")
         st.plotly_chart(face_figure(r.occluded, r.quad, height=260), key=f"cmp_face_{i}")
         m1, m2 = st.columns(2)
         m1.metric("cos(f(I), f(Î))", f"{r.cos_self:.3f}")
-        m2.metric("dimensions changed", f"{len(r.changed)} / {len(r.diff)}")
+        m2.metric("dimensions changed", f"{len(r.changed)} / {len(r.diff)}", help="|Δf| above 10% of the largest |f|")
         fig = difference_bars(r.diff, r.order, title=f"{common.label(name)}: sorted |Δf|")
         st.plotly_chart(fig, key=f"cmp_bars_{i}")
         common.remember_figure(f"compare_{i}_{name}", fig)

@@ -3,6 +3,7 @@
 
 import numpy as np
 import streamlit as st
+import torch
 
 from dashboard import common
 from interpface.analysis.probe import respond
@@ -12,24 +13,47 @@ st.title("Filter explorer")
 name = common.pick_model()
 if name is None:
     st.stop()
-model, info = common.get_model(common.model_path(name))
-n_filters = model.config.num_filters
+model, info = common.load(name)
+black_box = info.get("black_box", False)
+layer = None
+if black_box:
+    # a black box has no filters tied to dimensions: its "filters" are the channels of a layer
+    layer = st.sidebar.selectbox("Response layer", list(model.layers), index=list(model.layers).index(model.default_layer),
+                                 key="flt_layer", bind=common.BIND,
+                                 help="Channels of this layer are shown as its filters, resampled from the model's own "
+                                      "input into the aligned face.")
+
+
+def _respond(faces: list[dict]):
+    """One FaceResponse per face (ours: psi' over the central 96 px; a black box: `layer` over the crop)."""
+    return respond(model, np.stack([f["crop"] for f in faces]), np.stack([f["landmarks"] for f in faces]), layer)
+
+
+def _strength(resp) -> np.ndarray:
+    """How strongly each map responds on a face: |f_k| (ours), mean |channel| (a black box)."""
+    return np.abs(resp.f) if not black_box else np.nan_to_num(np.nanmean(np.abs(resp.psi_smooth), axis=(1, 2)))
+
+
+with common.guarded("Model"):
+    n_filters = model.config.num_filters if not black_box else \
+        _respond([common.prepare_sample("astronaut")])[0].psi_smooth.shape[0]
+unit = "Channel" if black_box else "Filter"
 
 tab_face, tab_across, tab_attr = st.tabs(["One face", "One filter across faces", "Attributions (captum)"])
 
 with tab_face:
     face = common.pick_face("flt_face", text="Face")
     if face is not None:
-        resp = respond(model, face["crop"][None])[0]
-        how = st.radio("Filters", ["Strongest on this face", "Choose"], horizontal=True, key="flt_how", bind=common.BIND)
+        resp = _respond([face])[0]
+        how = st.radio(f"{unit}s", ["Strongest on this face", "Choose"], horizontal=True, key="flt_how", bind=common.BIND)
         if how == "Choose":
-            chosen = st.multiselect("Filter ids", list(range(n_filters)), default=[0, 1, 2, 3], key="flt_ids", bind=common.BIND)
+            chosen = st.multiselect(f"{unit} ids", list(range(n_filters)), default=[0, 1, 2, 3], key="flt_ids", bind=common.BIND)
         else:
             k = st.slider("How many", 1, 16, 8, key="flt_k", bind=common.BIND)
-            chosen = [int(i) for i in np.argsort(-np.abs(resp.f))[:k]]
+            chosen = [int(i) for i in np.argsort(-_strength(resp), kind="stable")[:k]]
         if chosen:
             fig = response_grid([face["crop"]], [resp.psi_smooth], chosen, titles=[face["label"][:20]],
-                                landmarks=[face["landmarks"]])
+                                landmarks=[face["landmarks"]], span=resp.span, layer=layer)
             st.plotly_chart(fig, key="flt_grid")
             common.remember_figure("filter_grid", fig)
             links = st.columns(min(len(chosen), 8))
@@ -38,7 +62,7 @@ with tab_face:
                               query_params={"model": common.label(name), "card_filter": kk})
 
 with tab_across:
-    k = st.number_input("Filter id", 0, n_filters - 1, 0, key="flt_one", bind=common.BIND)
+    k = st.number_input(f"{unit} id", 0, n_filters - 1, 0, key="flt_one", bind=common.BIND)
     handle = common.dataset_handle()
     faces, titles = [], []
     with common.guarded("Faces"):
@@ -55,18 +79,20 @@ with tab_across:
             rows = {"different subjects": [people[p][0] for p in others], f"{subject}": people[subject][:n]}
             for row_title, rels in rows.items():
                 fs = [common.prepare_dataset_image(r) for r in rels]
-                resps = respond(model, np.stack([f["crop"] for f in fs]))
+                resps = _respond(fs)
                 fig = response_grid([f["crop"] for f in fs], [r.psi_smooth for r in resps], [int(k)],
-                                    titles=[r.split("/")[-1][:-4] for r in rels], landmarks=[f["landmarks"] for f in fs])
-                st.markdown(f"**Filter #{k} — {row_title}**")
+                                    titles=[r.split("/")[-1][:-4] for r in rels], landmarks=[f["landmarks"] for f in fs],
+                                    span=resps[0].span, layer=layer)
+                st.markdown(f"**{unit} #{k} — {row_title}**")
                 st.plotly_chart(fig, key=f"flt_across_{row_title}")
         else:
             st.info("No dataset configured" + (" (or no subject with several images)" if handle is not None else "")
                     + ": showing the bundled sample faces.")
             fs = [common.prepare_sample(s) for s in ("astronaut", "grace_hopper")]
-            resps = respond(model, np.stack([f["crop"] for f in fs]))
+            resps = _respond(fs)
             st.plotly_chart(response_grid([f["crop"] for f in fs], [r.psi_smooth for r in resps], [int(k)],
-                                          titles=["astronaut", "grace_hopper"], landmarks=[f["landmarks"] for f in fs]),
+                                          titles=["astronaut", "grace_hopper"], landmarks=[f["landmarks"] for f in fs],
+                                          span=resps[0].span, layer=layer),
                             key="flt_across_samples")
 
 with tab_attr:
@@ -74,16 +100,28 @@ with tab_attr:
     face = common.pick_face("attr_face", text="Face")
     target = st.radio("Target", ["One dimension", "Similarity to a second face"], horizontal=True, key="attr_target", bind=common.BIND)
     other = common.pick_face("attr_other", text="Second face") if target != "One dimension" else None
-    dim = st.number_input("Dimension", 0, n_filters - 1, 0, key="attr_dim", bind=common.BIND) if target == "One dimension" else None
-    method = st.selectbox("Method", ["LayerGradCam (on psi)", "IntegratedGradients", "Occlusion"], key="attr_method", bind=common.BIND)
+    n_dims = n_filters if not black_box else model.dim
+    dim = st.number_input("Dimension", 0, n_dims - 1, 0, key="attr_dim", bind=common.BIND) if target == "One dimension" else None
+    methods = (["LayerGradCam (on psi)"] if not black_box else []) + ["IntegratedGradients", "Occlusion"]
+    method = st.selectbox("Method", methods, key="attr_method", bind=common.BIND)
+    if black_box:
+        st.caption(f"{common.label(name)} is a black box: the attribution is computed and drawn on its own input "
+                   f"({model.input_size}x{model.input_size}, cut from the aligned face by its own alignment).")
     if face is not None and (other is not None or dim is not None) and st.button("Compute", key="attr_go"):
         with common.guarded("Attribution"), st.spinner("Computing attribution..."):
             from interpface.analysis import attribute
             from interpface.figures import attribution_figure
 
-            attr = attribute(model, face["crop"], method=method.split(" ")[0],
-                             dimension=None if dim is None else int(dim),
-                             other_crop=None if other is None else other["crop"])
-            fig = attribution_figure(face["crop"], attr, title=method)
+            shown, net, x, ref = face["crop"], model, face["crop"], None if other is None else other["crop"]
+            if black_box:
+                from interpface.models.adapters import input_space_net
+
+                chips = common.model_inputs(model, [face] + ([other] if other is not None else []))
+                net, shown = input_space_net(model), chips[0]
+                x = torch.from_numpy(chips[0]).permute(2, 0, 1).float() / 255.0
+                ref = None if other is None else torch.from_numpy(chips[1]).permute(2, 0, 1).float() / 255.0
+            attr = attribute(net, x, method=method.split(" ")[0], dimension=None if dim is None else int(dim),
+                             other_crop=ref)
+            fig = attribution_figure(shown, attr, title=method)
             st.plotly_chart(fig, key="attr_fig")
             common.remember_figure("attribution", fig)

@@ -20,12 +20,32 @@ else:
     st.success(f"Dataset: {ds.name} at {ds.image_dir} — {len(ds):,} images, "
                f"{'prepared cache found' if cache is not None else 'not prepared (faces are aligned on demand)'}.")
 
+common.add_user_model_form()
 found = common.models()
 if not found:
     st.warning("No models in assets/models.")
 else:
     chosen = st.multiselect("Models", list(found), default=list(found), format_func=common.label, key="ov_models")
     for name in chosen:
+        if common.is_black_box(name):
+            with st.expander(f"{common.label(name)} ({name})", expanded=len(chosen) == 1), common.guarded(name):
+                fm, _ = common.load(name)
+                c1, c2 = st.columns(2)
+                n_params = sum(p.numel() for p in fm.module.parameters())
+                c1.markdown(f"**Black box** `{found[name]}`: {n_params / 1e6:.1f} M parameters, a {fm.dim}-d embedding "
+                            f"from a {fm.input_size}x{fm.input_size} input cut from the aligned face by its own "
+                            f"alignment. Response layers: {', '.join(f'`{n}`' for n in fm.layers)} (default "
+                            f"`{fm.default_layer}`: its channels are what the pages show as filters). No filter is "
+                            "trained to stick to a face part: the Peak atlas and Distributions measure how much they do.")
+                ev = common.evaluation_of(name) or {}
+                if ev.get("table"):
+                    c2.markdown("**Verification / identification (LFW DevTest)**")
+                    c2.dataframe(ev["table"], hide_index=True)
+                pre = common.precomputed(name)
+                if pre is not None:
+                    c2.markdown("**Interpretability**")
+                    c2.json({k: v for k, v in pre.metrics.items() if not isinstance(v, (dict, list))}, expanded=False)
+            continue
         card = model_card(found[name])
         with st.expander(f"{card['label']} ({name})", expanded=len(chosen) == 1):
             c1, c2 = st.columns(2)
@@ -43,16 +63,13 @@ else:
             if ev.get("table"):
                 c2.markdown("**Verification / identification (LFW DevTest)**")
                 c2.dataframe(ev["table"], hide_index=True)
-            try:
-                from interpface.analysis import load_precomputed
+            pre = common.precomputed(name)
+            if pre is not None:
+                c2.markdown("**Interpretability**")
+                c2.json({k: v for k, v in pre.metrics.items() if not isinstance(v, (dict, list))}, expanded=False)
 
-                pre = load_precomputed(name)
-                if pre is not None:
-                    c2.markdown("**Interpretability**")
-                    c2.json({k: v for k, v in pre["metrics"].items() if not isinstance(v, (dict, list))}, expanded=False)
-            except Exception:  # noqa: BLE001 - analysis module optional here
-                pass
-
+st.caption("Black boxes (the dlib port; your own models through INTERPFACE_USER_MODELS or the sidebar's "
+           "'Add a face model') work on every page: their filters are the channels of one of their layers.")
 st.subheader("Pages")
 st.markdown("""
 - **Occlusion probe** — place an occluder (region, sliders, or a box drawn on the face) and see the occluded face,
@@ -63,6 +80,7 @@ st.markdown("""
 - **Peak atlas** — each filter's average peak location on the frontal template, coloured by its spread (Fig. 5).
 - **Distributions** — peak-location std histograms (Fig. 9) and feature-difference curves (Figs. 6, 7).
 - **Verification** — ROC curves and tables per model and condition.
-- **Compare** — two models side by side on the same face and occlusion.
+- **Why this match?** — similarity / dissimilarity maps of a pair by several methods, with deletion / insertion curves.
+- **Compare** — two models side by side on the same face and occlusion (ours or a black box).
 - **Export** — figures as PNG/SVG/PDF/HTML, arrays as CSV/JSON, the full report.
 """)

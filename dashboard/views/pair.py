@@ -1,8 +1,6 @@
 """Why this match? Two faces, the verifier's score and decision, each method's similarity /
 dissimilarity map over the second face, and the deletion / insertion curves of the pair."""
 
-import json
-
 import numpy as np
 import streamlit as st
 
@@ -15,26 +13,23 @@ LABELS = {"representation": "representation (LMF, one pass)", "occlusion": "occl
           "integrated_gradients": "integrated gradients", "gradcam": "Grad-CAM", "rise": "RISE (randomised masks)",
           "random": "random (floor)"}
 
-BLACK_BOX = "dlib-resnet"
+@st.cache_resource(show_spinner=False)
+def _input_space(spec: str, _fm):
+    """A black box as a module on its own [0, 1] input, which the model-agnostic methods take."""
+    from interpface.models.adapters import input_space_net
 
-
-@st.cache_resource(show_spinner="Loading the dlib port...")
-def _black_box():
-    """The PyTorch port of dlib's ResNet as a FaceModel and as a [0, 1]-input module."""
-    from interpface.models.adapters import DlibPortFaceModel, input_space_net
-
-    fm = DlibPortFaceModel()
-    return fm, input_space_net(fm)
+    return input_space_net(_fm)
 
 
 st.title("Why this match?")
 name = common.pick_model()
 if name is None:
     st.stop()
-black_box = st.sidebar.toggle("Explain a black box: dlib's ResNet (PyTorch port)", key="pair_black_box",
-                              bind=common.BIND, help="A face model without interpretable filters: every "
-                              "model-agnostic method applies (occlusion, integrated gradients, RISE), on dlib's "
-                              "150x150 chip cut from the aligned face.")
+loaded, info = common.load(name)
+black_box = info.get("black_box", False)
+if black_box:
+    st.sidebar.caption(f"{common.label(name)} is a black box: every model-agnostic method applies (occlusion, "
+                       "integrated gradients, RISE), on its own input cut from the aligned face.")
 left, right = st.columns(2)
 face_a = common.pick_face("pair_a", where=left, text="Face A (reference)")
 face_b = common.pick_face("pair_b", where=right, text="Face B (explained)")
@@ -42,18 +37,17 @@ if face_a is None or face_b is None:
     st.info("Choose two faces.")
     st.stop()
 if black_box:
-    with common.guarded("dlib port"):
-        fm, model = _black_box()
-        x, _ = fm.prepare(np.stack([face_a["crop"], face_b["crop"]]), np.stack([face_a["landmarks"], face_b["landmarks"]]))
-        chips = x.permute(0, 2, 3, 1).numpy().round().clip(0, 255).astype(np.uint8)
+    model = None
+    with common.guarded(common.label(name)):
+        model = _input_space(common.model_path(name), loaded)
+        chips = common.model_inputs(loaded, [face_a, face_b])
         # the maps are computed on, and drawn over, the model's own input
         face_a = {**face_a, "crop": chips[0]}
         face_b = {**face_b, "crop": chips[1]}
-        name = BLACK_BOX
-    if name != BLACK_BOX:
+    if model is None:
         st.stop()
 else:
-    model, info = common.get_model(common.model_path(name))
+    model = loaded
 
 
 @st.cache_data(max_entries=64, show_spinner="Computing the maps...")
@@ -78,10 +72,8 @@ with common.guarded("Pair"):
             f = torch.nn.functional.normalize(model(torch.from_numpy(np.stack([face_a["crop"], face_b["crop"]]))
                                                     .permute(0, 3, 1, 2).float() / 255.0), dim=1).numpy()
         score = float(f[0] @ f[1])
-        # calibrated like ours: the port's DevTest impostor scores (its cosines sit high: a shared mean direction)
-        from interpface.faces.template import assets_dir
-
-        thresholds = json.loads((assets_dir() / "peers" / "dlib_port.json").read_text())["thresholds"]
+        # calibrated like ours where an evaluation ships (the port's cosines sit high: a shared mean direction)
+        thresholds = ((common.evaluation_of(name) or {}).get("thresholds") or {})
     else:
         ra, rb = respond(model, np.stack([face_a["crop"], face_b["crop"]]))
         score = float(np.dot(ra.embedding, rb.embedding))

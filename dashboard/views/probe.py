@@ -13,7 +13,13 @@ st.title("Occlusion probe")
 name = common.pick_model()
 if name is None:
     st.stop()
-model, info = common.get_model(common.model_path(name))
+model, info = common.load(name)
+black_box = info.get("black_box", False)
+layer = None
+if black_box:
+    layer = st.sidebar.selectbox("Response layer", list(model.layers), index=list(model.layers).index(model.default_layer),
+                                 key="probe_layer", bind=common.BIND,
+                                 help="The heatmaps show this layer's channels (a black box has no per-dimension filters).")
 template = default_template()
 
 left, right = st.columns([1, 1])
@@ -28,12 +34,14 @@ if face is None:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _probe(model_name: str, face_id: str, other_id: str, _face: dict, _other: dict | None) -> OcclusionProbe:
-    # Cached per (model, face, second face): the clean forward passes are done once.
-    return OcclusionProbe(model, _face["crop"], _face["landmarks"], None if _other is None else _other["crop"], template)
+def _probe(model_name: str, layer_name: str | None, face_id: str, other_id: str, _face: dict, _other: dict | None
+           ) -> OcclusionProbe:
+    # Cached per (model, layer, face, second face): the clean forward passes are done once.
+    return OcclusionProbe(model, _face["crop"], _face["landmarks"], None if _other is None else _other["crop"], template,
+                          other_landmarks=None if _other is None else _other["landmarks"], layer=layer_name)
 
 
-probe = _probe(name, common.face_key(face), common.face_key(second) if second else "", face, second)
+probe = _probe(name, layer, common.face_key(face), common.face_key(second) if second else "", face, second)
 
 st.subheader("Occluder")
 mode = st.radio("Place it by", ["Named region", "Sliders", "Box-select on the face", "Realistic occluder"],
@@ -92,10 +100,7 @@ common.remember_figure("probe_difference", bars_fig)
 
 if second is not None:
     st.subheader("Same person?")
-    from interpface.models.zoo import model_card
-
-    card = model_card(common.model_path(name))
-    thresholds = ((card.get("evaluation") or {}).get("thresholds") or {})
+    thresholds = ((common.evaluation_of(name) or {}).get("thresholds") or {})
     fars = sorted(thresholds, key=float, reverse=True)
     if fars:
         far = st.selectbox("False accept rate", fars, key="probe_far")
@@ -110,11 +115,11 @@ if second is not None:
              f"**{'same' if same_clean else 'different'}** (cos {result.cos_clean_other:.3f}); occluded pair → "
              f"**{'same' if same_occ else 'different'}** (cos {result.cos_other:.3f}).")
 
-st.subheader("Filters that changed most")
+st.subheader("Filters that changed most" if not black_box else f"Channels of {layer} that changed most")
 k = st.slider("How many", 1, 12, 4, key="probe_topk", bind=common.BIND)
-top = [int(i) for i in result.order[:k]]
+top = [int(i) for i in result.map_order[:k]]
 heat_fig = heatmap_pairs(face["crop"], result.occluded, probe.clean.psi_smooth, result.response.psi_smooth, top,
-                         landmarks=face["landmarks"])
+                         landmarks=face["landmarks"], span=probe.clean.span, layer=layer)
 st.plotly_chart(heat_fig, key="probe_heat")
 common.remember_figure("probe_heatmaps", heat_fig)
 st.subheader("Sensitivity map")
@@ -135,8 +140,9 @@ if st.button("Run the sweep", key="sens_run"):
         bar = st.progress(0.0, text=f"0 / {len(centers)} occluder positions")
         parts, chunk = [], 16
         for i in range(0, len(centers), chunk):
+            reference = None if second is None else probe.other.f  # the second face's embedding, any model
             parts.append(warped_occlusion_sweep(model, face["crop"], face["landmarks"], centers=centers[i:i + chunk],
-                                                reference=None if second is None else second["crop"], template=template))
+                                                reference=reference, template=template))
             done = min(i + chunk, len(centers))
             bar.progress(done / len(centers), text=f"{done} / {len(centers)} occluder positions")
         sweep = merge_sweeps(parts)

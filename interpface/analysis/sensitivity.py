@@ -253,6 +253,9 @@ def warped_occlusion_sweep(model: nn.Module, crop: np.ndarray, landmarks: np.nda
     template pixels; centres from :func:`sweep_centers` (stride, area) unless given (P, 2); fill:
     0-255; reference: a second face crop / input tensor, or its embedding (K,); dims, incremental: as
     in :func:`occlusion_sweep`.
+
+    model may also be a FaceModel (a black box): each occluded crop is cut into the model's own input
+    through the same landmarks and embedded; reference is then its embedding (K,) or (crop, landmarks).
     """
     dims = _check_dims(dims, reference, model)
     template = template or default_template()
@@ -260,14 +263,18 @@ def warped_occlusion_sweep(model: nn.Module, crop: np.ndarray, landmarks: np.nda
     if crop.shape != (template.size, template.size, 3):
         raise InterpfaceError(f"crop must be ({template.size}, {template.size}, 3), got {crop.shape}")
     lm = np.asarray(landmarks, dtype=np.float64)
-    s = input_size(model)
-    off = center_crop_offset(template.size, s)
+    s = None if _is_face_model(model) else input_size(model)
+    off = None if s is None else center_crop_offset(template.size, s)
     centers = sweep_centers(template, stride, area) if centers is None else np.asarray(centers, np.float64).reshape(-1, 2)
     rects = [OcclusionRect(float(cx), float(cy), float(size[0]), float(size[1]), float(angle)) for cx, cy in centers]
     corners = np.clip(np.stack([r.corners() for r in rects]).reshape(-1, 2), 0.0, template.size - 1.0)
     tri, bary = template.mesh.locate(corners)
     quads = template.mesh.warp(tri, bary, lm).reshape(-1, 4, 2)
     masks = quad_masks(quads, template.size)  # (P, 110, 110)
+    if _is_face_model(model):
+        f_clean, f_occ, cos_clean, cos_occ = _face_model_run(model, crop, lm, masks, reference, fill, batch_size, dims)
+        return SensitivitySweep("warped", "crop", 0, f_clean, f_occ, masks, centers, quads=quads, rects=rects,
+                                cos_clean=cos_clean, cos_occluded=cos_occ, dims=dims)
     x = to_input(crop, s)
     ref = _reference_embedding(model, reference, s)
     forward = OcclusionForward(model, x, enabled=incremental, dims=dims)
@@ -290,6 +297,39 @@ def warped_occlusion_sweep(model: nn.Module, crop: np.ndarray, landmarks: np.nda
     f_clean, f_occ, cos_clean, cos_occ = _run(x, ref, forward, boxes, occluded, batch_size)
     return SensitivitySweep("warped", "crop", 0, f_clean, f_occ, masks, centers, quads=quads, rects=rects,
                             cos_clean=cos_clean, cos_occluded=cos_occ, dims=dims)
+
+
+def _is_face_model(model) -> bool:
+    return hasattr(model, "prepare") and hasattr(model, "layer_outputs")
+
+
+def _face_model_run(fm, crop: np.ndarray, landmarks: np.ndarray, masks: np.ndarray, reference, fill: int,
+                    batch_size: int, dims) -> tuple:
+    """A black box's clean and occluded embeddings (raw, not normalised) for (P, 110, 110) masks."""
+    def embed(crops):
+        x, _ = fm.prepare(crops, np.broadcast_to(landmarks, (len(crops), *landmarks.shape)))
+        return fm.forward(x).float()
+
+    with torch.inference_mode():
+        f_clean = embed(crop[None])[0]
+        outs = [embed(np.where(masks[sl, :, :, None], np.uint8(fill), crop[None]))
+                for sl in batch_slices(len(masks), batch_size)]
+        f_occ = torch.cat(outs) if outs else torch.empty((0, f_clean.shape[0]))
+        ref = None
+        if reference is not None:
+            if isinstance(reference, tuple):
+                ref_crop, ref_lm = reference
+                x, _ = fm.prepare(np.asarray(ref_crop)[None], np.asarray(ref_lm, np.float64)[None])
+                ref = fm.forward(x).float()[0]
+            else:
+                ref = torch.as_tensor(np.asarray(reference), dtype=torch.float32).reshape(-1)
+    cos_clean = cos_occ = None
+    if ref is not None:
+        cos_clean = float(F.cosine_similarity(f_clean[None], ref[None], dim=1)[0])
+        cos_occ = F.cosine_similarity(f_occ, ref[None], dim=1).numpy().astype(np.float64)
+    if dims is not None:
+        f_clean, f_occ = f_clean[torch.from_numpy(dims)], f_occ[:, torch.from_numpy(dims)]
+    return f_clean.numpy(), f_occ.numpy(), cos_clean, cos_occ
 
 
 def merge_sweeps(sweeps: list[SensitivitySweep]) -> SensitivitySweep:

@@ -61,7 +61,7 @@ def cell_regions(landmarks: np.ndarray | None, grid: int = 24, aligned_size: int
     from interpface.faces.template import default_template
 
     template = template or default_template()
-    k = input_size // grid
+    k = input_size / grid
     o = center_crop_offset(aligned_size, input_size)
     c = np.arange(grid) * k + (k - 1) / 2 + o
     pts = np.stack(np.meshgrid(c, c), axis=-1).reshape(-1, 2)  # (x, y), row-major
@@ -74,10 +74,11 @@ def cell_regions(landmarks: np.ndarray | None, grid: int = 24, aligned_size: int
     return out.reshape(grid, grid)
 
 
-def _tile_grid(tiles: list[dict], *, columns: int, tile: int, lim: float, title: str) -> go.Figure:
+def _tile_grid(tiles: list[dict], *, columns: int, tile: int, lim: float, title: str, symbol: str = "ψ′",
+               unit: str = "filter") -> go.Figure:
     """Panels in reading order, `columns` per row, each the face in colour under its response map on
     one shared symmetric colour scale (one colour bar). tile: {"crop", "psi" (G, G), "title",
-    "filter", "regions" (G, G) or None}."""
+    "filter", "regions" (G, G) or None, "span" (crop pixels the map covers, centred; default 96)}."""
     from interpface.faces.align import center_crop_offset
 
     cols = max(1, min(columns, len(tiles)))
@@ -89,17 +90,18 @@ def _tile_grid(tiles: list[dict], *, columns: int, tile: int, lim: float, title:
         r, c = i // cols + 1, i % cols + 1
         crop, psi = np.asarray(t["crop"], np.uint8), np.asarray(t["psi"], np.float64)
         size, g = crop.shape[0], psi.shape[0]
-        k = 96 // g
-        o = center_crop_offset(size, 96)
+        span = t.get("span", 96)  # the centred window the map covers: 96 (ours) or the whole crop (black box)
+        k = span / g
+        o = center_crop_offset(size, span)
         regions = t.get("regions")
         fig.add_trace(go.Image(z=crop, hoverinfo="skip", name=f"{t['title']} face"), r, c)
         fig.add_trace(go.Heatmap(
             z=psi, x0=o + (k - 1) / 2, dx=k, y0=o + (k - 1) / 2, dy=k, colorscale=RESPONSE_SCALE, zmin=-lim, zmax=lim,
-            zmid=0, showscale=i == 0, name=f"filter {t['filter']}",
+            zmid=0, showscale=i == 0, name=f"{unit} {t['filter']}",
             customdata=regions if regions is not None else np.full(psi.shape, ""),
-            colorbar=dict(title=dict(text="ψ′ (one scale<br>for the grid)", side="right"), len=min(1.0, 0.9 / rows + 0.1),
+            colorbar=dict(title=dict(text=f"{symbol} (one scale<br>for the grid)", side="right"), len=min(1.0, 0.9 / rows + 0.1),
                           y=1, yanchor="top", thickness=14),
-            hovertemplate=f"filter #{t['filter']}<br>ψ′ = %{{z:.3f}}<br>%{{customdata}}<extra></extra>"), r, c)
+            hovertemplate=f"{unit} #{t['filter']}<br>{symbol} = %{{z:.3f}}<br>%{{customdata}}<extra></extra>"), r, c)
         fig.update_xaxes(range=[-0.5, size - 0.5], visible=False, constrain="domain", row=r, col=c)
         fig.update_yaxes(range=[size - 0.5, -0.5], visible=False, scaleanchor=f"x{'' if i == 0 else i + 1}",
                          scaleratio=1, constrain="domain", row=r, col=c)
@@ -111,43 +113,59 @@ def _tile_grid(tiles: list[dict], *, columns: int, tile: int, lim: float, title:
 
 def heatmap_pairs(crop: np.ndarray, occluded: np.ndarray, psi_clean: np.ndarray, psi_occ: np.ndarray,
                   filters: list[int], *, landmarks: np.ndarray | None = None, columns: int = 4,
-                  tile: int = 210) -> go.Figure:
+                  tile: int = 210, span: int = 96, layer: str | None = None) -> go.Figure:
     """For each filter, its response psi' on the clean face and on the occluded face, side by side,
     wrapped `columns` panels per row; the faces in colour at their true aspect ratio; one symmetric
-    colour scale for the whole grid (red positive, blue negative); hover: filter, value, face part."""
-    regions = cell_regions(landmarks, psi_clean.shape[-1]) if landmarks is not None else None
+    colour scale for the whole grid (red positive, blue negative); hover: filter, value, face part.
+    span, layer: a black box's maps cover the whole crop (span 110) and are channels of `layer`."""
+    regions = cell_regions(landmarks, psi_clean.shape[-1], input_size=span) if landmarks is not None else None
     shown = [psi_clean[k] for k in filters] + [psi_occ[k] for k in filters]
-    lim = float(max([np.abs(m).max() for m in shown] + [1e-9]))
+    lim = _limit(shown)
+    symbol, unit = _names(layer)
     tiles = []
     for k in filters:
-        tiles.append({"crop": crop, "psi": psi_clean[k], "title": f"#{k} clean", "filter": k, "regions": regions})
-        tiles.append({"crop": occluded, "psi": psi_occ[k], "title": f"#{k} occluded", "filter": k, "regions": regions})
-    return _tile_grid(tiles, columns=columns, tile=tile, lim=lim,
-                      title="Responses ψ′ before and after the occluder (red: positive, blue: negative)")
+        tiles.append({"crop": crop, "psi": psi_clean[k], "title": f"#{k} clean", "filter": k, "regions": regions,
+                      "span": span})
+        tiles.append({"crop": occluded, "psi": psi_occ[k], "title": f"#{k} occluded", "filter": k, "regions": regions,
+                      "span": span})
+    return _tile_grid(tiles, columns=columns, tile=tile, lim=lim, symbol=symbol, unit=unit,
+                      title=f"Responses {symbol} before and after the occluder (red: positive, blue: negative)")
+
+
+def _limit(maps) -> float:
+    """The symmetric colour limit of a grid (NaN: cells a black box's input does not cover)."""
+    return float(max([np.nanmax(np.abs(m)) if np.isfinite(m).any() else 0.0 for m in maps] + [1e-9]))
+
+
+def _names(layer: str | None) -> tuple[str, str]:
+    """(what the colour shows, what a map is): ours psi' of a filter, a black box's layer channel."""
+    return ("ψ′", "filter") if layer is None else (f"{layer}", "channel")
 
 
 def response_grid(faces: list[np.ndarray], psi_maps: list[np.ndarray], filters: list[int], *,
                   titles: list[str] | None = None, landmarks: list | None = None, columns: int = 4,
-                  tile: int = 210, split_sign: bool = False) -> go.Figure:
+                  tile: int = 210, split_sign: bool = False, span: int = 96, layer: str | None = None) -> go.Figure:
     """Heatmaps of chosen filters over faces (paper Figs. 1 and 8): one panel per (face, filter), faces
     in reading order, wrapped `columns` panels per row, each the face in colour under the signed map
     psi' (red positive, blue negative) on one colour scale for the whole grid, stated on its colour
     bar; hover: filter, value and the face part under the cursor (from landmarks, when given).
 
     faces: aligned crops (110, 110, 3); psi_maps: each (N^f, 24, 24), psi' of that face; titles: a
-    label per face. split_sign=True shows the positive and the negative part in two panels."""
+    label per face. split_sign=True shows the positive and the negative part in two panels. span,
+    layer: a black box's maps (FaceResponse.span = 110) are channels of `layer`."""
     tiles = []
+    symbol, unit = _names(layer)
     for r, (crop, psi) in enumerate(zip(faces, psi_maps)):
-        regions = cell_regions(landmarks[r], psi.shape[-1]) if landmarks is not None else None
+        regions = cell_regions(landmarks[r], psi.shape[-1], input_size=span) if landmarks is not None else None
         label = titles[r] if titles else f"face {r + 1}"
         for k in filters:
             parts = ((psi[k], ""),) if not split_sign else ((np.maximum(psi[k], 0), " +"), (np.minimum(psi[k], 0), " −"))
             for m, suffix in parts:
                 tiles.append({"crop": crop, "psi": m, "title": f"#{k}{suffix} · {label}", "filter": k,
-                              "regions": regions})
-    lim = float(max([np.abs(t["psi"]).max() for t in tiles] + [1e-9]))
-    return _tile_grid(tiles, columns=columns, tile=tile, lim=lim,
-                      title="Filter responses ψ′ (red: positive, blue: negative)")
+                              "regions": regions, "span": span})
+    lim = _limit([t["psi"] for t in tiles])
+    return _tile_grid(tiles, columns=columns, tile=tile, lim=lim, symbol=symbol, unit=unit,
+                      title=f"{unit.capitalize()} responses {symbol} (red: positive, blue: negative)")
 
 
 def sensitivity_figure(crop: np.ndarray, attribution: np.ndarray, *, title: str = "") -> go.Figure:

@@ -1,4 +1,5 @@
-"""The bundled reference models (assets/models/<variant>/) and what ships with them."""
+"""The bundled reference models (assets/models/<variant>/), the black-box face models listed beside
+them (the dlib port, and a user's own through INTERPFACE_USER_MODELS), and what ships with each."""
 
 from __future__ import annotations
 
@@ -16,7 +17,33 @@ VARIANT_LABELS = {
     "full": "SAD + FAD (the paper's method)",
     "full_t130": "SAD + FAD, t = 130",
     "full_t320": "SAD + FAD, t = 320",
+    "dlib_port": "dlib ResNet (black box, PyTorch port)",
 }
+
+#: Black boxes listed beside our models: name -> the --checkpoint value that loads it.
+BLACK_BOXES = {"dlib_port": "dlib-resnet"}
+
+
+def user_models(text: str | None) -> dict[str, str]:
+    """INTERPFACE_USER_MODELS ("name=iresnet50:/path/r50.pth;other=spec:/path/spec.json") -> {name: value}.
+    A bare value gets its file name as name."""
+    from interpface.errors import ConfigError
+
+    out: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(";"))):
+        name, sep, value = item.partition("=")
+        if not sep:
+            name, value = Path(item.split(":", 1)[-1]).stem or item, item
+        name, value = name.strip(), value.strip()
+        if not name or not value:
+            raise ConfigError(f"INTERPFACE_USER_MODELS: {item!r} is not name=value")
+        out[name] = value
+    return out
+
+
+def peer_evaluation(name: str) -> dict | None:
+    """The shipped evaluation of a black box (assets/peers/<name>/evaluation.json), or None."""
+    return read_json(assets_dir() / "peers" / name / "evaluation.json")
 
 
 def models_dir() -> Path:
