@@ -88,8 +88,11 @@ def main() -> int:
         print(format_table(list(results.values())))
     if not args.no_ship:
         for variant in todo:
-            if variant not in PEERS and (out / f"{variant}.json").is_file():
-                ship(Path(args.models_dir) / variant, json.loads((out / f"{variant}.json").read_text())["results"])
+            if (out / f"{variant}.json").is_file() and variant != "dlib":
+                # the port is the dashboard's black-box model: its evaluation ships beside ours
+                where = ROOT / "assets" / "peers" / "dlib_port" if variant == "dlib_port" else Path(args.models_dir) / variant
+                where.mkdir(parents=True, exist_ok=True)
+                ship(where, json.loads((out / f"{variant}.json").read_text())["results"])
 
     done = {v: json.loads((out / f"{v}.json").read_text())["results"]
             for v in list(NAMES) if (out / f"{v}.json").is_file()}
@@ -125,7 +128,7 @@ def main() -> int:
 
 
 def ship(model_dir: Path, results: dict) -> None:
-    """assets/models/<variant>/evaluation.json: what the dashboard shows (tables, ROC points, the
+    """assets/models/<variant>/evaluation.json (the port: assets/peers/dlib_port/): what the dashboard shows (tables, ROC points, the
     score thresholds at each FAR from the clean DevTest all-pairs impostor scores)."""
     keep = ("accuracy", "accuracy_std", "auc", "auc_std", "eer", "eer_std", "tar_at_far", "tar_at_far_std",
             "threshold_at_far", "rank1", "rank1_std", "rank5", "rank5_std", "n_pairs", "roc", "failures")

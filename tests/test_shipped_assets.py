@@ -31,6 +31,10 @@ def test_a_shipped_model_and_its_analysis(name):
     assert sha is None or sha == info["sha256"]
 
 
-def test_the_dlib_port_calibration_ships():
-    d = json.loads((assets_dir() / "peers" / "dlib_port.json").read_text())
+def test_the_dlib_port_evaluation_ships():
+    """The dashboard's black box carries its DevTest calibration and ROC like our models."""
+    d = json.loads((assets_dir() / "peers" / "dlib_port" / "evaluation.json").read_text())
     assert 0.5 < d["thresholds"]["0.01"] < d["thresholds"]["0.001"] < 1
+    clean = d["conditions"]["clean"]
+    assert clean["accuracy"] > 0.95 and len(clean["roc"]["far"]) == len(clean["roc"]["tar"]) > 10
+    assert {"clean", "synthetic", "natural", "part:nose"} <= set(d["conditions"])
