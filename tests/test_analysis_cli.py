@@ -88,3 +88,26 @@ def test_report_command(mini_lfw, tiny_ckpts, tmp_path):
     for table in ("metrics", "feature_differences", "roc", "filters"):
         assert (out / "tables" / f"{table}.csv").read_text().startswith("model,")
     assert (out / "analyses" / "base" / "analysis.npz").is_file()
+
+
+def test_report_puts_a_black_box_beside_ours(mini_lfw, tiny_ckpts, tmp_path):
+    """`report --checkpoints DIR,iresnet18:FILE`: a user's IResNet-18 (random weights) gets the same
+    sections: peaks of its layer3 channels, ROC, heatmaps over the crop, attributions on its input."""
+    from safetensors.torch import save_file
+
+    from interpface.models.adapters import IResNet
+
+    torch.manual_seed(0)
+    weights = tmp_path / "r18.safetensors"
+    save_file({k: v.contiguous() for k, v in IResNet(18).eval().state_dict().items()}, str(weights))
+    root, cache = mini_lfw
+    out = tmp_path / "rep"
+    rc = main(["report", "--checkpoints", f"{tiny_ckpts[0]},iresnet18:{weights}", "--out", str(out), "--images", "10",
+               "--pairs", "4", "--bootstrap", "0", "--heatmap-faces", "2", "--heatmap-filters", "3",
+               "--formats", "html", "--data-root", str(root), "--cache-dir", str(cache), "--quiet"])
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["models"]) == {"base", "iresnet18"}
+    assert {"fig8_heatmaps_iresnet18_different", "attributions_iresnet18", "fig10_roc_clean"} <= set(summary["figures"])
+    filters = (out / "tables" / "filters.csv").read_text().splitlines()
+    assert sum(line.startswith("iresnet18,") for line in filters) == 256  # layer3 of an IResNet: 256 channels

@@ -67,8 +67,14 @@ def upsample_maps(maps: np.ndarray, size: int = 96) -> np.ndarray:
 
 
 def response_heatmaps(model: nn.Module, crops: np.ndarray, filters, *, stage: str = "smooth",
-                      batch_size: int = 32) -> Heatmaps:
-    """Heatmaps of `filters` over faces: crops (N, 110, 110, 3) uint8 -> :class:`Heatmaps`."""
+                      batch_size: int = 32, landmarks: np.ndarray | None = None) -> Heatmaps:
+    """Heatmaps of `filters` over faces: crops (N, 110, 110, 3) uint8 -> :class:`Heatmaps`.
+
+    model may be a FaceModel (a black box; pass the faces' `landmarks` (N, 68, 2)): its filters are the
+    channels of its default layer, resampled into the aligned crop (images are then the 110 px crops,
+    and cells the model's input does not reach are 0)."""
+    if hasattr(model, "prepare") and hasattr(model, "layer_outputs"):
+        return _face_model_heatmaps(model, np.asarray(crops), np.asarray(filters, dtype=np.int64).reshape(-1), landmarks)
     filters = np.asarray(filters, dtype=np.int64).reshape(-1)
     k = getattr(getattr(model, "config", None), "num_filters", None)
     if len(filters) == 0 or filters.min() < 0 or (k is not None and filters.max() >= k):
@@ -79,6 +85,20 @@ def response_heatmaps(model: nn.Module, crops: np.ndarray, filters, *, stage: st
     maps = response_maps(model, x, filters, stage=stage, batch_size=batch_size)
     up = upsample_maps(maps, size)
     return Heatmaps(images, filters, np.maximum(up, 0), np.maximum(-up, 0), maps, stage)
+
+
+def _face_model_heatmaps(fm, crops: np.ndarray, filters: np.ndarray, landmarks) -> Heatmaps:
+    from interpface.analysis.probe import respond
+
+    if landmarks is None:
+        raise InterpfaceError(f"{fm.name} cuts its input from the faces' landmarks: pass them")
+    responses = respond(fm, crops, landmarks)
+    maps = np.stack([r.psi_smooth for r in responses])  # (N, C, G, G) over the crop, NaN outside the input
+    if len(filters) == 0 or filters.min() < 0 or filters.max() >= maps.shape[1]:
+        raise InterpfaceError(f"filters must be indices in [0, {maps.shape[1]}), got {filters.tolist()}")
+    maps = np.nan_to_num(maps[:, filters])
+    up = upsample_maps(maps, crops.shape[1])
+    return Heatmaps(np.ascontiguousarray(crops), filters, np.maximum(up, 0), np.maximum(-up, 0), maps, fm.default_layer)
 
 
 def choose_filters(mean_xy: np.ndarray, std: np.ndarray, n: int = 10, *, stable_fraction: float = 0.5) -> np.ndarray:

@@ -117,6 +117,8 @@ def devtest_roc(model, *, n_pairs: int | None = None, data_root=None, cache_dir=
     pos = {r: i for i, r in enumerate(uniq)}
     crops = np.asarray(cache.crops[uniq])
     labels = np.array([p.same for p in pairs], dtype=int)
+    lms = np.asarray(cache.landmarks[uniq])
+    black_box = hasattr(model, "prepare") and hasattr(model, "layer_outputs")
     out = {}
     for cond in ("clean", "occluded"):
         imgs = crops
@@ -125,7 +127,9 @@ def devtest_roc(model, *, n_pairs: int | None = None, data_root=None, cache_dir=
         parts = []
         with _bar(f"ROC {cond}", len(imgs), quiet) as bar:
             for s in range(0, len(imgs), batch_size):
-                parts.append(embed(model, imgs[s:s + batch_size]))
+                sl = slice(s, s + batch_size)
+                # a black box cuts its own input from the (occluded) crop through the landmarks
+                parts.append(model.embed(imgs[sl], lms[sl], batch_size) if black_box else embed(model, imgs[sl]))
                 bar.update(len(parts[-1]))
         f = np.concatenate(parts)
         f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
@@ -173,7 +177,9 @@ def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = N
         raise InterpfaceError(f"unknown figure format(s) {bad}; choose from {STATIC_FORMATS + ('html',)}")
     if any(f in STATIC_FORMATS for f in formats):
         _require_browser()  # fail before the long part, with the clear message
-    names = list(names) if names else [Path(c).name for c in checkpoints]
+    from interpface.models.adapters import is_face_model_spec
+
+    names = list(names) if names else [str(c).split(":")[0] if is_face_model_spec(c) else Path(c).name for c in checkpoints]
     if len(names) != len(checkpoints):
         raise InterpfaceError(f"{len(names)} names for {len(checkpoints)} checkpoints")
     seen: dict[str, int] = {}
@@ -198,18 +204,31 @@ def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = N
         else:
             first = None
         filters = choose_filters(result.mean_xy[:, 0], result.std[:, 0], heatmap_filters)
+        black_box = hasattr(model, "prepare") and hasattr(model, "layer_outputs")
         for mode in ("different", "same"):
             idx = choose_faces(result.identities or list(range(len(faces))), heatmap_faces, mode=mode, seed=seed)
-            ma.heatmaps[mode] = (response_heatmaps(model, faces.crops[idx], filters), [faces.relpaths[i] for i in idx])
+            ma.heatmaps[mode] = (response_heatmaps(model, faces.crops[idx], filters, landmarks=faces.landmarks[idx]),
+                                 [faces.relpaths[i] for i in idx])
         if first is not None:
             ca, cb = np.asarray(cache.crops[first[0]]), np.asarray(cache.crops[first[1]])
-            for method in ("gradcam", "integrated_gradients"):
-                ma.attribution[method] = pixel_attribution(model, ca, method=method, reference=cb)
-            sweep = occlusion_sweep(model, ca, window=12, stride=6, reference=cb, batch_size=batch_size)
+            net, methods, window = model, ("gradcam", "integrated_gradients"), 12
+            if black_box:
+                # model-agnostic methods only, on the black box's own input (its alignment of the pair)
+                from interpface.models.adapters import input_space_net
+
+                net, methods = input_space_net(model), ("integrated_gradients",)
+                x, _ = model.prepare(np.stack([ca, cb]), np.asarray(cache.landmarks[[first[0], first[1]]]))
+                x01 = ((x - net.shift) / net.scale).clamp(0, 1)
+                ca, cb = x01[0], x01[1]
+                window = max(4, round(12 * model.input_size / 96))
+            for method in methods:
+                ma.attribution[method] = pixel_attribution(net, ca, method=method, reference=cb)
+            sweep = occlusion_sweep(net, ca, window=window, stride=window // 2, reference=cb, batch_size=batch_size)
             ma.attribution["occlusion (sweep)"] = sweep.attribution("cosine")
             from interpface.faces.align import center_crop
 
-            ma.attribution_image = center_crop(ca, model.config.input_size)
+            ma.attribution_image = (ca.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) if black_box \
+                else center_crop(ca, model.config.input_size)
         ma.seconds = time.perf_counter() - t0
         models.append(ma)
         del model

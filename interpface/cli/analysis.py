@@ -178,7 +178,8 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("report", help="HTML report + PNG/SVG/PDF figures + CSV tables comparing checkpoints")
-    p.add_argument("--checkpoints", required=True, help="comma-separated checkpoint directories")
+    p.add_argument("--checkpoints", required=True, help="comma-separated checkpoint directories, dlib-resnet, "
+                   "iresnet<depth>:<state dict> or spec:<model spec JSON> (black boxes: their default layer's channels)")
     p.add_argument("--names", help="comma-separated model names (default: directory names)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--pairs", type=int, default=1000, help="DevTest pairs for the ROC (default all 1000; 0 = no ROC)")
