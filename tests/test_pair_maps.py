@@ -194,3 +194,31 @@ def test_faithfulness_command_on_the_face_set(faces, faces_root, tmp_path, capsy
     assert (tmp_path / "fig" / "faithfulness_tiny_black.html").is_file()
     assert main(["faithfulness", "--checkpoint", str(tmp_path / "tiny"), "--methods", "shap",
                  "--data-root", str(faces_root), "--cache-dir", str(tmp_path / "cache")]) == 2
+
+
+def test_faithfulness_command_on_a_black_box(faces, faces_root, tmp_path, capsys):
+    """`faithfulness --checkpoint iresnet18:FILE`: the model-agnostic methods on its own 112x112 input."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from interpface.cli.main import main
+    from interpface.faces.prepare import prepare_dataset
+    from interpface.models.adapters import IResNet
+
+    prepare_dataset(faces, cache_dir=tmp_path / "cache", workers=1, progress=False)
+    torch.manual_seed(0)
+    weights = tmp_path / "r18.safetensors"
+    save_file({k: v.contiguous() for k, v in IResNet(18).eval().state_dict().items()}, str(weights))
+    out = tmp_path / "f.json"
+    common = ["--pairs", "2", "--steps", "4", "--data-root", str(faces_root), "--cache-dir", str(tmp_path / "cache"),
+              "--quiet"]
+    assert main(["faithfulness", "--checkpoint", f"iresnet18:{weights}", "--methods", "occlusion,random",
+                 "--json", str(out), *common]) == 0
+    r = json.loads(out.read_text())
+    assert r["model"] == "iresnet18" and [row["method"] for row in r["rows"]] == ["occlusion", "random"]
+    assert all(np.isfinite(row["black_similarity_deletion_auc"]) for row in r["rows"])
+    capsys.readouterr()
+    assert main(["faithfulness", "--checkpoint", f"iresnet18:{weights}", "--methods", "representation", *common]) == 2
+    assert "representation does not apply" in capsys.readouterr().err

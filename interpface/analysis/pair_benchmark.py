@@ -17,17 +17,38 @@ from interpface.errors import CacheError
 from interpface.analysis.faithfulness import BASELINES, deletion_insertion
 from interpface.analysis.pair_maps import methods_for, pair_map
 
-__all__ = ["PairSet", "load_devtest_pairs", "faithfulness_table"]
+__all__ = ["PairSet", "load_devtest_pairs", "faithfulness_table", "black_box_pairs"]
 
 
 @dataclass
 class PairSet:
-    """crops_a / crops_b: (P, 110, 110, 3) uint8; same: (P,) bool; keys: (P,) "a | b" relpaths."""
+    """crops_a / crops_b: (P, 110, 110, 3) uint8; same: (P,) bool; keys: (P,) "a | b" relpaths;
+    landmarks_a / landmarks_b: (P, 68, 2) crop pixels (what a black box cuts its input with)."""
 
     crops_a: np.ndarray
     crops_b: np.ndarray
     same: np.ndarray
     keys: list[str]
+    landmarks_a: np.ndarray | None = None
+    landmarks_b: np.ndarray | None = None
+
+
+def black_box_pairs(fm, pairs: PairSet) -> tuple:
+    """(module on the black box's [0, 1] input, the pairs as its own input images (P, S, S, 3) uint8):
+    what the model-agnostic methods and the deletion / insertion curves take for a FaceModel."""
+    from interpface.models.adapters import input_space_net
+
+    if pairs.landmarks_a is None or pairs.landmarks_b is None:
+        raise CacheError("these pairs carry no landmarks: a black box cuts its input with them")
+    net = input_space_net(fm)
+
+    def images(crops, landmarks):
+        x, _ = fm.prepare(crops, landmarks)
+        x01 = ((x - net.shift) / net.scale).clamp(0, 1)
+        return (x01 * 255).permute(0, 2, 3, 1).numpy().round().astype(np.uint8)
+
+    return net, PairSet(images(pairs.crops_a, pairs.landmarks_a), images(pairs.crops_b, pairs.landmarks_b), pairs.same,
+                        pairs.keys)
 
 
 def load_devtest_pairs(n: int, *, seed: int = 0, data_root=None, cache_dir=None) -> PairSet:
@@ -51,7 +72,8 @@ def load_devtest_pairs(n: int, *, seed: int = 0, data_root=None, cache_dir=None)
             chosen.append((cand[i], rows[i]))
     a = np.stack([np.asarray(cache.crops[r[0]]) for _, r in chosen])
     b = np.stack([np.asarray(cache.crops[r[1]]) for _, r in chosen])
-    return PairSet(a, b, np.array([p.same for p, _ in chosen]), [f"{p.a} | {p.b}" for p, _ in chosen])
+    return PairSet(a, b, np.array([p.same for p, _ in chosen]), [f"{p.a} | {p.b}" for p, _ in chosen],
+                   np.stack([cache.landmarks[r[0]] for _, r in chosen]), np.stack([cache.landmarks[r[1]] for _, r in chosen]))
 
 
 def faithfulness_table(model, pairs: PairSet, *, methods=None, baselines=BASELINES, steps: int = 20,

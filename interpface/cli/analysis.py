@@ -106,9 +106,18 @@ def cmd_faithfulness(args) -> int:
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
     if any(b not in BASELINES for b in baselines):
         raise InterpfaceError(f"baselines must be among {', '.join(BASELINES)}")
-    model, _ = load_model(args.checkpoint)
-    name = args.name or Path(args.checkpoint).resolve().name
+    from interpface.models.adapters import is_face_model_spec, load_face_model
+
     pairs = load_devtest_pairs(args.pairs, seed=args.seed, data_root=args.data_root, cache_dir=args.cache_dir)
+    if is_face_model_spec(args.checkpoint):
+        # a black box: every model-agnostic method, on its own input cut from each face
+        from interpface.analysis.pair_benchmark import black_box_pairs
+
+        model, pairs = black_box_pairs(load_face_model(args.checkpoint), pairs)
+        name = args.name or str(args.checkpoint).split(":")[0]
+    else:
+        model, _ = load_model(args.checkpoint)
+        name = args.name or Path(args.checkpoint).resolve().name
     bar = None
     if not args.quiet:
         from tqdm import tqdm
@@ -192,7 +201,7 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("faithfulness", help="pair similarity / dissimilarity maps of every method on seeded DevTest "
                        "pairs, scored by deletion / insertion curves")
-    p.add_argument("--checkpoint", required=True, help="checkpoint directory")
+    p.add_argument("--checkpoint", required=True, help="checkpoint directory, or a black box: dlib-resnet, iresnet<depth>:<state dict>, spec:<model spec JSON> (every method but the representation map)")
     p.add_argument("--name", help="model name (default: the checkpoint directory's name)")
     p.add_argument("--pairs", type=int, default=20, help="genuine and as many impostor DevTest pairs (default 20)")
     p.add_argument("--methods", help="comma-separated subset of: representation, occlusion, integrated_gradients, "
