@@ -24,7 +24,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ("base", "base_aug", "sad", "fad", "full")
+VARIANTS = ("base", "base_aug", "sad", "fad", "full", "dlib_port")
+#: black-box models analysed through their adapter (the channels of their default layer as filters)
+BLACK_BOXES = {"dlib_port": "dlib-resnet"}
 
 
 def fmt(m: dict, key: str, digits: int = 2) -> str:
@@ -66,11 +68,13 @@ def main() -> int:
     for v in args.variants.split(","):
         ckpt = ROOT / "assets" / "models" / v
         pre = ROOT / "assets" / "analyses" / f"{v}.json"
-        if not (ckpt / "model.safetensors").is_file():
+        if v not in BLACK_BOXES and not (ckpt / "model.safetensors").is_file():
             print(f"# {v}: no checkpoint in {ckpt}, skipped", file=sys.stderr)
             continue
-        if args.force or _stale(pre, ckpt):
-            cmd = [str(ROOT / ".venv" / "bin" / "interpface"), "analyze", "--checkpoint", str(ckpt), "--name", v,
+        stale = _stale(pre, ckpt) if v not in BLACK_BOXES else not pre.is_file()
+        if args.force or stale:
+            cmd = [str(ROOT / ".venv" / "bin" / "interpface"), "analyze", "--checkpoint", BLACK_BOXES.get(v, str(ckpt)),
+                   "--name", v,
                    "--images", str(args.images), "--out", str(ROOT / "runs" / "analysis" / v), "--precompute", v]
             if args.threads:
                 cmd += ["--threads", str(args.threads)]
