@@ -1,0 +1,80 @@
+#!/usr/bin/env python
+"""Method x model tables of `interpface faithfulness` runs (out/faithfulness/<model>.json) for the README.
+
+    for v in base base_aug sad fad full; do
+        interpface faithfulness --checkpoint assets/models/$v --pairs 10 --rise-masks 256 --json out/faithfulness/$v.json
+    done
+    interpface faithfulness --checkpoint dlib-resnet --name dlib_port --pairs 10 --rise-masks 256 --json out/faithfulness/dlib_port.json
+    .venv/bin/python scripts/faithfulness_tables.py [--dir out/faithfulness] [--baseline black]
+
+Prints (and writes <dir>/tables.md): similarity deletion AUC (genuine pairs; lower = more faithful),
+similarity insertion AUC (higher = more faithful) and ms per map, each method x model, then per
+model the representation map's gap to the best perturbation method's deletion AUC (the target: within
+10% of it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+ORDER = ("base", "base_aug", "sad", "fad", "full", "dlib_port")
+METHODS = ("representation", "occlusion", "integrated_gradients", "gradcam", "rise", "random")
+PERTURBATION = ("occlusion", "integrated_gradients", "rise")
+
+
+def cell(row: dict | None, key: str) -> str:
+    if row is None:
+        return "–"
+    sd = row.get(key + "_std")
+    return f"{row[key]:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dir", default="out/faithfulness")
+    ap.add_argument("--baseline", default="black", choices=("black", "blur"))
+    args = ap.parse_args()
+    d = Path(args.dir)
+    runs = {n: json.loads((d / f"{n}.json").read_text()) for n in ORDER if (d / f"{n}.json").is_file()}
+    if not runs:
+        raise SystemExit(f"no faithfulness runs in {d}")
+    rows = {n: {r["method"]: r for r in run["rows"]} for n, run in runs.items()}
+    b = args.baseline
+    parts = []
+    for title, key in ((f"similarity deletion AUC, {b} baseline (genuine pairs; lower = more faithful)",
+                        f"{b}_similarity_deletion_auc"),
+                       (f"similarity insertion AUC, {b} baseline (genuine pairs; higher = more faithful)",
+                        f"{b}_similarity_insertion_auc")):
+        lines = [f"**{title}**", "", "| method | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
+        for m in METHODS:
+            lines.append(f"| {m} | " + " | ".join(cell(rows[n].get(m), key) for n in runs) + " |")
+        parts.append("\n".join(lines))
+    lines = ["**ms per map** (1 thread, machine shared with training)", "", "| method | " + " | ".join(runs) + " |",
+             "|---|" + "---|" * len(runs)]
+    for m in METHODS:
+        lines.append(f"| {m} | " + " | ".join(f"{1000 * rows[n][m]['seconds_per_map']:.0f}" if m in rows[n] else "–"
+                                            for n in runs) + " |")
+    parts.append("\n".join(lines))
+    lines = [f"**Representation map vs the best perturbation method (similarity deletion AUC, {b})**", "",
+             "| model | representation | best perturbation | gap | within 10%? |", "|---|---|---|---|---|"]
+    key = f"{b}_similarity_deletion_auc"
+    for n in runs:
+        if "representation" not in rows[n]:
+            continue
+        rep = rows[n]["representation"][key]
+        best_m = min((m for m in PERTURBATION if m in rows[n]), key=lambda m: rows[n][m][key])
+        best = rows[n][best_m][key]
+        gap = rep - best
+        ok = gap <= 0.1 * abs(best)
+        lines.append(f"| {n} | {rep:.3f} | {best:.3f} ({best_m}) | {gap:+.3f} | {'yes' if ok else 'no'} |")
+    parts.append("\n".join(lines))
+    text = "\n\n".join(parts) + "\n"
+    (d / "tables.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
