@@ -149,6 +149,33 @@ def test_filter_card_from_a_url_shows_legible_top_faces(server, browser):
     page.close()
 
 
+def test_a_black_box_in_the_probe_and_compare(server, browser):
+    """The dlib port, opened from a URL: the probe draws its level2 channels over the aligned face as
+    legible tiles, and Compare puts it beside one of ours on the same occluder."""
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url + "/probe?model=dlib+ResNet+%28black+box%2C+PyTorch+port%29", wait_until="domcontentloaded")
+    page.get_by_role("heading", name="Occlusion probe").wait_for(timeout=60_000)
+    wait_idle(page)
+    page.get_by_role("heading", name="Channels of level2 that changed most").wait_for(timeout=120_000)
+    title = "Responses level2 before and after"
+    page.wait_for_function(
+        """(frag) => [...document.querySelectorAll('.js-plotly-plot')].some(e => e._fullData &&
+              e._fullData.length && JSON.stringify((e.layout && e.layout.title) || '').includes(frag))""",
+        arg=title, timeout=120_000)
+    boxes = _tile_boxes(page, title)
+    assert len(boxes) >= 4 and min(w for w, _ in boxes) >= 160, boxes
+    assert not errors_on(page)
+    page.goto(url + "/compare?cmp_a=SAD+%2B+FAD+%28the+paper%27s+method%29&cmp_b=dlib+ResNet+%28black+box%2C+PyTorch+port%29",
+              wait_until="domcontentloaded")
+    page.get_by_role("heading", name="Compare two models").wait_for(timeout=60_000)
+    wait_idle(page)
+    expect(page.get_by_text("dimensions changed")).to_have_count(2, timeout=120_000)
+    expect(page.get_by_text(re.compile(r"/ 128$"))).to_have_count(1, timeout=30_000)
+    assert not errors_on(page)
+    page.close()
+
+
 def test_bad_upload_shows_a_message(server, browser, tmp_path):
     url, _ = server
     bad = tmp_path / "bad.png"
