@@ -102,6 +102,21 @@ def browser_timings(models_root: str | None, screenshots: str | None = None) -> 
                     Path(screenshots).mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(Path(screenshots) / f"{name.lower().replace(' ', '_')}.png"), full_page=True)
         out["server_rss_mib_1_session"] = rss_mib(proc.pid)
+        if screenshots:
+            # a black box on the pages that differ most for one: the probe (its channels) and Compare
+            from urllib.parse import quote_plus
+
+            tall = b.new_page(viewport={"width": 1400, "height": 2400})
+            dlib = quote_plus("dlib ResNet (black box, PyTorch port)")
+            views = {"probe_black_box": (f"/probe?model={dlib}", "Occlusion probe"),
+                     "compare_black_box": (f"/compare?cmp_a={quote_plus('SAD + FAD (the paper' + chr(39) + 's method)')}"
+                                           f"&cmp_b={dlib}", "Compare two models")}
+            for shot, (path, title) in views.items():
+                tall.goto(url + path, wait_until="domcontentloaded")
+                _settled(tall, done_js, title, time.perf_counter())
+                wait_charts(tall)
+                tall.screenshot(path=str(Path(screenshots) / f"{shot}.png"), full_page=True)
+            tall.close()
         contexts = [b.new_context() for _ in range(8)]
         tabs = [c.new_page() for c in contexts]
         for tab in tabs:
