@@ -44,7 +44,8 @@ def mean_over_regions(m: dict, key: str, regions=("eyes", "nose", "mouth")) -> f
 
 
 def _stale(pre: Path, ckpt: Path) -> bool:
-    """No precomputed analysis, one without the filter card's top faces, or one of other weights."""
+    """No precomputed analysis, one without the filter card's top faces, or one of other (or unrecorded)
+    weights."""
     import numpy as np
 
     if not pre.is_file() or not pre.with_suffix(".npz").is_file():
@@ -54,7 +55,7 @@ def _stale(pre: Path, ckpt: Path) -> bool:
             return True
     analysed = json.loads(pre.read_text()).get("meta", {}).get("checkpoint_sha256")
     shipped = json.loads((ckpt / "config.json").read_text()).get("sha256")
-    return analysed is not None and analysed != shipped
+    return analysed is None or analysed != shipped
 
 
 def main() -> int:
