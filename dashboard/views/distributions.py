@@ -17,13 +17,17 @@ st.subheader("How tightly each filter sticks to one place (Fig. 9)")
 fig = std_histogram_figure(analyses, bins=next(iter(analyses.values())).hist_edges)
 st.plotly_chart(fig, key="dist_hist")
 common.remember_figure("std_histograms", fig)
-rows = []
-for n, a in analyses.items():
-    m = a.metrics
-    rows.append({"model": common.label(n), **{k: m.get(k) for k in (
-        "spread_pos", "spread_neg", "hull_fraction_pos", "hull_fraction_neg", "regions_covered_pos",
-        "regions_covered_neg", "median_peak_std_pos", "median_peak_std_neg", "location_instability")}})
-st.dataframe(rows, hide_index=True)
+# metric key -> (column label, number format); black boxes without negative peaks show an empty cell
+SUMMARY_COLUMNS = {
+    "spread_pos": ("spread + (px)", "%.2f"), "spread_neg": ("spread − (px)", "%.2f"),
+    "hull_fraction_pos": ("hull fraction +", "%.3f"), "hull_fraction_neg": ("hull fraction −", "%.3f"),
+    "regions_covered_pos": ("regions +", "%d"), "regions_covered_neg": ("regions −", "%d"),
+    "median_peak_std_pos": ("median std + (px)", "%.2f"), "median_peak_std_neg": ("median std − (px)", "%.2f"),
+    "location_instability": ("instability", "%.4f"),
+}
+rows = [{"model": common.label(n), **{k: a.metrics.get(k) for k in SUMMARY_COLUMNS}} for n, a in analyses.items()]
+st.dataframe(rows, hide_index=True, column_config={
+    k: st.column_config.NumberColumn(label, format=fmt) for k, (label, fmt) in SUMMARY_COLUMNS.items()})
 
 with_diffs = {n: a for n, a in analyses.items() if a.differences is not None}
 if with_diffs:
