@@ -55,7 +55,7 @@ def _stale(pre: Path, ckpt: Path) -> bool:
             return True
     analysed = json.loads(pre.read_text()).get("meta", {}).get("checkpoint_sha256")
     shipped = json.loads((ckpt / "config.json").read_text()).get("sha256")
-    return analysed is None or analysed != shipped
+    return analysed != shipped  # an analysis without a recorded digest counts as stale
 
 
 def main() -> int:

@@ -17,7 +17,7 @@ st.subheader("How tightly each filter sticks to one place (Fig. 9)")
 fig = std_histogram_figure(analyses, bins=next(iter(analyses.values())).hist_edges)
 st.plotly_chart(fig, key="dist_hist")
 common.remember_figure("std_histograms", fig)
-# metric key -> (column label, number format); black boxes without negative peaks show an empty cell
+# metric key -> (column label, number format); a black box without negative peaks shows None there
 SUMMARY_COLUMNS = {
     "spread_pos": ("spread + (px)", "%.2f"), "spread_neg": ("spread − (px)", "%.2f"),
     "hull_fraction_pos": ("hull fraction +", "%.3f"), "hull_fraction_neg": ("hull fraction −", "%.3f"),
