@@ -75,7 +75,7 @@ def test_resume_is_exact(tiny_data, tmp_path):
 
 def test_every_variant_runs_one_step(tiny_data, tmp_path):
     spec, data = tiny_data
-    for name in ("stem", "base", "base_aug", "sad", "fad", "full", "full_t130", "full_t320"):
+    for name in ("stem", "stem2", "base", "base_aug", "sad", "fad", "full", "full_t130", "full_t320"):
         cfg = load_config(Path("training/configs") / f"{name}.yaml",
                           [f"{k}={v}" for k, v in spec.items()] + ["model=tiny", "steps=1", "batch_size=8",
                                                                     "bf16=false", "init_from=null", "fad_t=16"])
@@ -226,6 +226,32 @@ def test_init_from_copies_weights(tiny_data, tmp_path):
     b, _ = load_model(tmp_path / "child" / "checkpoints" / "step_000001")
     conv = "backbone.0.conv.weight" if "backbone.0.conv.weight" in a.state_dict() else next(iter(a.state_dict()))
     assert torch.equal(a.state_dict()[conv], b.state_dict()[conv])
+    # the identity classifier starts afresh unless keep_classifier asks for it (same classes)
+    assert not torch.equal(a.state_dict()["classifier.weight"], b.state_dict()["classifier.weight"])
+    train(tiny_cfg(spec, steps=1, lr=0.0, init_from=str(src), keep_classifier=True), tmp_path / "kept", data=data,
+          progress=False)
+    c, _ = load_model(tmp_path / "kept" / "checkpoints" / "step_000001")
+    assert torch.equal(a.state_dict()["classifier.weight"], c.state_dict()["classifier.weight"])
+
+
+def test_psi_init_norm_rescales_psi(tiny_data, tmp_path):
+    spec, data = tiny_data
+    train(tiny_cfg(spec, steps=2), tmp_path / "base", data=data, progress=False)
+    src = tmp_path / "base" / "checkpoints" / "step_000002"
+    train(tiny_cfg(spec, steps=1, lr=0.0, init_from=str(src), psi_init_norm=2.5), tmp_path / "child", data=data,
+          progress=False)
+    a, _ = load_model(src)
+    b, _ = load_model(tmp_path / "child" / "checkpoints" / "step_000001")
+    assert b.psi.weight.norm().item() == pytest.approx(2.5, rel=1e-3)
+    # Psi (weight and bias) scaled by one factor, so f only changes scale (the step's BatchNorm
+    # statistics update aside: lr 0 still moves running means, so compare the parameters)
+    scale = 2.5 / a.psi.weight.norm().item()
+    torch.testing.assert_close(b.psi.weight, a.psi.weight * scale)
+    torch.testing.assert_close(b.psi.bias, a.psi.bias * scale)
+    from interpface.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="psi_init_norm"):
+        tiny_cfg(spec, psi_init_norm=2.5)
 
 
 def test_refuses_to_overwrite_a_run(tiny_data, tmp_path):

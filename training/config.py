@@ -26,6 +26,15 @@ class TrainConfig:
     model: str = "cpu"  # a name in interpface.models.networks.MODEL_CONFIGS
     model_overrides: dict = field(default_factory=dict)
     init_from: str | None = None  # checkpoint dir to start from (e.g. the trained base model)
+    # init_from: carry its identity classifier over (same classes only). Off by default: every shipped
+    # variant started with a fresh classifier (the stem saw 4,024 usable DevTrain identities, the
+    # prepared cache now has 4,038), and an explicit rule keeps the recipe from depending on that.
+    keep_classifier: bool = False
+    # init_from: rescale Psi's weight and bias so that the weight's Frobenius norm is this (None: as
+    # loaded). f only changes scale, which every loss but the (fresh) classifier's ignores. Why: Adam's
+    # steps do not grow with the weights, so after a long stem (Psi's norm 143 -> 469 over stem2.yaml)
+    # SAD's scale-free terms move 3x slower; measured in the README ("A longer stem").
+    psi_init_norm: float | None = None
     # what the run optimises
     occlusion: bool = False  # build the occluded branch (one physical mask per batch)
     occluded_identity_plain: bool = False  # base_aug: identity loss on the occluded copies, no tau
@@ -94,6 +103,8 @@ class TrainConfig:
         if self.occluder not in ("rectangle", "mix", *OCCLUDER_KINDS):
             raise ConfigError(f"occluder must be rectangle, mix or one of {', '.join(OCCLUDER_KINDS)}; "
                               f"got {self.occluder!r}")
+        if self.psi_init_norm is not None and (not self.init_from or not self.psi_init_norm > 0):
+            raise ConfigError("psi_init_norm needs init_from and a positive norm")
         if self.uses_distillation and not self.teacher:
             raise ConfigError("w_distill_cosine / w_distill_relation need teacher: NAME (e.g. dlib_resnet_v1)")
         self.occluder_size = tuple(float(v) for v in self.occluder_size)

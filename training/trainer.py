@@ -99,12 +99,17 @@ def _build_model(cfg: TrainConfig, data: TrainingSet) -> InterpretableFaceNet:
         state = src.state_dict()
         if src.config.teacher_dim != model_cfg.teacher_dim:  # a new (or no) distillation head
             state = {k: v for k, v in state.items() if not k.startswith("teacher_projection.")}
-        # The classifier is kept only when the classes are the same, in the same order.
-        if info.get("class_names") != data.class_names:
+        # The classifier is kept only on request and when the classes are the same, in the same order.
+        if not cfg.keep_classifier or info.get("class_names") != data.class_names:
             state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
         missing, unexpected = net.load_state_dict(state, strict=False)
         if unexpected or any(not k.startswith(("classifier.", "teacher_projection.")) for k in missing):
             raise CheckpointError(f"init_from {cfg.init_from}: incompatible weights ({missing[:3]} {unexpected[:3]})")
+        if cfg.psi_init_norm is not None:
+            with torch.no_grad():
+                scale = cfg.psi_init_norm / net.psi.weight.norm().clamp_min(1e-12)
+                net.psi.weight.mul_(scale)
+                net.psi.bias.mul_(scale)
     return net
 
 
