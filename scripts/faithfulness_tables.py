@@ -10,7 +10,7 @@
 Prints (and writes <dir>/tables.md): similarity deletion AUC (genuine pairs; lower = more faithful),
 similarity insertion AUC (higher = more faithful) and ms per map, each method x model, then per
 model the representation map's gap to the best perturbation method's deletion AUC (the target: within
-10% of it).
+10% of it), and every curve of one model (--detail, default full).
 """
 
 from __future__ import annotations
@@ -31,10 +31,30 @@ def cell(row: dict | None, key: str) -> str:
     return f"{row[key]:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
 
 
+DETAIL = (("black_similarity_deletion_auc", "sim. deletion AUC (black) ↓"),
+          ("black_similarity_insertion_auc", "sim. insertion AUC (black) ↑"),
+          ("black_dissimilarity_deletion_auc", "dis. deletion AUC (black) ↑"),
+          ("black_dissimilarity_insertion_auc", "dis. insertion AUC (black) ↓"),
+          ("blur_similarity_deletion_auc", "sim. deletion AUC (blur) ↓"))
+
+
+def detail_table(run: dict) -> str:
+    """Every curve of one model's run: similarity and dissimilarity maps, both baselines, ms per map."""
+    n = run["rows"][0]
+    lines = [f"**`{run['model']}`, every curve** ({n['n_genuine']} genuine + {n['n_impostor']} impostor pairs; "
+             f"{run.get('seconds', 0):.0f} s)", "",
+             "| method | " + " | ".join(title for _, title in DETAIL) + " | ms / map |", "|---|" + "---|" * (len(DETAIL) + 1)]
+    for r in run["rows"]:
+        lines.append(f"| {r['method']} | " + " | ".join(cell(r, key) for key, _ in DETAIL)
+                     + f" | {1000 * r['seconds_per_map']:.0f} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", default="out/faithfulness")
     ap.add_argument("--baseline", default="black", choices=("black", "blur"))
+    ap.add_argument("--detail", default="full", help="the model whose every curve is tabulated")
     args = ap.parse_args()
     d = Path(args.dir)
     runs = {n: json.loads((d / f"{n}.json").read_text()) for n in ORDER if (d / f"{n}.json").is_file()}
@@ -70,6 +90,8 @@ def main() -> int:
         ok = gap <= 0.1 * abs(best)
         lines.append(f"| {n} | {rep:.3f} | {best:.3f} ({best_m}) | {gap:+.3f} | {'yes' if ok else 'no'} |")
     parts.append("\n".join(lines))
+    if args.detail in runs:
+        parts.append(detail_table(runs[args.detail]))
     text = "\n\n".join(parts) + "\n"
     (d / "tables.md").write_text(text)
     print(text)
