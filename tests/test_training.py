@@ -78,7 +78,8 @@ def test_every_variant_runs_one_step(tiny_data, tmp_path):
     for name in ("stem", "stem2", "base", "base_aug", "sad", "fad", "full", "full_t130", "full_t320"):
         cfg = load_config(Path("training/configs") / f"{name}.yaml",
                           [f"{k}={v}" for k, v in spec.items()] + ["model=tiny", "steps=1", "batch_size=8",
-                                                                    "bf16=false", "init_from=null", "fad_t=16"])
+                                                                    "bf16=false", "init_from=null", "psi_init_norm=null",
+                                                                    "fad_t=16"])
         s = train(cfg, tmp_path / name, data=data, progress=False)
         assert np.isfinite(s["final"]["loss"]), name
         row = s["final"]
