@@ -4,7 +4,7 @@
 For an interpface checkpoint trained with `teacher: dlib_resnet_v1`, print the mean 1 - cosine between
 the student's projected f (teacher_projection(f), 128-d) and the teacher's centred descriptor:
 on N DevTrain images (the cached targets the trainer used) and on every usable DevTest face (the teacher
-through its PyTorch port, centred with DevTrain's mean, as `training.data.teacher_targets` does).
+through its PyTorch port, centred with `training.data.teacher_centre` of the DevTrain descriptors, as the trainer's targets are).
 A large train/test gap would mean overfitting; equal losses mean the student cannot follow the teacher.
 Needs the LFW dataset and its prepared cache with teacher descriptors (`interpface data teacher`).
 
@@ -29,7 +29,7 @@ from interpface.faces.prepare import PreparedDataset  # noqa: E402
 from interpface.models.adapters import load_face_model  # noqa: E402
 from interpface.models.checkpoint import load_model  # noqa: E402
 from interpface.models.teacher import TEACHER_NAME, load_teacher  # noqa: E402
-from training.data import load_training_set  # noqa: E402
+from training.data import load_training_set, teacher_centre  # noqa: E402
 
 
 def projected_cosine(model, crops: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -56,16 +56,14 @@ def main(argv=None) -> int:
     rows = np.random.default_rng(0).choice(len(train), min(args.images, len(train)), replace=False)
     train_cos = projected_cosine(model, train.crops[rows], train.teacher[rows, 0])
 
-    # DevTrain's mean of the unit-norm raw descriptors (image and mirror image) centres DevTest's too
+    # the trainer's centre (DevTrain's descriptors) centres DevTest's descriptors too
     cache = PreparedDataset.open(load_dataset("lfw", None), None)
-    raw = load_teacher(cache.directory, TEACHER_NAME).descriptors.astype(np.float64)
-    raw /= np.linalg.norm(raw, axis=-1, keepdims=True)
-    mean = np.nanmean(raw.reshape(-1, raw.shape[-1]), axis=0)
+    centre = teacher_centre(load_teacher(cache.directory, TEACHER_NAME).lookup(train.relpaths))
 
     faces = Evaluator(ModelEmbedder(model), n_bootstrap=1).faces
     face_rows = faces.rows[np.nonzero(faces.ok)[0]]
     crops, landmarks = np.array(faces.crops[face_rows]), faces.landmarks[face_rows]
-    targets = load_face_model("dlib-resnet").embed(crops, landmarks) - mean
+    targets = load_face_model("dlib-resnet").embed(crops, landmarks) - centre
     targets /= np.linalg.norm(targets, axis=1, keepdims=True)
     test_cos = projected_cosine(model, crops, targets)
 

@@ -88,12 +88,19 @@ def load_training_set(dataset: str = "lfw", split: str = "devtrain", data_root=N
     )
 
 
-def teacher_targets(descriptors: np.ndarray) -> np.ndarray:
-    """(N, 2, D) raw teacher descriptors -> centred (the mean over every image and flip removed:
-    dlib's descriptors share one strong direction) and L2-normalised targets, float32."""
+def teacher_centre(descriptors: np.ndarray) -> np.ndarray:
+    """(N, 2, D) raw teacher descriptors -> (D,) float64 mean of their unit-norm copies over every image
+    and flip: the direction dlib's descriptors share, removed from every target (and from a test
+    face's descriptor when comparing with the targets)."""
     d = np.asarray(descriptors, np.float64)
-    d = d / np.linalg.norm(d, axis=-1, keepdims=True)
-    d = d - d.reshape(-1, d.shape[-1]).mean(axis=0)
+    return (d / np.linalg.norm(d, axis=-1, keepdims=True)).reshape(-1, d.shape[-1]).mean(axis=0)
+
+
+def teacher_targets(descriptors: np.ndarray) -> np.ndarray:
+    """(N, 2, D) raw teacher descriptors -> centred (teacher_centre removed: dlib's descriptors share
+    one strong direction) and L2-normalised targets, float32."""
+    d = np.asarray(descriptors, np.float64)
+    d = d / np.linalg.norm(d, axis=-1, keepdims=True) - teacher_centre(d)
     return (d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
