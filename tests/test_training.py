@@ -1,6 +1,5 @@
 """Trainer: loss falls, exact resume, DDP keeps ranks identical, NaN stops the run, init_from."""
 
-import dataclasses
 import json
 import os
 import shutil
@@ -135,39 +134,6 @@ def test_identity_paired_batches(tiny_data):
         BatchMaker(data, 4, pairs_per_batch=3)
 
 
-def test_teacher_neighbours_are_the_most_similar_faces():
-    """teacher_neighbours: each row's k most similar other rows by cosine, most similar first."""
-    from training.data import teacher_neighbours
-
-    rng = np.random.default_rng(0)
-    t = rng.normal(size=(50, 8)).astype(np.float32)
-    t /= np.linalg.norm(t, axis=1, keepdims=True)
-    nb = teacher_neighbours(t, 5, chunk=7)  # several chunks
-    sims = t @ t.T
-    np.fill_diagonal(sims, -np.inf)
-    np.testing.assert_array_equal(nb, np.argsort(-sims, axis=1)[:, :5])
-
-
-def test_teacher_neighbourhood_batches(tiny_data):
-    """neighbour_groups: the first G*S images are G anchors, each followed by S-1 of its nearest
-    teacher neighbours; a function of the step; the rest of the batch follows the epoch order."""
-    from training.data import teacher_neighbours
-
-    _, data = tiny_data
-    maker = BatchMaker(data, 8, seed=3, neighbour_groups=2, neighbour_group_size=3, neighbour_pool=4)
-    nearest = teacher_neighbours(data.teacher[:, 0], 4)
-    for step in range(5):
-        idx = maker.indices(step)
-        assert len(idx) == 8 and np.array_equal(idx, maker.indices(step))
-        for anchor, *members in idx[:6].reshape(2, 3):
-            assert len(set(members)) == 2 and set(members) <= set(nearest[anchor].tolist())
-    with pytest.raises(ValueError, match="at least"):
-        BatchMaker(data, 4, neighbour_groups=2, neighbour_group_size=3)
-    no_teacher = dataclasses.replace(data, teacher=None)
-    with pytest.raises(ValueError, match="teacher"):
-        BatchMaker(no_teacher, 8, neighbour_groups=1)
-
-
 def test_distillation_config_errors():
     from interpface.errors import ConfigError
 
@@ -175,8 +141,6 @@ def test_distillation_config_errors():
         TrainConfig(w_distill_relation=1.0)
     assert TrainConfig(teacher="dlib_resnet_v1", w_distill_cosine=1.0).teacher_dim == 128
     assert TrainConfig(teacher="dlib_resnet_v1", w_distill_relation=1.0).teacher_dim == 0
-    with pytest.raises(ConfigError, match="neighbour_groups"):
-        TrainConfig(neighbour_groups=4)
 
 
 def test_missing_teacher_descriptors_say_how_to_make_them(tiny_data, tmp_path):

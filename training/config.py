@@ -63,11 +63,6 @@ class TrainConfig:
     crop: int = 96
     flip: bool = True
     pairs_per_batch: int = 0  # identities that bring 2 images each to every batch (genuine pairs for the relation loss)
-    # teacher-neighbourhood groups (needs teacher): this many anchors per batch, each with
-    # neighbour_group_size - 1 of its neighbour_pool nearest DevTrain faces in the teacher's space
-    neighbour_groups: int = 0
-    neighbour_group_size: int = 4
-    neighbour_pool: int = 16
     occluder_size: tuple = (32.0, 12.0)
     # which occluder the occluded branch sees: "rectangle" (the paper's, occluder_size), a realistic
     # kind (surgical_mask, cloth_mask, sunglasses, scarf, hand), or "mix" (each batch draws one of all six)
@@ -110,8 +105,6 @@ class TrainConfig:
                               f"got {self.occluder!r}")
         if self.psi_init_norm is not None and (not self.init_from or not self.psi_init_norm > 0):
             raise ConfigError("psi_init_norm needs init_from and a positive norm")
-        if self.neighbour_groups and not self.teacher:
-            raise ConfigError("neighbour_groups needs teacher: NAME (the neighbourhoods are the teacher's)")
         if self.uses_distillation and not self.teacher:
             raise ConfigError("w_distill_cosine / w_distill_relation need teacher: NAME (e.g. dlib_resnet_v1)")
         self.occluder_size = tuple(float(v) for v in self.occluder_size)

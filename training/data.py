@@ -104,27 +104,12 @@ def teacher_targets(descriptors: np.ndarray) -> np.ndarray:
     return (d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-def teacher_neighbours(targets: np.ndarray, k: int, chunk: int = 2048) -> np.ndarray:
-    """targets (N, D) unit-norm teacher descriptors -> (N, k) int64: the rows of each face's k most
-    similar other faces (cosine), most similar first."""
-    t = np.asarray(targets, np.float32)
-    out = np.empty((len(t), k), np.int64)
-    for start in range(0, len(t), chunk):
-        sims = t[start:start + chunk] @ t.T
-        sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf  # not itself
-        top = np.argpartition(-sims, k, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1)
-        out[start:start + chunk] = np.take_along_axis(top, order, axis=1)
-    return out
-
-
 class BatchMaker:
     """Turns a step number into this rank's batch (see the module docstring)."""
 
     def __init__(self, data: TrainingSet, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
                  crop: int = 96, flip: bool = True, occlusion: bool = False, occluder_size=(32.0, 12.0),
-                 occluder: str = "rectangle", pairs_per_batch: int = 0, neighbour_groups: int = 0,
-                 neighbour_group_size: int = 4, neighbour_pool: int = 16):
+                 occluder: str = "rectangle", pairs_per_batch: int = 0):
         if batch_size % world_size:
             raise ValueError(f"global batch {batch_size} is not divisible by {world_size} ranks")
         self.data, self.batch_size, self.seed = data, batch_size, seed
@@ -143,22 +128,6 @@ class BatchMaker:
         self._multi = [np.array(v) for _, v in sorted(by_label.items()) if len(v) >= 2]
         if self.pairs_per_batch and len(self._multi) < self.pairs_per_batch:
             raise ValueError(f"only {len(self._multi)} identities have 2+ images; pairs_per_batch is {pairs_per_batch}")
-        # teacher-neighbourhood groups: this many seeded anchors each bring neighbour_group_size - 1 of
-        # their neighbour_pool nearest faces in the teacher's space, so the relation loss sees the pairs
-        # that decide verification at a low FAR (genuine pairs and look-alike impostors) instead of
-        # random impostors only
-        self.neighbour_groups, self.neighbour_group_size = int(neighbour_groups), int(neighbour_group_size)
-        self._neighbours = None
-        if self.neighbour_groups:
-            if data.teacher is None:
-                raise ValueError("neighbour_groups needs teacher descriptors (teacher: NAME)")
-            if self.neighbour_groups * self.neighbour_group_size > batch_size:
-                raise ValueError(f"neighbour_groups x neighbour_group_size ({self.neighbour_groups} x "
-                                 f"{self.neighbour_group_size}) needs a batch of at least that size")
-            if not 1 < self.neighbour_group_size <= neighbour_pool + 1 or neighbour_pool >= len(data):
-                raise ValueError(f"neighbour_group_size must be in [2, neighbour_pool + 1] and neighbour_pool "
-                                 f"< {len(data)} images")
-            self._neighbours = teacher_neighbours(data.teacher[:, 0], neighbour_pool)
         self.template = default_template()
         self.steps_per_epoch = max(1, len(data) // batch_size)
         self._perm_epoch, self._perm = -1, None
@@ -179,14 +148,6 @@ class BatchMaker:
             who = rng.choice(len(self._multi), size=self.pairs_per_batch, replace=False)
             pairs = np.concatenate([rng.choice(self._multi[w], size=2, replace=False) for w in who])
             global_batch = np.concatenate([pairs, global_batch[:self.batch_size - len(pairs)]])
-        if self.neighbour_groups:
-            # the first G * S slots: G seeded anchors, each followed by S - 1 of its nearest teacher neighbours
-            rng = np.random.default_rng([self.seed, 4, step])
-            anchors = rng.choice(len(self.data), size=self.neighbour_groups, replace=False)
-            groups = np.concatenate([
-                np.concatenate([[a], rng.choice(self._neighbours[a], size=self.neighbour_group_size - 1,
-                                                replace=False)]) for a in anchors])
-            global_batch = np.concatenate([groups, global_batch[:self.batch_size - len(groups)]])
         per_rank = self.batch_size // self.world_size
         return global_batch[self.rank * per_rank:(self.rank + 1) * per_rank]
 
