@@ -9,7 +9,7 @@ import pytest
 from interpface.analysis import load_precomputed
 from interpface.models.checkpoint import load_model
 from interpface.faces.template import assets_dir
-from interpface.models.zoo import REFERENCE_VARIANTS
+from interpface.models.zoo import REFERENCE_VARIANTS, available_models
 
 
 @pytest.mark.parametrize("name", REFERENCE_VARIANTS)
@@ -38,3 +38,24 @@ def test_the_dlib_port_evaluation_ships():
     clean = d["conditions"]["clean"]
     assert clean["accuracy"] > 0.95 and len(clean["roc"]["far"]) == len(clean["roc"]["tar"]) > 10
     assert {"clean", "synthetic", "natural", "part:nose"} <= set(d["conditions"])
+
+
+def test_the_stem_ships_with_the_recipe_its_config_describes():
+    """assets/models/stem2 is the one starting point of every variant (committed so that variants can be trained
+    in a later session): it loads, carries the distillation head, finished training with exactly the
+    recipe of training/configs/stem2.yaml, and every variant config starts from it."""
+    import sys
+
+    import yaml
+
+    root = assets_dir().parent
+    sys.path.insert(0, str(root / "scripts"))
+    from shipped_is_current import main as shipped_is_current
+
+    model, info = load_model(assets_dir() / "models" / "stem2")
+    assert model.teacher_projection is not None and model.teacher_projection.weight.shape == (128, 320)
+    assert shipped_is_current(str(assets_dir() / "models" / "stem2"), str(root / "training" / "configs" / "stem2.yaml")) == "yes"
+    for variant in (*REFERENCE_VARIANTS, "full_t130", "full_t320"):
+        config = yaml.safe_load((root / "training" / "configs" / f"{variant}.yaml").read_text())
+        assert config["init_from"] == "assets/models/stem2", variant
+    assert "stem2" not in available_models()  # a starting point, not a dashboard model

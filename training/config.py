@@ -32,7 +32,7 @@ class TrainConfig:
     keep_classifier: bool = False
     # init_from: rescale Psi's weight and bias so that the weight's Frobenius norm is this (None: as
     # loaded). f only changes scale, which every loss but the (fresh) classifier's ignores. Why: Adam's
-    # steps do not grow with the weights, so after a long stem (Psi's norm 143 -> 469 over stem2.yaml)
+    # steps do not grow with the weights, so after a long stem (Psi's norm grew 143 -> 469 over 2,500 more stem steps)
     # SAD's scale-free terms move 3x slower; measured in the README ("A longer stem").
     psi_init_norm: float | None = None
     # what the run optimises

@@ -20,6 +20,10 @@ VARIANT_LABELS = {
     "dlib_port": "dlib ResNet (black box, PyTorch port)",
 }
 
+#: Training starting points kept beside the shipped models (so that variants can be trained in a
+#: later session without re-training them); they are not dashboard models.
+STARTING_POINTS = ("stem2",)
+
 #: Black boxes listed beside our models: name -> the --checkpoint value that loads it.
 BLACK_BOXES = {"dlib_port": "dlib-resnet"}
 
@@ -52,10 +56,10 @@ def models_dir() -> Path:
 
 def available_models(root: str | Path | None = None) -> dict[str, Path]:
     """{variant: checkpoint dir} for every model folder holding model.safetensors + config.json,
-    reference variants first, in the paper's order."""
+    reference variants first, in the paper's order; the training starting points are left out."""
     root = Path(root) if root else models_dir()
     found = {p.name: p for p in sorted(root.glob("*")) if (p / "model.safetensors").is_file()
-             and (p / "config.json").is_file()} if root.is_dir() else {}
+             and (p / "config.json").is_file() and p.name not in STARTING_POINTS} if root.is_dir() else {}
     order = [v for v in REFERENCE_VARIANTS if v in found] + [v for v in found if v not in REFERENCE_VARIANTS]
     return {v: found[v] for v in order}
 
