@@ -1,5 +1,6 @@
 """Trainer: loss falls, exact resume, DDP keeps ranks identical, NaN stops the run, init_from."""
 
+import copy
 import json
 import os
 import shutil
@@ -249,6 +250,18 @@ def test_psi_init_norm_rescales_psi(tiny_data, tmp_path):
     scale = 2.5 / a.psi.weight.norm().item()
     torch.testing.assert_close(b.psi.weight, a.psi.weight * scale)
     torch.testing.assert_close(b.psi.bias, a.psi.bias * scale)
+    # a kept classifier is divided by the same factor: its logits (and the identity loss) do not move
+    train(tiny_cfg(spec, steps=1, lr=0.0, init_from=str(src), psi_init_norm=2.5, keep_classifier=True),
+          tmp_path / "kept", data=data, progress=False)
+    c, _ = load_model(tmp_path / "kept" / "checkpoints" / "step_000001")
+    torch.testing.assert_close(c.classifier.weight, a.classifier.weight / scale)
+    # (the source's other weights with the child's Psi and classifier: BatchNorm statistics aside)
+    d = copy.deepcopy(a).eval()
+    d.psi.load_state_dict(c.psi.state_dict())
+    d.classifier.load_state_dict(c.classifier.state_dict())
+    x = torch.rand(3, 3, a.config.input_size, a.config.input_size)
+    with torch.no_grad():
+        torch.testing.assert_close(d.classifier(d(x)), a.eval().classifier(a(x)), rtol=1e-4, atol=1e-5)
     from interpface.errors import ConfigError
 
     with pytest.raises(ConfigError, match="psi_init_norm"):

@@ -110,6 +110,10 @@ def _build_model(cfg: TrainConfig, data: TrainingSet) -> InterpretableFaceNet:
                 scale = cfg.psi_init_norm / net.psi.weight.norm().clamp_min(1e-12)
                 net.psi.weight.mul_(scale)
                 net.psi.bias.mul_(scale)
+                # f scales by `scale` (LMF and the mean pool keep scale); a kept classifier is divided by it
+                # so that its logits, and the identity loss, start exactly where the source left them.
+                if "classifier.weight" in state:
+                    net.classifier.weight.div_(scale)
     return net
 
 
