@@ -6,7 +6,7 @@
 #   one starting point of every variant, kept in the repository so that a later session (a session
 #   lasts 3 hours, its background jobs end with it) trains the variants without re-training it; not a
 #   dashboard model;
-#   base, base_aug, sad, fad, full: each starts from assets/models/stem2 (Psi rescaled) and trains 600 steps
+#   base, base_aug, sad, fad, full: each starts from assets/models/stem2 (Psi rescaled, its classifier kept) and trains 600 steps
 #   with its own losses.
 # The t ablation is not shipped (the issue ships five models); train and export it elsewhere:
 #   VARIANTS="full_t130 full_t320" EXPORT_DIR=runs/export ./scripts/train_reference.sh
