@@ -186,6 +186,47 @@ def test_lfw_view2_and_natural_only_on_devtest(mini_lfw, tiny_model):
         ev.run("natural")
 
 
+def test_compare_scores_both_models_on_the_same_pairs_and_resamples(mini_lfw, tiny_model, tiny_ckpt, tmp_path,
+                                                                     capsys):
+    from interpface.evaluation.comparison import compare_models
+
+    root, cache = mini_lfw
+    torch.manual_seed(1)
+    other = InterpretableFaceNet(get_model_config("tiny")).eval()
+    ev_a, ev_b = (Evaluator(m, "lfw-devtest", data_root=root, cache_dir=cache, n_bootstrap=0, n_trials=2)
+                  for m in (tiny_model, other))
+    r = compare_models(ev_a, ev_b, "synthetic", n_resamples=20)
+    alone_a, alone_b = ev_a.run("synthetic"), ev_b.run("synthetic")
+    assert r["kind"] == "identity cluster bootstrap" and r["n_resamples"] == 20
+    assert r["auc"]["a"] == pytest.approx(alone_a["auc"]) and r["auc"]["b"] == pytest.approx(alone_b["auc"])
+    assert r["eer"]["diff"] == pytest.approx(alone_a["eer"] - alone_b["eer"])
+    assert r["tar_at_far"]["0.01"] is None and alone_a["tar_at_far"]["0.01"] is None  # 99 impostor pairs
+    assert r["accuracy"]["diff"] == pytest.approx(alone_a["accuracy"] - alone_b["accuracy"])
+    assert r["accuracy"]["n_folds"] == len(alone_a["accuracy_folds"])
+    assert 0 <= r["auc"]["a_better"] <= 1 and r["auc"]["std"] > 0
+
+    # a model against itself: no difference on any resample
+    same = compare_models(ev_a, Evaluator(tiny_model, "lfw-devtest", data_root=root, cache_dir=cache), "clean",
+                          n_resamples=5)
+    assert same["auc"]["diff"] == 0 and same["auc"]["std"] == 0 and same["accuracy"]["folds_a_better"] == 0
+    with pytest.raises(ConfigError, match="differ in protocol"):
+        compare_models(ev_a, Evaluator(other, "lfw-view2", data_root=root, cache_dir=cache), "clean")
+    with pytest.raises(ConfigError, match="natural"):
+        compare_models(ev_a, ev_b, "natural")
+
+    out = tmp_path / "cmp.json"
+    code = main(["compare", "--checkpoint", str(tiny_ckpt), "--against", str(tiny_ckpt), "--data-root", str(root),
+                 "--cache-dir", str(cache), "--condition", "clean,part:nose", "--bootstrap", "5", "--threads", "1",
+                 "--quiet", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and "paired identity cluster bootstrap" in text and "part:nose" in text
+    results = json.loads(out.read_text())["results"]
+    assert [x["condition"] for x in results] == ["clean", "part:nose"] and results[1]["b"] == "tiny (against)"
+    assert all(x["eer"]["diff"] == 0 for x in results)
+    assert main(["compare", "--checkpoint", str(tiny_ckpt), "--against", str(tmp_path / "none"), "--data-root",
+                 str(root), "--cache-dir", str(cache), "--quiet"]) != 0
+
+
 def test_missing_cache_says_how_to_prepare(mini_lfw, tiny_model, tmp_path):
     with pytest.raises(CacheError, match="interpface data prepare"):
         Evaluator(tiny_model, "lfw-devtest", data_root=mini_lfw[0], cache_dir=tmp_path)
@@ -291,7 +332,7 @@ def test_peer_model_missing_is_a_clear_error(monkeypatch, tmp_path):
         find_dlib_resnet_model()
 
 
-@pytest.mark.parametrize("command", ["embed", "evaluate"])
+@pytest.mark.parametrize("command", ["embed", "evaluate", "compare"])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])

@@ -198,3 +198,45 @@ def test_threshold_at_far_reproduces_the_tar():
         accepted = scores >= thr
         assert (accepted & ~labels).sum() / (~labels).sum() <= float(far) + 1e-12
         assert (accepted & labels).sum() / labels.sum() == pytest.approx(v["tar_at_far"][far])
+
+
+def test_paired_bootstrap_sees_a_small_consistent_gain_that_the_models_own_spreads_hide():
+    # two models share which people are hard (a per-person offset); B adds a little noise on top of A
+    rng = np.random.default_rng(10)
+    n_people, n = 80, 30000
+    offset = rng.normal(0, 0.8, n_people)
+    ga = rng.integers(0, n_people, n)
+    gb = np.where(rng.random(n) < 0.3, ga, rng.integers(0, n_people, n))
+    labels = ga == gb
+    shared = rng.normal(size=n) + 1.5 * labels + offset[ga]
+    a, b = shared, shared + 0.4 * rng.normal(size=n)
+    own_a = M.bootstrap_verification(a, labels, ga, gb, n_resamples=60, seed=0)
+    own_b = M.bootstrap_verification(b, labels, ga, gb, n_resamples=60, seed=0)
+    paired = M.paired_bootstrap_verification(a, b, labels, ga, gb, n_resamples=60, seed=0)
+    auc, eer = paired["auc"], paired["eer"]
+    assert paired["kind"] == "identity cluster bootstrap"
+    assert auc["a"] == pytest.approx(M.roc(a, labels).auc) and auc["b"] == pytest.approx(M.roc(b, labels).auc)
+    assert auc["diff"] > 0 and eer["diff"] < 0  # A is better on both
+    gap = auc["diff"] / max(own_a["auc"]["std"], own_b["auc"]["std"])
+    assert auc["std"] < own_a["auc"]["std"] / 3  # the shared part cancels
+    assert auc["z"] > 3 * gap and auc["z"] > 2 and eer["z"] > 2  # z is signed: > 0 means A better
+    assert auc["a_better"] == 1.0 and paired["tar_at_far"]["0.01"]["a_better"] > 0.9
+    # swapping the models negates the differences and the z-scores
+    swapped = M.paired_bootstrap_verification(b, a, labels, ga, gb, n_resamples=60, seed=0)
+    assert swapped["auc"]["diff"] == pytest.approx(-auc["diff"])
+    assert swapped["eer"]["z"] == pytest.approx(-eer["z"])
+    assert swapped["auc"]["a_better"] == 0.0
+
+
+def test_paired_bootstrap_of_a_model_against_itself_is_zero_and_pair_bootstrap_works():
+    rng = np.random.default_rng(11)
+    labels = rng.random(3000) < 0.2
+    s = rng.normal(size=3000) + labels
+    same = M.paired_bootstrap_verification(s, s, labels, n_resamples=20, seed=0)
+    assert same["kind"] == "pair bootstrap"
+    assert same["auc"]["diff"] == 0 and same["auc"]["std"] == 0 and same["auc"]["z"] == 0
+    assert same["tar_at_far"]["0.0001"] is None  # 2,400 impostors cannot resolve 1e-4
+    from interpface.errors import InterpfaceError
+
+    with pytest.raises(InterpfaceError, match="differ in length"):
+        M.paired_bootstrap_verification(s, s[:-1], labels)

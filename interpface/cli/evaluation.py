@@ -1,4 +1,4 @@
-"""`interpface embed` and `interpface evaluate` (registered into the main CLI by cli.py)."""
+"""`interpface embed`, `interpface evaluate` and `interpface compare` (registered into the main CLI by cli.py)."""
 
 from __future__ import annotations
 
@@ -164,6 +164,41 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------- compare
+def cmd_compare(args) -> int:
+    from interpface.cli.main import write_json
+    from interpface.evaluation.comparison import compare_models, format_comparison
+    from interpface.evaluation.protocols import Evaluator, parse_condition
+
+    _set_threads(args.threads)
+    conditions = _conditions(args.condition)
+    for c in conditions:
+        parse_condition(c)  # fail early on a typo
+    if args.bootstrap < 2:
+        raise ConfigError("--bootstrap needs at least 2 resamples for a spread")
+    evaluators = []
+    for ckpt in (args.checkpoint, args.against):
+        one = argparse.Namespace(checkpoint=ckpt, peer=None, model_spec=None, batch_size=args.batch_size)
+        embedder, name, _ = _load_embedder(one)
+        ev = Evaluator(embedder, args.protocol, data_root=args.data_root, cache_dir=args.cache_dir, root=args.root,
+                       seed=args.seed, n_bootstrap=0, batch_size=args.batch_size, occlude=args.occlude,
+                       progress=not args.quiet)
+        ev.embedder.name = name
+        evaluators.append(ev)
+    if evaluators[0].embedder.name == evaluators[1].embedder.name:
+        evaluators[1].embedder.name += " (against)"
+    t0 = time.perf_counter()
+    results = [compare_models(*evaluators, condition=c, n_resamples=args.bootstrap) for c in conditions]
+    r0 = results[0]
+    print(f"{r0['a']} against {r0['b']} on {args.protocol}: percent; paired {r0['kind']} "
+          f"({args.bootstrap} resamples); z = diff / paired std, > 0: {r0['a']} better")
+    print(format_comparison(results))
+    print(f"{time.perf_counter() - t0:.1f} s")
+    write_json(args.json, {"protocol": args.protocol, "checkpoint": str(args.checkpoint),
+                           "against": str(args.against), "results": results})
+    return 0
+
+
 def add_commands(sub) -> None:
     p = sub.add_parser("embed", help="detect, align and embed images (one row per input, NaN rows for failures)")
     p.add_argument("images", nargs="*", help="image files")
@@ -222,3 +257,26 @@ def add_commands(sub) -> None:
     p.add_argument("--json", metavar="OUT", help="write the results as JSON (one condition: its dict; several: "
                    "{'results': [...]})")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="is model A better than model B? paired bootstrap on the same pairs",
+                       description="Scores both models on the same pairs and resamples them together (the same "
+                       "identities each time), so the spread is that of the difference A - B; pair accuracy is "
+                       "compared fold by fold. Same protocols and conditions as `evaluate`.")
+    p.add_argument("--checkpoint", required=True, metavar="A", help="model A: a checkpoint directory, dlib-resnet "
+                   "or iresnet<d>:FILE (as for evaluate)")
+    p.add_argument("--against", required=True, metavar="B", help="model B, the same kinds")
+    p.add_argument("--protocol", default="lfw-devtest", help="lfw-devtest (default), lfw-view2 or pairs:FILE")
+    p.add_argument("--condition", action="append", metavar="COND",
+                   help="clean (default), synthetic, part:REGION, mask, sunglasses, scarf, hand; repeatable or "
+                   "comma-separated (not natural)")
+    p.add_argument("--occlude", choices=["probe", "both"], default="probe")
+    p.add_argument("--seed", type=int, default=0, help="seed of occluder positions, CV folds and the bootstrap")
+    p.add_argument("--bootstrap", type=int, default=200, help="paired bootstrap resamples")
+    p.add_argument("--root", help="pairs:FILE: folder the pairs' paths are relative to")
+    p.add_argument("--data-root", help="dataset root (default: $INTERPFACE_DATA, else ../shared/data)")
+    p.add_argument("--cache-dir", help="cache root (default: $INTERPFACE_CACHE, else ~/.cache/interpface)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", metavar="OUT", help="write the comparison as JSON")
+    p.set_defaults(func=cmd_compare)

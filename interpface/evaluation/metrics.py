@@ -29,6 +29,7 @@ __all__ = [
     "rank_rates",
     "bootstrap",
     "bootstrap_verification",
+    "paired_bootstrap_verification",
     "DEFAULT_FARS",
 ]
 
@@ -298,6 +299,46 @@ def _dense_groups(groups_a, groups_b) -> tuple[np.ndarray, np.ndarray, int]:
     return inv[:len(ga)], inv[len(ga):], len(uniq)
 
 
+def _resampled_verification(score_sets, labels, groups_a, groups_b, n_resamples: int, seed: int,
+                            fars: Sequence[float]) -> tuple[list[dict], str]:
+    """AUC, EER and TAR@FAR of each score set (M of them, each (N,) over the same pairs) on the *same*
+    n_resamples bootstrap resamples: one weight draw per resample, applied to every set. Returns one
+    {"auc": [...], "eer": [...], far_key: [...]} per set (n_resamples values each) and the kind."""
+    labels = np.asarray(labels).ravel().astype(bool)
+    n_imp = int((~labels).sum())
+    rng = np.random.default_rng(seed)
+    rocs = [_SortedRoc(s, labels, reduce=True) for s in score_sets]
+    if groups_a is not None:
+        ga, gb, n_groups = _dense_groups(groups_a, groups_b)
+        # each set sorts the pairs by its own scores: its own view of both sides' identities
+        sides = [(ga[r.order][r.gen_pos], ga[r.order][r.imp_pos], gb[r.order][r.imp_pos]) for r in rocs]
+        kind = "identity cluster bootstrap"
+    else:
+        kind = "pair bootstrap"
+    vals = [{"auc": [], "eer": [], **{far_key(f): [] for f in fars}} for _ in rocs]
+    for _ in range(n_resamples):
+        if groups_a is not None:
+            m = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups).astype(np.int32)
+            curves = [r.curve_split(m[gen_a], m[imp_a] * m[imp_b]) for r, (gen_a, imp_a, imp_b) in zip(rocs, sides)]
+        else:
+            w = np.bincount(rng.integers(0, len(labels), len(labels)), minlength=len(labels)).astype(np.int32)
+            curves = [r.curve(w[r.order]) for r in rocs]
+        for v, (fpr, tpr) in zip(vals, curves):
+            v["auc"].append(float(np.trapezoid(tpr, fpr)))
+            v["eer"].append(eer(fpr, tpr))
+            for f in fars:
+                v[far_key(f)].append(tar_at_far(fpr, tpr, f, n_imp))
+    return vals, kind
+
+
+def _spread(v) -> dict | None:
+    """{"mean", "std" (ddof=1)} of bootstrap values; None when any is None (FAR not resolvable)."""
+    if any(x is None for x in v):
+        return None
+    v = np.asarray(v, np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+
+
 def bootstrap_verification(scores, labels, groups_a=None, groups_b=None, n_resamples: int = 50,
                            seed: int = 0, fars: Sequence[float] = DEFAULT_FARS) -> dict:
     """Spread of AUC, EER and TAR@FAR over bootstrap resamples (fixed seed).
@@ -308,36 +349,42 @@ def bootstrap_verification(scores, labels, groups_a=None, groups_b=None, n_resam
     the dependence between pairs that share people. Returns {"auc": {"mean", "std"}, "eer": ...,
     "tar_at_far": {key: {"mean", "std"} or None}, "n_resamples", "kind"}."""
     scores, labels = _check(scores, labels)
-    n_imp = int((~labels).sum())
-    rng = np.random.default_rng(seed)
-    r = _SortedRoc(scores, labels, reduce=True)
-    if groups_a is not None:
-        ga, gb, n_groups = _dense_groups(groups_a, groups_b)
-        ga, gb = ga[r.order], gb[r.order]
-        gen_a = ga[r.gen_pos]
-        imp_a, imp_b = ga[r.imp_pos], gb[r.imp_pos]
-        kind = "identity cluster bootstrap"
-    else:
-        kind = "pair bootstrap"
-    vals: dict[str, list] = {"auc": [], "eer": [], **{far_key(f): [] for f in fars}}
-    for _ in range(n_resamples):
-        if groups_a is not None:
-            m = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups).astype(np.int32)
-            fpr, tpr = r.curve_split(m[gen_a], m[imp_a] * m[imp_b])
-        else:
-            w = np.bincount(rng.integers(0, len(scores), len(scores)), minlength=len(scores)).astype(np.int32)
-            fpr, tpr = r.curve(w[r.order])
-        vals["auc"].append(float(np.trapezoid(tpr, fpr)))
-        vals["eer"].append(eer(fpr, tpr))
-        for f in fars:
-            vals[far_key(f)].append(tar_at_far(fpr, tpr, f, n_imp))
+    (vals,), kind = _resampled_verification([scores], labels, groups_a, groups_b, n_resamples, seed, fars)
+    return {"auc": _spread(vals["auc"]), "eer": _spread(vals["eer"]),
+            "tar_at_far": {far_key(f): _spread(vals[far_key(f)]) for f in fars},
+            "n_resamples": n_resamples, "kind": kind}
 
-    def summary(v):
-        if any(x is None for x in v):
+
+def paired_bootstrap_verification(scores_a, scores_b, labels, groups_a=None, groups_b=None,
+                                  n_resamples: int = 200, seed: int = 0,
+                                  fars: Sequence[float] = DEFAULT_FARS) -> dict:
+    """Is model A better than model B on the same pairs? scores_a, scores_b, labels: (N,).
+
+    Both models are scored on the *same* resamples (of identities given groups, else of pairs: as in
+    bootstrap_verification), so what they share — which people are hard — cancels, and the spread is
+    that of the difference, usually far smaller than either model's own. For AUC, EER and TAR at each
+    FAR: {"a", "b" (on all pairs), "diff" (a - b), "std" (of the resampled a - b, ddof=1), "z" (diff /
+    std, signed so that > 0 means A is better; +-inf when std is 0), "a_better" (fraction of resamples
+    where A is better: higher AUC / TAR, lower EER)}; None for a FAR the pairs cannot resolve."""
+    scores_a, labels = _check(scores_a, labels)
+    scores_b, _ = _check(scores_b, labels)
+    (va, vb), kind = _resampled_verification([scores_a, scores_b], labels, groups_a, groups_b,
+                                             n_resamples, seed, fars)
+    full_a, full_b = verification_metrics(scores_a, labels, fars), verification_metrics(scores_b, labels, fars)
+
+    def compare(key: str, a, b, higher_is_better: bool) -> dict | None:
+        if a is None or b is None or any(x is None for x in va[key] + vb[key]):
             return None
-        v = np.asarray(v, np.float64)
-        return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+        d = np.asarray(va[key], np.float64) - np.asarray(vb[key], np.float64)
+        sign = 1.0 if higher_is_better else -1.0
+        std = float(d.std(ddof=1)) if len(d) > 1 else 0.0
+        diff = float(a - b)
+        z = sign * diff / std if std > 0 else (0.0 if diff == 0 else float(np.copysign(np.inf, sign * diff)))
+        return {"a": float(a), "b": float(b), "diff": diff, "std": std, "z": z,
+                "a_better": float(np.mean(sign * d > 0))}
 
-    return {"auc": summary(vals["auc"]), "eer": summary(vals["eer"]),
-            "tar_at_far": {far_key(f): summary(vals[far_key(f)]) for f in fars},
+    return {"auc": compare("auc", full_a["auc"], full_b["auc"], True),
+            "eer": compare("eer", full_a["eer"], full_b["eer"], False),
+            "tar_at_far": {far_key(f): compare(far_key(f), full_a["tar_at_far"][far_key(f)],
+                                               full_b["tar_at_far"][far_key(f)], True) for f in fars},
             "n_resamples": n_resamples, "kind": kind}

@@ -456,31 +456,53 @@ class Evaluator:
         labels = np.array([q.same for q in pairs])[keep]
         return np.einsum("nd,nd->n", ea, eb), labels, keep
 
-    def _run_standard(self, cond: Condition) -> dict:
-        out: dict = {}
+    def verification_scores(self, condition: str | Condition = "clean"):
+        """What `run`'s AUC, EER and TAR@FAR read: (scores (N,), labels (N,) bool, groups_a, groups_b),
+        the groups being both sides' identities (N,) that the bootstrap resamples, or None (pairs are
+        resampled). lfw-devtest: all pairs among the DevTest images; lfw-view2 and pairs:FILE: the
+        file's pairs. The natural condition has no single score set (one per occlusion kind)."""
+        cond = condition if isinstance(condition, Condition) else parse_condition(condition, self.template)
+        if cond.kind == "natural":
+            raise ConfigError("the natural condition has no single score set: compare clean, synthetic, "
+                              "part:REGION or an occluder")
+        if self.protocol == "lfw-devtest":
+            (scores, labels), ga, gb = self._devtest_all_pairs(cond)
+            return scores, labels, ga, gb
+        scores, labels, keep = self._pair_scores(self.pairs, cond)
+        if self.protocol == "lfw-view2":
+            ga = np.array([q.a.split("/")[0] for q in self.pairs])[keep]
+            gb = np.array([q.b.split("/")[0] for q in self.pairs])[keep]
+            return scores, labels, ga, gb
+        return scores, labels, None, None
+
+    def pair_accuracy(self, condition: str | Condition = "clean") -> dict:
+        """Pair accuracy of `run` (View 1 DevTest pairs, View 2 folds or the file's pairs):
+        kfold_accuracy's {"mean", "std", "folds", "thresholds"} plus n_pairs and n_dropped."""
+        cond = condition if isinstance(condition, Condition) else parse_condition(condition, self.template)
         scores, labels, keep = self._pair_scores(self.pairs, cond)
         folds = None if self.pair_folds is None else self.pair_folds[keep]
         acc = M.kfold_accuracy(scores, labels, folds=folds, n_folds=self.n_folds, seed=self.seed)
+        return {**acc, "n_pairs": int(len(scores)), "n_dropped": int((~keep).sum())}
+
+    def _run_standard(self, cond: Condition) -> dict:
+        out: dict = {}
+        acc = self.pair_accuracy(cond)
         out.update(accuracy=acc["mean"], accuracy_std=acc["std"], accuracy_folds=acc["folds"],
-                   n_pairs_accuracy=int(len(scores)), n_pairs_dropped=int((~keep).sum()))
+                   n_pairs_accuracy=acc["n_pairs"], n_pairs_dropped=acc["n_dropped"])
+        scores, labels, ga, gb = self.verification_scores(cond)
         if self.protocol == "lfw-devtest":
-            out["accuracy_protocol"] = (f"View 1 pairsDevTest ({len(scores)} pairs), {self.n_folds}-fold stratified "
+            out["accuracy_protocol"] = (f"View 1 pairsDevTest ({acc['n_pairs']} pairs), {self.n_folds}-fold stratified "
                                         "cross-validation, threshold from the other folds; mean, sample std over folds")
-            ver, ga, gb = self._devtest_all_pairs(cond)
             out["verification_protocol"] = ("all pairs i < j among the DevTest images (probe = j), identity-cluster "
                                              f"bootstrap ({self.n_bootstrap} resamples) for the spread")
-            out.update(self._verification(*ver, ga, gb))
+            out.update(self._verification(scores, labels, ga, gb))
             out.update(self._identification(cond))
         else:
             if self.protocol == "lfw-view2":
                 out["accuracy_protocol"] = "View 2 pairs.txt, official 10 folds, threshold from the other 9; mean, sample std"
-                ga = np.array([q.a.split("/")[0] for q in self.pairs])[keep]
-                gb = np.array([q.b.split("/")[0] for q in self.pairs])[keep]
-                kind = "identity-cluster"
             else:
                 out["accuracy_protocol"] = f"{self.n_folds}-fold stratified cross-validation on the file's pairs"
-                ga = gb = None
-                kind = "pair"
+            kind = "pair" if ga is None else "identity-cluster"
             out["verification_protocol"] = f"all pairs of the file, {kind} bootstrap ({self.n_bootstrap} resamples)"
             out.update(self._verification(scores, labels, ga, gb))
             out.update(rank1=None, rank1_std=None, rank5=None, rank5_std=None)
