@@ -311,7 +311,8 @@ def _resampled_verification(score_sets, labels, groups_a, groups_b, n_resamples:
     if groups_a is not None:
         ga, gb, n_groups = _dense_groups(groups_a, groups_b)
         # each set sorts the pairs by its own scores: its own view of both sides' identities
-        sides = [(ga[r.order][r.gen_pos], ga[r.order][r.imp_pos], gb[r.order][r.imp_pos]) for r in rocs]
+        sorted_sides = [(ga[r.order], gb[r.order]) for r in rocs]
+        sides = [(a[r.gen_pos], a[r.imp_pos], b[r.imp_pos]) for r, (a, b) in zip(rocs, sorted_sides)]
         kind = "identity cluster bootstrap"
     else:
         kind = "pair bootstrap"

@@ -419,6 +419,9 @@ class Evaluator:
         done[positions] = True
         return emb[positions]
 
+    def _condition(self, condition: str | Condition) -> Condition:
+        return condition if isinstance(condition, Condition) else parse_condition(condition, self.template)
+
     def _sides(self, cond: Condition) -> tuple[Condition, Condition]:
         """(gallery-side condition, probe-side condition)."""
         clean = Condition("clean")
@@ -429,7 +432,7 @@ class Evaluator:
     # -- runs ----------------------------------------------------------------------------------------
     def run(self, condition: str | Condition = "clean") -> dict:
         """Evaluate one condition; returns the result dict (see module docstring and README)."""
-        cond = condition if isinstance(condition, Condition) else parse_condition(condition, self.template)
+        cond = self._condition(condition)
         t0 = time.perf_counter()
         embed_before = sum(v for k, v in self.timings.items() if k.startswith("embed_") and k.endswith("_s"))
         if cond.kind == "natural":
@@ -461,7 +464,7 @@ class Evaluator:
         the groups being both sides' identities (N,) that the bootstrap resamples, or None (pairs are
         resampled). lfw-devtest: all pairs among the DevTest images; lfw-view2 and pairs:FILE: the
         file's pairs. The natural condition has no single score set (one per occlusion kind)."""
-        cond = condition if isinstance(condition, Condition) else parse_condition(condition, self.template)
+        cond = self._condition(condition)
         if cond.kind == "natural":
             raise ConfigError("the natural condition has no single score set: compare clean, synthetic, "
                               "part:REGION or an occluder")
@@ -478,7 +481,7 @@ class Evaluator:
     def pair_accuracy(self, condition: str | Condition = "clean") -> dict:
         """Pair accuracy of `run` (View 1 DevTest pairs, View 2 folds or the file's pairs):
         kfold_accuracy's {"mean", "std", "folds", "thresholds"} plus n_pairs and n_dropped."""
-        cond = condition if isinstance(condition, Condition) else parse_condition(condition, self.template)
+        cond = self._condition(condition)
         scores, labels, keep = self._pair_scores(self.pairs, cond)
         folds = None if self.pair_folds is None else self.pair_folds[keep]
         acc = M.kfold_accuracy(scores, labels, folds=folds, n_folds=self.n_folds, seed=self.seed)
