@@ -59,3 +59,19 @@ def test_the_stem_ships_with_the_recipe_its_config_describes():
         config = yaml.safe_load((root / "training" / "configs" / f"{variant}.yaml").read_text())
         assert config["init_from"] == "assets/models/stem2", variant
     assert "stem2" not in available_models()  # a starting point, not a dashboard model
+
+
+def test_the_next_starting_point_ships_with_its_recipe():
+    """assets/models/stem5 (the end of the stem3b -> stem4d -> stem5 restarts, the next recipe's starting
+    point) loads with its distillation head, finished with exactly training/configs/stem5.yaml's recipe, and is
+    not a dashboard model."""
+    import sys
+
+    root = assets_dir().parent
+    sys.path.insert(0, str(root / "scripts"))
+    from shipped_is_current import main as shipped_is_current
+
+    model, _ = load_model(assets_dir() / "models" / "stem5")
+    assert model.teacher_projection is not None and model.teacher_projection.weight.shape == (128, 320)
+    assert shipped_is_current(str(assets_dir() / "models" / "stem5"), str(root / "training" / "configs" / "stem5.yaml")) == "yes"
+    assert "stem5" not in available_models()

@@ -76,7 +76,7 @@ def test_resume_is_exact(tiny_data, tmp_path):
 
 def test_every_variant_runs_one_step(tiny_data, tmp_path):
     spec, data = tiny_data
-    for name in ("stem", "stem2", "base", "base_aug", "sad", "fad", "full", "full_t130", "full_t320"):
+    for name in ("stem", "stem2", "stem3b", "stem4d", "stem5", "base", "base_aug", "sad", "fad", "full", "full_t130", "full_t320"):
         cfg = load_config(Path("training/configs") / f"{name}.yaml",
                           [f"{k}={v}" for k, v in spec.items()] + ["model=tiny", "steps=1", "batch_size=8",
                                                                     "bf16=false", "init_from=null", "psi_init_norm=null",
