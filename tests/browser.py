@@ -88,11 +88,11 @@ def bar_values(page, title_fragment: str) -> list[float]:
         }""", title_fragment)
 
 
-def choose(page, label: str, option: str) -> None:
-    """Pick `option` in the Streamlit selectbox labelled `label`."""
+def choose(page, label: str, option: str, timeout: float = 30_000) -> None:
+    """Pick `option` in the Streamlit selectbox labelled `label` (each click waits up to `timeout` ms)."""
     box = page.get_by_label(label, exact=True).first
-    box.click()
-    page.get_by_role("option", name=option, exact=True).first.click()
+    box.click(timeout=timeout)
+    page.get_by_role("option", name=option, exact=True).first.click(timeout=timeout)
 
 
 def wait_chart(page, title_fragment: str, timeout: float = 120_000) -> list[float]:

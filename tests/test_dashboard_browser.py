@@ -71,18 +71,21 @@ def test_occlusion_changes_the_difference_chart(server, browser):
     page.close()
 
 
+# (frag) -> rendered [width, height] in px of the face images of the plotly chart whose title has frag
+_TILE_BOXES_JS = """(frag) => {
+    for (const el of document.querySelectorAll('.js-plotly-plot')) {
+        const t = JSON.stringify((el.layout && el.layout.title) || '');
+        if (!t.includes(frag)) continue;
+        return [...el.querySelectorAll('g.imagelayer image')].map(e => {
+            const r = e.getBoundingClientRect(); return [r.width, r.height]; }).filter(b => b[0] > 0);
+    }
+    return [];
+}"""
+
+
 def _tile_boxes(page, title_fragment: str) -> list[tuple[float, float]]:
     """Rendered (width, height) in px of the face images of the plotly chart whose title has the fragment."""
-    return page.evaluate(
-        """(frag) => {
-            for (const el of document.querySelectorAll('.js-plotly-plot')) {
-                const t = JSON.stringify((el.layout && el.layout.title) || '');
-                if (!t.includes(frag)) continue;
-                return [...el.querySelectorAll('g.imagelayer image')].map(e => {
-                    const r = e.getBoundingClientRect(); return [r.width, r.height]; }).filter(b => b[0] > 0);
-            }
-            return [];
-        }""", title_fragment)
+    return page.evaluate(_TILE_BOXES_JS, title_fragment)
 
 
 @pytest.mark.parametrize("page_name,title", [("Filter explorer", "Filter responses"),
@@ -97,7 +100,10 @@ def test_heatmap_faces_are_legible(server, browser, page_name, title):
         """(frag) => [...document.querySelectorAll('.js-plotly-plot')].some(e => e._fullData &&
               e._fullData.length && JSON.stringify((e.layout && e.layout.title) || '').includes(frag))""",
         arg=title, timeout=120_000)
-    page.wait_for_timeout(500)
+    # plotly draws the image layer after the figure's data arrive: wait for the faces themselves (a
+    # loaded machine took over 500 ms), then measure them
+    page.wait_for_function(f"(frag) => ({_TILE_BOXES_JS})(frag).length >= 4", arg=title, timeout=120_000)
+    page.wait_for_timeout(300)  # let the layout settle before measuring
     boxes = _tile_boxes(page, title)
     assert len(boxes) >= 4, boxes
     for w, h in boxes:
@@ -216,7 +222,8 @@ def test_eight_concurrent_sessions(server, browser):
     rss_loaded = rss_mib(proc.pid)
     regions = ["mouth", "nose", "chin", "forehead", "left_eye", "right_eye", "left_cheek", "right_cheek"]
     for p, region in zip(pages, regions):
-        choose(p, "Region", region)
+        # one browser renders all eight pages: on a loaded machine a click can take longer than 30 s
+        choose(p, "Region", region, timeout=120_000)
     for p in pages:
         wait_idle(p, timeout=120_000)
         assert not errors_on(p), errors_on(p)
