@@ -40,38 +40,32 @@ def test_the_dlib_port_evaluation_ships():
     assert {"clean", "synthetic", "natural", "part:nose"} <= set(d["conditions"])
 
 
-def test_the_stem_ships_with_the_recipe_its_config_describes():
-    """assets/models/stem2 is the one starting point of every variant (committed so that variants can be trained
-    in a later session): it loads, carries the distillation head, finished training with exactly the
-    recipe of training/configs/stem2.yaml, and every variant config starts from it."""
+def _assert_starting_point(name: str) -> None:
+    """assets/models/<name> loads with its distillation head, finished training with exactly the recipe of
+    training/configs/<name>.yaml, and is not a dashboard model."""
     import sys
-
-    import yaml
 
     root = assets_dir().parent
     sys.path.insert(0, str(root / "scripts"))
     from shipped_is_current import main as shipped_is_current
 
-    model, info = load_model(assets_dir() / "models" / "stem2")
+    model, _ = load_model(assets_dir() / "models" / name)
     assert model.teacher_projection is not None and model.teacher_projection.weight.shape == (128, 320)
-    assert shipped_is_current(str(assets_dir() / "models" / "stem2"), str(root / "training" / "configs" / "stem2.yaml")) == "yes"
+    assert shipped_is_current(str(assets_dir() / "models" / name), str(root / "training" / "configs" / f"{name}.yaml")) == "yes"
+    assert name not in available_models()
+
+
+def test_the_stem_ships_with_the_recipe_its_config_describes():
+    """assets/models/stem2 is the one starting point of every variant (committed so that variants can be trained
+    in a later session), and every variant config starts from it."""
+    import yaml
+
+    _assert_starting_point("stem2")
     for variant in (*REFERENCE_VARIANTS, "full_t130", "full_t320"):
-        config = yaml.safe_load((root / "training" / "configs" / f"{variant}.yaml").read_text())
+        config = yaml.safe_load((assets_dir().parent / "training" / "configs" / f"{variant}.yaml").read_text())
         assert config["init_from"] == "assets/models/stem2", variant
-    assert "stem2" not in available_models()  # a starting point, not a dashboard model
 
 
 def test_the_next_starting_point_ships_with_its_recipe():
-    """assets/models/stem5 (the end of the stem3b -> stem4d -> stem5 restarts, the next recipe's starting
-    point) loads with its distillation head, finished with exactly training/configs/stem5.yaml's recipe, and is
-    not a dashboard model."""
-    import sys
-
-    root = assets_dir().parent
-    sys.path.insert(0, str(root / "scripts"))
-    from shipped_is_current import main as shipped_is_current
-
-    model, _ = load_model(assets_dir() / "models" / "stem5")
-    assert model.teacher_projection is not None and model.teacher_projection.weight.shape == (128, 320)
-    assert shipped_is_current(str(assets_dir() / "models" / "stem5"), str(root / "training" / "configs" / "stem5.yaml")) == "yes"
-    assert "stem5" not in available_models()
+    """assets/models/stem5, the end of the stem3b -> stem4d -> stem5 restarts: the next recipe's starting point."""
+    _assert_starting_point("stem5")
