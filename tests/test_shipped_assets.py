@@ -56,16 +56,17 @@ def _assert_starting_point(name: str) -> None:
 
 
 def test_the_stem_ships_with_the_recipe_its_config_describes():
-    """assets/models/stem2 is the one starting point of every variant (committed so that variants can be trained
-    in a later session), and every variant config starts from it."""
+    """assets/models/stem5, the end of the stem -> stem2 -> stem3b -> stem4d -> stem5 restarts, is the one starting
+    point of every variant (committed so that variants can be trained in a later session), and every variant
+    config starts from it."""
     import yaml
 
-    _assert_starting_point("stem2")
+    _assert_starting_point("stem5")
     for variant in (*REFERENCE_VARIANTS, "full_t130", "full_t320"):
         config = yaml.safe_load((assets_dir().parent / "training" / "configs" / f"{variant}.yaml").read_text())
-        assert config["init_from"] == "assets/models/stem2", variant
+        assert config["init_from"] == "assets/models/stem5", variant
 
 
-def test_the_next_starting_point_ships_with_its_recipe():
-    """assets/models/stem5, the end of the stem3b -> stem4d -> stem5 restarts: the next recipe's starting point."""
-    _assert_starting_point("stem5")
+def test_the_second_stem_ships_with_its_recipe():
+    """assets/models/stem2, where stem3b.yaml starts (and the previous recipe's variants did)."""
+    _assert_starting_point("stem2")
