@@ -196,6 +196,50 @@ def test_realistic_occluders_in_training_batches(tiny_data, occluder):
         TrainConfig(occlusion=True, occluder="helmet")
 
 
+def test_taller_occluders_vary_the_rectangle_height(tiny_data):
+    """occluder_height_max: each batch's rectangle is 32 px wide and between 12 and that many px tall,
+    so its area varies and on average exceeds the paper's fixed 32x12; without it nothing changes."""
+    from interpface.errors import ConfigError
+
+    _, data = tiny_data
+    fixed = BatchMaker(data, 8, seed=3, occlusion=True)
+    tall = BatchMaker(data, 8, seed=3, occlusion=True, occluder_height_max=26.7)
+    area = lambda b: int((b["clean"] != b["occluded"]).any(dim=1).sum())
+    fixed_areas = [area(fixed.batch(s)) for s in range(8)]
+    tall_areas = [area(tall.batch(s)) for s in range(8)]
+    assert np.mean(tall_areas) > 1.3 * np.mean(fixed_areas)
+    assert len(set(tall_areas)) > 1
+    assert torch.equal(tall.batch(2)["occluded"], tall.batch(2)["occluded"])  # a function of the step
+    with pytest.raises(ConfigError, match="occluder_height_max"):
+        TrainConfig(occlusion=True, occluder_height_max=8.0)
+
+
+def test_occluded_distillation_weight_scales_only_the_occluded_branch():
+    """The distillation terms are (clean + w * occluded) / 2: linear in w_distill_occluded, and w = 1 is
+    the plain average of the two branches."""
+    from interpface.models.networks import InterpretableFaceNet, get_model_config
+    from training.objective import SiameseObjective
+
+    torch.manual_seed(0)
+    net = InterpretableFaceNet(get_model_config("tiny", num_classes=4, teacher_dim=128)).eval()
+    clean, occluded = torch.rand(6, 3, 96, 96), torch.rand(6, 3, 96, 96)
+    labels, teacher = torch.tensor([0, 1, 2, 3, 0, 1]), torch.nn.functional.normalize(torch.randn(6, 128), dim=1)
+    terms = {}
+    for w in (0.0, 1.0, 3.0):
+        cfg = TrainConfig(model="tiny", occlusion=True, teacher="dlib_resnet_v1", w_distill_cosine=1.0,
+                          w_distill_relation=10.0, w_distill_occluded=w)
+        with torch.no_grad():
+            terms[w] = SiameseObjective(net, cfg)(clean, occluded, labels, teacher)
+    for key in ("distill_cosine", "distill_relation"):
+        t0, t1, t3 = (float(terms[w][key]) for w in (0.0, 1.0, 3.0))
+        assert t1 > t0 > 0
+        assert t3 - t1 == pytest.approx(2 * (t1 - t0), rel=1e-4)
+    with torch.no_grad():
+        clean_only = SiameseObjective(net, TrainConfig(model="tiny", teacher="dlib_resnet_v1", w_distill_cosine=1.0))(
+            clean, None, labels, teacher)
+    assert float(terms[0.0]["distill_cosine"]) == pytest.approx(float(clean_only["distill_cosine"]) / 2, rel=1e-5)
+
+
 def test_nan_stops_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
     spec, data = tiny_data
     from training import objective

@@ -54,6 +54,8 @@ class TrainConfig:
     w_distill_cosine: float = 0.0  # 1 - cos(projection of f, centred teacher descriptor)
     w_distill_relation: float = 0.0  # MSE between the batch's cosine matrices of f and of the teacher
     distill_occluded: bool = True  # the occluded copy is pulled toward the clean face's teacher target too
+    # the occluded branch's distillation terms count this many times the clean branch's (1: the two averaged)
+    w_distill_occluded: float = 1.0
     # data
     dataset: str = "lfw"
     data_root: str | None = None
@@ -67,6 +69,9 @@ class TrainConfig:
     # which occluder the occluded branch sees: "rectangle" (the paper's, occluder_size), a realistic
     # kind (surgical_mask, cloth_mask, sunglasses, scarf, hand), or "mix" (each batch draws one of all six)
     occluder: str = "rectangle"
+    # rectangle only: None keeps occluder_size's height (the paper's 32x12); a number draws each batch's
+    # height uniformly between occluder_size's and this (26.7 px is the template's nose box)
+    occluder_height_max: float | None = None
     # optimisation
     steps: int = 1000
     batch_size: int = 64  # global batch (split over DDP ranks)
@@ -108,6 +113,11 @@ class TrainConfig:
         if self.uses_distillation and not self.teacher:
             raise ConfigError("w_distill_cosine / w_distill_relation need teacher: NAME (e.g. dlib_resnet_v1)")
         self.occluder_size = tuple(float(v) for v in self.occluder_size)
+        if self.occluder_height_max is not None and not self.occluder_height_max >= self.occluder_size[1]:
+            raise ConfigError(f"occluder_height_max ({self.occluder_height_max}) must be at least the occluder's "
+                              f"height ({self.occluder_size[1]})")
+        if self.w_distill_occluded < 0:
+            raise ConfigError("w_distill_occluded must be >= 0")
 
     @property
     def uses_sad(self) -> bool:

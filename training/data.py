@@ -109,7 +109,7 @@ class BatchMaker:
 
     def __init__(self, data: TrainingSet, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
                  crop: int = 96, flip: bool = True, occlusion: bool = False, occluder_size=(32.0, 12.0),
-                 occluder: str = "rectangle", pairs_per_batch: int = 0):
+                 occluder: str = "rectangle", pairs_per_batch: int = 0, occluder_height_max: float | None = None):
         if batch_size % world_size:
             raise ValueError(f"global batch {batch_size} is not divisible by {world_size} ranks")
         self.data, self.batch_size, self.seed = data, batch_size, seed
@@ -117,6 +117,7 @@ class BatchMaker:
         self.crop, self.flip, self.occlusion = crop, flip, occlusion
         self.occluder_size = tuple(occluder_size)
         self.occluder = occluder
+        self.occluder_height_max = occluder_height_max
         # identity-paired batches: this many identities with 2+ images contribute two images each, so
         # the batch's cosine matrix (the relation loss) sees genuine pairs, not only impostors
         self.pairs_per_batch = int(pairs_per_batch)
@@ -159,7 +160,10 @@ class BatchMaker:
         if kind == "mix":
             kind = ("rectangle", *OCCLUDER_KINDS)[int(rng.integers(len(OCCLUDER_KINDS) + 1))]
         if kind == "rectangle":
-            return occlude_batch(crops, landmarks, rng, self.template, self.occluder_size)[0]
+            width, height = self.occluder_size
+            if self.occluder_height_max is not None:
+                height = float(rng.uniform(height, self.occluder_height_max))
+            return occlude_batch(crops, landmarks, rng, self.template, (width, height))[0]
         return draw_occluder(kind, rng, self.template).apply_batch(crops, landmarks)[0]
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:

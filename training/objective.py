@@ -20,7 +20,7 @@ class SiameseObjective(nn.Module):
     """forward(clean (b,3,S,S), occluded (b,3,S,S) or None, labels (b,), teacher (b,D) or None) -> dict
     of scalar terms (already weighted), plus 'loss' (their sum) and 'accuracy' (clean branch, no
     gradient). The distillation terms average the clean and (with distill_occluded) the occluded
-    branch, both toward the clean face's teacher target."""
+    branch, the latter weighted by w_distill_occluded, both toward the clean face's teacher target."""
 
     def __init__(self, net: InterpretableFaceNet, cfg: TrainConfig):
         super().__init__()
@@ -77,15 +77,17 @@ class SiameseObjective(nn.Module):
         if cfg.uses_distillation:
             if teacher is None:
                 raise ValueError("distillation weights are set but the batch has no teacher targets")
-            branches = [inter.f[:b]]
+            # (f, weight): the clean branch counts 1, the occluded w_distill_occluded; divided by the
+            # number of branches, so that w_distill_occluded = 1 is the plain average of the two
+            branches = [(inter.f[:b], 1.0)]
             if occluded is not None and cfg.distill_occluded:
-                branches.append(inter.f[b:])
+                branches.append((inter.f[b:], cfg.w_distill_occluded))
             if cfg.w_distill_cosine > 0:
                 terms["distill_cosine"] = cfg.w_distill_cosine * sum(
-                    self.distill_cosine(self.net.teacher_projection(f), teacher) for f in branches) / len(branches)
+                    w * self.distill_cosine(self.net.teacher_projection(f), teacher) for f, w in branches) / len(branches)
             if cfg.w_distill_relation > 0:
                 terms["distill_relation"] = cfg.w_distill_relation * sum(
-                    self.distill_relation(f, teacher) for f in branches) / len(branches)
+                    w * self.distill_relation(f, teacher) for f, w in branches) / len(branches)
         terms["loss"] = sum(terms.values())
         with torch.no_grad():
             terms["accuracy"] = (logits_clean.argmax(dim=1) == labels).float().mean()

@@ -168,7 +168,8 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike | None = None, *, resume:
         model = torch.compile(model)
     batches = BatchMaker(data, cfg.batch_size, seed=cfg.seed, rank=rank, world_size=world, crop=cfg.crop,
                          flip=cfg.flip, occlusion=cfg.occlusion, occluder_size=cfg.occluder_size,
-                         occluder=cfg.occluder, pairs_per_batch=cfg.pairs_per_batch)
+                         occluder=cfg.occluder, pairs_per_batch=cfg.pairs_per_batch,
+                         occluder_height_max=cfg.occluder_height_max)
     use_bf16 = cfg.bf16 and bf16_supported(device)
     logger = _Logger(run_dir, start, enabled=is_main)
     extra = {"training": cfg.to_dict(), "class_names": data.class_names, "data_digest": data.digest,
