@@ -1,14 +1,15 @@
 #!/usr/bin/env python
 """Evaluate the reference models (assets/models/<variant>/) and the dlib peer on LFW DevTest,
-clean / synthetic / natural occlusion, and write the README's tables (the paper's Tables 2-5 form).
+clean / synthetic / natural occlusion, and write the tables of docs/results.md (the paper's Tables 2-5 form).
 
     .venv/bin/python scripts/evaluate_reference.py [--variants base,base_aug,sad,fad,full] [--peer] [--port]
-                                                   [--realistic] [--out out/evaluation] [--threads N]
+                                                   [--realistic] [--out out/evaluation] [--threads N] [--docs]
 
 Resumable: a variant whose out/evaluation/<variant>.json exists is not re-run (--force re-runs).
 Writes <out>/<variant>.json (the four conditions' result dicts) and <out>/tables.md; --realistic also
 evaluates the realistic occluders (one seeded mask / sunglasses / scarf / hand per probe) into
-<out>/<variant>_realistic.json (~2 min per model) and adds their table.
+<out>/<variant>_realistic.json (~2 min per model) and adds their table. --docs also writes the tables
+into docs/results.md, between its `<!-- BEGIN evaluate_reference.py -->` / `<!-- END ... -->` markers.
 Cost on the 2-core dev machine: ~2-3 min per cpu-config model, ~9 min for the dlib peer.
 """
 
@@ -48,6 +49,8 @@ def main() -> int:
     p.add_argument("--realistic", action="store_true", help="also the realistic occluders: " + ", ".join(REALISTIC))
     p.add_argument("--force", action="store_true")
     p.add_argument("--no-ship", action="store_true", help="do not write assets/models/<variant>/evaluation.json")
+    p.add_argument("--docs", action="store_true", help="also write the tables into docs/results.md (between its "
+                   "evaluate_reference.py markers)")
     args = p.parse_args()
 
     import torch
@@ -137,6 +140,10 @@ def main() -> int:
         parts.append(realistic_table(real))
     (out / "tables.md").write_text("\n\n".join(parts) + "\n")
     print(f"tables -> {out / 'tables.md'}")
+    if args.docs:
+        from _results_md import patch_results
+
+        patch_results("evaluate_reference.py", "\n\n".join(parts))
     return 0
 
 

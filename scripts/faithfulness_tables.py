@@ -1,16 +1,17 @@
 #!/usr/bin/env python
-"""Method x model tables of `interpface faithfulness` runs (out/faithfulness/<model>.json) for the README.
+"""Method x model tables of `interpface faithfulness` runs (out/faithfulness/<model>.json) for docs/results.md.
 
     for v in base base_aug sad fad full; do
         interpface faithfulness --checkpoint assets/models/$v --pairs 10 --rise-masks 256 --json out/faithfulness/$v.json
     done
     interpface faithfulness --checkpoint dlib-resnet --name dlib_port --pairs 10 --rise-masks 256 --json out/faithfulness/dlib_port.json
-    .venv/bin/python scripts/faithfulness_tables.py [--dir out/faithfulness] [--baseline black]
+    .venv/bin/python scripts/faithfulness_tables.py [--dir out/faithfulness] [--baseline black] [--docs]
 
 Prints (and writes <dir>/tables.md): similarity deletion AUC (genuine pairs; lower = more faithful),
 similarity insertion AUC (higher = more faithful) and ms per map, each method x model, then per
 model the representation map's gap to the best perturbation method's deletion AUC (the target: within
-10% of it), and every curve of one model (--detail, default full).
+10% of it), and every curve of one model (--detail, default full). --docs also writes them into
+docs/results.md, between its `<!-- BEGIN faithfulness_tables.py -->` / `<!-- END ... -->` markers.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def main() -> int:
     ap.add_argument("--dir", default="out/faithfulness")
     ap.add_argument("--baseline", default="black", choices=("black", "blur"))
     ap.add_argument("--detail", default="full", help="the model whose every curve is tabulated")
+    ap.add_argument("--docs", action="store_true", help="also write the tables into docs/results.md")
     args = ap.parse_args()
     d = Path(args.dir)
     runs = {n: json.loads((d / f"{n}.json").read_text()) for n in ORDER if (d / f"{n}.json").is_file()}
@@ -95,6 +97,10 @@ def main() -> int:
     text = "\n\n".join(parts) + "\n"
     (d / "tables.md").write_text(text)
     print(text)
+    if args.docs:
+        from _results_md import patch_results
+
+        patch_results("faithfulness_tables.py", text)
     return 0
 
 

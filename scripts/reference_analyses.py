@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Analyse the reference models and write the README's results table.
+"""Analyse the reference models and write the analysis table of docs/results.md.
 
 For each variant (base, base_aug, sad, fad, full) whose checkpoint exists in assets/models/<variant>/:
 run `interpface analyze` on 1,000 LFW DevTest faces (skipped when assets/analyses/<variant>.json already
@@ -12,13 +12,17 @@ model (± bootstrap std over images) and whether the paper's claims hold:
 3. occlusion changes fewer dimensions (dims_50: dimensions holding half the change), and by less
    (mean |f(I) - f(I^)| relative to mean |f|, so models with different feature scales compare).
 
-    .venv/bin/python scripts/reference_analyses.py [--images 1000] [--force] [--variants base,sad,full]
+    .venv/bin/python scripts/reference_analyses.py [--images 1000] [--force] [--variants base,sad,full] [--docs]
+
+--docs also writes the table into docs/results.md, between its `<!-- BEGIN reference_analyses.py -->` /
+`<!-- END ... -->` markers.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +35,7 @@ BLACK_BOXES = {"dlib_port": "dlib-resnet"}
 
 def fmt(m: dict, key: str, digits: int = 2) -> str:
     v = m.get(key)
-    if v is None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):  # e.g. no negative peaks (ReLU outputs)
         return "–"
     sd = ((m.get("bootstrap") or {}).get(key) or {}).get("std")
     return f"{v:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd is not None else "")
@@ -64,6 +68,7 @@ def main() -> int:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--force", action="store_true")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--docs", action="store_true", help="also write the table into docs/results.md")
     args = ap.parse_args()
     metrics = {}
     for v in args.variants.split(","):
@@ -84,9 +89,9 @@ def main() -> int:
     if not metrics:
         print("no reference models found", file=sys.stderr)
         return 1
-    print("| model | spread + (px) | spread − (px) | hull fraction + | hull fraction − | regions + / − | "
-          "median std + (px) | median std − (px) | instability | mean Δf eyes | mean Δf nose | rel. Δf (eyes, nose, mouth) | dims₅₀ (eyes, nose, mouth) |")
-    print("|---|" + "---|" * 12)
+    table = ["| model | spread + (px) | spread − (px) | hull fraction + | hull fraction − | regions + / − | "
+             "median std + (px) | median std − (px) | instability | mean Δf eyes | mean Δf nose | rel. Δf (eyes, nose, mouth) | dims₅₀ (eyes, nose, mouth) |",
+             "|---|" + "---|" * 12]
     for v, m in metrics.items():
         rel = mean_over_regions(m, "relative_feature_difference")
         dims = m.get("feature_difference_dims_50") or {}
@@ -99,11 +104,16 @@ def main() -> int:
             sd = (boot.get(f"mean_feature_difference/{r}") or {}).get("std")
             return f"{mfd[r]:.4f}" + (f" ± {sd:.4f}" if sd is not None else "")
 
-        print(f"| {v} | {fmt(m, 'spread_pos')} | {fmt(m, 'spread_neg')} | {fmt(m, 'hull_fraction_pos', 3)} | "
+        table.append(f"| {v} | {fmt(m, 'spread_pos')} | {fmt(m, 'spread_neg')} | {fmt(m, 'hull_fraction_pos', 3)} | "
               f"{fmt(m, 'hull_fraction_neg', 3)} | {m.get('regions_covered_pos')} / {m.get('regions_covered_neg')} | "
               f"{fmt(m, 'median_peak_std_pos')} | {fmt(m, 'median_peak_std_neg')} | {m.get('location_instability', float('nan')):.4f} | "
               f"{mfd_s('eyes')} | {mfd_s('nose')} | {'–' if rel is None else f'{rel:.3f}'} | "
               f"{', '.join(str(dims.get(r, '–')) for r in ('eyes', 'nose', 'mouth'))} |")
+    print("\n".join(table))
+    if args.docs:
+        from _results_md import patch_results
+
+        patch_results("reference_analyses.py", "\n".join(table))
     if "base" in metrics:
         b = metrics["base"]
         print("\nClaims (vs base; a difference counts when it exceeds 2 bootstrap stds of both models where known):")
