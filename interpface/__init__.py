@@ -31,7 +31,8 @@ _EXPORTS = {
     "ModelConfig": "models.networks", "InterpretableFaceNet": "models.networks", "get_model_config": "models.networks",
     "load_model": "models.checkpoint", "save_checkpoint": "models.checkpoint",
     # evaluation
-    "embed_crops": "evaluation.embedding", "embed_images": "evaluation.embedding",
+    "embed_images": "evaluation.embedding", "FaceModel": "models.face_model", "resolve_model": "models.registry",
+    "list_schemes": "models.registry",
     "verification_metrics": "evaluation.metrics", "kfold_accuracy": "evaluation.metrics", "identification_ranks": "evaluation.metrics",
     "evaluate": "evaluation.protocols", "Evaluator": "evaluation.protocols", "DlibResNetEmbedder": "evaluation.peers",
     # analyses and figures (interpface.analysis, interpface.figures)

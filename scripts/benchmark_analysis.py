@@ -131,10 +131,11 @@ def main() -> int:
     from interpface.analysis import EmbeddingTarget, load_devtest_faces, occlusion_sweep, run_analysis
     from interpface.analysis._common import to_input
     from interpface.analysis.feature_difference import feature_differences, region_rects
-    from interpface.models.checkpoint import load_model
+    from interpface.models.registry import resolve_model
 
     ckpt = args.checkpoint or default_checkpoint()
-    model, info = load_model(ckpt)
+    face_model = resolve_model(ckpt)
+    model, info = face_model.part_filters, face_model.info
     faces = load_devtest_faces(args.images if "analysis" in parts else 2)
     crops, lms = faces.crops, faces.landmarks
     n, bs = len(crops), args.batch_size
@@ -150,7 +151,7 @@ def main() -> int:
                     model(to_input(crops[s:s + bs]))
 
         def analysis():
-            return run_analysis(model, crops, lms, regions=None, bootstrap=100, batch_size=bs)
+            return run_analysis(face_model, crops, lms, regions=None, bootstrap=100, batch_size=bs)
 
         forward_only()  # warm-up
         fwd_all, ana_all = [], []

@@ -23,15 +23,15 @@ def probe_update_ms(model_dir: str, n: int = 60) -> dict:
     import numpy as np
     import torch
 
-    from interpface.models.checkpoint import load_model
+    from interpface.models.registry import resolve_model
     from interpface.faces.occlusion import random_rect
     from interpface.faces.pipeline import FacePipeline
     from interpface.analysis.probe import OcclusionProbe
     from interpface.faces.samples import sample_face
 
     torch.set_num_threads(1)
-    model, _ = load_model(model_dir)
-    model.to(memory_format=torch.channels_last)
+    model = resolve_model(model_dir)
+    model.module.to(memory_format=torch.channels_last)
     pipe = FacePipeline()
     face, other = pipe.prepare(sample_face("astronaut")), pipe.prepare(sample_face("grace_hopper"))
     t = time.perf_counter()

@@ -39,15 +39,17 @@ def main() -> int:
     from interpface.evaluation.protocols import Evaluator, format_table
 
     if args.checkpoint:
-        from interpface.models.checkpoint import load_model
+        from interpface.models.registry import resolve_model
 
-        model, _ = load_model(args.checkpoint)
+        model = resolve_model(args.checkpoint)
         name = args.checkpoint
     else:
         from interpface.models.networks import InterpretableFaceNet, get_model_config
 
         torch.manual_seed(0)
-        model = InterpretableFaceNet(get_model_config(args.config)).eval()
+        from interpface.models.adapters import InterpretableFaceModel
+
+        model = InterpretableFaceModel(InterpretableFaceNet(get_model_config(args.config)).eval())
         name = f"untrained {args.config}-config model"
     t0 = time.perf_counter()
     ev = Evaluator(model, "lfw-devtest", n_bootstrap=args.bootstrap)

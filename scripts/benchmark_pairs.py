@@ -36,11 +36,11 @@ def main() -> int:
     import torch
 
     from interpface.analysis.pair_maps import methods_for, pair_map
-    from interpface.models.checkpoint import load_model
+    from interpface.models.registry import resolve_model
     from interpface.errors import DatasetError
 
     torch.set_num_threads(args.threads)
-    model, _ = load_model(args.checkpoint)
+    model = resolve_model(args.checkpoint)
     try:
         from interpface.analysis.pair_benchmark import load_devtest_pairs
 

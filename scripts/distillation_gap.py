@@ -22,12 +22,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from interpface.evaluation.embedding import embed_crops  # noqa: E402
 from interpface.evaluation.protocols import Evaluator, ModelEmbedder  # noqa: E402
 from interpface.faces.datasets import load_dataset  # noqa: E402
 from interpface.faces.prepare import PreparedDataset  # noqa: E402
-from interpface.models.adapters import load_face_model  # noqa: E402
-from interpface.models.checkpoint import load_model  # noqa: E402
+from interpface.models.registry import resolve_model  # noqa: E402
 from interpface.models.teacher import TEACHER_NAME, load_teacher  # noqa: E402
 from training.data import load_training_set, teacher_centre  # noqa: E402
 
@@ -35,8 +33,8 @@ from training.data import load_training_set, teacher_centre  # noqa: E402
 def projected_cosine(model, crops: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """crops (N, 110, 110, 3) uint8, targets (N, 128) unit-norm centred -> (N,) cosines (NaN where the
     target is missing)."""
-    weight = model.teacher_projection.weight.detach().float().numpy()  # (128, N^f)
-    projected = embed_crops(model, crops) @ weight.T  # the projection is linear: normalising f first is harmless
+    weight = model.module.teacher_projection.weight.detach().float().numpy()  # (128, N^f)
+    projected = model.embed(crops, None) @ weight.T  # the projection is linear: normalising f first is harmless
     projected /= np.linalg.norm(projected, axis=1, keepdims=True)
     return (projected * targets).sum(axis=1)
 
@@ -48,8 +46,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    model = load_model(args.checkpoint)[0]
-    if getattr(model, "teacher_projection", None) is None:
+    model = resolve_model(args.checkpoint)
+    if getattr(model.module, "teacher_projection", None) is None:
         raise SystemExit(f"{args.checkpoint}: this model has no teacher projection (not distilled)")
 
     train = load_training_set(teacher=TEACHER_NAME)
@@ -63,7 +61,7 @@ def main(argv=None) -> int:
     faces = Evaluator(ModelEmbedder(model), n_bootstrap=1).faces
     face_rows = faces.rows[np.nonzero(faces.ok)[0]]
     crops, landmarks = np.array(faces.crops[face_rows]), faces.landmarks[face_rows]
-    targets = load_face_model("dlib-resnet").embed(crops, landmarks) - centre
+    targets = resolve_model("dlib-resnet").embed(crops, landmarks) - centre
     targets /= np.linalg.norm(targets, axis=1, keepdims=True)
     test_cos = projected_cosine(model, crops, targets)
 

@@ -57,7 +57,7 @@ def main() -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from interpface.models.checkpoint import load_model
+    from interpface.models.registry import resolve_model
     from interpface.evaluation.protocols import Evaluator, format_table, paper_table
 
     out = Path(args.out)
@@ -88,7 +88,7 @@ def main() -> int:
 
             embedder = DlibPortEmbedder()
         else:
-            embedder, _ = load_model(Path(args.models_dir) / variant)
+            embedder = resolve_model(Path(args.models_dir) / variant)
         ev = Evaluator(embedder, "lfw-devtest", n_bootstrap=args.bootstrap, progress=True)
         if variant not in PEERS:
             ev.embedder.name = variant

@@ -27,16 +27,15 @@ def make_tiny_analyses(zoo: Path, out: Path, faces) -> Path:
     import numpy as np
 
     from interpface.analysis import run_analysis, save_precomputed
-    from interpface.models.checkpoint import load_model
     from interpface.faces.pipeline import FacePipeline
+    from interpface.models.registry import resolve_model
 
     pipe = FacePipeline()
     prepared = [pipe.prepare(faces.path(rel)) for rel in FACES]
     crops = np.stack([f.crop for f in prepared])
     landmarks = np.stack([f.landmarks for f in prepared])
     for name in ("base", "full"):
-        model, _ = load_model(zoo / name)
-        result = run_analysis(model, crops, landmarks, regions=("eyes", "nose", "mouth"), bootstrap=0,
+        result = run_analysis(resolve_model(zoo / name), crops, landmarks, regions=("eyes", "nose", "mouth"), bootstrap=0,
                               relpaths=list(FACES))
         save_precomputed(result, name, out, crops=crops)
     return out
@@ -58,7 +57,8 @@ def make_user_black_box(root: Path, analyses: Path, faces) -> str:
 
     from interpface.analysis import run_analysis, save_precomputed
     from interpface.faces.pipeline import FacePipeline
-    from interpface.models.adapters import IResNet, load_face_model
+    from interpface.models.adapters import IResNet
+    from interpface.models.registry import resolve_model
 
     torch.manual_seed(0)
     path = root / "r18.safetensors"
@@ -67,7 +67,7 @@ def make_user_black_box(root: Path, analyses: Path, faces) -> str:
     pipe = FacePipeline()
     prepared = [pipe.prepare(faces.path(rel)) for rel in FACES]
     crops, landmarks = np.stack([f.crop for f in prepared]), np.stack([f.landmarks for f in prepared])
-    result = run_analysis(load_face_model(value), crops, landmarks, regions=("eyes", "nose", "mouth"), bootstrap=0,
+    result = run_analysis(resolve_model(value), crops, landmarks, regions=("eyes", "nose", "mouth"), bootstrap=0,
                           relpaths=list(FACES))
     save_precomputed(result, "r18", analyses, crops=crops)
     return f"r18={value}"

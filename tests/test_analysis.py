@@ -1,6 +1,7 @@
 """Peaks, template warp, per-filter statistics, spread summaries, feature differences, run_analysis."""
 
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -36,6 +37,7 @@ from interpface.analysis import (
 from interpface.analysis.feature_difference import location_grid
 from interpface.analysis.precomputed import list_precomputed
 from interpface.faces.occlusion import occlude_batch
+from interpface.models.adapters import InterpretableFaceModel
 from tests.tiny import tiny_model as tiny_model_builder
 
 
@@ -177,6 +179,7 @@ class _Linear(nn.Module):
 
     def __init__(self, k=5, seed=0):
         super().__init__()
+        self.config = SimpleNamespace(input_size=96, num_filters=k)
         g = torch.Generator().manual_seed(seed)
         self.w = torch.randn(k, 3 * 96 * 96, generator=g, dtype=torch.float64)
 
@@ -186,12 +189,12 @@ class _Linear(nn.Module):
 
 def test_feature_differences_exact_on_linear_model(faces, template):
     crops, lms = faces
-    model = _Linear()
+    model = InterpretableFaceModel(_Linear())  # takes the central window like ours
     occluders = {**region_rects(("eyes", "nose"), template), **location_grid(template, 2)}
     d = feature_differences(model, crops, lms, occluders, batch_size=4, template=template)
     assert d.names == ["eyes", "nose", "grid_r0c0", "grid_r0c1", "grid_r1c0", "grid_r1c1"]
     assert d.mean_abs.shape == (6, 5) and d.image_mean.shape == (6, 6)
-    w = model.w.numpy().reshape(5, 3, 96, 96)
+    w = model.module.w.numpy().reshape(5, 3, 96, 96)
     for i, name in enumerate(d.names):
         occ, masks, _, _ = occlude_batch(crops, lms, None, template, rect=occluders[name])
         diff = (crops.astype(np.float64) - occ) / 255.0  # (N, 110, 110, 3), nonzero only under the mask
@@ -209,7 +212,7 @@ def test_feature_differences_exact_on_linear_model(faces, template):
 # ---------------------------------------------------------------------------------- run_analysis
 def test_run_analysis_tiny_model(tiny_model, faces, template, tmp_path):
     crops, lms = faces
-    r = run_analysis(tiny_model, crops, lms, regions=("eyes", "nose"), bootstrap=5, batch_size=4,
+    r = run_analysis(InterpretableFaceModel(tiny_model), crops, lms, regions=("eyes", "nose"), bootstrap=5, batch_size=4,
                      relpaths=[f"p/{i}.jpg" for i in range(6)], identities=list("aabbcc"))
     k = 32
     assert r.template_xy.shape == (6, k, 2, 2) and r.crop_xy.shape == (6, k, 2, 2) and r.weight.shape == (6, k, 2)

@@ -10,7 +10,8 @@ import torch
 
 from interpface.models.checkpoint import save_checkpoint
 from interpface.cli.main import main
-from interpface.evaluation.embedding import embed_crops, embed_images
+from interpface.evaluation.embedding import embed_images
+from interpface.models.adapters import InterpretableFaceModel
 from interpface.errors import CacheError, ConfigError, DatasetError
 from interpface.evaluation.protocols import (
     Evaluator,
@@ -51,28 +52,28 @@ def mini_lfw(tmp_path_factory, faces):
 def tiny_model():
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    return InterpretableFaceNet(get_model_config("tiny")).eval()
+    return InterpretableFaceModel(InterpretableFaceNet(get_model_config("tiny")).eval(), name="tiny")
 
 
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory, tiny_model):
     d = tmp_path_factory.mktemp("ckpt") / "tiny"
-    save_checkpoint(d, tiny_model, model_config=tiny_model.config, extra={})
+    save_checkpoint(d, tiny_model.module, model_config=tiny_model.module.config, extra={})
     return d
 
 
 # ------------------------------------------------------------------------------------ embeddings
-def test_embed_crops_normalised_batch_independent_and_flip(tiny_model, rng):
+def test_embed_normalised_batch_independent_and_flip(tiny_model, rng):
     crops = rng.integers(0, 256, (5, 110, 110, 3), dtype=np.uint8)
-    a = embed_crops(tiny_model, crops, batch_size=2)
-    b = embed_crops(tiny_model, crops, batch_size=5)
+    a = tiny_model.embed(crops, None, batch_size=2)
+    b = tiny_model.embed(crops, None, batch_size=5)
     assert a.shape == (5, 32) and a.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(a, b, atol=2e-2)
     # a mirror-symmetric crop: flip-averaging changes nothing
     sym = crops.copy()
     sym[:, :, 55:] = sym[:, :, :55][:, :, ::-1]
-    np.testing.assert_allclose(embed_crops(tiny_model, sym, flip=True), embed_crops(tiny_model, sym), atol=2e-2)
+    np.testing.assert_allclose(tiny_model.embed(sym, None, flip=True), tiny_model.embed(sym, None), atol=2e-2)
 
 
 def test_embed_images_reports_bad_images_and_keeps_order(tiny_model, faces, tmp_path):
@@ -151,7 +152,7 @@ def test_lfw_devtest_all_conditions(mini_lfw, tiny_model):
     row = ev.faces.rows[k]
     occluded = occlude_seeded(np.asarray(ev.faces.crops[row]), ev.faces.landmarks[row],
                               occlusion_seed(ev.faces.keys[k], 0), ev.template)[0]
-    np.testing.assert_allclose(ev._cache["synthetic"][0][k], embed_crops(tiny_model, occluded[None])[0], atol=1e-5)
+    np.testing.assert_allclose(ev._cache["synthetic"][0][k], tiny_model.embed(occluded[None], None)[0], atol=1e-5)
     assert not np.allclose(ev._cache["synthetic"][0][k], ev._cache["clean"][0][k])
 
     part = ev.run("part:eyes")
@@ -164,7 +165,7 @@ def test_lfw_devtest_all_conditions(mini_lfw, tiny_model):
     assert mask["condition"] == "mask" and mask["n_pairs"] == clean["n_pairs"]
     occ = occluder_for_condition("mask", occlusion_seed(ev.faces.keys[k], 0), ev.template)
     masked = occ.apply(np.asarray(ev.faces.crops[row]), ev.faces.landmarks[row])[0]
-    np.testing.assert_allclose(ev._cache["mask"][0][k], embed_crops(tiny_model, masked[None])[0], atol=1e-5)
+    np.testing.assert_allclose(ev._cache["mask"][0][k], tiny_model.embed(masked[None], None)[0], atol=1e-5)
     assert parse_condition("sunglasses").name == "sunglasses"
     with pytest.raises(ConfigError, match="mask, sunglasses, scarf, hand"):
         parse_condition("helmet")
@@ -192,7 +193,7 @@ def test_compare_scores_both_models_on_the_same_pairs_and_resamples(mini_lfw, ti
 
     root, cache = mini_lfw
     torch.manual_seed(1)
-    other = InterpretableFaceNet(get_model_config("tiny")).eval()
+    other = InterpretableFaceModel(InterpretableFaceNet(get_model_config("tiny")).eval(), name="other")
     ev_a, ev_b = (Evaluator(m, "lfw-devtest", data_root=root, cache_dir=cache, n_bootstrap=0, n_trials=2)
                   for m in (tiny_model, other))
     r = compare_models(ev_a, ev_b, "synthetic", n_resamples=20)
@@ -272,7 +273,7 @@ def test_pairs_file_with_missing_images_is_a_clear_error(tiny_ckpt, tmp_path, ca
     err = capsys.readouterr().err
     assert code == 2 and "3 file(s)" in err and "x/a.jpg" in err and "y/c.jpg" in err and err.count("\n") == 1
     with pytest.raises(DatasetError):
-        Evaluator(InterpretableFaceNet(get_model_config("tiny")), f"pairs:{pf}", root=tmp_path)
+        Evaluator(InterpretableFaceModel(InterpretableFaceNet(get_model_config("tiny"))), f"pairs:{pf}", root=tmp_path)
 
 
 def test_evaluate_cli_argument_errors(tiny_ckpt, capsys):

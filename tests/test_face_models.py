@@ -12,11 +12,10 @@ import pytest
 import torch
 
 from interpface.cli.main import main
-from interpface.evaluation.embedding import embed_crops
 from interpface.errors import CheckpointError
 from interpface.models.adapters import (ARCFACE_112, DlibPortFaceModel, InterpretableFaceModel, IResNet, IResNetFaceModel,
-                                    ModelFileError, arcface_points, build_iresnet, load_face_model,
-                                    load_state_dict_file)
+                                    ModelFileError, arcface_points, build_iresnet, load_state_dict_file)
+from interpface.models.registry import resolve_model
 from interpface.models.networks import InterpretableFaceNet, get_model_config
 from interpface.faces.pipeline import FacePipeline
 
@@ -115,7 +114,7 @@ def test_wrong_keys_and_shapes_are_listed(iresnet18_file, tmp_path):
         with pytest.raises(ModelFileError):
             load_state_dict_file(broken)
     with pytest.raises(CheckpointError, match="depth"):
-        load_face_model(f"iresnet19:{iresnet18_file[0]}")
+        resolve_model(f"iresnet19:{iresnet18_file[0]}")
 
 
 def test_arcface_alignment_puts_the_five_points_in_place(iresnet18_file, aligned):
@@ -136,12 +135,18 @@ def test_arcface_alignment_puts_the_five_points_in_place(iresnet18_file, aligned
         model.layer_outputs(x, ["layer9"])
 
 
-def test_our_network_through_the_interface_matches_embed_crops(aligned):
+def test_our_network_through_the_interface_embeds_its_central_window(aligned):
     torch.manual_seed(0)
     net = InterpretableFaceNet(get_model_config("tiny")).eval()
     crops, lms = aligned
     model = InterpretableFaceModel(net)
-    assert np.allclose(model.embed(crops, lms), embed_crops(net, crops), atol=1e-4)
+    with torch.no_grad():
+        x = torch.from_numpy(crops[:, 7:103, 7:103].copy()).permute(0, 3, 1, 2).float() / 255.0
+        direct = torch.nn.functional.normalize(net(x), dim=1).numpy()
+    assert np.allclose(model.embed(crops, lms, precision="fp32"), direct, atol=1e-5)
+    # bf16 (the default where the CPU has it) stays close to fp32: the precision is only a parameter
+    cos = (model.embed(crops, lms, precision="bf16") * direct).sum(axis=1)
+    assert (cos > 0.98).all()
     x, shift = model.prepare(crops, lms)
     psi = model.layer_outputs(x)["psi_smooth"]
     assert psi.shape[:2] == (2, model.dim) and shift[0, 0, 2] == -(110 - model.input_size) // 2
@@ -168,7 +173,10 @@ def test_cli_embeds_and_evaluates_an_iresnet_state_dict(iresnet18_file, faces, t
     emb = np.load(out)
     assert emb.shape == (1, 512) and np.isclose(np.linalg.norm(emb[0]), 1.0, atol=1e-5)
     assert "iresnet18" in capsys.readouterr().out
-    assert main(["embed", "--checkpoint", f"iresnet18:{path}", "--flip", "--out", str(out), str(img)]) == 2
+    # flip-averaging works for every model now (the mirror image of its own input)
+    assert main(["embed", "--checkpoint", f"iresnet18:{path}", "--flip", "--quiet", "--out", str(out), str(img)]) == 0
+    flipped = np.load(out)
+    assert flipped.shape == (1, 512) and 0.5 < float(flipped[0] @ emb[0]) < 1.0 - 1e-6
 
     root = tmp_path / "imgs"
     for person in ("Grace_Hopper", "Eileen_Collins"):
@@ -193,25 +201,23 @@ def test_black_box_models_get_pair_maps_and_faithfulness(aligned, iresnet18_file
     on a black-box model through its [0, 1]-input module; the representation map and Grad-CAM do not apply."""
     from interpface.analysis.faithfulness import deletion_insertion
     from interpface.analysis.pair_maps import methods_for, pair_maps
-    from interpface.models.adapters import input_space_net
 
     crops, lms = aligned
     fm = DlibPortFaceModel()
-    net = input_space_net(fm)
-    assert methods_for(net) == ("occlusion", "integrated_gradients", "rise", "random")
-    x, _ = fm.prepare(crops, lms)
-    x01 = (x - net.shift) / net.scale
+    net = fm.input_net()
+    assert methods_for(fm) == ("occlusion", "integrated_gradients", "rise", "random")
+    x01, _ = fm.chips(crops, lms)
     assert float(x01.min()) >= 0.0 and float(x01.max()) <= 1.0
     with torch.no_grad():  # the wrapper is the same network: same descriptor as the FaceModel
         emb = torch.nn.functional.normalize(net(x01), dim=1).numpy()
     assert np.allclose(emb, fm.embed(crops, lms), atol=1e-5)
-    maps = pair_maps(net, x01[0], x01[1], ["occlusion", "rise", "random"], n_masks=32, window=32, stride=32)
+    maps = pair_maps(fm, x01[0], x01[1], ["occlusion", "rise", "random"], n_masks=32, window=32, stride=32)
     assert all(m.signed.shape == (150, 150) and np.isfinite(m.signed).all() for m in maps.values())
     curves = deletion_insertion(net, x01[0], x01[1], maps["occlusion"].signed, steps=4)
     assert np.isfinite(curves.deletion).all() and len(curves.deletion) == 5
-    with pytest.raises(CheckpointError):
-        input_space_net(InterpretableFaceModel(InterpretableFaceNet(get_model_config("tiny"))))
-    assert input_space_net(IResNetFaceModel(build_iresnet(18, iresnet18_file[0]))).config.input_size == 112
+    ours = InterpretableFaceModel(InterpretableFaceNet(get_model_config("tiny")))
+    assert ours.input_net() is ours.module and "representation" in methods_for(ours)
+    assert IResNetFaceModel(build_iresnet(18, iresnet18_file[0])).input_net().config.input_size == 112
 
 
 def test_analyze_runs_on_a_black_box(iresnet18_file, aligned, tmp_path, template):
@@ -271,7 +277,7 @@ def test_any_module_through_a_spec_file(aligned, tmp_path, faces, capsys):
     torch.manual_seed(1)
     net = build()
     save_file(net.state_dict(), str(weights))
-    model = load_face_model(f"spec:{_write_spec(tmp_path, weights=weights.name)}")
+    model = resolve_model(f"spec:{_write_spec(tmp_path, weights=weights.name)}")
     assert isinstance(model, SpecFaceModel) and model.dim == 32 and model.name == "tiny spec"
     with torch.no_grad():  # the spec's weights were loaded (not the factory's seed-0 init)
         assert torch.allclose(model.module.head.weight, net.head.weight)
@@ -299,7 +305,7 @@ def test_any_module_through_a_spec_file(aligned, tmp_path, faces, capsys):
 ])
 def test_a_bad_spec_is_refused_before_any_work(tmp_path, change, message):
     with pytest.raises(CheckpointError, match=message):
-        load_face_model(f"spec:{_write_spec(tmp_path, **change)}")
+        resolve_model(f"spec:{_write_spec(tmp_path, **change)}")
 
 
 class _InputEcho(IResNetFaceModel):

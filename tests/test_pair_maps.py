@@ -13,6 +13,8 @@ from torch import nn
 from interpface.analysis.faithfulness import baseline_image, deletion_insertion, pixel_order
 from interpface.analysis.pair_maps import PAIR_METHODS, methods_for, pair_map, pair_maps
 from interpface.errors import InterpfaceError
+from interpface.models.adapters import InterpretableFaceModel
+from interpface.models.face_model import FaceModel
 
 SIZE = 96
 REGION = (slice(48, 80), slice(24, 72))  # rows, cols of the input the embedding reads (a "mouth")
@@ -56,7 +58,7 @@ class RegionModel(nn.Module):
 @pytest.fixture(scope="module")
 def region_pair():
     torch.manual_seed(0)
-    model = RegionModel().eval()
+    model = InterpretableFaceModel(RegionModel().eval())  # it has the part-filter structure: psi, LMF means
     face_b = torch.rand(3, SIZE, SIZE) * 0.8 + 0.1
     return model, torch.tensor([1.0, 0.0]), face_b
 
@@ -90,7 +92,7 @@ def test_every_method_puts_the_similarity_mass_on_the_region(region_pair):
 def test_every_method_beats_the_random_floor_on_deletion(region_pair):
     model, f_a, face_b = region_pair
     maps = pair_maps(model, f_a, face_b, n_masks=256)
-    aucs = {k: deletion_insertion(model, f_a, face_b, m.similarity).deletion_auc for k, m in maps.items()}
+    aucs = {k: deletion_insertion(model.module, f_a, face_b, m.similarity).deletion_auc for k, m in maps.items()}
     for method, auc in aucs.items():
         if method != "random":
             assert auc < aucs["random"] - 0.05, (method, aucs)
@@ -103,7 +105,7 @@ def test_curves_are_monotone_for_a_model_linear_in_the_pixels(region_pair):
     model, f_a, face_b = region_pair
     for saliency in (pair_map(model, f_a, face_b, "representation").similarity,
                      np.random.default_rng(3).random((SIZE, SIZE))):
-        c = deletion_insertion(model, f_a, face_b, saliency, baseline="black", steps=16)
+        c = deletion_insertion(model.module, f_a, face_b, saliency, baseline="black", steps=16)
         assert np.all(np.diff(c.deletion) <= 1e-6) and np.all(np.diff(c.insertion) >= -1e-6)
         assert c.fractions[0] == 0 and c.fractions[-1] == 1
         assert c.deletion[0] == pytest.approx(c.insertion[-1], abs=1e-6)  # both = the intact pair
@@ -112,10 +114,10 @@ def test_curves_are_monotone_for_a_model_linear_in_the_pixels(region_pair):
 
 def test_blur_baseline_curves_end_at_the_blurred_face(region_pair):
     model, f_a, face_b = region_pair
-    c = deletion_insertion(model, f_a, face_b, np.ones((SIZE, SIZE)), baseline="blur", steps=4)
+    c = deletion_insertion(model.module, f_a, face_b, np.ones((SIZE, SIZE)), baseline="blur", steps=4)
     blurred = baseline_image(face_b[None], "blur")
     with torch.no_grad():
-        expected = torch.nn.functional.cosine_similarity(model(blurred)[0], f_a, dim=0).item()
+        expected = torch.nn.functional.cosine_similarity(model.module(blurred)[0], f_a, dim=0).item()
     assert c.deletion[-1] == pytest.approx(expected, abs=1e-6) and c.insertion[0] == pytest.approx(expected, abs=1e-6)
 
 
@@ -131,16 +133,17 @@ def test_representation_map_splits_the_cosine_exactly():
     cos = torch.nn.functional.cosine_similarity(fa, fb, dim=0).item()
     m = representation_map(model, b, fa)
     assert m.shape == (SIZE, SIZE) and m.sum() == pytest.approx(cos, abs=1e-5)
-    timed = pair_map(model, a, b, "representation")
+    timed = pair_map(InterpretableFaceModel(model), a, b, "representation")
     assert timed.signed.sum() == pytest.approx(cos, abs=1e-5)
 
 
 def test_methods_that_do_not_apply_are_refused():
-    class BlackBox(nn.Module):
-        config = SimpleNamespace(input_size=SIZE)
-
+    class Mean(nn.Module):
         def forward(self, x):
             return x.mean(dim=(2, 3))
+
+    class BlackBox(FaceModel):  # no capabilities: only the model-agnostic methods
+        name, dim, input_size, module = "mean", 3, SIZE, Mean()
 
     model = BlackBox()
     assert "representation" not in methods_for(model) and "gradcam" not in methods_for(model)

@@ -15,6 +15,7 @@ from interpface.analysis import (
     warped_occlusion_sweep,
 )
 from interpface.analysis._common import to_input
+from interpface.models.adapters import InterpretableFaceModel
 from interpface.analysis._fastforward import OcclusionForward
 from interpface.errors import InterpfaceError
 from interpface.faces.occlusion import OcclusionRect, occlude_rect
@@ -134,7 +135,7 @@ def test_warped_sweep(model, faces, template):
     crops, lms = faces
     centers = sweep_centers(template, stride=20.0)
     assert centers.shape[1] == 2 and len(centers) >= 6
-    sweep = warped_occlusion_sweep(model, crops[0], lms[0], stride=20.0, reference=crops[1], batch_size=5,
+    sweep = warped_occlusion_sweep(InterpretableFaceModel(model), crops[0], lms[0], stride=20.0, reference=crops[1], batch_size=5,
                                    template=template)
     p = len(centers)
     assert sweep.masks.shape == (p, 110, 110) and sweep.quads.shape == (p, 4, 2) and sweep.frame == "crop"

@@ -17,7 +17,8 @@ import torch
 
 from interpface.faces.occlusion import DEFAULT_OCCLUDER_SIZE, OcclusionRect, occlude_batch, region_rect
 from interpface.faces.template import Template, default_template
-from interpface.analysis._common import batch_slices, check_crops, embed, input_size, to_input
+from interpface.analysis._common import batch_slices, check_crops
+from interpface.models.face_model import FaceModel
 
 __all__ = ["FeatureDifferences", "DEFAULT_REGIONS", "region_rects", "location_grid", "feature_differences",
            "sorted_differences", "difference_summary"]
@@ -66,29 +67,24 @@ def location_grid(template: Template | None = None, n: int | tuple[int, int] = 3
             for r, y in enumerate(ys) for c, x in enumerate(xs)}
 
 
-def feature_differences(model: Callable[[torch.Tensor], torch.Tensor], crops: np.ndarray, landmarks: np.ndarray,
+def feature_differences(model: FaceModel, crops: np.ndarray, landmarks: np.ndarray,
                         occluders: dict[str, OcclusionRect], *, f_clean: np.ndarray | None = None,
                         batch_size: int = 32, template: Template | None = None, fill: int = 0,
-                        progress: Callable[[int], None] | None = None,
-                        embed_fn: Callable[[np.ndarray, np.ndarray], torch.Tensor] | None = None) -> FeatureDifferences:
-    """Mean |f(I) - f(I^)| for each occluder.
+                        progress: Callable[[int], None] | None = None) -> FeatureDifferences:
+    """Mean |f(I) - f(I^)| for each occluder, f = :meth:`FaceModel.filter_features` (ours: the
+    representation; a black box: the spatial means of its default layer's channels).
 
-    model: any module mapping (B, 3, S, S) in [0, 1] to (B, K) (an InterpretableFaceNet's forward);
     crops: (N, 110, 110, 3) uint8 aligned faces; landmarks: (N, 68, 2) in crop pixels; occluders:
-    name -> template rectangle; f_clean: (N, K) clean embeddings when already computed (saves a pass).
+    name -> template rectangle; f_clean: (N, K) clean features when already computed (saves a pass).
     progress: called with the number of images done after each batch (of each occluder).
-    embed_fn: (occluded crops (B, 110, 110, 3), landmarks (B, 68, 2)) -> (B, K), instead of `model`
-    on the central window (models that cut their own input from the crop: face_models.FaceModel).
     Cost: one forward per image per occluder (plus one clean pass without f_clean).
     """
     crops, landmarks = check_crops(crops, landmarks)
     template = template or default_template()
-    size = input_size(model) if isinstance(model, torch.nn.Module) else 96
-    if f_clean is None and embed_fn is not None:
-        f_clean = np.concatenate([embed_fn(np.asarray(crops[sl]), landmarks[sl]).float().numpy()
-                                  for sl in batch_slices(len(crops), batch_size)])
-    elif f_clean is None:
-        f_clean = embed(model, crops, batch_size=batch_size, size=size)
+    if f_clean is None:
+        with torch.inference_mode():
+            f_clean = np.concatenate([model.filter_features(np.asarray(crops[sl]), landmarks[sl]).float().numpy()
+                                      for sl in batch_slices(len(crops), batch_size)])
     f_clean = np.asarray(f_clean, dtype=np.float32)
     n, k = f_clean.shape
     names = list(occluders)
@@ -99,8 +95,7 @@ def feature_differences(model: Callable[[torch.Tensor], torch.Tensor], crops: np
             rect = occluders[name]
             for sl in batch_slices(n, batch_size):
                 occluded, _, _, _ = occlude_batch(np.asarray(crops[sl]), landmarks[sl], None, template, fill=fill, rect=rect)
-                f_occ = (embed_fn(occluded, landmarks[sl]) if embed_fn is not None
-                         else model(to_input(occluded, size))).float().numpy()
+                f_occ = model.filter_features(occluded, landmarks[sl]).float().numpy()
                 d = np.abs(f_clean[sl].astype(np.float64) - f_occ)
                 mean_abs[i] += d.sum(axis=0)
                 image_mean[i, sl] = d.mean(axis=1)

@@ -17,6 +17,7 @@ from torch import nn
 
 from interpface.errors import InterpfaceError
 from interpface.analysis._common import batch_slices, input_size, to_input
+from interpface.models.face_model import PART_FILTERS, FaceModel
 
 __all__ = ["RESPONSE_STAGES", "Heatmaps", "response_maps", "upsample_maps", "response_heatmaps",
            "choose_filters", "choose_faces"]
@@ -66,15 +67,16 @@ def upsample_maps(maps: np.ndarray, size: int = 96) -> np.ndarray:
     return up.reshape(lead + (size, size)).numpy()
 
 
-def response_heatmaps(model: nn.Module, crops: np.ndarray, filters, *, stage: str = "smooth",
+def response_heatmaps(model: FaceModel, crops: np.ndarray, filters, *, stage: str = "smooth",
                       batch_size: int = 32, landmarks: np.ndarray | None = None) -> Heatmaps:
     """Heatmaps of `filters` over faces: crops (N, 110, 110, 3) uint8 -> :class:`Heatmaps`.
 
-    model may be a FaceModel (a black box; pass the faces' `landmarks` (N, 68, 2)): its filters are the
-    channels of its default layer, resampled into the aligned crop (images are then the 110 px crops,
-    and cells the model's input does not reach are 0)."""
-    if hasattr(model, "prepare") and hasattr(model, "layer_outputs"):
+    With part filters: psi' (or the `stage` asked for) over the network input. Otherwise (pass the
+    faces' `landmarks` (N, 68, 2)) the filters are the channels of the default layer, resampled into
+    the aligned crop (images are then the 110 px crops, and cells the model's input does not reach are 0)."""
+    if not model.has(PART_FILTERS):
         return _face_model_heatmaps(model, np.asarray(crops), np.asarray(filters, dtype=np.int64).reshape(-1), landmarks)
+    model = model.part_filters
     filters = np.asarray(filters, dtype=np.int64).reshape(-1)
     k = getattr(getattr(model, "config", None), "num_filters", None)
     if len(filters) == 0 or filters.min() < 0 or (k is not None and filters.max() >= k):

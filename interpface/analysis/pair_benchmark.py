@@ -16,8 +16,9 @@ import numpy as np
 from interpface.errors import CacheError
 from interpface.analysis.faithfulness import BASELINES, deletion_insertion
 from interpface.analysis.pair_maps import methods_for, pair_map
+from interpface.models.face_model import FaceModel
 
-__all__ = ["PairSet", "load_devtest_pairs", "faithfulness_table", "black_box_pairs"]
+__all__ = ["PairSet", "load_devtest_pairs", "faithfulness_table", "model_input_pairs"]
 
 
 @dataclass
@@ -33,22 +34,18 @@ class PairSet:
     landmarks_b: np.ndarray | None = None
 
 
-def black_box_pairs(fm, pairs: PairSet) -> tuple:
-    """(module on the black box's [0, 1] input, the pairs as its own input images (P, S, S, 3) uint8):
-    what the model-agnostic methods and the deletion / insertion curves take for a FaceModel."""
-    from interpface.models.adapters import input_space_net
-
+def model_input_pairs(model: FaceModel, pairs: PairSet) -> PairSet:
+    """The pairs as the model's own input images (P, S, S, 3) uint8 — cut by its alignment, before its
+    normalisation — which the pair maps and the deletion / insertion curves take for any model."""
     if pairs.landmarks_a is None or pairs.landmarks_b is None:
-        raise CacheError("these pairs carry no landmarks: a black box cuts its input with them")
-    net = input_space_net(fm)
+        raise CacheError("these pairs carry no landmarks: a model cuts its input with them")
 
     def images(crops, landmarks):
-        x, _ = fm.prepare(crops, landmarks)
-        x01 = ((x - net.shift) / net.scale).clamp(0, 1)
+        x01, _ = model.chips(crops, landmarks)
         return (x01 * 255).permute(0, 2, 3, 1).numpy().round().astype(np.uint8)
 
-    return net, PairSet(images(pairs.crops_a, pairs.landmarks_a), images(pairs.crops_b, pairs.landmarks_b), pairs.same,
-                        pairs.keys)
+    return PairSet(images(pairs.crops_a, pairs.landmarks_a), images(pairs.crops_b, pairs.landmarks_b), pairs.same,
+                   pairs.keys)
 
 
 def load_devtest_pairs(n: int, *, seed: int = 0, data_root=None, cache_dir=None) -> PairSet:
@@ -76,13 +73,17 @@ def load_devtest_pairs(n: int, *, seed: int = 0, data_root=None, cache_dir=None)
                    np.stack([cache.landmarks[r[0]] for _, r in chosen]), np.stack([cache.landmarks[r[1]] for _, r in chosen]))
 
 
-def faithfulness_table(model, pairs: PairSet, *, methods=None, baselines=BASELINES, steps: int = 20,
+def faithfulness_table(model: FaceModel, pairs: PairSet, *, methods=None, baselines=BASELINES, steps: int = 20,
                        seed: int = 0, progress=None, rise_masks: int = 512) -> dict:
-    """{"rows": [per method: n pairs, seconds_per_map, and per baseline the mean / std over pairs of
+    """Pair maps of every method on every pair, scored by deletion / insertion on the model's own input.
+
+    {"rows": [per method: n pairs, seconds_per_map, and per baseline the mean / std over pairs of
     similarity_deletion_auc, similarity_insertion_auc (genuine pairs) and dissimilarity_deletion_auc,
     dissimilarity_insertion_auc (impostor pairs)], "curves": {method: {baseline: {kind: mean curve}}},
     "fractions": (steps + 1,)}."""
     methods = tuple(methods) if methods is not None else methods_for(model)
+    net = model.input_net()
+    pairs = model_input_pairs(model, pairs)
     per = {m: {"seconds": [], **{f"{b}_{k}": [] for b in baselines for k in
                                    ("sim_del", "sim_ins", "dis_del", "dis_ins")}} for m in methods}
     curves = {m: {b: {k: [] for k in ("sim_del", "sim_ins", "dis_del", "dis_ins")} for b in baselines} for m in methods}
@@ -93,7 +94,7 @@ def faithfulness_table(model, pairs: PairSet, *, methods=None, baselines=BASELIN
             per[m]["seconds"].append(pm.seconds)
             saliency, kind = (pm.similarity, "sim") if pairs.same[i] else (pm.dissimilarity, "dis")
             for b in baselines:
-                c = deletion_insertion(model, pairs.crops_a[i], pairs.crops_b[i], saliency, baseline=b, steps=steps,
+                c = deletion_insertion(net, pairs.crops_a[i], pairs.crops_b[i], saliency, baseline=b, steps=steps,
                                        seed=seed + i)
                 fractions = c.fractions
                 per[m][f"{b}_{kind}_del"].append(c.deletion_auc)

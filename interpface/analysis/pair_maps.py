@@ -7,8 +7,8 @@ match with A (the *similarity* map is its positive part), negative where they co
 - ``representation``: read straight from the interpretable representation, one forward pass. With LMF,
   f_B[k] is the mean over the G x G grid of LMF(psi_k), so the cosine splits exactly over grid cells:
   cos(f_A, f_B) = sum_p sum_k f_A[k] LMF(psi_B)_k(p) / (G^2 |f_A| |f_B|). Each cell's share is spread
-  evenly over its (S/G)^2 input pixels, so the map sums to the cosine. Needs a model with
-  ``forward_intermediates`` (InterpretableFaceNet); black-box models get every other method.
+  evenly over its (S/G)^2 input pixels, so the map sums to the cosine. Needs a model with the
+  REPRESENTATION_MAP capability (ours); every other model gets every other method.
 - ``occlusion``: our occlusion sweep (window 16, stride 8, baseline 0): per pixel, the mean drop of the
   cosine over the windows covering it (captum.attr.Occlusion's map; the incremental forward makes it fast).
 - ``integrated_gradients`` and ``gradcam``: captum on the cosine target (interpface.analysis.attribution).
@@ -32,6 +32,7 @@ from torch import nn
 
 from interpface.errors import InterpfaceError
 from interpface.analysis._common import batch_slices, input_size, to_input
+from interpface.models.face_model import PART_FILTERS, REPRESENTATION_MAP, FaceModel
 
 __all__ = ["PAIR_METHODS", "PairMap", "pair_map", "pair_maps", "representation_map", "rise_map", "methods_for"]
 
@@ -55,13 +56,13 @@ class PairMap:
         return np.clip(-self.signed, 0, None)
 
 
-def methods_for(model: nn.Module) -> tuple[str, ...]:
-    """The pair-map methods that apply to a model (the representation map needs LMF intermediates,
-    Grad-CAM a `psi` layer)."""
+def methods_for(model: FaceModel) -> tuple[str, ...]:
+    """The pair-map methods that apply to a model (the representation map needs REPRESENTATION_MAP,
+    Grad-CAM the part filters' psi layer)."""
     out = [m for m in PAIR_METHODS]
-    if not hasattr(model, "forward_intermediates"):
+    if not model.has(REPRESENTATION_MAP):
         out.remove("representation")
-    if not isinstance(getattr(model, "psi", None), nn.Module):
+    if not model.has(PART_FILTERS):
         out.remove("gradcam")
     return tuple(out)
 
@@ -76,9 +77,8 @@ def _embedding(model: nn.Module, face, size: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def representation_map(model: nn.Module, face_b, f_a: torch.Tensor) -> np.ndarray:
-    """The exact split of cos(f_A, f_B) over B's input pixels (see the module docstring): (S, S)."""
-    if not hasattr(model, "forward_intermediates"):
-        raise InterpfaceError("the representation map needs a model with LMF intermediates (InterpretableFaceNet)")
+    """The exact split of cos(f_A, f_B) over B's input pixels (see the module docstring): (S, S).
+    model: the part-filter network (``FaceModel.part_filters``)."""
     size = input_size(model)
     inter = model.forward_intermediates(to_input(face_b, size))
     psi = inter.psi_lmf[0].float()  # (K, G, G)
@@ -114,15 +114,18 @@ def rise_map(model: nn.Module, face_b, f_a: torch.Tensor, *, n_masks: int = 512,
     return (torch.einsum("n,nij->ij", centred, masks) / n_masks).double().numpy()
 
 
-def pair_map(model: nn.Module, face_a, face_b, method: str, *, seed: int = 0, **kwargs) -> PairMap:
+def pair_map(face_model: FaceModel, face_a, face_b, method: str, *, seed: int = 0, **kwargs) -> PairMap:
     """One method's signed map of face B for its cosine similarity to face A.
 
-    face_a: a (110, 110, 3) uint8 crop, a (3, S, S) tensor, or its embedding (K,); face_b: a crop or a
-    (3, S, S) tensor. kwargs go to the method (rise: n_masks, cells; occlusion: window, stride)."""
+    face_a: a (3, S, S) tensor on the model's own input in [0, 1] (:meth:`FaceModel.chips`), its
+    embedding (K,), or (models that take the crop's central window) a (110, 110, 3) uint8 crop;
+    face_b: a tensor or a crop. kwargs go to the method (rise: n_masks, cells; occlusion: window, stride)."""
     if method not in PAIR_METHODS:
         raise InterpfaceError(f"unknown pair-map method {method!r}; choose from {', '.join(PAIR_METHODS)}")
-    if method not in methods_for(model):
-        raise InterpfaceError(f"{method} does not apply to this model (it applies: {', '.join(methods_for(model))})")
+    applicable = methods_for(face_model)
+    if method not in applicable:
+        raise InterpfaceError(f"{method} does not apply to {face_model.name} (it applies: {', '.join(applicable)})")
+    model = face_model.input_net()
     size = input_size(model)
     t0 = time.perf_counter()
     f_a = _embedding(model, face_a, size)
@@ -147,7 +150,7 @@ def pair_map(model: nn.Module, face_a, face_b, method: str, *, seed: int = 0, **
     return PairMap(method, np.asarray(signed, np.float64), time.perf_counter() - t0)
 
 
-def pair_maps(model: nn.Module, face_a, face_b, methods=None, *, seed: int = 0, **kwargs) -> dict[str, PairMap]:
+def pair_maps(model: FaceModel, face_a, face_b, methods=None, *, seed: int = 0, **kwargs) -> dict[str, PairMap]:
     """Every applicable method's map (or those named): {method: PairMap}."""
     methods = methods_for(model) if methods is None else tuple(methods)
     return {m: pair_map(model, face_a, face_b, m, seed=seed, **kwargs) for m in methods}

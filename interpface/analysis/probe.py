@@ -4,10 +4,9 @@ The dashboard's occlusion-probe page calls `OcclusionProbe.update` on every slid
 kept cheap: the clean face's forward pass is done once (`OcclusionProbe(...)`), an update is one
 occlusion + one forward of a single image.
 
-Any face model works: an :class:`InterpretableFaceNet` (its 320 filters psi' on the central 96x96
-window) or an :class:`interpface.models.adapters.FaceModel` (a black box: the channels of one of its
-layers, resampled from its own input into the aligned crop's frame, so every heatmap figure draws
-them over the same 110x110 face).
+Any :class:`FaceModel` works: one with part filters (ours: its 320 filters psi' on the central 96x96
+window) or a black box (the channels of one of its layers, resampled from its own input into the
+aligned crop's frame, so every heatmap figure draws them over the same 110x110 face).
 """
 
 from __future__ import annotations
@@ -20,8 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from interpface.faces.align import center_crop, center_crop_offset
-from interpface.faces.occlusion import OcclusionRect, occlude_rect
+from interpface.faces.occlusion import occlude_rect
 from interpface.faces.template import Template, default_template
+from interpface.models.face_model import PART_FILTERS, FaceModel
 
 
 def to_input(crops110: np.ndarray) -> torch.Tensor:
@@ -54,29 +54,25 @@ class FaceResponse:
         return self.f / max(float(np.linalg.norm(self.f)), 1e-12)
 
 
-def is_face_model(model) -> bool:
-    """A FaceModel adapter (prepare + layer_outputs), as opposed to our network itself."""
-    return hasattr(model, "prepare") and hasattr(model, "layer_outputs")
-
-
 @torch.inference_mode()
-def respond(model, crops110: np.ndarray, landmarks: np.ndarray | None = None, layer: str | None = None
+def respond(model: FaceModel, crops110: np.ndarray, landmarks: np.ndarray | None = None, layer: str | None = None
             ) -> list[FaceResponse]:
-    """Forward aligned crops (N, 110, 110, 3) -> one FaceResponse each (model in eval mode).
+    """Forward aligned crops (N, 110, 110, 3) -> one FaceResponse each.
 
-    model: an InterpretableFaceNet, or a FaceModel (then `landmarks` (N, 68, 2) are needed to cut its
-    input, and `layer` picks the response layer; default: the model's default layer)."""
+    With part filters (and no other layer asked for): f and psi' on the model's own grid. Otherwise
+    `landmarks` (N, 68, 2) cut the model's input, and `layer` picks the response layer (default: the
+    model's default layer), resampled into the crop."""
     crops110 = np.asarray(crops110)
     if crops110.ndim == 3:
         crops110 = crops110[None]
-    if is_face_model(model):
-        if landmarks is None:
-            raise ValueError(f"{model.name} cuts its input from the face's landmarks: pass them")
-        return _respond_face_model(model, crops110, np.asarray(landmarks, np.float64).reshape(len(crops110), -1, 2), layer)
-    inter = model.forward_intermediates(to_input(crops110))
-    f = inter.f.float().numpy()
-    psi = inter.psi_smooth.float().numpy()
-    return [FaceResponse(f[i], psi[i]) for i in range(len(f))]
+    if model.has(PART_FILTERS) and layer in (None, model.default_layer):
+        inter = model.part_filters.forward_intermediates(to_input(crops110))
+        f = inter.f.float().numpy()
+        psi = inter.psi_smooth.float().numpy()
+        return [FaceResponse(f[i], psi[i]) for i in range(len(f))]
+    if landmarks is None:
+        raise ValueError(f"{model.name} cuts its input from the face's landmarks: pass them")
+    return _respond_face_model(model, crops110, np.asarray(landmarks, np.float64).reshape(len(crops110), -1, 2), layer)
 
 
 def _respond_face_model(fm, crops: np.ndarray, landmarks: np.ndarray, layer: str | None) -> list[FaceResponse]:
@@ -136,15 +132,16 @@ class ProbeResult:
 class OcclusionProbe:
     """Holds a model, a face (aligned crop + landmarks) and optionally a second face to compare with."""
 
-    def __init__(self, model, crop: np.ndarray, landmarks: np.ndarray, other_crop: np.ndarray | None = None,
+    def __init__(self, model: FaceModel, crop: np.ndarray, landmarks: np.ndarray, other_crop: np.ndarray | None = None,
                  template: Template | None = None, other_landmarks: np.ndarray | None = None,
                  layer: str | None = None):
-        """model: InterpretableFaceNet or FaceModel (a black box also needs `other_landmarks` with a
-        second face, to cut that face's input)."""
+        """model: any FaceModel (a black box also needs `other_landmarks` with a second face, to cut
+        that face's input)."""
         self.model, self.crop, self.landmarks = model, crop, np.asarray(landmarks)
         self.template = template or default_template()
         self.layer = layer
-        self.black_box = is_face_model(model)
+        # filters are embedding dimensions only for part-filter models on their own response layer
+        self.black_box = not (model.has(PART_FILTERS) and layer in (None, model.default_layer))
         if self.black_box and other_crop is not None and other_landmarks is None:
             raise ValueError(f"{model.name} needs the second face's landmarks too")
         self.clean = self._respond(crop, self.landmarks)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from interpface.errors import InterpfaceError
+from interpface.models.face_model import PART_FILTERS
 
 __all__ = ["ModelAnalysis", "analyze_checkpoint", "build_report", "devtest_roc"]
 
@@ -42,7 +43,8 @@ def _bar(desc: str, total: int, quiet: bool):
 
 
 def apply_model_spec(args) -> None:
-    """`--model-spec FILE` -> args.checkpoint = "spec:FILE" (one of the two, not both)."""
+    """`--model-spec FILE` -> args.checkpoint = "spec:FILE" (one of the two, not both); kept for the
+    option's users: ``--checkpoint spec:FILE`` is the same."""
     from interpface.errors import ConfigError
 
     spec = getattr(args, "model_spec", None)
@@ -54,20 +56,14 @@ def apply_model_spec(args) -> None:
 
 def analyze_checkpoint(checkpoint, faces, *, name: str | None = None, regions=None, grid: int = 0,
                        bootstrap: int = 100, batch_size: int = 32, seed: int = 0, quiet: bool = True):
-    """Load a checkpoint and run :func:`run_analysis` on `faces` (a :class:`Faces`), with tqdm bars.
-    Returns (model, AnalysisResult)."""
+    """Resolve a model URI (or take a FaceModel) and run :func:`run_analysis` on `faces` (a
+    :class:`Faces`), with tqdm bars. Returns (model, AnalysisResult)."""
     from interpface.analysis.feature_difference import DEFAULT_REGIONS, location_grid
     from interpface.analysis.run import run_analysis
-    from interpface.models.checkpoint import load_model
+    from interpface.models.registry import model_display_name, resolve_model
 
-    from interpface.models.adapters import is_face_model_spec
-
-    if is_face_model_spec(checkpoint):  # dlib-resnet / iresnet<d>:FILE: a black box, its default layer
-        from interpface.models.adapters import load_face_model
-
-        model, info = load_face_model(checkpoint), {}
-    else:
-        model, info = load_model(checkpoint)
+    model = resolve_model(checkpoint)
+    info = getattr(model, "info", {})
     bars: dict[str, Any] = {}
 
     def progress(step, done, total):
@@ -81,7 +77,7 @@ def analyze_checkpoint(checkpoint, faces, *, name: str | None = None, regions=No
                               identities=faces.identities, regions=tuple(regions),
                               locations=location_grid(n=grid) if grid else None, bootstrap=bootstrap,
                               batch_size=batch_size, seed=seed, progress=progress,
-                              meta={"checkpoint": str(checkpoint), "name": name or Path(checkpoint).name,
+                              meta={"checkpoint": str(checkpoint), "name": name or model_display_name(checkpoint),
                                     "model_config": info.get("model"), "image_seed": seed,
                                     # which weights were analysed: lets scripts tell a stale analysis
                                     "checkpoint_sha256": info.get("sha256")})
@@ -96,7 +92,6 @@ def devtest_roc(model, *, n_pairs: int | None = None, data_root=None, cache_dir=
     """ROC of the cosine similarity on LFW View-1 DevTest pairs (the first n_pairs/2 genuine and
     impostor pairs), clean and with every image occluded at a seeded random position (seed + cache
     row). Returns ({"clean": roc_points, "occluded": roc_points}, rows (a, b) of the first genuine pair)."""
-    from interpface.analysis._common import embed
     from interpface.faces.datasets import LFWProtocols, load_lfw
     from interpface.figures.roc import roc_points
     from interpface.faces.occlusion import occlude_seeded
@@ -118,7 +113,6 @@ def devtest_roc(model, *, n_pairs: int | None = None, data_root=None, cache_dir=
     crops = np.asarray(cache.crops[uniq])
     labels = np.array([p.same for p in pairs], dtype=int)
     lms = np.asarray(cache.landmarks[uniq])
-    black_box = hasattr(model, "prepare") and hasattr(model, "layer_outputs")
     out = {}
     for cond in ("clean", "occluded"):
         imgs = crops
@@ -128,8 +122,8 @@ def devtest_roc(model, *, n_pairs: int | None = None, data_root=None, cache_dir=
         with _bar(f"ROC {cond}", len(imgs), quiet) as bar:
             for s in range(0, len(imgs), batch_size):
                 sl = slice(s, s + batch_size)
-                # a black box cuts its own input from the (occluded) crop through the landmarks
-                parts.append(model.embed(imgs[sl], lms[sl], batch_size) if black_box else embed(model, imgs[sl]))
+                # each model cuts its own input from the (occluded) crop through the landmarks
+                parts.append(model.embed(imgs[sl], lms[sl], batch_size=batch_size, precision="fp32"))
                 bar.update(len(parts[-1]))
         f = np.concatenate(parts)
         f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
@@ -177,9 +171,9 @@ def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = N
         raise InterpfaceError(f"unknown figure format(s) {bad}; choose from {STATIC_FORMATS + ('html',)}")
     if any(f in STATIC_FORMATS for f in formats):
         _require_browser()  # fail before the long part, with the clear message
-    from interpface.models.adapters import is_face_model_spec
+    from interpface.models.registry import model_display_name
 
-    names = list(names) if names else [str(c).split(":")[0] if is_face_model_spec(c) else Path(c).name for c in checkpoints]
+    names = list(names) if names else [model_display_name(c) for c in checkpoints]
     if len(names) != len(checkpoints):
         raise InterpfaceError(f"{len(names)} names for {len(checkpoints)} checkpoints")
     seen: dict[str, int] = {}
@@ -204,21 +198,18 @@ def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = N
         else:
             first = None
         filters = choose_filters(result.mean_xy[:, 0], result.std[:, 0], heatmap_filters)
-        black_box = hasattr(model, "prepare") and hasattr(model, "layer_outputs")
+        black_box = not model.has(PART_FILTERS)  # Grad-CAM on psi and the crop's window are part-filter things
         for mode in ("different", "same"):
             idx = choose_faces(result.identities or list(range(len(faces))), heatmap_faces, mode=mode, seed=seed)
             ma.heatmaps[mode] = (response_heatmaps(model, faces.crops[idx], filters, landmarks=faces.landmarks[idx]),
                                  [faces.relpaths[i] for i in idx])
         if first is not None:
             ca, cb = np.asarray(cache.crops[first[0]]), np.asarray(cache.crops[first[1]])
-            net, methods, window = model, ("gradcam", "integrated_gradients"), 12
+            net, methods, window = model.input_net(), ("gradcam", "integrated_gradients"), 12
             if black_box:
                 # model-agnostic methods only, on the black box's own input (its alignment of the pair)
-                from interpface.models.adapters import input_space_net
-
-                net, methods = input_space_net(model), ("integrated_gradients",)
-                x, _ = model.prepare(np.stack([ca, cb]), np.asarray(cache.landmarks[[first[0], first[1]]]))
-                x01 = ((x - net.shift) / net.scale).clamp(0, 1)
+                methods = ("integrated_gradients",)
+                x01, _ = model.chips(np.stack([ca, cb]), np.asarray(cache.landmarks[[first[0], first[1]]]))
                 ca, cb = x01[0], x01[1]
                 window = max(4, round(12 * model.input_size / 96))
             for method in methods:
@@ -228,7 +219,7 @@ def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = N
             from interpface.faces.align import center_crop
 
             ma.attribution_image = (ca.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) if black_box \
-                else center_crop(ca, model.config.input_size)
+                else center_crop(ca, model.input_size)
         ma.seconds = time.perf_counter() - t0
         models.append(ma)
         del model

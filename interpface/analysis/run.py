@@ -21,15 +21,15 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from torch import nn
 
 from interpface.errors import CacheError, InterpfaceError
 from interpface.faces.occlusion import OcclusionRect
 from interpface.faces.template import Template, default_template
-from interpface.analysis._common import batch_slices, check_crops, input_size, to_input
+from interpface.analysis._common import batch_slices, check_crops
+from interpface.models.face_model import FaceModel
 from interpface.analysis.feature_difference import (DEFAULT_REGIONS, FeatureDifferences, difference_summary, feature_differences,
                                  region_rects)
-from interpface.analysis.peaks import SIGNS, cell_centers, filter_location_stats, find_peaks, peak_weights
+from interpface.analysis.peaks import SIGNS, filter_location_stats, find_peaks, peak_weights
 from interpface.analysis.summaries import (COVERAGE_REGIONS, hull_fraction, location_instability, region_counts, regions_covered,
                      spread, std_quartiles)
 from interpface.analysis.warp import to_template_batch
@@ -122,13 +122,13 @@ class AnalysisResult:
                               [str(i) for i in a["identities"]], diffs, metrics, meta)
 
 
-def run_analysis(model: nn.Module, crops: np.ndarray, landmarks: np.ndarray, *, relpaths=None, identities=None,
+def run_analysis(model: FaceModel, crops: np.ndarray, landmarks: np.ndarray, *, relpaths=None, identities=None,
                  template: Template | None = None, batch_size: int = 32,
                  regions: tuple[str, ...] | None = DEFAULT_REGIONS,
                  locations: dict[str, OcclusionRect] | None = None, bootstrap: int = 100, seed: int = 0,
                  progress: Callable[[str, int, int], None] | None = None, meta: dict | None = None) -> AnalysisResult:
-    """Analyse `model` (an InterpretableFaceNet in eval mode, or any interpface.models.adapters.FaceModel:
-    its default response layer's channels are the filters, f their spatial means) on aligned faces.
+    """Analyse `model` (any FaceModel: its default response layer's channels are the filters — ours:
+    the part filters psi' — and f their spatial means, :meth:`FaceModel.filter_features`) on aligned faces.
 
     crops: (N, 110, 110, 3) uint8; landmarks: (N, 68, 2) crop pixels; regions: named regions to occlude
     for the feature differences (None or () = skip them); locations: more occluders (name -> template
@@ -140,7 +140,7 @@ def run_analysis(model: nn.Module, crops: np.ndarray, landmarks: np.ndarray, *, 
     n = len(crops)
     if n == 0:
         raise InterpfaceError("run_analysis needs at least one image")
-    respond = _face_model_responses(model) if _is_face_model(model) else _net_responses(model, template)
+    respond = model.layer_responses
     k = None
     timings = {"forward_peaks": 0.0, "warp": 0.0}
     face_sum = np.zeros(crops.shape[1:], np.float64)
@@ -196,76 +196,16 @@ def run_analysis(model: nn.Module, crops: np.ndarray, landmarks: np.ndarray, *, 
             if progress is not None:
                 progress("occlusions", done[0], n * len(occluders))
 
-        embed_fn = (lambda c, lm: respond(c, lm)[1]) if _is_face_model(model) else None
         result.differences = feature_differences(model, crops, landmarks, occluders, f_clean=f,
-                                                 batch_size=batch_size, template=template, progress=tick,
-                                                 embed_fn=embed_fn)
+                                                 batch_size=batch_size, template=template, progress=tick)
         result.metrics.update(_difference_metrics(result))
         if bootstrap:
             result.metrics["bootstrap"].update(_bootstrap_differences(result, bootstrap, seed))
         timings["feature_differences"] = time.perf_counter() - t0
     result.meta = {**(meta or {}), "n_images": n, "n_filters": k, "template_digest": template.digest,
-                   "input_size": int(getattr(model, "input_size", 0) or input_size(model)), "batch_size": batch_size, "timings": timings,
+                   "input_size": int(model.input_size), "batch_size": batch_size, "timings": timings,
                    "occluders": {nm: r.to_dict() for nm, r in occluders.items()}}
     return result
-
-
-def _is_face_model(model) -> bool:
-    return hasattr(model, "prepare") and hasattr(model, "layer_outputs")
-
-
-def _net_responses(model: nn.Module, template: Template):
-    """(crops, landmarks) -> (psi' (B, K, G, G), f (B, K), shared cell centres (G*G, 2) crop px)."""
-    size = input_size(model)
-    centers = cell_centers(size // 4, template.size)
-
-    def respond(crops, landmarks):
-        psi_smooth, f = _responses(model, to_input(crops, size))
-        return psi_smooth, f, centers
-
-    return respond
-
-
-def _face_model_responses(model, layer: str | None = None):
-    """(crops, landmarks) -> (the response layer (B, C, h, w), its spatial means (B, C), each face's
-    cell centres carried from the model's input back to the crop (B, h*w, 2)). The layer is the
-    model's default one."""
-    layer = model.check_layers([layer] if layer else None)[0]
-
-    def respond(crops, landmarks):
-        from interpface.faces.align import apply_affine
-        from interpface.evaluation.peers import _invert_affine
-
-        x, mats = model.prepare(crops, landmarks)
-        maps = model.layer_outputs(x, [layer])[layer].float()
-        h, w = maps.shape[-2:]
-        # centre of cell (i, j) in input pixels (pixel centres at integers)
-        ys = (np.arange(h) + 0.5) * x.shape[-2] / h - 0.5
-        xs = (np.arange(w) + 0.5) * x.shape[-1] / w - 0.5
-        xx, yy = np.meshgrid(xs, ys)
-        cells = np.stack([xx.ravel(), yy.ravel()], axis=-1)
-        centers = np.stack([apply_affine(_invert_affine(m), cells) for m in mats])
-        return maps, maps.mean(dim=(2, 3)), centers
-
-    return respond
-
-
-def _responses(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(psi' (B, K, G, G), f (B, K)) of a batch: the values of ``forward_intermediates``, computed like
-    ``forward`` (hypercolumn parts and phi are freed as soon as Psi exists, which keeps the batch in
-    cache), plus the Gaussian smoothing. Models without that structure use forward_intermediates."""
-    if not (hasattr(model, "_hypercolumn") and hasattr(model, "_psi") and hasattr(model, "config")):
-        inter = model.forward_intermediates(x)
-        return inter.psi_smooth, inter.f
-    from interpface.models.lmf import gaussian_smooth, large_magnitude_filter
-
-    _, psi = model._psi(*model._hypercolumn(x))
-    lmf = large_magnitude_filter(psi, model.config.lmf_keep)
-    del psi
-    c = model.config
-    # channels_last makes oneDNN's depthwise conv ~10x faster here, with bit-identical values
-    smooth = gaussian_smooth(lmf.contiguous(memory_format=torch.channels_last), c.smooth_kernel, c.smooth_sigma)
-    return smooth.contiguous(), lmf.mean(dim=(2, 3))
 
 
 def compute_metrics(result: AnalysisResult, template: Template | None = None) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from interpface.errors import InterpfaceError
 from interpface.faces.occlusion import DEFAULT_OCCLUDER_SIZE, OcclusionRect, quad_masks
 from interpface.faces.template import Template, default_template
 from interpface.analysis._common import batch_slices, input_size, to_input
+from interpface.models.face_model import PART_FILTERS, FaceModel
 from interpface.analysis._fastforward import OcclusionForward
 
 __all__ = ["SensitivitySweep", "occlusion_sweep", "warped_occlusion_sweep", "captum_windows", "sweep_centers",
@@ -149,7 +150,8 @@ def _reference_embedding(model: nn.Module, reference, size: int) -> torch.Tensor
         return model(to_input(reference, size))[0].float()
 
 
-def _check_dims(dims, reference, model: nn.Module) -> np.ndarray | None:
+def _check_dims(dims, reference, k: int | None) -> np.ndarray | None:
+    """dims as (D,) int64 indices < k (None: every dimension)."""
     if dims is None:
         return None
     if reference is not None:
@@ -157,7 +159,6 @@ def _check_dims(dims, reference, model: nn.Module) -> np.ndarray | None:
     d = np.asarray(dims, dtype=np.int64).reshape(-1)
     if len(d) == 0 or d.min() < 0:
         raise InterpfaceError(f"dims must be non-empty, non-negative dimension indices, got {dims!r}")
-    k = getattr(getattr(model, "config", None), "num_filters", None)
     if k is not None and d.max() >= k:
         raise InterpfaceError(f"dimension {int(d.max())} out of range: the model has {k}")
     return d
@@ -199,7 +200,7 @@ def occlusion_sweep(model: nn.Module, image, *, window: int | tuple[int, int] = 
     incremental: recompute only what an occluder changes in the early, high-resolution layers
     (same result up to float rounding; see :mod:`interpface.analysis._fastforward`).
     """
-    dims = _check_dims(dims, reference, model)
+    dims = _check_dims(dims, reference, getattr(getattr(model, "config", None), "num_filters", None))
     size = input_size(model)
     x = to_input(image, size)
     if x.shape[0] != 1:
@@ -242,7 +243,7 @@ def sweep_centers(template: Template | None = None, stride: float = 8.0,
     return np.stack([xx.ravel(), yy.ravel()], axis=1)
 
 
-def warped_occlusion_sweep(model: nn.Module, crop: np.ndarray, landmarks: np.ndarray, *,
+def warped_occlusion_sweep(model: FaceModel, crop: np.ndarray, landmarks: np.ndarray, *,
                            size: tuple[float, float] = DEFAULT_OCCLUDER_SIZE, stride: float = 8.0,
                            area="face", angle: float = 0.0, fill: int = 0, reference=None,
                            centers: np.ndarray | None = None, dims=None, batch_size: int = 32,
@@ -254,16 +255,18 @@ def warped_occlusion_sweep(model: nn.Module, crop: np.ndarray, landmarks: np.nda
     0-255; reference: a second face crop / input tensor, or its embedding (K,); dims, incremental: as
     in :func:`occlusion_sweep`.
 
-    model may also be a FaceModel (a black box): each occluded crop is cut into the model's own input
-    through the same landmarks and embedded; reference is then its embedding (K,) or (crop, landmarks).
+    model: any FaceModel. With part filters, the occluded central windows go through the incremental
+    forward; otherwise each occluded crop is cut into the model's own input through the same
+    landmarks and embedded, and reference is its embedding (K,) or (crop, landmarks).
     """
-    dims = _check_dims(dims, reference, model)
+    fast = model.has(PART_FILTERS)
+    dims = _check_dims(dims, reference, model.dim)
     template = template or default_template()
     crop = np.asarray(crop)
     if crop.shape != (template.size, template.size, 3):
         raise InterpfaceError(f"crop must be ({template.size}, {template.size}, 3), got {crop.shape}")
     lm = np.asarray(landmarks, dtype=np.float64)
-    s = None if _is_face_model(model) else input_size(model)
+    s = model.input_size if fast else None
     off = None if s is None else center_crop_offset(template.size, s)
     centers = sweep_centers(template, stride, area) if centers is None else np.asarray(centers, np.float64).reshape(-1, 2)
     rects = [OcclusionRect(float(cx), float(cy), float(size[0]), float(size[1]), float(angle)) for cx, cy in centers]
@@ -271,13 +274,14 @@ def warped_occlusion_sweep(model: nn.Module, crop: np.ndarray, landmarks: np.nda
     tri, bary = template.mesh.locate(corners)
     quads = template.mesh.warp(tri, bary, lm).reshape(-1, 4, 2)
     masks = quad_masks(quads, template.size)  # (P, 110, 110)
-    if _is_face_model(model):
+    if not fast:
         f_clean, f_occ, cos_clean, cos_occ = _face_model_run(model, crop, lm, masks, reference, fill, batch_size, dims)
         return SensitivitySweep("warped", "crop", 0, f_clean, f_occ, masks, centers, quads=quads, rects=rects,
                                 cos_clean=cos_clean, cos_occluded=cos_occ, dims=dims)
+    net = model.part_filters
     x = to_input(crop, s)
-    ref = _reference_embedding(model, reference, s)
-    forward = OcclusionForward(model, x, enabled=incremental, dims=dims)
+    ref = _reference_embedding(net, reference, s)
+    forward = OcclusionForward(net, x, enabled=incremental, dims=dims)
     crop_t = torch.from_numpy(np.array(crop, copy=True)).permute(2, 0, 1).float().div(255.0)
     fill_t = torch.tensor(fill / 255.0)
     # the changed pixels of each occluded input: the mask's bounding box in input coordinates
@@ -297,10 +301,6 @@ def warped_occlusion_sweep(model: nn.Module, crop: np.ndarray, landmarks: np.nda
     f_clean, f_occ, cos_clean, cos_occ = _run(x, ref, forward, boxes, occluded, batch_size)
     return SensitivitySweep("warped", "crop", 0, f_clean, f_occ, masks, centers, quads=quads, rects=rects,
                             cos_clean=cos_clean, cos_occluded=cos_occ, dims=dims)
-
-
-def _is_face_model(model) -> bool:
-    return hasattr(model, "prepare") and hasattr(model, "layer_outputs")
 
 
 def _face_model_run(fm, crop: np.ndarray, landmarks: np.ndarray, masks: np.ndarray, reference, fill: int,

@@ -8,6 +8,10 @@ from pathlib import Path
 from interpface.errors import InterpfaceError
 
 
+MODEL_HELP = ("a model URI: a checkpoint folder (or interpface:DIR), dlib-resnet, iresnet<18|34|50|100>:FILE, "
+              "onnx:FILE (with an optional FILE.json sidecar) or spec:FILE; a model without part filters is "
+              "analysed through the channels of its default response layer")
+
 def _threads(args) -> None:
     if getattr(args, "threads", None):
         import torch
@@ -34,7 +38,7 @@ def cmd_analyze(args) -> int:
 
     apply_model_spec(args)
     if not args.checkpoint:
-        raise InterpfaceError("give --checkpoint DIR|dlib-resnet|iresnet<d>:FILE or --model-spec FILE")
+        raise InterpfaceError("give --checkpoint MODEL (a folder, dlib-resnet, iresnet<d>:FILE, onnx:FILE, spec:FILE)")
     from interpface.analysis.faces import load_devtest_faces
     from interpface.analysis.precomputed import save_precomputed
     from interpface.analysis.report import analyze_checkpoint
@@ -43,10 +47,9 @@ def cmd_analyze(args) -> int:
     _threads(args)
     t0 = time.perf_counter()
     faces = load_devtest_faces(args.images, seed=args.seed, data_root=args.data_root, cache_dir=args.cache_dir)
-    from interpface.models.adapters import is_face_model_spec
+    from interpface.models.registry import model_display_name
 
-    name = args.name or (str(args.checkpoint).split(":")[0] if is_face_model_spec(args.checkpoint)
-                         else Path(args.checkpoint).resolve().name)
+    name = args.name or model_display_name(args.checkpoint)
     _, result = analyze_checkpoint(args.checkpoint, faces, name=name, regions=_regions(args.regions), grid=args.grid,
                                    bootstrap=args.bootstrap, batch_size=args.batch_size, seed=args.seed,
                                    quiet=args.quiet)
@@ -93,8 +96,8 @@ def cmd_faithfulness(args) -> int:
     from interpface.analysis.faithfulness import BASELINES
     from interpface.analysis.pair_benchmark import faithfulness_table, load_devtest_pairs
     from interpface.analysis.pair_maps import PAIR_METHODS
-    from interpface.models.checkpoint import load_model
     from interpface.cli.main import write_json
+    from interpface.models.registry import model_display_name, resolve_model
 
     _threads(args)
     methods = None
@@ -106,18 +109,9 @@ def cmd_faithfulness(args) -> int:
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
     if any(b not in BASELINES for b in baselines):
         raise InterpfaceError(f"baselines must be among {', '.join(BASELINES)}")
-    from interpface.models.adapters import is_face_model_spec, load_face_model
-
+    model = resolve_model(args.checkpoint, cache_dir=args.cache_dir)
     pairs = load_devtest_pairs(args.pairs, seed=args.seed, data_root=args.data_root, cache_dir=args.cache_dir)
-    if is_face_model_spec(args.checkpoint):
-        # a black box: every model-agnostic method, on its own input cut from each face
-        from interpface.analysis.pair_benchmark import black_box_pairs
-
-        model, pairs = black_box_pairs(load_face_model(args.checkpoint), pairs)
-        name = args.name or str(args.checkpoint).split(":")[0]
-    else:
-        model, _ = load_model(args.checkpoint)
-        name = args.name or Path(args.checkpoint).resolve().name
+    name = args.name or model_display_name(args.checkpoint)
     bar = None
     if not args.quiet:
         from tqdm import tqdm
@@ -170,12 +164,8 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("analyze", help="interpretability analyses of one checkpoint (peaks, spreads, stds, "
                        "feature differences) on LFW DevTest faces")
-    p.add_argument("--model-spec", metavar="FILE", help="any nn.Module through a JSON spec (see "
-                   "interpface.models.adapters.SpecFaceModel), instead of --checkpoint")
-    p.add_argument("--checkpoint", metavar="DIR|dlib-resnet|iresnet<d>:FILE",
-                   help="checkpoint directory (model.safetensors + config.json), `dlib-resnet`, or "
-                        "`iresnet<18|34|50|100>:FILE` (a black box: the channels of its default response "
-                        "layer are analysed as its filters)")
+    p.add_argument("--model-spec", metavar="FILE", help="the same as --checkpoint spec:FILE")
+    p.add_argument("--checkpoint", metavar="MODEL", help=MODEL_HELP)
     p.add_argument("--out", required=True, help="output directory: analysis.npz + metrics.json")
     p.add_argument("--name", help="model name (default: the checkpoint directory's name)")
     p.add_argument("--regions", default=None, help="comma-separated regions to occlude for the feature "
@@ -187,8 +177,7 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("report", help="HTML report + PNG/SVG/PDF figures + CSV tables comparing checkpoints")
-    p.add_argument("--checkpoints", required=True, help="comma-separated checkpoint directories, dlib-resnet, "
-                   "iresnet<depth>:<state dict> or spec:<model spec JSON> (black boxes: their default layer's channels)")
+    p.add_argument("--checkpoints", required=True, metavar="MODEL,MODEL,...", help="comma-separated; each " + MODEL_HELP)
     p.add_argument("--names", help="comma-separated model names (default: directory names)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--pairs", type=int, default=1000, help="DevTest pairs for the ROC (default all 1000; 0 = no ROC)")
@@ -201,7 +190,7 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("faithfulness", help="pair similarity / dissimilarity maps of every method on seeded DevTest "
                        "pairs, scored by deletion / insertion curves")
-    p.add_argument("--checkpoint", required=True, help="checkpoint directory, or a black box: dlib-resnet, iresnet<depth>:<state dict>, spec:<model spec JSON> (every method but the representation map)")
+    p.add_argument("--checkpoint", required=True, metavar="MODEL", help=MODEL_HELP + " (every method that applies to it)")
     p.add_argument("--name", help="model name (default: the checkpoint directory's name)")
     p.add_argument("--pairs", type=int, default=20, help="genuine and as many impostor DevTest pairs (default 20)")
     p.add_argument("--methods", help="comma-separated subset of: representation, occlusion, integrated_gradients, "

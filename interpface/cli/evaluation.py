@@ -9,6 +9,13 @@ from pathlib import Path
 from interpface.errors import ConfigError, DatasetError
 
 
+MODEL_HELP = ("a model URI: a checkpoint folder (or interpface:DIR), dlib-resnet (the PyTorch port of dlib's "
+              "ResNet), iresnet<18|34|50|100>:FILE (an ArcFace IResNet state dict: .safetensors, or .pth read with "
+              "torch.load(weights_only=True)), onnx:FILE (an ONNX graph; FILE.json beside it says its preprocessing) "
+              "or spec:FILE (a JSON spec naming your module)")
+PRECISION_HELP = "embedding precision: auto (the model's default), fp32 or bf16"
+
+
 def _set_threads(n):
     if n:
         import torch
@@ -22,20 +29,15 @@ def _load_embedder(args):
 
     apply_model_spec(args)
     if bool(args.checkpoint) == bool(getattr(args, "peer", None)):
-        raise ConfigError("give exactly one of --checkpoint DIR or --peer dlib|dlib-port")
-    from interpface.models.adapters import is_face_model_spec
-
-    if args.checkpoint and is_face_model_spec(args.checkpoint):
-        from interpface.models.adapters import FaceModelEmbedder, load_face_model
-
-        model = load_face_model(args.checkpoint, getattr(args, "cache_dir", None))
-        return FaceModelEmbedder(model, batch_size=args.batch_size), model.name, {"checkpoint": str(args.checkpoint)}
+        raise ConfigError("give exactly one of --checkpoint MODEL or --peer dlib|dlib-port")
     if args.checkpoint:
-        from interpface.models.checkpoint import load_model
+        from interpface.models.registry import model_display_name, resolve_model
 
-        model, info = load_model(args.checkpoint)
-        return model, Path(args.checkpoint).name or str(args.checkpoint), {"checkpoint": str(args.checkpoint),
-                                                                          "model_config": info.get("model")}
+        model = resolve_model(args.checkpoint, cache_dir=getattr(args, "cache_dir", None))
+        info = {"checkpoint": str(args.checkpoint)}
+        if getattr(model, "info", {}).get("model"):
+            info["model_config"] = model.info["model"]
+        return model, model_display_name(args.checkpoint), info
     from interpface.evaluation.peers import get_peer
 
     peer = get_peer(args.peer)
@@ -84,14 +86,9 @@ def cmd_embed(args) -> int:
         from interpface.evaluation.embedding import embed_images
         from interpface.faces.pipeline import FacePipeline
 
-        from interpface.models.adapters import FaceModelEmbedder
-
-        if isinstance(embedder, FaceModelEmbedder) and args.flip:
-            raise ConfigError("--flip applies to interpface checkpoints only")
-        model = embedder.model if isinstance(embedder, FaceModelEmbedder) else embedder
-        emb, failures = embed_images(model, sources, FacePipeline(landmark_model=args.landmark_model),
+        emb, failures = embed_images(embedder, sources, FacePipeline(landmark_model=args.landmark_model),
                                      fallback=args.fallback, batch_size=args.batch_size, flip=args.flip,
-                                     progress=progress, details=details)
+                                     precision=args.precision, progress=progress, details=details)
     if bar:
         bar.close()
     seconds = time.perf_counter() - t0
@@ -134,15 +131,13 @@ def cmd_evaluate(args) -> int:
     for c in conditions:
         parse_condition(c)  # fail early on a typo
     embedder, name, info = _load_embedder(args)
-    from interpface.models.adapters import is_face_model_spec
-
-    if (args.peer or is_face_model_spec(args.checkpoint or "")) and args.flip:
+    if args.peer and args.flip:
         raise ConfigError("--flip applies to --checkpoint models only")
     t0 = time.perf_counter()
     ev = Evaluator(embedder, args.protocol, data_root=args.data_root, cache_dir=args.cache_dir, root=args.root,
                    seed=args.seed, n_bootstrap=args.bootstrap, n_trials=args.trials, flip=args.flip,
                    batch_size=args.batch_size, fallback=args.fallback, occlude=args.occlude,
-                   attributes=args.attributes, progress=not args.quiet)
+                   attributes=args.attributes, progress=not args.quiet, precision=args.precision)
     if args.checkpoint:
         ev.embedder.name = name
     results = [ev.run(c) for c in conditions]
@@ -182,7 +177,7 @@ def cmd_compare(args) -> int:
         embedder, name, _ = _load_embedder(one)
         ev = Evaluator(embedder, args.protocol, data_root=args.data_root, cache_dir=args.cache_dir, root=args.root,
                        seed=args.seed, n_bootstrap=0, batch_size=args.batch_size, occlude=args.occlude,
-                       progress=not args.quiet)
+                       progress=not args.quiet, precision=args.precision)
         ev.embedder.name = name
         evaluators.append(ev)
     if evaluators[0].embedder.name == evaluators[1].embedder.name:
@@ -204,11 +199,9 @@ def add_commands(sub) -> None:
     p.add_argument("images", nargs="*", help="image files")
     p.add_argument("--list", metavar="FILE", help="a file with one image path per line ('#' comments)")
     p.add_argument("--root", help="folder that relative paths in --list are relative to (default: as written)")
-    p.add_argument("--checkpoint", metavar="DIR|dlib-resnet|iresnet<d>:FILE",
-                   help="an interpface checkpoint directory, `dlib-resnet` (the PyTorch port of dlib's ResNet), or "
-                        "`iresnet<18|34|50|100>:FILE` (an ArcFace IResNet state dict: .safetensors, or .pth read "
-                        "with torch.load(weights_only=True))")
-    p.add_argument("--model-spec", metavar="FILE", help="any nn.Module through a JSON spec, instead of --checkpoint")
+    p.add_argument("--checkpoint", metavar="MODEL", help=MODEL_HELP)
+    p.add_argument("--model-spec", metavar="FILE", help="the same as --checkpoint spec:FILE")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None, help=PRECISION_HELP)
     p.add_argument("--peer", choices=["dlib", "dlib-port"], help="embed with a peer model instead (dlib's ResNet "
                    "descriptor; dlib-port: the same network through interpface's PyTorch port)")
     p.add_argument("--out", required=True, metavar="EMB.npy", help="(N, D) float32 embeddings, input order")
@@ -229,11 +222,9 @@ def add_commands(sub) -> None:
                        "32x12 warped black quadrilateral per image), part:REGION (eyes, nose, mouth, ...), natural "
                        "(LFW-attribute Eyeglasses/Sunglasses DevTest images as probes). Occlusion goes on the probe "
                        "side. See the README / interpface.evaluation.protocols for the exact definitions.")
-    p.add_argument("--checkpoint", metavar="DIR|dlib-resnet|iresnet<d>:FILE",
-                   help="an interpface checkpoint directory, `dlib-resnet` (the PyTorch port of dlib's ResNet), or "
-                        "`iresnet<18|34|50|100>:FILE` (an ArcFace IResNet state dict: .safetensors, or .pth read "
-                        "with torch.load(weights_only=True))")
-    p.add_argument("--model-spec", metavar="FILE", help="any nn.Module through a JSON spec, instead of --checkpoint")
+    p.add_argument("--checkpoint", metavar="MODEL", help=MODEL_HELP)
+    p.add_argument("--model-spec", metavar="FILE", help="the same as --checkpoint spec:FILE")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None, help=PRECISION_HELP)
     p.add_argument("--peer", choices=["dlib", "dlib-port"], help="evaluate a peer model instead (dlib's ResNet "
                    "descriptor, ~60 ms per image on 1 core; dlib-port: its PyTorch port, batched)")
     p.add_argument("--protocol", default="lfw-devtest", help="lfw-devtest (default), lfw-view2 or pairs:FILE")
@@ -262,9 +253,9 @@ def add_commands(sub) -> None:
                        description="Scores both models on the same pairs and resamples them together (the same "
                        "identities each time), so the spread is that of the difference A - B; pair accuracy is "
                        "compared fold by fold. Same protocols and conditions as `evaluate`.")
-    p.add_argument("--checkpoint", required=True, metavar="A", help="model A: a checkpoint directory, dlib-resnet "
-                   "or iresnet<d>:FILE (as for evaluate)")
+    p.add_argument("--checkpoint", required=True, metavar="A", help="model A: " + MODEL_HELP)
     p.add_argument("--against", required=True, metavar="B", help="model B, the same kinds")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None, help=PRECISION_HELP)
     p.add_argument("--protocol", default="lfw-devtest", help="lfw-devtest (default), lfw-view2 or pairs:FILE")
     p.add_argument("--condition", action="append", metavar="COND",
                    help="clean (default), synthetic, part:REGION, mask, sunglasses, scarf, hand; repeatable or "

@@ -10,7 +10,7 @@ synthetically and realistically occluded LFW) that combine them, for our models 
 from interpface._lazy import lazy_getattr
 
 _EXPORTS = {
-    "embed_crops": "embedding", "embed_images": "embedding", "verification_metrics": "metrics",
+    "embed_images": "embedding", "verification_metrics": "metrics",
     "kfold_accuracy": "metrics", "identification_ranks": "metrics", "evaluate": "protocols",
     "Evaluator": "protocols", "DlibResNetEmbedder": "peers",
 }

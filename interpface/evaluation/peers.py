@@ -40,19 +40,13 @@ def find_dlib_resnet_model(path: str | os.PathLike | None = None) -> Path:
     return find_model_file(RESNET_FILENAME, path, "INTERPFACE_DLIB_RESNET", INSTALL_HELP, PeerModelMissingError)
 
 
-def _invert_affine(matrix: np.ndarray) -> np.ndarray:
-    a, t = matrix[:, :2], matrix[:, 2]
-    inv = np.linalg.inv(a)
-    return np.column_stack([inv, -inv @ t])
-
-
 def occlude_original(rgb: np.ndarray, quad_crop: np.ndarray, matrix: np.ndarray, fill: int = 0) -> np.ndarray:
     """Paint an aligned-crop quadrilateral (4, 2) into the original image (H, W, 3), given the
     image -> crop alignment matrix (2, 3). Returns a copy."""
-    from interpface.faces.align import apply_affine
+    from interpface.faces.align import apply_affine, invert_affine
     from interpface.faces.occlusion import apply_masks, quad_masks
 
-    quad = apply_affine(_invert_affine(np.asarray(matrix, np.float64)), quad_crop)
+    quad = apply_affine(invert_affine(np.asarray(matrix, np.float64)), quad_crop)
     return apply_masks(rgb, quad_masks(quad, rgb.shape[:2]), fill)
 
 

@@ -62,6 +62,7 @@ import numpy as np
 
 import interpface.evaluation.metrics as M
 from interpface.errors import ConfigError, DatasetError, InterpfaceError
+from interpface.faces.occlusion import paint_quads
 
 __all__ = [
     "Condition",
@@ -213,45 +214,30 @@ class Embedder(Protocol):
 
 
 class ModelEmbedder:
-    """An InterpretableFaceNet as an Embedder: occlusion painted on the 110x110 crop, then the
-    central 96x96 window embedded (embedding.embed_crops)."""
+    """A FaceModel as an Embedder: the occluder painted on our aligned crop (for every model alike),
+    then the model's own input cut from it and embedded (:meth:`FaceModel.embed`)."""
 
-    def __init__(self, model, *, batch_size: int = 128, flip: bool = False, name: str = "model"):
-        self.model, self.batch_size, self.flip, self.name = model, batch_size, flip, name
-        self.dim = model.config.num_filters
+    def __init__(self, model, *, batch_size: int = 128, flip: bool = False, precision: str | None = None,
+                 name: str | None = None):
+        self.model, self.batch_size, self.flip, self.precision = model, batch_size, flip, precision
+        self.name, self.dim = name or model.name, model.dim
 
     def embed(self, faces: FaceSet, positions: np.ndarray, quads: list) -> np.ndarray:
-        from interpface.evaluation.embedding import embed_crops
-
         rows = faces.rows[positions]
         crops = paint_quads(np.array(faces.crops[rows]), faces.landmarks[rows], quads)
-        return embed_crops(self.model, crops, batch_size=self.batch_size, flip=self.flip)
+        return self.model.embed(crops, faces.landmarks[rows], batch_size=self.batch_size, precision=self.precision,
+                                flip=self.flip)
 
 
-def paint_quads(crops: np.ndarray, landmarks: np.ndarray, quads: list) -> np.ndarray:
-    """Paint each face's occluder in place: crops (n, 110, 110, 3) uint8, landmarks (n, 68, 2), quads
-    (n,) of None, a (4, 2) crop-pixel quadrilateral (black), or an Occluder (placed through the
-    face's landmarks). Returns crops."""
-    from interpface.faces.occlusion import apply_masks, quad_masks
+def _as_embedder(obj, flip: bool = False, batch_size: int = 128, precision: str | None = None):
+    """A FaceModel becomes a ModelEmbedder; a peer (dlib's C++ descriptor) is its own Embedder."""
+    from interpface.models.face_model import FaceModel  # deferred: the data tools run without torch
 
-    occluded = [i for i, q in enumerate(quads) if q is not None and not hasattr(q, "apply")]
-    if occluded:
-        masks = quad_masks(np.stack([quads[i] for i in occluded]), crops.shape[1:3])
-        crops[occluded] = apply_masks(crops[occluded], masks, 0)
-    for i, q in enumerate(quads):
-        if hasattr(q, "apply"):  # a realistic occluder, placed through this face's landmarks
-            crops[i] = q.apply(crops[i], landmarks[i])[0]
-    return crops
-
-
-def _as_embedder(obj, flip: bool = False, batch_size: int = 128):
-    import torch
-
-    if isinstance(obj, torch.nn.Module):
-        return ModelEmbedder(obj, flip=flip, batch_size=batch_size)
+    if isinstance(obj, FaceModel):
+        return ModelEmbedder(obj, flip=flip, batch_size=batch_size, precision=precision)
     if hasattr(obj, "embed") and hasattr(obj, "dim"):
         return obj
-    raise ConfigError(f"expected a model or an embedder, got {type(obj).__name__}")
+    raise ConfigError(f"expected a FaceModel or an embedder, got {type(obj).__name__}")
 
 
 # ------------------------------------------------------------------------------------ attributes
@@ -294,19 +280,20 @@ def find_attribute_file(protocol_dir: Path) -> Path:
 class Evaluator:
     """One protocol, one embedder; run() it for any number of conditions (embeddings are cached).
 
-    embedder: an InterpretableFaceNet (eval mode) or an Embedder (e.g. peers.DlibResNetEmbedder).
+    embedder: a FaceModel, or an Embedder (e.g. peers.DlibResNetEmbedder); precision: the FaceModel's
+    embedding precision ("fp32", "bf16", "auto"; None: its default).
     protocol: "lfw-devtest", "lfw-view2" or "pairs:FILE". See the module docstring for definitions."""
 
     def __init__(self, embedder, protocol: str = "lfw-devtest", *, data_root=None, cache_dir=None, root=None,
                  template=None, seed: int = 0, n_bootstrap: int = DEFAULT_BOOTSTRAP,
                  n_trials: int = DEFAULT_TRIALS, n_folds: int = DEFAULT_FOLDS, flip: bool = False,
                  batch_size: int = 128, fallback: bool = False, occlude: str = "probe", pipeline=None,
-                 attributes=None, progress: bool = False):
+                 attributes=None, progress: bool = False, precision: str | None = None):
         from interpface.faces.template import default_template
 
         if occlude not in ("probe", "both"):
             raise ConfigError(f"occlude must be 'probe' or 'both', got {occlude!r}")
-        self.embedder = _as_embedder(embedder, flip=flip, batch_size=batch_size)
+        self.embedder = _as_embedder(embedder, flip=flip, batch_size=batch_size, precision=precision)
         self.protocol, self.template = protocol, template or default_template()
         self.seed, self.n_bootstrap, self.n_trials, self.n_folds = seed, n_bootstrap, n_trials, n_folds
         self.occlude, self.progress = occlude, progress

@@ -35,6 +35,13 @@ def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ matrix[:, :2].T + matrix[:, 2]
 
 
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of a (2, 3) affine map, as a (2, 3) affine map."""
+    a, t = np.asarray(matrix, np.float64)[:, :2], np.asarray(matrix, np.float64)[:, 2]
+    inv = np.linalg.inv(a)
+    return np.column_stack([inv, -inv @ t])
+
+
 def fit_residual(aligned_landmarks: np.ndarray, template_landmarks: np.ndarray) -> np.ndarray:
     """Landmark-fit score: RMS distance (template pixels) between aligned 68 points (..., 68, 2) and
     the template's, after the similarity fit — so it is normalised by face size. (...,) float."""

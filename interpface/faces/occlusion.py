@@ -150,3 +150,17 @@ def occlude_rect(image: np.ndarray, landmarks: np.ndarray, rect: OcclusionRect,
     occluded, masks, quads, _ = occlude_batch(image[None], np.asarray(landmarks)[None], None, template,
                                               fill=fill, rect=rect)
     return occluded[0], masks[0], quads[0]
+
+
+def paint_quads(crops: np.ndarray, landmarks: np.ndarray, quads: list) -> np.ndarray:
+    """Paint each face's occluder in place: crops (n, 110, 110, 3) uint8, landmarks (n, 68, 2), quads
+    (n,) of None, a (4, 2) crop-pixel quadrilateral (black), or an Occluder (anything with
+    ``apply(crop, landmarks)``, placed through the face's landmarks). Returns crops."""
+    occluded = [i for i, q in enumerate(quads) if q is not None and not hasattr(q, "apply")]
+    if occluded:
+        masks = quad_masks(np.stack([quads[i] for i in occluded]), crops.shape[1:3])
+        crops[occluded] = apply_masks(crops[occluded], masks, 0)
+    for i, q in enumerate(quads):
+        if hasattr(q, "apply"):  # a realistic occluder, placed through this face's landmarks
+            crops[i] = q.apply(crops[i], landmarks[i])[0]
+    return crops

@@ -7,7 +7,6 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from interpface.analysis.probe import heatmap_to_crop
 
 
 def face_figure(crop: np.ndarray, quad: np.ndarray | None = None, *, title: str = "", height: int = 360,

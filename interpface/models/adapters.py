@@ -1,24 +1,15 @@
-"""One interface for any face model: ours, the PyTorch port of dlib's ResNet, insightface's ArcFace
-IResNets, so that evaluation (and, next, every analysis) can look inside all of them.
+"""The face models interpface ships adapters for, each a :class:`FaceModel`
+(:mod:`interpface.models.face_model`); :mod:`interpface.models.registry` resolves a model URI to one.
 
-A :class:`FaceModel` takes our aligned faces — crops (N, 110, 110, 3) uint8 and their 68 landmarks
-(N, 68, 2) in crop pixels — cuts the model's own input from them (its size, its alignment, its
-normalisation), and gives the embedding and the outputs of its named response layers. Each input
-comes with the affine map crop pixels -> input pixels, so a location found in a layer (a peak) can be
-brought back to the crop and from there into the template.
-
-- :class:`InterpretableFaceModel` — :class:`InterpretableFaceNet`: the central 96x96 window, layer "psi".
+- :class:`InterpretableFaceModel` — our :class:`InterpretableFaceNet`: the central 96x96 window,
+  layer "psi_smooth", and the part-filter capabilities.
 - :class:`IResNetFaceModel` — insightface's arcface_torch IResNet-18/34/50/100: the standard 5-point
   ArcFace alignment to 112x112, (x - 127.5) / 127.5, layers layer1..layer4; weights from a user's
   state dict (:func:`load_state_dict_file`: safetensors, or ``torch.load(weights_only=True)`` only).
 - :class:`DlibPortFaceModel` — the PyTorch port of dlib's ResNet: dlib's 150x150 chip, its stages.
 - :class:`SpecFaceModel` — any other ``nn.Module`` through a short JSON spec (module, weights, input
   size, alignment, normalisation, layers).
-
-:func:`load_face_model` resolves a ``--checkpoint`` value: an interpface checkpoint folder,
-``dlib-resnet``, or ``iresnet<depth>:<file>``. :func:`input_space_net` wraps a black-box model as a
-module on its own input in [0, 1], which the model-agnostic analyses (pair maps, faithfulness
-curves, occlusion sweeps) take unchanged.
+- ONNX files: :mod:`interpface.models.onnx_model`.
 """
 
 from __future__ import annotations
@@ -33,55 +24,16 @@ import torch
 from torch import nn
 
 from interpface.errors import CheckpointError
+from interpface.faces.align import center_crop, center_crop_offset, estimate_similarity
+from interpface.models.face_model import PART_FILTERS, REPRESENTATION_MAP, FaceModel
 
 __all__ = ["FaceModel", "InterpretableFaceModel", "IResNet", "IResNetFaceModel", "DlibPortFaceModel",
            "IRESNET_DEPTHS", "ARCFACE_112", "ModelFileError", "arcface_points", "load_state_dict_file",
-           "build_iresnet", "load_face_model", "FaceModelEmbedder", "InputSpaceNet", "input_space_net", "SpecFaceModel", "is_face_model_spec"]
+           "build_iresnet", "SpecFaceModel", "warp_chips"]
 
 
 class ModelFileError(CheckpointError):
     """A weight file that cannot be used: unreadable, a pickle payload, or keys that do not match."""
-
-
-# ------------------------------------------------------------------------------------- interface
-class FaceModel:
-    """name, dim (embedding size), input_size (S), layers (response layer names), default_layer.
-
-    Subclasses implement :meth:`prepare` (faces -> model input + crop->input maps), :meth:`forward`
-    (input -> embedding) and :meth:`layer_outputs` (input -> {layer: (N, C, h, w)})."""
-
-    name: str = "face model"
-    dim: int = 0
-    input_size: int = 0
-    layers: tuple[str, ...] = ()
-    default_layer: str = ""
-    module: nn.Module
-
-    def prepare(self, crops: np.ndarray, landmarks: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
-        """(N, 3, S, S) float input and (N, 2, 3) affine maps aligned-crop px -> input px."""
-        raise NotImplementedError
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.module(x)
-
-    def layer_outputs(self, x: torch.Tensor, layers=None) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
-
-    def check_layers(self, layers) -> tuple[str, ...]:
-        layers = tuple(layers or (self.default_layer,))
-        unknown = [name for name in layers if name not in self.layers]
-        if unknown:
-            raise CheckpointError(f"{self.name} has no layer {', '.join(unknown)}; its layers: {', '.join(self.layers)}")
-        return layers
-
-    @torch.inference_mode()
-    def embed(self, crops: np.ndarray, landmarks: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """(N, D) float32 L2-normalised embeddings of aligned faces."""
-        out = []
-        for i in range(0, len(crops), batch_size):
-            x, _ = self.prepare(crops[i:i + batch_size], landmarks[i:i + batch_size])
-            out.append(nn.functional.normalize(self.forward(x).float(), dim=1).numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
 
 class _StageOutputs:
@@ -93,41 +45,85 @@ class _StageOutputs:
         return {name: stages[name] for name in layers}
 
 
-def _uint8_nchw(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+def warp_chips(crops: np.ndarray, landmarks: np.ndarray | None, size: int, alignment: str
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Cut (N, size, size, 3) uint8 chips from aligned crops (N, 110, 110, 3) and their (N, 2, 3)
+    crop -> chip affine maps. alignment "arcface": the similarity that takes the crop's 5 points to
+    the ArcFace 112 frame scaled to `size`; "crop": the whole aligned crop resized to `size`."""
+    crops = np.asarray(crops)
+    if alignment == "arcface":
+        if landmarks is None:
+            raise CheckpointError("the ArcFace alignment needs the faces' landmarks")
+        ref = ARCFACE_112 * (size / 112.0)
+        mats = np.stack([estimate_similarity(p, ref) for p in arcface_points(landmarks)])
+    elif alignment == "crop":
+        k = size / crops.shape[1]
+        mats = np.tile(np.array([[k, 0.0, 0.5 * k - 0.5], [0.0, k, 0.5 * k - 0.5]]), (len(crops), 1, 1))
+    else:
+        raise CheckpointError(f"alignment must be 'arcface' or 'crop', got {alignment!r}")
+    chips = np.stack([cv2.warpAffine(c, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+                      for c, m in zip(crops, mats)]) if len(crops) else np.zeros((0, size, size, 3), np.uint8)
+    return chips, mats
 
 
 # ------------------------------------------------------------------------------------------ ours
 class InterpretableFaceModel(FaceModel):
-    """Our network: the central window of the crop (no resampling), Psi' as the response layer."""
+    """Our network: the central window of the crop (no resampling), Psi' as the response layer, and the
+    part-filter capabilities (peaks, LMF, the representation map)."""
 
     layers = ("psi", "psi_smooth")
     default_layer = "psi_smooth"
+    capabilities = frozenset({PART_FILTERS, REPRESENTATION_MAP})
+    default_precision = "auto"  # bf16 where the CPU has it: half the time, metrics equal within spreads
 
-    def __init__(self, net, name: str = "interpface"):
-        self.module, self.name = net.eval(), name
+    def __init__(self, net, name: str = "interpface", info: dict | None = None):
+        self.module, self.name, self.info = net.eval(), name, dict(info or {})
         self.dim = int(net.config.num_filters)
         self.input_size = int(net.config.input_size)
 
-    def embed(self, crops, landmarks, batch_size: int = 64):
-        """The evaluator's own path (embedding.embed_crops: bf16 where the CPU has it), so numbers agree."""
-        from interpface.evaluation.embedding import embed_crops
-
-        return embed_crops(self.module, crops, batch_size=batch_size)
-
-    def prepare(self, crops, landmarks):
-        from interpface.faces.align import center_crop_offset
-        from interpface.analysis._common import to_input
-
+    def prepare(self, crops, landmarks=None):
         crops = np.asarray(crops)
         off = center_crop_offset(crops.shape[1], self.input_size)
         shift = np.tile(np.array([[1.0, 0.0, -off], [0.0, 1.0, -off]]), (len(crops), 1, 1))
-        return to_input(crops, self.input_size), shift
+        x = torch.from_numpy(np.ascontiguousarray(center_crop(crops, self.input_size))).permute(0, 3, 1, 2).float()
+        # channels_last: oneDNN's convolutions are markedly faster on it, with the same values
+        return x.div_(255.0).contiguous(memory_format=torch.channels_last), shift
 
     def layer_outputs(self, x, layers=None):
         layers = self.check_layers(layers)
         inter = self.module.forward_intermediates(x)
         return {name: getattr(inter, name) for name in layers}
+
+    def layer_responses(self, crops, landmarks=None, layer=None):
+        """psi' (B, K, G, G), f (B, K) and the shared cell centres (G*G, 2) in crop pixels, computed
+        like ``forward`` (the hypercolumn is freed as soon as Psi exists, which keeps the batch in cache)."""
+        from interpface.models.lmf import gaussian_smooth, large_magnitude_filter
+
+        if (layer or self.default_layer) != "psi_smooth":
+            return super().layer_responses(crops, landmarks, layer)
+        net, c = self.module, self.module.config
+        x, _ = self.prepare(crops)
+        _, psi = net._psi(*net._hypercolumn(x))
+        lmf = large_magnitude_filter(psi, c.lmf_keep)
+        del psi
+        smooth = gaussian_smooth(lmf.contiguous(memory_format=torch.channels_last), c.smooth_kernel, c.smooth_sigma)
+        return smooth.contiguous(), lmf.mean(dim=(2, 3)), self._cell_centers(smooth.shape[-1], np.asarray(crops).shape[1])
+
+    def _cell_centers(self, grid: int, crop_size: int) -> np.ndarray:
+        """(G*G, 2) crop pixel (x, y) of every psi cell centre (row-major), the same for every face."""
+        stride = self.input_size // grid
+        c = np.arange(grid) * stride + (stride - 1) / 2 + center_crop_offset(crop_size, self.input_size)
+        xx, yy = np.meshgrid(c, c)
+        return np.stack([xx.ravel(), yy.ravel()], axis=-1)
+
+    def filter_features(self, crops, landmarks=None):
+        return self.forward(self.prepare(crops)[0]).float()
+
+    def input_net(self):
+        return self.module  # it already takes [0, 1] RGB
+
+    def chips(self, crops, landmarks=None):
+        return self.prepare(crops)
 
 
 # -------------------------------------------------------------------------------- ArcFace IResNet
@@ -208,19 +204,17 @@ class IResNetFaceModel(_StageOutputs, FaceModel):
     layers = ("layer1", "layer2", "layer3", "layer4")
     default_layer = "layer3"
 
+    mean = torch.full((1, 3, 1, 1), 0.5)  # (x - 127.5) / 127.5
+    std = torch.full((1, 3, 1, 1), 0.5)
+
     def __init__(self, net: IResNet, name: str | None = None):
         self.module = net.eval()
         self.name = name or f"iresnet{net.depth}"
         self.dim = int(net.fc.out_features)
 
     def prepare(self, crops, landmarks):
-        from interpface.faces.align import estimate_similarity
-
-        crops = np.asarray(crops)
-        mats = np.stack([estimate_similarity(p, ARCFACE_112) for p in arcface_points(landmarks)])
-        chips = np.stack([cv2.warpAffine(c, m, (112, 112), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-                          for c, m in zip(crops, mats)])
-        return (_uint8_nchw(chips) - 127.5) / 127.5, mats
+        chips, mats = warp_chips(crops, landmarks, 112, "arcface")
+        return self.normalise(chips), mats
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -285,6 +279,7 @@ class DlibPortFaceModel(_StageOutputs, FaceModel):
     input_size = 150
     dim = 128
     default_layer = "level2"
+    std = torch.full((1, 3, 1, 1), 1.0 / 255.0)  # dlib's network takes raw 0..255 RGB
 
     def __init__(self, net=None, cache_dir=None):
         from interpface.models.dlib_port import load_dlib_port
@@ -298,15 +293,14 @@ class DlibPortFaceModel(_StageOutputs, FaceModel):
 
         crops, landmarks = np.asarray(crops), np.asarray(landmarks)
         chips = np.stack([face_chip(crop, lm) for crop, lm in zip(crops, landmarks)])
-        return _uint8_nchw(chips), np.stack([_chip_transform(lm) for lm in landmarks])
+        x = torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2).float()
+        return x, np.stack([_chip_transform(lm) for lm in landmarks])
 
 
 def _chip_transform(landmarks: np.ndarray) -> np.ndarray:
     """(2, 3) the similarity crop px -> chip px that dlib.get_face_chip applies for these (68, 2)
     landmarks, from dlib's own chip details (dlib.get_face_chip_details)."""
     import dlib
-
-    from interpface.faces.align import estimate_similarity
 
     from interpface.models.teacher import CHIP_PADDING, CHIP_SIZE, dlib_shape
 
@@ -394,18 +388,8 @@ class SpecFaceModel(FaceModel):
         self.dim = int(out.shape[1])
 
     def prepare(self, crops, landmarks):
-        from interpface.faces.align import estimate_similarity
-
-        crops, s = np.asarray(crops), self.input_size
-        if self.alignment == "arcface":
-            ref = ARCFACE_112 * (s / 112.0)
-            mats = np.stack([estimate_similarity(p, ref) for p in arcface_points(landmarks)])
-        else:  # the whole aligned crop, resized to S
-            k = s / crops.shape[1]
-            mats = np.tile(np.array([[k, 0.0, 0.5 * k - 0.5], [0.0, k, 0.5 * k - 0.5]]), (len(crops), 1, 1))
-        chips = np.stack([cv2.warpAffine(c, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-                          for c, m in zip(crops, mats)])
-        return (_uint8_nchw(chips) / 255.0 - self.mean) / self.std, mats
+        chips, mats = warp_chips(crops, landmarks, self.input_size, self.alignment)
+        return self.normalise(chips), mats
 
     def layer_outputs(self, x, layers=None):
         layers = self.check_layers(layers)
@@ -421,80 +405,3 @@ class SpecFaceModel(FaceModel):
         if bad:
             raise CheckpointError(f"{self.name}: layer {bad[0]} does not give a (B, C, h, w) map")
         return {n: got[n] for n in layers}
-
-
-# ------------------------------------------------------------------------------------ resolving
-def is_face_model_spec(value) -> bool:
-    """`dlib-resnet`, `spec:<file>` or `iresnet<depth>:<file>` (else: an interpface checkpoint folder)."""
-    text = str(value)
-    return text == "dlib-resnet" or text.startswith("spec:") or (text.startswith("iresnet") and ":" in text)
-
-
-def load_face_model(spec: str | os.PathLike, cache_dir=None) -> FaceModel:
-    """``--checkpoint`` value -> FaceModel: an interpface checkpoint folder; ``dlib-resnet``;
-    ``iresnet<depth>:<state-dict file>``; ``spec:<model spec JSON>`` (what --model-spec passes)."""
-    text = str(spec)
-    if text == "dlib-resnet":
-        return DlibPortFaceModel(cache_dir=cache_dir)
-    if text.startswith("spec:"):
-        return SpecFaceModel(text[len("spec:"):])
-    if text.startswith("iresnet") and ":" in text:
-        head, _, path = text.partition(":")
-        try:
-            depth = int(head[len("iresnet"):])
-        except ValueError:
-            raise CheckpointError(f"{text}: expected iresnet<depth>:<file> with depth in {sorted(IRESNET_DEPTHS)}") from None
-        if depth not in IRESNET_DEPTHS:
-            raise CheckpointError(f"{text}: no IResNet of depth {depth}; choose from {sorted(IRESNET_DEPTHS)}")
-        return IResNetFaceModel(build_iresnet(depth, path), name=f"iresnet{depth}:{Path(path).name}")
-    from interpface.models.checkpoint import load_model
-
-    net, _ = load_model(text)
-    return InterpretableFaceModel(net, name=Path(text).name or text)
-
-
-class FaceModelEmbedder:
-    """Any FaceModel as an evaluation Embedder: the occluder painted on our aligned crop (as for our
-    models), then the model's own input cut from it."""
-
-    def __init__(self, model: FaceModel, batch_size: int = 64):
-        self.model, self.batch_size = model, batch_size
-        self.name, self.dim = model.name, model.dim
-
-    def embed(self, faces, positions: np.ndarray, quads: list) -> np.ndarray:
-        from interpface.evaluation.protocols import paint_quads
-
-        rows = faces.rows[positions]
-        crops = paint_quads(np.array(faces.crops[rows]), faces.landmarks[rows], quads)
-        return self.model.embed(crops, faces.landmarks[rows], self.batch_size)
-
-
-class InputSpaceNet(nn.Module):
-    """A FaceModel as a plain module on its own input in [0, 1] (N, 3, S, S) -> (N, D), with a
-    ``config`` (input_size, num_filters), so the model-agnostic analyses (pair maps by occlusion,
-    integrated gradients, RISE; occlusion sweeps) run on it unchanged. Maps come out over the
-    model's input; FaceModel.prepare's affine maps carry them back to the aligned crop."""
-
-    def __init__(self, model: FaceModel, scale: float, shift: float):
-        from types import SimpleNamespace
-
-        super().__init__()
-        self.net = model.module
-        self.scale, self.shift = float(scale), float(shift)
-        self.config = SimpleNamespace(input_size=model.input_size, num_filters=model.dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x * self.scale + self.shift)
-
-
-def input_space_net(model: FaceModel) -> InputSpaceNet:
-    """The [0, 1]-input module of an IResNet (2x - 1) or dlib-port (255x) FaceModel."""
-    if isinstance(model, IResNetFaceModel):
-        return InputSpaceNet(model, 2.0, -1.0)
-    if isinstance(model, DlibPortFaceModel):
-        return InputSpaceNet(model, 255.0, 0.0)
-    if isinstance(model, SpecFaceModel) and torch.allclose(model.std, model.std.flatten()[0]) \
-            and torch.allclose(model.mean, model.mean.flatten()[0]):
-        sd, mu = float(model.std.flatten()[0]), float(model.mean.flatten()[0])
-        return InputSpaceNet(model, 1.0 / sd, -mu / sd)
-    raise CheckpointError(f"{model.name}: already takes [0, 1] input (use its network directly)")
