@@ -41,81 +41,116 @@ def guarded(what: str = ""):
 
 
 # ------------------------------------------------------------------------------------------ models
+# Where models come from, and who may choose them:
+# - the bundled reference models (assets/models, or $INTERPFACE_MODELS in tests) and the dlib port;
+# - the operator's folder (`interpface dashboard --models-dir DIR` / $INTERPFACE_MODELS_DIR): listed, never
+#   left (a symlink out of it or a `..` is not followed);
+# - the operator's own URIs ($INTERPFACE_USER_MODELS, spec: allowed: the operator runs the server);
+# - a visitor's uploads (ONNX or safetensors), kept in a temporary folder of that session only.
+# A visitor never types a path and never loads a spec (a spec imports code).
+MAX_MODEL_UPLOAD_BYTES = 200 * 1024 * 1024
+IRESNET_ARCHITECTURES = ("iresnet18", "iresnet34", "iresnet50", "iresnet100")
+
+
 def model_root() -> Path | None:
     """$INTERPFACE_MODELS (tests point it at a tiny model) or the bundled assets/models."""
     env = os.environ.get("INTERPFACE_MODELS")
     return Path(env) if env else None
 
 
-@st.cache_resource(show_spinner="Loading model...")
-def get_model(path: str):
-    from interpface.models.checkpoint import load_model
-
-    model, info = load_model(path)
-    model.eval()
-    model.to(memory_format=torch.channels_last)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model, info
+def served_models_dir() -> Path | None:
+    """The operator's folder of models ($INTERPFACE_MODELS_DIR, set by `interpface dashboard --models-dir`)."""
+    env = os.environ.get("INTERPFACE_MODELS_DIR")
+    return Path(env).resolve() if env else None
 
 
-def black_boxes() -> dict[str, str]:
-    """{name: --checkpoint value} of the black-box models: the dlib port, INTERPFACE_USER_MODELS, and
-    those added in this session's sidebar."""
-    out = {} if os.environ.get("INTERPFACE_NO_BLACK_BOXES") == "1" else dict(BLACK_BOXES)
-    try:
-        out.update(user_models(os.environ.get("INTERPFACE_USER_MODELS")))
-    except InterpfaceError as exc:
-        st.sidebar.error(str(exc))
-    out.update(st.session_state.get("user_models", {}))
-    return out
-
-
-def models() -> dict[str, Path | str]:
-    """{name: checkpoint folder (ours) or --checkpoint value (a black box)}, ours first."""
-    found: dict[str, Path | str] = dict(available_models(model_root()))
-    for name, spec in black_boxes().items():
-        found.setdefault(name, spec)
-    return found
-
-
-def is_black_box(name: str) -> bool:
-    return not isinstance(models().get(name), Path)
-
-
-@st.cache_resource(show_spinner="Loading the face model...")
-def get_face_model(spec: str):
-    """A black box (interpface.models.adapters.FaceModel) from its --checkpoint value; shared, read-only."""
-    from interpface.models.adapters import load_face_model
-
-    fm = load_face_model(spec)
+def _frozen(fm):
+    """A shared model is read-only: eval mode, no gradients kept on its weights."""
     fm.module.eval()
     for p in fm.module.parameters():
         p.requires_grad_(False)
     return fm
 
 
+@st.cache_resource(show_spinner="Loading the model...")
+def get_face_model(uri: str):
+    """The FaceModel of a server-side model URI (bundled, the operator's folder or environment); one copy
+    per process, shared by every session: never mutate it."""
+    from interpface.models.registry import resolve_model
+
+    return _frozen(resolve_model(uri))
+
+
+def black_boxes() -> dict[str, str]:
+    """{name: model URI} of the models beside ours: the dlib port and $INTERPFACE_USER_MODELS."""
+    out = {} if os.environ.get("INTERPFACE_NO_BLACK_BOXES") == "1" else dict(BLACK_BOXES)
+    try:
+        out.update(user_models(os.environ.get("INTERPFACE_USER_MODELS")))
+    except InterpfaceError as exc:
+        st.sidebar.error(str(exc))
+    return out
+
+
+def models() -> dict[str, str]:
+    """{name: model URI}: ours first, then the dlib port, the operator's folder and environment, and
+    this session's uploads ("upload:<name>", held in the session, never a path)."""
+    found: dict[str, str] = {name: f"interpface:{path}" for name, path in available_models(model_root()).items()}
+    for name, uri in black_boxes().items():
+        found.setdefault(name, uri)
+    root = served_models_dir()
+    if root is not None:
+        for name, uri in scan_models_dir(root).items():
+            found.setdefault(name, uri)
+    for name in st.session_state.get("uploaded_models", {}):
+        found.setdefault(name, f"upload:{name}")
+    return found
+
+
+def is_black_box(name: str) -> bool:
+    """A model without part filters (the pages show its layer's channels instead)."""
+    from interpface.models.face_model import PART_FILTERS
+
+    return not load(name)[0].has(PART_FILTERS)
+
+
 def load(name: str):
-    """(model, info): our InterpretableFaceNet and its checkpoint info, or a black box's FaceModel and
-    {"black_box": True}. Every page's analyses take either."""
-    if is_black_box(name):
-        return get_face_model(model_path(name)), {"black_box": True}
-    return get_model(model_path(name))
+    """(FaceModel, info) of a listed model; info: the checkpoint's record for ours, else {}. Every
+    page's analyses take the FaceModel, whatever is inside it."""
+    uri = models().get(name)
+    if uri is None:
+        raise InterpfaceError(f"no model named {name!r}")
+    if uri.startswith("upload:"):
+        fm = st.session_state["uploaded_models"][name]["model"]
+    else:
+        fm = get_face_model(uri)
+    return fm, getattr(fm, "info", {})
+
+
+def model_key(name: str) -> str:
+    """A key for caches shared by all sessions: the model's URI, or for an upload this session's own
+    folder (two visitors' uploads of the same name never share a cache entry)."""
+    uri = models()[name]
+    if uri.startswith("upload:"):
+        return f"{uri}@{st.session_state['upload_folder'].path}"
+    return uri
 
 
 def model_inputs(fm, faces: list[dict]) -> np.ndarray:
-    """(N, S, S, 3) uint8: the images a black box sees, cut from aligned faces by its own alignment
-    (for methods that run on its input: captum attributions, pair maps)."""
-    from interpface.models.adapters import input_space_net
-
-    x, _ = fm.prepare(np.stack([f["crop"] for f in faces]), np.stack([f["landmarks"] for f in faces]))
-    wrapped = input_space_net(fm)
-    x01 = (x - wrapped.shift) / wrapped.scale
+    """(N, S, S, 3) uint8: the images a model sees, cut from aligned faces by its own alignment (before
+    its normalisation), for methods that run on its input: captum attributions, pair maps."""
+    x01, _ = fm.chips(np.stack([f["crop"] for f in faces]), np.stack([f["landmarks"] for f in faces]))
     return (x01 * 255).permute(0, 2, 3, 1).numpy().round().clip(0, 255).astype(np.uint8)
 
 
 def label(name: str) -> str:
-    return VARIANT_LABELS.get(name, name + (" (black box)" if name in black_boxes() else ""))
+    """A model's display name: the reference variants' long names; models without part filters from
+    the server (the dlib port, the operator's folder and environment) marked "(black box)"; uploads
+    by the name their visitor gave."""
+    if name in VARIANT_LABELS:
+        return VARIANT_LABELS[name]
+    root = served_models_dir()
+    served = {**black_boxes(), **(scan_models_dir(root) if root is not None else {})}
+    return name + (" (black box)" if name in served and not served[name].startswith("interpface:") else "")
 
 
 def pick_model(key: str = "model", *, where=st.sidebar, default: str = "full", text: str = "Model") -> str | None:
@@ -126,30 +161,108 @@ def pick_model(key: str = "model", *, where=st.sidebar, default: str = "full", t
     names = list(found)
     index = names.index(default) if default in names else 0
     chosen = where.selectbox(text, names, index=index, format_func=label, key=key, bind=BIND,
-                             help="Ours (interpretable filters) first, then black-box face models: the dlib port, "
-                                  "and any added below or through INTERPFACE_USER_MODELS.")
+                             help="Ours (interpretable filters) first, then other face models: the dlib port, the "
+                                  "server's model folder, and any uploaded below.")
     if where is st.sidebar:
         add_user_model_form(where)
     share_link()
     return chosen
 
 
+def scan_models_dir(root: Path) -> dict[str, str]:
+    """{name: URI} of the models in the operator's folder: ``*.onnx`` (with ``NAME.json`` sidecars),
+    IResNet weights ``NAME.safetensors`` / ``NAME.pth`` with a sidecar ``{"architecture": "iresnet50"}``,
+    and checkpoint folders. Entries whose real path leaves the folder (symlinks) are skipped."""
+    import json
+
+    out: dict[str, str] = {}
+    if not root.is_dir():
+        return out
+    for entry in sorted(root.iterdir()):
+        real = entry.resolve()
+        if not real.is_relative_to(root):  # a symlink out of the folder: never followed
+            continue
+        if real.is_dir() and (real / "model.safetensors").is_file() and (real / "config.json").is_file():
+            out[entry.name] = f"interpface:{real}"
+        elif real.suffix == ".onnx" and real.is_file():
+            out[entry.stem] = f"onnx:{real}"
+        elif real.suffix in (".safetensors", ".pth") and real.is_file():
+            sidecar = real.with_suffix(".json")
+            try:
+                arch = json.loads(sidecar.read_text()).get("architecture") if sidecar.is_file() else None
+            except (OSError, ValueError):
+                arch = None
+            if arch in IRESNET_ARCHITECTURES:
+                out[entry.stem] = f"{arch}:{real}"
+    return out
+
+
+class _SessionFolder:
+    """A temporary folder owned by one browser session: removed when the session's state is dropped
+    (the session ends) or the interpreter exits."""
+
+    def __init__(self):
+        import tempfile
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="interpface-upload-")
+        self.path = Path(self._tmp.name)
+
+
+def add_uploaded_model(name: str, data: bytes, filename: str, sidecar: bytes | None = None,
+                       architecture: str | None = None):
+    """Check and load a visitor's model file (ONNX, or an IResNet safetensors state dict) from bytes;
+    it is written only into this session's temporary folder, under a fixed name."""
+    import re
+
+    from interpface.models.registry import resolve_model
+
+    name = name.strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}", name):
+        raise InterpfaceError("a model name is 1-64 letters, digits, spaces, '.', '_' or '-'")
+    if name in models() and name not in st.session_state.get("uploaded_models", {}):
+        raise InterpfaceError(f"a model named {name!r} exists already")
+    if len(data) > MAX_MODEL_UPLOAD_BYTES:
+        raise InterpfaceError(f"the model file is larger than {MAX_MODEL_UPLOAD_BYTES >> 20} MB")
+    suffix = Path(filename).suffix.lower()
+    folder = st.session_state.setdefault("upload_folder", _SessionFolder()).path
+    slot = folder / hashlib.sha1(name.encode()).hexdigest()[:12]
+    slot.mkdir(exist_ok=True)
+    if suffix == ".onnx":
+        (slot / "model.onnx").write_bytes(data)
+        if sidecar is not None:
+            (slot / "model.json").write_bytes(sidecar)
+        uri = f"onnx:{slot / 'model.onnx'}"
+    elif suffix == ".safetensors":
+        if architecture not in IRESNET_ARCHITECTURES:
+            raise InterpfaceError(f"a safetensors upload is an IResNet state dict: choose one of {', '.join(IRESNET_ARCHITECTURES)}")
+        (slot / "model.safetensors").write_bytes(data)
+        uri = f"{architecture}:{slot / 'model.safetensors'}"
+    else:
+        raise InterpfaceError("upload an .onnx file (with its optional .json sidecar) or an IResNet .safetensors file")
+    fm = _frozen(resolve_model(uri, allow_code=False))
+    fm.name = name
+    st.session_state.setdefault("uploaded_models", {})[name] = {"model": fm, "file": filename}
+    return fm
+
+
 def add_user_model_form(where=st.sidebar) -> None:
-    """Sidebar form: add a black-box face model for this session (checked by loading it)."""
+    """Sidebar form: upload a face model for this session (checked by loading it). Nothing is read
+    from the server's disk by a visitor's choice."""
+    root = served_models_dir()
     with where.expander("Add a face model", icon=":material/add:"):
-        st.caption("A state dict of insightface's IResNet (`iresnet50:/path/r50.pth`, safetensors or .pth read "
-                   "with weights_only) or a model spec (`spec:/path/spec.json`). Read from this machine's disk.")
+        st.caption("Upload an ONNX model (with its optional `NAME.json` sidecar: input_size, alignment, mean, std, "
+                   "channel_order) or an IResNet state dict (.safetensors). It stays in this session only."
+                   + (f" Models in the server's folder `{root}` are listed already." if root else ""))
         with st.form("add_model", border=False):
             name = st.text_input("Name", key="add_model_name")
-            spec = st.text_input("Model", key="add_model_spec", placeholder="iresnet50:/models/r50.pth")
+            up = st.file_uploader("Model file", type=["onnx", "safetensors"], key="add_model_file")
+            side = st.file_uploader("Sidecar (optional, ONNX)", type=["json"], key="add_model_sidecar")
+            arch = st.selectbox("Architecture (safetensors)", IRESNET_ARCHITECTURES, index=2, key="add_model_arch")
             if st.form_submit_button("Add"):
-                from interpface.models.adapters import is_face_model_spec
-
                 with guarded("This model cannot be used"):
-                    if not name.strip() or not is_face_model_spec(spec.strip()):
-                        raise InterpfaceError("give a name and iresnet<depth>:<file> or spec:<file>")
-                    get_face_model(spec.strip())  # loads and checks it now, not on some later page
-                    st.session_state.setdefault("user_models", {})[name.strip()] = spec.strip()
+                    if up is None or not name.strip():
+                        raise InterpfaceError("give a name and a model file")
+                    add_uploaded_model(name, up.getvalue(), up.name, side.getvalue() if side is not None else None, arch)
                     st.session_state["user_model_added"] = name.strip()
                     st.rerun()  # the model lists above were drawn before it existed
         added = st.session_state.pop("user_model_added", None)
@@ -166,10 +279,6 @@ def require_models() -> list[str]:
     add_user_model_form()
     share_link()
     return found
-
-
-def model_path(name: str) -> str:
-    return str(models()[name])
 
 
 # ------------------------------------------------------------------------------------------- faces
@@ -334,11 +443,13 @@ def analyses_for(names: list[str]) -> dict:
 
 def evaluation_of(name: str) -> dict | None:
     """The shipped evaluation (tables, ROC points, thresholds) of a model or black box, or None."""
+    from interpface.models.registry import scheme_of
     from interpface.models.zoo import model_card
 
-    if is_black_box(name):
-        return peer_evaluation(name)
-    return model_card(models()[name]).get("evaluation")
+    uri = models().get(name, "")
+    if uri.startswith("interpface:"):
+        return model_card(scheme_of(uri)[1]).get("evaluation")
+    return peer_evaluation(name) if name in BLACK_BOXES else None
 
 
 def remember_figure(key: str, fig) -> None:

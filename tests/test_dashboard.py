@@ -311,25 +311,110 @@ def test_probe_sweep_and_attributions_on_a_black_box(app):
     assert len([t for t in fig.data if t.type == "heatmap"][0].z) == 112  # drawn on its own 112x112 input
 
 
-def test_a_user_model_added_in_the_sidebar(app, zoo):
-    """The sidebar's form loads a model before listing it: a missing file is a message, not a model."""
-    user_file = zoo["INTERPFACE_USER_MODELS"].split(":", 1)[1]
+def _upload(app, name: str, filename: str, data: bytes, arch: str = "iresnet18"):
+    app.text_input(key="add_model_name").input(name)
+    app.file_uploader(key="add_model_file").set_value((filename, data, "application/octet-stream"))
+    app.selectbox(key="add_model_arch").select(arch)
+    app.get("form_submit_button")[0].click()
+    app.run()
+
+
+def test_a_model_uploaded_in_the_sidebar(app, zoo):
+    """The sidebar's form loads an uploaded model before listing it, for this session only: a broken
+    file is a message, not a model; a visitor has no way to name a path on the server."""
+    user_file = Path(zoo["INTERPFACE_USER_MODELS"].split(":", 1)[1])
     app.switch_page("views/probe.py")
     app.run()
-    app.text_input(key="add_model_name").input("mine")
-    app.text_input(key="add_model_spec").input("iresnet18:/no/such/file.pth")
-    app.get("form_submit_button")[0].click()
-    app.run()
+    assert not [w for w in app.text_input if w.key == "add_model_spec"]  # no path / spec field at all
+    _upload(app, "broken", "broken.safetensors", b"not safetensors")
     assert any("cannot be used" in e.value for e in app.error)
-    assert "mine (black box)" not in app.selectbox(key="model").options
-    app.text_input(key="add_model_spec").input(f"iresnet18:{user_file}")
-    app.get("form_submit_button")[0].click()
-    app.run()
+    assert "broken" not in app.selectbox(key="model").options
+    _upload(app, "mine", "r18.safetensors", user_file.read_bytes())
     _ok(app)
-    assert "mine (black box)" in app.selectbox(key="model").options
+    assert "mine" in app.selectbox(key="model").options
     assert any("Added mine" in m.value for m in app.success)
     box = app.selectbox(key="model")
-    box.select_index(box.options.index("mine (black box)"))
+    box.select_index(box.options.index("mine"))
     app.run()
     _ok(app)
     assert any(m.label == "cos(f(I), f(Î))" for m in app.metric)
+    folder = app.session_state["upload_folder"].path
+    assert folder.is_dir() and list(folder.rglob("model.safetensors"))
+    # another visitor's session sees none of it
+    other = AppTest.from_file(str(APP), default_timeout=120)
+    other.switch_page("views/probe.py")
+    other.run()
+    assert "mine" not in other.selectbox(key="model").options
+
+
+def test_a_visitor_cannot_load_code_or_name_a_server_path(app, zoo, tmp_path):
+    """A spec (it imports code) is refused through the browser, as is any file type but ONNX and
+    safetensors; a URL naming a path selects nothing from the disk."""
+    spec = tmp_path / "spec.json"
+    spec.write_text('{"module": "os:getcwd", "input_size": 112, "layers": ["x"]}')
+    app.switch_page("views/probe.py")
+    app.run()
+    _upload(app, "sneaky", "spec.json", spec.read_bytes())  # the uploader itself takes .onnx / .safetensors only
+    assert any("Invalid file extension" in str(e.value) for e in app.exception)
+    app = AppTest.from_file(str(APP), default_timeout=120)
+    app.switch_page("views/probe.py")
+    app.run()
+    _upload(app, "sneaky", "spec.onnx", spec.read_bytes())  # a spec renamed: not an ONNX graph, nothing imported
+    assert any("cannot be used" in e.value for e in app.error)
+    assert "sneaky" not in app.selectbox(key="model").options
+    from interpface.errors import CheckpointError
+    from interpface.models.registry import resolve_model
+
+    with pytest.raises(CheckpointError, match="import code"):
+        resolve_model(f"spec:{spec}", allow_code=False)
+    # a shared link naming a path: not an option, so the page falls back to a listed model
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params["model"] = "/etc/passwd"
+    at.switch_page("views/probe.py")
+    at.run()
+    _ok(at)
+    assert at.selectbox(key="model").value in at.selectbox(key="model").options_values \
+        if hasattr(at.selectbox(key="model"), "options_values") else at.selectbox(key="model").value != "/etc/passwd"
+    assert at.selectbox(key="model").value != "/etc/passwd"
+
+
+def test_the_served_models_folder_is_listed_and_never_left(tmp_path, zoo, monkeypatch):
+    """`--models-dir`: checkpoint folders and IResNet weights with sidecars are listed; a symlink out of
+    the folder (to a model file or a checkpoint folder elsewhere) and a sidecar-less weight file are not."""
+    import json
+    import shutil
+
+    from dashboard.common import scan_models_dir
+
+    user_file = Path(zoo["INTERPFACE_USER_MODELS"].split(":", 1)[1])
+    served, outside = tmp_path / "served", tmp_path / "outside"
+    served.mkdir()
+    outside.mkdir()
+    shutil.copytree(Path(zoo["INTERPFACE_MODELS"]) / "full", served / "ours")
+    shutil.copy(user_file, served / "r18.safetensors")
+    (served / "r18.json").write_text(json.dumps({"architecture": "iresnet18"}))
+    shutil.copy(user_file, served / "nosidecar.safetensors")
+    shutil.copy(user_file, outside / "secret.safetensors")
+    (outside / "secret.json").write_text(json.dumps({"architecture": "iresnet18"}))
+    (served / "secret.safetensors").symlink_to(outside / "secret.safetensors")
+    (served / "secret.json").symlink_to(outside / "secret.json")
+    shutil.copytree(Path(zoo["INTERPFACE_MODELS"]) / "base", outside / "elsewhere")
+    (served / "elsewhere").symlink_to(outside / "elsewhere")
+    found = scan_models_dir(served.resolve())
+    assert set(found) == {"ours", "r18"}
+    assert found["r18"].startswith("iresnet18:") and found["ours"].startswith("interpface:")
+    monkeypatch.setenv("INTERPFACE_MODELS_DIR", str(served))
+    for key, value in zoo.items():
+        monkeypatch.setenv(key, value)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    _ok(at)
+    assert any(str(served.resolve()) in c.value for c in at.caption)  # the Overview says where models come from
+    at.switch_page("views/probe.py")
+    at.run()
+    options = at.selectbox(key="model").options
+    assert "r18 (black box)" in options and "ours" in options and not [o for o in options if "secret" in o]
+    box = at.selectbox(key="model")
+    box.select_index(options.index("r18 (black box)"))
+    at.run()
+    _ok(at)

@@ -188,9 +188,10 @@ def test_bad_upload_shows_a_message(server, browser, tmp_path):
     bad.write_bytes(b"this is not a png")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     open_page(page, url, "Occlusion probe")
-    page.get_by_text("Upload", exact=True).first.click()
+    main = page.locator('[data-testid="stMain"]')  # the sidebar has a (model) uploader of its own
+    main.get_by_text("Upload", exact=True).first.click()
     wait_idle(page)
-    page.locator('input[type="file"]').first.set_input_files(str(bad))
+    main.locator('input[type="file"]').first.set_input_files(str(bad))
     page.get_by_text("cannot decode image").first.wait_for(timeout=60_000)
     assert not page.query_selector('[data-testid="stException"]')
     assert "Traceback" not in page.inner_text("body")

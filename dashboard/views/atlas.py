@@ -4,6 +4,8 @@
 import numpy as np
 import streamlit as st
 
+from interpface.models.face_model import PART_FILTERS
+
 from dashboard import common
 from interpface.figures import peak_map_figure
 from interpface.faces.template import default_template
@@ -62,5 +64,5 @@ with common.guarded("Heatmaps"):
     resps = respond(model, np.stack([f["crop"] for f in faces]), np.stack([f["landmarks"] for f in faces]))
     st.plotly_chart(response_grid([f["crop"] for f in faces], [r.psi_smooth for r in resps], [k],
                                   titles=[t[:16] for t in titles], landmarks=[f["landmarks"] for f in faces],
-                                  span=resps[0].span, layer=model.default_layer if info.get("black_box") else None),
+                                  span=resps[0].span, layer=None if model.has(PART_FILTERS) else model.default_layer),
                     key="atlas_heat")

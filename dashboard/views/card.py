@@ -7,6 +7,8 @@ import cv2
 import numpy as np
 import streamlit as st
 
+from interpface.models.face_model import PART_FILTERS
+
 from dashboard import common
 from interpface.analysis.top_faces import THUMB_WINDOW, thumb_origin
 from interpface.figures.filter_card import filter_location_figure, filter_region, region_effect, region_effect_figure
@@ -22,7 +24,7 @@ name = common.pick_model()
 if name is None:
     st.stop()
 model, info = common.load(name)
-black_box = info.get("black_box", False)
+black_box = not model.has(PART_FILTERS)
 layer = model.default_layer if black_box else None  # a black box's "filters": its default layer's channels
 n_filters = 0
 if black_box:
@@ -32,7 +34,7 @@ if black_box:
     st.caption(f"{common.label(name)} is a black box: a filter here is a channel of its layer `{layer}`, "
                "resampled from its own input into the aligned face.")
 else:
-    n_filters = model.config.num_filters
+    n_filters = model.dim
 if not n_filters:
     st.stop()
 analysis = common.precomputed(name)

@@ -8,13 +8,14 @@ import torch
 from dashboard import common
 from interpface.analysis.probe import respond
 from interpface.figures.probe import response_grid
+from interpface.models.face_model import PART_FILTERS
 
 st.title("Filter explorer")
 name = common.pick_model()
 if name is None:
     st.stop()
 model, info = common.load(name)
-black_box = info.get("black_box", False)
+black_box = not model.has(PART_FILTERS)  # no part filters: the channels of one of its layers instead
 layer = None
 if black_box:
     # a black box has no filters tied to dimensions: its "filters" are the channels of a layer
@@ -35,7 +36,7 @@ def _strength(resp) -> np.ndarray:
 
 
 with common.guarded("Model"):
-    n_filters = model.config.num_filters if not black_box else \
+    n_filters = model.dim if not black_box else \
         _respond([common.prepare_sample("astronaut")])[0].psi_smooth.shape[0]
 unit = "Channel" if black_box else "Filter"
 
@@ -112,12 +113,10 @@ with tab_attr:
             from interpface.analysis import attribute
             from interpface.figures import attribution_figure
 
-            shown, net, x, ref = face["crop"], model, face["crop"], None if other is None else other["crop"]
+            shown, net, x, ref = face["crop"], model.input_net(), face["crop"], None if other is None else other["crop"]
             if black_box:
-                from interpface.models.adapters import input_space_net
-
                 chips = common.model_inputs(model, [face] + ([other] if other is not None else []))
-                net, shown = input_space_net(model), chips[0]
+                shown = chips[0]
                 x = torch.from_numpy(chips[0]).permute(2, 0, 1).float() / 255.0
                 ref = None if other is None else torch.from_numpy(chips[1]).permute(2, 0, 1).float() / 255.0
             attr = attribute(net, x, method=method.split(" ")[0], dimension=None if dim is None else int(dim),

@@ -20,6 +20,10 @@ else:
     st.success(f"Dataset: {ds.name} at {ds.image_dir} — {len(ds):,} images, "
                f"{'prepared cache found' if cache is not None else 'not prepared (faces are aligned on demand)'}.")
 
+root = common.served_models_dir()
+st.caption("Models are served from the bundled reference models"
+           + (f" and the folder `{root}`" if root else " (no model folder: start with `interpface dashboard --models-dir DIR`)")
+           + "; a visitor can add a model only by uploading it, for their own session.")
 common.add_user_model_form()
 found = common.models()
 if not found:
@@ -27,12 +31,14 @@ if not found:
 else:
     chosen = st.multiselect("Models", list(found), default=list(found), format_func=common.label, key="ov_models")
     for name in chosen:
-        if common.is_black_box(name):
+        uri = found[name]
+        if not uri.startswith("interpface:"):
             with st.expander(f"{common.label(name)} ({name})", expanded=len(chosen) == 1), common.guarded(name):
                 fm, _ = common.load(name)
                 c1, c2 = st.columns(2)
                 n_params = sum(p.numel() for p in fm.module.parameters())
-                c1.markdown(f"**Black box** `{found[name]}`: {n_params / 1e6:.1f} M parameters, a {fm.dim}-d embedding "
+                shown = "uploaded in this session" if uri.startswith("upload:") else f"`{uri}`"
+                c1.markdown(f"**Black box** {shown}: {n_params / 1e6:.1f} M parameters, a {fm.dim}-d embedding "
                             f"from a {fm.input_size}x{fm.input_size} input cut from the aligned face by its own "
                             f"alignment. Response layers: {', '.join(f'`{n}`' for n in fm.layers)} (default "
                             f"`{fm.default_layer}`: its channels are what the pages show as filters). No filter is "
@@ -46,7 +52,7 @@ else:
                     c2.markdown("**Interpretability**")
                     c2.json({k: v for k, v in pre.metrics.items() if not isinstance(v, (dict, list))}, expanded=False)
             continue
-        card = model_card(found[name])
+        card = model_card(uri.partition(":")[2])
         with st.expander(f"{card['label']} ({name})", expanded=len(chosen) == 1):
             c1, c2 = st.columns(2)
             m = card["model"] or {}
@@ -68,7 +74,7 @@ else:
                 c2.markdown("**Interpretability**")
                 c2.json({k: v for k, v in pre.metrics.items() if not isinstance(v, (dict, list))}, expanded=False)
 
-st.caption("Black boxes (the dlib port; your own models through INTERPFACE_USER_MODELS or the sidebar's "
+st.caption("Black boxes (the dlib port; ONNX and IResNet models from the server's folder or uploaded in the sidebar's "
            "'Add a face model') work on every page: their filters are the channels of one of their layers.")
 st.subheader("Pages")
 st.markdown("""

@@ -7,26 +7,19 @@ import streamlit as st
 from dashboard import common
 from interpface.analysis.pair_maps import methods_for, pair_map
 from interpface.figures.pairs import faithfulness_curves_figure, pair_maps_figure
+from interpface.models.face_model import PART_FILTERS
 
 FAST = ("representation", "occlusion", "gradcam", "random")
 LABELS = {"representation": "representation (LMF, one pass)", "occlusion": "occlusion sweep",
           "integrated_gradients": "integrated gradients", "gradcam": "Grad-CAM", "rise": "RISE (randomised masks)",
           "random": "random (floor)"}
 
-@st.cache_resource(show_spinner=False)
-def _input_space(spec: str, _fm):
-    """A black box as a module on its own [0, 1] input, which the model-agnostic methods take."""
-    from interpface.models.adapters import input_space_net
-
-    return input_space_net(_fm)
-
-
 st.title("Why this match?")
 name = common.pick_model()
 if name is None:
     st.stop()
-loaded, info = common.load(name)
-black_box = info.get("black_box", False)
+model, info = common.load(name)
+black_box = not model.has(PART_FILTERS)
 if black_box:
     st.sidebar.caption(f"{common.label(name)} is a black box: every model-agnostic method applies (occlusion, "
                        "integrated gradients, RISE), on its own input cut from the aligned face.")
@@ -36,48 +29,37 @@ face_b = common.pick_face("pair_b", where=right, text="Face B (explained)")
 if face_a is None or face_b is None:
     st.info("Choose two faces.")
     st.stop()
-if black_box:
-    model = None
-    with common.guarded(common.label(name)):
-        model = _input_space(common.model_path(name), loaded)
-        chips = common.model_inputs(loaded, [face_a, face_b])
-        # the maps are computed on, and drawn over, the model's own input
-        face_a = {**face_a, "crop": chips[0]}
-        face_b = {**face_b, "crop": chips[1]}
-    if model is None:
-        st.stop()
-else:
-    model = loaded
+chips = None
+with common.guarded(common.label(name)):
+    # the maps are computed on, and drawn over, the model's own input (cut by its own alignment)
+    chips = common.model_inputs(model, [face_a, face_b])
+if chips is None:
+    st.stop()
+face_a, face_b = {**face_a, "crop": chips[0]}, {**face_b, "crop": chips[1]}
+net = model.input_net()
+model_key = common.model_key(name)
 
 
 @st.cache_data(max_entries=64, show_spinner="Computing the maps...")
-def _maps(model_name: str, key_a: str, key_b: str, methods: tuple, _a: np.ndarray, _b: np.ndarray, masks: int):
+def _maps(model_key: str, key_a: str, key_b: str, methods: tuple, _a: np.ndarray, _b: np.ndarray, masks: int):
     return {m: pair_map(model, _a, _b, m, n_masks=masks) for m in methods}
 
 
 @st.cache_data(max_entries=64, show_spinner="Deleting and inserting pixels...")
-def _curves(model_name: str, key_a: str, key_b: str, method: str, baseline: str, _a, _b, _saliency):
+def _curves(model_key: str, key_a: str, key_b: str, method: str, baseline: str, _a, _b, _saliency):
     from interpface.analysis.faithfulness import deletion_insertion
 
-    return deletion_insertion(model, _a, _b, _saliency, baseline=baseline, steps=20)
+    return deletion_insertion(net, _a, _b, _saliency, baseline=baseline, steps=20)
 
 
 with common.guarded("Pair"):
-    from interpface.analysis.probe import respond
+    import torch
 
-    if black_box:
-        import torch
-
-        with torch.inference_mode():
-            f = torch.nn.functional.normalize(model(torch.from_numpy(np.stack([face_a["crop"], face_b["crop"]]))
-                                                    .permute(0, 3, 1, 2).float() / 255.0), dim=1).numpy()
-        score = float(f[0] @ f[1])
-        # calibrated like ours where an evaluation ships (the port's cosines sit high: a shared mean direction)
-        thresholds = ((common.evaluation_of(name) or {}).get("thresholds") or {})
-    else:
-        ra, rb = respond(model, np.stack([face_a["crop"], face_b["crop"]]))
-        score = float(np.dot(ra.embedding, rb.embedding))
-        thresholds = ((common.evaluation_of(name) or {}).get("thresholds") or {})
+    with torch.inference_mode():
+        f = torch.nn.functional.normalize(net(torch.from_numpy(chips).permute(0, 3, 1, 2).float() / 255.0), dim=1).numpy()
+    score = float(f[0] @ f[1])
+    # calibrated where an evaluation ships (the dlib port's cosines sit high: a shared mean direction)
+    thresholds = ((common.evaluation_of(name) or {}).get("thresholds") or {})
     m1, m2, m3 = st.columns(3)
     m1.metric("cosine similarity", f"{score:.3f}")
     if thresholds:
@@ -100,7 +82,7 @@ with common.guarded("Pair"):
     if "rise" in chosen:
         masks = st.select_slider("RISE masks", [128, 256, 512, 1024], value=256, key="pair_rise_masks")
     if chosen:
-        maps = _maps(name, common.face_key(face_a), common.face_key(face_b), tuple(chosen), face_a["crop"],
+        maps = _maps(model_key, common.face_key(face_a), common.face_key(face_b), tuple(chosen), face_a["crop"],
                      face_b["crop"], masks)
         fig = pair_maps_figure(face_a["crop"], face_b["crop"], maps, score=score)
         st.plotly_chart(fig, key="pair_maps")
@@ -115,7 +97,7 @@ with common.guarded("Pair"):
         short = "sim" if kind == "similarity" else "dis"
         curves, fractions = {}, None
         for m, p in maps.items():
-            c = _curves(name, common.face_key(face_a), common.face_key(face_b), f"{m}:{kind}:{masks}", baseline,
+            c = _curves(model_key, common.face_key(face_a), common.face_key(face_b), f"{m}:{kind}:{masks}", baseline,
                         face_a["crop"], face_b["crop"], getattr(p, kind))
             fractions = c.fractions
             curves[m] = {baseline: {f"{short}_del": c.deletion.tolist(), f"{short}_ins": c.insertion.tolist()}}

@@ -8,13 +8,14 @@ from interpface.faces.occlusion import OcclusionRect, region_rect
 from interpface.analysis.probe import OcclusionProbe
 from interpface.figures.probe import difference_bars, face_figure, heatmap_pairs
 from interpface.faces.template import default_template
+from interpface.models.face_model import PART_FILTERS
 
 st.title("Occlusion probe")
 name = common.pick_model()
 if name is None:
     st.stop()
 model, info = common.load(name)
-black_box = info.get("black_box", False)
+black_box = not model.has(PART_FILTERS)  # no part filters: the channels of one of its layers instead
 layer = None
 if black_box:
     layer = st.sidebar.selectbox("Response layer", list(model.layers), index=list(model.layers).index(model.default_layer),
@@ -41,7 +42,7 @@ def _probe(model_name: str, layer_name: str | None, face_id: str, other_id: str,
                           other_landmarks=None if _other is None else _other["landmarks"], layer=layer_name)
 
 
-probe = _probe(name, layer, common.face_key(face), common.face_key(second) if second else "", face, second)
+probe = _probe(common.model_key(name), layer, common.face_key(face), common.face_key(second) if second else "", face, second)
 
 st.subheader("Occluder")
 mode = st.radio("Place it by", ["Named region", "Sliders", "Box-select on the face", "Realistic occluder"],
