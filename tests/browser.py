@@ -26,7 +26,7 @@ def free_port() -> int:
 
 @contextmanager
 def running_dashboard(env: dict | None = None):
-    """Start `streamlit run dashboard/app.py` on 127.0.0.1:<free port>; yield (url, process)."""
+    """Start `streamlit run` on interpface/dashboard/app.py on 127.0.0.1:<free port>; yield (url, process)."""
     port = free_port()
     proc = subprocess.Popen(dashboard_command("127.0.0.1", port), env={**os.environ, **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

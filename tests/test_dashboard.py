@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from interpface.files import dashboard_app
 from tests.dashboard_fixtures import dashboard_env, make_tiny_analyses, make_tiny_zoo, make_user_black_box
 
-APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+APP = dashboard_app()
 
 PAGES = ["views/overview.py", "views/probe.py", "views/filters.py", "views/atlas.py", "views/card.py", "views/distributions.py",
          "views/verification.py", "views/pair.py", "views/compare.py", "views/export.py"]
@@ -82,7 +83,7 @@ def test_probe_widgets_change_the_result(app):
 def _bad_image_script():
     import streamlit as st
 
-    from dashboard import common
+    from interpface.dashboard import common
 
     with common.guarded("This image cannot be used"):
         common.prepare_bytes(b"definitely not an image")
@@ -92,7 +93,6 @@ def _bad_image_script():
 def test_bad_image_shows_a_message_not_a_traceback(zoo, monkeypatch):
     for key, value in zoo.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
     at = AppTest.from_function(_bad_image_script, default_timeout=60)
     at.run()
     assert not at.exception
@@ -189,7 +189,7 @@ def test_filter_card_shows_location_top_faces_and_occlusion_effect(zoo, monkeypa
 
     for key, value in zoo.items():
         monkeypatch.setenv(key, value)
-    from dashboard.common import label
+    from interpface.dashboard.common import label
 
     pre = load_precomputed("base", zoo["INTERPFACE_ANALYSES"])
     k = int(np.nanargmax(pre.std[:, 0]))  # not the default (the smallest std): the URL must choose it
@@ -384,7 +384,7 @@ def test_the_served_models_folder_is_listed_and_never_left(tmp_path, zoo, monkey
     import json
     import shutil
 
-    from dashboard.common import scan_models_dir
+    from interpface.dashboard.common import scan_models_dir
 
     user_file = Path(zoo["INTERPFACE_USER_MODELS"].split(":", 1)[1])
     served, outside = tmp_path / "served", tmp_path / "outside"

@@ -2,14 +2,17 @@
 thresholds, and its precomputed analysis belongs to it and carries the filter card's top faces."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from interpface.analysis import load_precomputed
 from interpface.models.checkpoint import load_model
-from interpface.faces.template import assets_dir
+from interpface.files import assets_dir
 from interpface.models.zoo import REFERENCE_VARIANTS, available_models
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: training/configs, scripts/
 
 
 @pytest.mark.parametrize("name", REFERENCE_VARIANTS)
@@ -45,7 +48,7 @@ def _assert_starting_point(name: str) -> None:
     training/configs/<name>.yaml, and is not a dashboard model."""
     import sys
 
-    root = assets_dir().parent
+    root = ROOT
     sys.path.insert(0, str(root / "scripts"))
     from shipped_is_current import main as shipped_is_current
 
@@ -63,7 +66,7 @@ def test_the_stem_ships_with_the_recipe_its_config_describes():
 
     _assert_starting_point("stem5")
     for variant in (*REFERENCE_VARIANTS, "full_t130", "full_t320"):
-        config = yaml.safe_load((assets_dir().parent / "training" / "configs" / f"{variant}.yaml").read_text())
+        config = yaml.safe_load((ROOT / "training" / "configs" / f"{variant}.yaml").read_text())
         assert config["init_from"] == "assets/models/stem5", variant
 
 

@@ -110,7 +110,7 @@ def inference_speed(model_name: str, device, *, bf16: bool, batch: int = 128, re
 
 
 def run_benchmark(args) -> dict:
-    from interpface.cli.main import write_json
+    from interpface.files import write_json
 
     device = _device(args.device)
     bf16_ok = bf16_supported(device)

@@ -19,7 +19,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args) -> int:
-    from interpface.cli.main import write_json
+    from interpface.files import write_json
 
     from .config import load_config
     from .trainer import train
@@ -48,7 +48,7 @@ def cmd_benchmark(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from interpface.cli.main import write_json
+    from interpface.files import write_json
 
     from .export import export_run
 

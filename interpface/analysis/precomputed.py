@@ -31,7 +31,7 @@ import numpy as np
 
 from interpface.errors import CacheError
 from interpface.faces.occlusion import OcclusionRect
-from interpface.faces.template import assets_dir
+from interpface.files import assets_dir
 from interpface.analysis.feature_difference import FeatureDifferences
 from interpface.analysis.run import AnalysisResult
 from interpface.analysis.top_faces import TopFaces, decode_thumbs, encode_thumbs, peak_covariance, top_faces
@@ -99,7 +99,7 @@ def save_precomputed(result: AnalysisResult | PrecomputedAnalysis, name: str,
                      directory: str | os.PathLike | None = None, crops: np.ndarray | None = None) -> tuple[Path, Path]:
     """Write ``<directory>/<name>.npz`` and ``.json`` (default directory: assets/analyses); with the
     analysed crops it stores each filter's top faces too."""
-    from interpface.cli.main import write_json
+    from interpface.files import write_json
 
     pre = result if isinstance(result, PrecomputedAnalysis) else PrecomputedAnalysis.from_result(result, name, crops)
     out = Path(directory) if directory is not None else precomputed_dir()

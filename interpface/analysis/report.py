@@ -153,7 +153,7 @@ def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = N
     from interpface.analysis.feature_difference import difference_summary
     from interpface.analysis.heatmaps import choose_faces, choose_filters, response_heatmaps
     from interpface.analysis.sensitivity import occlusion_sweep
-    from interpface.cli.main import write_json
+    from interpface.files import write_json
     from interpface.figures import (attribution_figure, difference_location_figure, feature_difference_figure,
                           heatmap_grid_figure, metrics_bar_figure, metrics_table, peak_map_figure, roc_figure,
                           std_histogram_figure)

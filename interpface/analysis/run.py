@@ -86,7 +86,7 @@ class AnalysisResult:
     # -- files ---------------------------------------------------------------------------------------
     def save(self, out_dir: str | os.PathLike) -> Path:
         """Write ``analysis.npz`` (arrays) and ``metrics.json`` (metrics + meta) into out_dir."""
-        from interpface.cli.main import write_json
+        from interpface.files import write_json
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

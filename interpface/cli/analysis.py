@@ -42,7 +42,7 @@ def cmd_analyze(args) -> int:
     from interpface.analysis.faces import load_devtest_faces
     from interpface.analysis.precomputed import save_precomputed
     from interpface.analysis.report import analyze_checkpoint
-    from interpface.cli.main import write_json
+    from interpface.files import write_json
 
     _threads(args)
     t0 = time.perf_counter()
@@ -74,7 +74,7 @@ def cmd_analyze(args) -> int:
 
 def cmd_report(args) -> int:
     from interpface.analysis.report import build_report
-    from interpface.cli.main import write_json
+    from interpface.files import write_json
 
     _threads(args)
     checkpoints = [c.strip() for c in args.checkpoints.split(",") if c.strip()]
@@ -96,7 +96,7 @@ def cmd_faithfulness(args) -> int:
     from interpface.analysis.faithfulness import BASELINES
     from interpface.analysis.pair_benchmark import faithfulness_table, load_devtest_pairs
     from interpface.analysis.pair_maps import PAIR_METHODS
-    from interpface.cli.main import write_json
+    from interpface.files import write_json
     from interpface.models.registry import model_display_name, resolve_model
 
     _threads(args)

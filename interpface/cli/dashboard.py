@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from interpface.errors import InterpfaceError
+from interpface.files import dashboard_app
 
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+APP = dashboard_app()
 
 # Server options passed on the command line (a .streamlit/config.toml is only read from the CWD).
 SERVER_FLAGS = [
@@ -31,7 +32,8 @@ def dashboard_command(host: str = "127.0.0.1", port: int = 8501) -> list[str]:
 def cmd_dashboard(args) -> int:
     if not APP.is_file():
         raise InterpfaceError(f"dashboard app not found at {APP}")
-    env = {**os.environ, "PYTHONPATH": str(APP.parent.parent)}
+    # `python -m streamlit` (same interpreter, same working directory) imports the interpface this runs from
+    env = dict(os.environ)
     if args.models_dir:
         folder = Path(args.models_dir).expanduser().resolve()
         if not folder.is_dir():

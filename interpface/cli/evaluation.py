@@ -60,7 +60,7 @@ def _read_list(path: Path, root: Path | None) -> list[str]:
 def cmd_embed(args) -> int:
     import numpy as np
 
-    from interpface.cli.main import write_json
+    from interpface.files import write_json
 
     _set_threads(args.threads)
     sources = list(args.images or [])
@@ -123,7 +123,7 @@ def _conditions(values) -> list[str]:
 
 
 def cmd_evaluate(args) -> int:
-    from interpface.cli.main import write_json
+    from interpface.files import write_json
     from interpface.evaluation.protocols import Evaluator, format_table, parse_condition
 
     _set_threads(args.threads)
@@ -161,7 +161,7 @@ def cmd_evaluate(args) -> int:
 
 # ----------------------------------------------------------------------------------------- compare
 def cmd_compare(args) -> int:
-    from interpface.cli.main import write_json
+    from interpface.files import write_json
     from interpface.evaluation.comparison import compare_models, format_comparison
     from interpface.evaluation.protocols import Evaluator, parse_condition
 

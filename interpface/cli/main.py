@@ -13,31 +13,7 @@ import sys
 from pathlib import Path
 
 from interpface.errors import InterpfaceError
-
-
-def write_json(path: str | os.PathLike | None, payload: dict) -> None:
-    """Write `payload` as pretty JSON (atomic); no-op when path is None."""
-    if path is None:
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
-    os.replace(tmp, path)
-
-
-def _json_default(obj):
-    import numpy as np
-
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+from interpface.files import write_json
 
 
 # ------------------------------------------------------------------------------------------ data

@@ -18,6 +18,7 @@ from scipy.spatial import Delaunay
 
 from interpface.faces.align import ALIGNED_SIZE, apply_affine, estimate_similarity
 from interpface.errors import InterpfaceError
+from interpface.files import assets_dir
 
 # Landmark index groups (dlib / iBUG 68). "left"/"right" are the IMAGE's left/right.
 JAW = list(range(0, 17))
@@ -204,11 +205,6 @@ class Template:
         if lm.shape != (68, 2):
             raise InterpfaceError(f"{path}: template must hold 68 (x, y) landmarks, got {lm.shape}")
         return Template(lm, int(data.pop("size", ALIGNED_SIZE)), data)
-
-
-def assets_dir() -> Path:
-    """The repository's ``assets/`` folder (the package is installed in editable mode)."""
-    return Path(__file__).resolve().parents[2] / "assets"
 
 
 def template_path() -> Path:

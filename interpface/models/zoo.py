@@ -3,10 +3,9 @@ them (the dlib port, and a user's own through INTERPFACE_USER_MODELS), and what 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from interpface.faces.template import assets_dir
+from interpface.files import assets_dir, read_json
 
 REFERENCE_VARIANTS = ("base", "base_aug", "sad", "fad", "full")
 VARIANT_LABELS = {
@@ -62,13 +61,6 @@ def available_models(root: str | Path | None = None) -> dict[str, Path]:
              and (p / "config.json").is_file() and p.name not in STARTING_POINTS} if root.is_dir() else {}
     order = [v for v in REFERENCE_VARIANTS if v in found] + [v for v in found if v not in REFERENCE_VARIANTS]
     return {v: found[v] for v in order}
-
-
-def read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def model_card(checkpoint_dir: str | Path) -> dict:

@@ -4,7 +4,7 @@ so both see it on the same face part whatever their own alignment."""
 
 import streamlit as st
 
-from dashboard import common
+from interpface.dashboard import common
 from interpface.faces.occlusion import OcclusionRect, region_rect
 from interpface.analysis.probe import OcclusionProbe
 from interpface.figures.probe import difference_bars, face_figure

@@ -3,7 +3,7 @@ difference-vs-location maps (Fig. 7) for one or more models."""
 
 import streamlit as st
 
-from dashboard import common
+from interpface.dashboard import common
 from interpface.figures import difference_location_figure, feature_difference_figure, std_histogram_figure
 
 st.title("Distributions")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from dashboard import common
+from interpface.dashboard import common
 from interpface.figures import feature_difference_figure, peak_map_figure, std_histogram_figure
 from interpface.figures.report import ReportSection, render_report
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from interpface.models.face_model import PART_FILTERS
 
-from dashboard import common
+from interpface.dashboard import common
 from interpface.figures import peak_map_figure
 from interpface.faces.template import default_template
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from interpface.models.face_model import PART_FILTERS
 
-from dashboard import common
+from interpface.dashboard import common
 from interpface.analysis.top_faces import THUMB_WINDOW, thumb_origin
 from interpface.figures.filter_card import filter_location_figure, filter_region, region_effect, region_effect_figure
 from interpface.analysis.probe import respond

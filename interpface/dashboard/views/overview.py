@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import common
+from interpface.dashboard import common
 from interpface.models.zoo import model_card
 
 st.title("interpface — interpretable face recognition")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import common
+from interpface.dashboard import common
 from interpface.figures import roc_figure
 
 

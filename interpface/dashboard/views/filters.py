@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from dashboard import common
+from interpface.dashboard import common
 from interpface.analysis.probe import respond
 from interpface.figures.probe import response_grid
 from interpface.models.face_model import PART_FILTERS

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from dashboard import common
+from interpface.dashboard import common
 from interpface.faces.occlusion import OcclusionRect, region_rect
 from interpface.analysis.probe import OcclusionProbe
 from interpface.figures.probe import difference_bars, face_figure, heatmap_pairs

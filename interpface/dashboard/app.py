@@ -1,13 +1,8 @@
-"""interpface dashboard: `interpface dashboard` (or `streamlit run dashboard/app.py`)."""
+"""interpface dashboard: `interpface dashboard` (or `streamlit run` on this file)."""
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # so pages can `from dashboard import common`
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
+import streamlit as st
 
 st.set_page_config(page_title="interpface", page_icon=":material/face:", layout="wide")
 
