@@ -30,17 +30,17 @@ import math
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
 import torch
 
 from interpface.errors import CheckpointError
-from interpface.models.adapters import ARCFACE_112, FaceModel, arcface_points
+from interpface.models.adapters import warp_chips
+from interpface.models.face_model import FaceModel
 from interpface.models.onnx_graph import OnnxGraphModule, check_supported
 
 __all__ = ["OnnxFaceModel", "load_onnx_face_model", "read_onnx", "read_sidecar", "onnxruntime_session",
-           "preprocess", "MAX_BYTES", "TOLERANCE", "QDQ_TOLERANCE", "SIDECAR_KEYS"]
+           "MAX_BYTES", "TOLERANCE", "QDQ_TOLERANCE", "SIDECAR_KEYS"]
 
 #: default size cap of a model, its external data included
 MAX_BYTES = 1 << 30
@@ -194,32 +194,6 @@ def read_sidecar(path: str | os.PathLike) -> dict:
     return spec
 
 
-# ------------------------------------------------------------------------------- preprocessing
-def preprocess(crops: np.ndarray, landmarks: np.ndarray | None, size: int, alignment: str, mean: torch.Tensor,
-               std: torch.Tensor, channel_order: str) -> tuple[torch.Tensor, np.ndarray]:
-    """Aligned crops (N, 110, 110, 3) uint8 + landmarks (N, 68, 2) -> the model's input (N, 3, S, S)
-    float and the affine maps (N, 2, 3) crop px -> input px.
-
-    alignment "arcface": the similarity taking each face's 5 ArcFace points to ARCFACE_112 scaled to
-    S; "crop": the whole crop resized to S (landmarks unused). Then channel order, then
-    (x / 255 - mean) / std with mean, std (1, 3, 1, 1) in the model's channel order."""
-    from interpface.faces.align import estimate_similarity
-
-    crops = np.asarray(crops)
-    if alignment == "arcface":
-        ref = ARCFACE_112 * (size / 112.0)
-        mats = np.stack([estimate_similarity(p, ref) for p in arcface_points(landmarks)])
-    else:
-        k = size / crops.shape[1]  # pixel centres map to pixel centres
-        mats = np.tile(np.array([[k, 0.0, 0.5 * k - 0.5], [0.0, k, 0.5 * k - 0.5]]), (len(crops), 1, 1))
-    chips = np.stack([cv2.warpAffine(c, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-                      for c, m in zip(crops, mats)])
-    x = torch.from_numpy(chips).permute(0, 3, 1, 2).float() / 255.0
-    if channel_order == "bgr":
-        x = x.flip(1)
-    return (x - mean) / std, mats
-
-
 # ---------------------------------------------------------------------------------- the model
 class OnnxFaceModel(FaceModel):
     """An ONNX graph as a FaceModel. ``module`` is the converted graph (an OnnxGraphModule returning
@@ -236,7 +210,10 @@ class OnnxFaceModel(FaceModel):
         self.layers, self.default_layer = tuple(layers), default_layer
 
     def prepare(self, crops, landmarks):
-        return preprocess(crops, landmarks, self.input_size, self.alignment, self.mean, self.std, self.channel_order)
+        """The sidecar's alignment (:func:`warp_chips`), channel order and (x / 255 - mean) / std, with
+        mean and std in the model's channel order (:meth:`FaceModel.normalise`)."""
+        chips, mats = warp_chips(crops, landmarks, self.input_size, self.alignment)
+        return self.normalise(chips), mats
 
     def layer_outputs(self, x, layers=None):
         layers = self.check_layers(layers)
