@@ -1,48 +1,94 @@
 """interpface: interpretable face recognition (Yin et al., ICCV 2019) — data, model, analyses.
 
-Public names are re-exported lazily, so `import interpface` stays fast and the data tools work
-without importing torch.
+The public names are the imports in the ``if TYPE_CHECKING:`` block below: type checkers and IDEs read
+them there, and at run time each is imported on first use (a module ``__getattr__`` that reads the
+same block), so ``import interpface`` stays fast and the data tools work without importing torch.
+The errors are imported at once (they import nothing).
 """
 
-from interpface._lazy import lazy_getattr
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from interpface.errors import (
+    CacheError, CheckpointError, ConfigError, DatasetError, FaceError, FaceTooSmallError, ImageDecodeError, ImageError,
+    ImageNotFoundError, ImageTooLargeError, InterpfaceError, LandmarkModelMissingError, NoFaceError,
+)
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    # errors
-    "InterpfaceError": "errors", "ImageError": "errors", "ImageNotFoundError": "errors",
-    "ImageDecodeError": "errors", "ImageTooLargeError": "errors", "FaceError": "errors",
-    "NoFaceError": "errors", "FaceTooSmallError": "errors", "LandmarkModelMissingError": "errors",
-    "DatasetError": "errors", "CacheError": "errors", "CheckpointError": "errors", "ConfigError": "errors",
-    # images, data, landmarks, alignment
-    "load_image": "faces.images", "save_image": "faces.images",
-    "resolve_data_root": "faces.datasets", "load_dataset": "faces.datasets", "load_lfw": "faces.datasets",
-    "scan_identity_folders": "faces.datasets", "read_lfw_pairs": "faces.datasets", "read_pairs_file": "faces.datasets",
-    "read_people_file": "faces.datasets", "LFWProtocols": "faces.datasets", "Pair": "faces.datasets", "FaceDataset": "faces.datasets",
-    "LandmarkDetector": "faces.landmarks", "find_landmark_model": "faces.landmarks",
-    "align_face": "faces.align", "AlignedFace": "faces.align",
-    "Template": "faces.template", "FaceMesh": "faces.template", "default_template": "faces.template", "build_template": "faces.template",
-    "OcclusionRect": "faces.occlusion", "PhysicalMask": "faces.occlusion", "occlude_batch": "faces.occlusion",
-    "occlude_seeded": "faces.occlusion", "occlude_rect": "faces.occlusion", "random_rect": "faces.occlusion",
-    "region_rect": "faces.occlusion",
-    "prepare_dataset": "faces.prepare", "PreparedDataset": "faces.prepare",
-    "FacePipeline": "faces.pipeline",
-    # model side
-    "ModelConfig": "models.networks", "InterpretableFaceNet": "models.networks", "get_model_config": "models.networks",
-    "load_model": "models.checkpoint", "save_checkpoint": "models.checkpoint",
-    # evaluation
-    "embed_images": "evaluation.embedding", "FaceModel": "models.face_model", "resolve_model": "models.registry",
-    "list_schemes": "models.registry",
-    "verification_metrics": "evaluation.metrics", "kfold_accuracy": "evaluation.metrics", "identification_ranks": "evaluation.metrics",
-    "evaluate": "evaluation.protocols", "Evaluator": "evaluation.protocols", "DlibResNetEmbedder": "evaluation.peers",
-    # analyses and figures (interpface.analysis, interpface.figures)
-    "run_analysis": "analysis", "AnalysisResult": "analysis", "load_devtest_faces": "analysis",
-    "occlusion_sweep": "analysis", "warped_occlusion_sweep": "analysis", "pixel_attribution": "analysis",
-    "response_heatmaps": "analysis", "load_precomputed": "analysis", "save_precomputed": "analysis",
-    "list_precomputed": "analysis", "export_figure": "figures", "FigureExportError": "figures",
-}
+if TYPE_CHECKING:
+    from interpface.analysis.faces import load_devtest_faces
+    from interpface.analysis.attribution import pixel_attribution
+    from interpface.analysis.heatmaps import response_heatmaps
+    from interpface.analysis.precomputed import list_precomputed, load_precomputed, save_precomputed
+    from interpface.analysis.run import AnalysisResult, run_analysis
+    from interpface.analysis.sensitivity import occlusion_sweep, warped_occlusion_sweep
+    from interpface.evaluation.embedding import embed_images
+    from interpface.evaluation.metrics import identification_ranks, kfold_accuracy, verification_metrics
+    from interpface.evaluation.peers import DlibResNetEmbedder
+    from interpface.evaluation.protocols import Evaluator, evaluate
+    from interpface.faces.align import AlignedFace, align_face
+    from interpface.faces.datasets import (
+        FaceDataset, LFWProtocols, Pair, load_dataset, load_lfw, read_lfw_pairs, read_pairs_file, read_people_file,
+        resolve_data_root, scan_identity_folders,
+    )
+    from interpface.faces.images import load_image, save_image
+    from interpface.faces.landmarks import LandmarkDetector, find_landmark_model
+    from interpface.faces.occlusion import (
+        OcclusionRect, PhysicalMask, occlude_batch, occlude_rect, occlude_seeded, random_rect, region_rect,
+    )
+    from interpface.faces.pipeline import FacePipeline
+    from interpface.faces.prepare import PreparedDataset, prepare_dataset
+    from interpface.faces.template import FaceMesh, Template, build_template, default_template
+    from interpface.figures.export import FigureExportError, export_figure
+    from interpface.models.checkpoint import load_model, save_checkpoint
+    from interpface.models.face_model import FaceModel
+    from interpface.models.networks import InterpretableFaceNet, ModelConfig, get_model_config
+    from interpface.models.registry import list_schemes, resolve_model
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [
+    "AlignedFace", "AnalysisResult", "CacheError", "CheckpointError", "ConfigError", "DatasetError",
+    "DlibResNetEmbedder", "Evaluator", "FaceDataset", "FaceError", "FaceMesh", "FaceModel", "FacePipeline",
+    "FaceTooSmallError", "FigureExportError", "ImageDecodeError", "ImageError", "ImageNotFoundError",
+    "ImageTooLargeError", "InterpfaceError", "InterpretableFaceNet", "LFWProtocols", "LandmarkDetector",
+    "LandmarkModelMissingError", "ModelConfig", "NoFaceError", "OcclusionRect", "Pair", "PhysicalMask",
+    "PreparedDataset", "Template", "__version__", "align_face", "build_template", "default_template",
+    "embed_images", "evaluate", "export_figure", "find_landmark_model", "get_model_config", "identification_ranks",
+    "kfold_accuracy", "list_precomputed", "list_schemes", "load_dataset", "load_devtest_faces", "load_image",
+    "load_lfw", "load_model", "load_precomputed", "occlude_batch", "occlude_rect", "occlude_seeded",
+    "occlusion_sweep", "pixel_attribution", "prepare_dataset", "random_rect", "read_lfw_pairs", "read_pairs_file",
+    "read_people_file", "region_rect", "resolve_data_root", "resolve_model", "response_heatmaps", "run_analysis",
+    "save_checkpoint", "save_image", "save_precomputed", "scan_identity_folders", "verification_metrics",
+    "warped_occlusion_sweep",
+]
+
+_lazy: dict[str, str] = {}
 
 
-__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
+def _lazy_names() -> dict[str, str]:
+    """{public name: its module}, read from this file's ``if TYPE_CHECKING:`` block (once)."""
+    if not _lazy:
+        import ast
+
+        with open(__file__, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+        _lazy.update({a.asname or a.name: n.module for n in block.body if isinstance(n, ast.ImportFrom)
+                      for a in n.names})
+    return _lazy
+
+
+def __getattr__(name: str):
+    module = _lazy_names().get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

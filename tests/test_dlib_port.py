@@ -12,7 +12,7 @@ import torch
 from interpface.models.dlib_port import (DlibResNet, ModelFileError, _dlib_add, _expected_kinds, convert_dlib_model,
                                   load_dlib_port, parse_dlib_net, port_cache_path, port_descriptors)
 from interpface.faces.images import load_image
-from interpface.evaluation.peers import find_dlib_resnet_model
+from interpface.models.dlib_files import find_dlib_resnet_model
 from interpface.models.teacher import face_chip
 
 
@@ -154,7 +154,7 @@ def test_corrupt_files_give_one_clear_error(tmp_path, content):
 
 def test_corrupt_cache_and_missing_package_file(tmp_path, monkeypatch):
     from interpface.cli.main import main
-    from interpface.evaluation.peers import PeerModelMissingError
+    from interpface.models.dlib_files import PeerModelMissingError
 
     out = port_cache_path(tmp_path)
     out.parent.mkdir(parents=True)

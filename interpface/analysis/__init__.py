@@ -19,36 +19,46 @@
 - :mod:`.report` — ``interpface report``: several models side by side in one HTML page.
 """
 
-from interpface._lazy import lazy_getattr
+from interpface.analysis.peaks import (
+    SIGNS, cell_centers, cells_to_crop, cells_to_template, filter_location_stats, find_peaks, peak_weights,
+)
+from interpface.analysis.summaries import (
+    COVERAGE_REGIONS, face_region_area, face_region_polygon, hull_area, hull_fraction, location_instability,
+    region_counts, regions_covered, spread, std_quartiles,
+)
+from interpface.analysis.feature_difference import (
+    DEFAULT_REGIONS, difference_summary, feature_differences, FeatureDifferences, location_grid, region_rects,
+    sorted_differences,
+)
+from interpface.analysis.sensitivity import (
+    captum_windows, merge_sweeps, occlusion_sweep, SensitivitySweep, sweep_centers, warped_occlusion_sweep,
+)
+from interpface.analysis.heatmaps import (
+    choose_faces, choose_filters, Heatmaps, response_heatmaps, response_maps, upsample_maps,
+)
+from interpface.analysis.attribution import ATTRIBUTION_METHODS, attribute, EmbeddingTarget, pixel_attribution
+from interpface.analysis.run import AnalysisResult, bootstrap_metrics, compute_metrics, run_analysis
+from interpface.analysis.precomputed import (
+    list_precomputed, load_precomputed, precomputed_dir, PrecomputedAnalysis, save_precomputed,
+)
+from interpface.analysis.top_faces import peak_covariance, top_faces, TopFaces
+from interpface.analysis.faces import Faces, load_devtest_faces, load_faces
+from interpface.analysis.pair_maps import PAIR_METHODS, pair_map, pair_maps, PairMap
+from interpface.analysis.faithfulness import Curves, deletion_insertion
+from interpface.analysis.pair_benchmark import faithfulness_table, load_devtest_pairs
+from interpface.analysis.warp import face_vertices_batch, similarity_batch, to_template_batch
 
-_EXPORTS = {
-    "SIGNS": "peaks", "find_peaks": "peaks", "peak_weights": "peaks", "cell_centers": "peaks",
-    "cells_to_crop": "peaks", "cells_to_template": "peaks", "filter_location_stats": "peaks",
-    "COVERAGE_REGIONS": "summaries", "spread": "summaries", "face_region_polygon": "summaries", "face_region_area": "summaries",
-    "hull_area": "summaries", "hull_fraction": "summaries", "region_counts": "summaries", "regions_covered": "summaries",
-    "std_quartiles": "summaries", "location_instability": "summaries",
-    "FeatureDifferences": "feature_difference", "DEFAULT_REGIONS": "feature_difference",
-    "region_rects": "feature_difference", "location_grid": "feature_difference",
-    "feature_differences": "feature_difference", "sorted_differences": "feature_difference",
-    "difference_summary": "feature_difference",
-    "SensitivitySweep": "sensitivity", "occlusion_sweep": "sensitivity", "warped_occlusion_sweep": "sensitivity",
-    "captum_windows": "sensitivity", "sweep_centers": "sensitivity", "merge_sweeps": "sensitivity",
-    "Heatmaps": "heatmaps", "response_maps": "heatmaps", "upsample_maps": "heatmaps",
-    "response_heatmaps": "heatmaps", "choose_filters": "heatmaps", "choose_faces": "heatmaps",
-    "ATTRIBUTION_METHODS": "attribution", "EmbeddingTarget": "attribution", "pixel_attribution": "attribution",
-    "attribute": "attribution",
-    "AnalysisResult": "run", "run_analysis": "run", "compute_metrics": "run", "bootstrap_metrics": "run",
-    "PrecomputedAnalysis": "precomputed", "save_precomputed": "precomputed", "load_precomputed": "precomputed",
-    "list_precomputed": "precomputed", "precomputed_dir": "precomputed",
-    "TopFaces": "top_faces", "top_faces": "top_faces", "peak_covariance": "top_faces",
-    "Faces": "faces", "load_devtest_faces": "faces", "load_faces": "faces",
-    "PAIR_METHODS": "pair_maps", "PairMap": "pair_maps", "pair_map": "pair_maps", "pair_maps": "pair_maps",
-    "Curves": "faithfulness", "deletion_insertion": "faithfulness",
-    "faithfulness_table": "pair_benchmark", "load_devtest_pairs": "pair_benchmark",
-    "similarity_batch": "warp", "face_vertices_batch": "warp", "to_template_batch": "warp",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
+__all__ = [
+    "ATTRIBUTION_METHODS", "AnalysisResult", "COVERAGE_REGIONS", "Curves", "DEFAULT_REGIONS", "EmbeddingTarget",
+    "Faces", "FeatureDifferences", "Heatmaps", "PAIR_METHODS", "PairMap", "PrecomputedAnalysis", "SIGNS",
+    "SensitivitySweep", "TopFaces", "attribute", "bootstrap_metrics", "captum_windows", "cell_centers",
+    "cells_to_crop", "cells_to_template", "choose_faces", "choose_filters", "compute_metrics", "deletion_insertion",
+    "difference_summary", "face_region_area", "face_region_polygon", "face_vertices_batch", "faithfulness_table",
+    "feature_differences", "filter_location_stats", "find_peaks", "hull_area", "hull_fraction", "list_precomputed",
+    "load_devtest_faces", "load_devtest_pairs", "load_faces", "load_precomputed", "location_grid",
+    "location_instability", "merge_sweeps", "occlusion_sweep", "pair_map", "pair_maps", "peak_covariance",
+    "peak_weights", "pixel_attribution", "precomputed_dir", "region_counts", "region_rects", "regions_covered",
+    "response_heatmaps", "response_maps", "run_analysis", "save_precomputed", "similarity_batch", "sorted_differences",
+    "spread", "std_quartiles", "sweep_centers", "to_template_batch", "top_faces", "upsample_maps",
+    "warped_occlusion_sweep",
+]

@@ -301,3 +301,41 @@ def _bootstrap_differences(result: AnalysisResult, n_boot: int, seed: int) -> di
     n = d.image_mean.shape[1]
     samples = np.stack([d.image_mean[:, rng.integers(0, n, n)].mean(axis=1) for _ in range(n_boot)])  # (B, L)
     return {f"mean_feature_difference/{name}": _summ(samples[:, i]) for i, name in enumerate(d.names)}
+
+
+def _bar(desc: str, total: int, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", disable=quiet, leave=False)
+
+
+def analyze_checkpoint(checkpoint, faces, *, name: str | None = None, regions=None, grid: int = 0,
+                       bootstrap: int = 100, batch_size: int = 32, seed: int = 0, quiet: bool = True):
+    """Resolve a model URI (or take a FaceModel) and run :func:`run_analysis` on `faces` (a
+    :class:`Faces`), with tqdm bars. Returns (model, AnalysisResult)."""
+    from interpface.analysis.feature_difference import DEFAULT_REGIONS, location_grid
+    from interpface.models.registry import model_display_name, resolve_model
+
+    model = resolve_model(checkpoint)
+    info = getattr(model, "info", {})
+    bars: dict[str, Any] = {}
+
+    def progress(step, done, total):
+        if step not in bars:
+            bars[step] = _bar(f"{name or 'model'}: {step}", total, quiet)
+        bars[step].update(done - bars[step].n)
+
+    regions = DEFAULT_REGIONS if regions is None else regions
+    try:
+        result = run_analysis(model, faces.crops, faces.landmarks, relpaths=faces.relpaths,
+                              identities=faces.identities, regions=tuple(regions),
+                              locations=location_grid(n=grid) if grid else None, bootstrap=bootstrap,
+                              batch_size=batch_size, seed=seed, progress=progress,
+                              meta={"checkpoint": str(checkpoint), "name": name or model_display_name(checkpoint),
+                                    "model_config": info.get("model"), "image_seed": seed,
+                                    # which weights were analysed: lets scripts tell a stale analysis
+                                    "checkpoint_sha256": info.get("sha256")})
+    finally:
+        for b in bars.values():
+            b.close()
+    return model, result

@@ -34,14 +34,14 @@ def _regions(spec: str | None):
 
 
 def cmd_analyze(args) -> int:
-    from interpface.analysis.report import apply_model_spec
+    from interpface.cli.options import apply_model_spec
 
     apply_model_spec(args)
     if not args.checkpoint:
         raise InterpfaceError("give --checkpoint MODEL (a folder, dlib-resnet, iresnet<d>:FILE, onnx:FILE, spec:FILE)")
     from interpface.analysis.faces import load_devtest_faces
     from interpface.analysis.precomputed import save_precomputed
-    from interpface.analysis.report import analyze_checkpoint
+    from interpface.analysis.run import analyze_checkpoint
     from interpface.files import write_json
 
     _threads(args)
@@ -73,7 +73,7 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from interpface.analysis.report import build_report
+    from interpface.figures.model_report import build_report
     from interpface.files import write_json
 
     _threads(args)

@@ -25,7 +25,7 @@ def _set_threads(n):
 
 def _load_embedder(args):
     """(embedder or model, display name, info dict) from --checkpoint, --model-spec or --peer."""
-    from interpface.analysis.report import apply_model_spec
+    from interpface.cli.options import apply_model_spec
 
     apply_model_spec(args)
     if bool(args.checkpoint) == bool(getattr(args, "peer", None)):

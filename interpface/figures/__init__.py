@@ -14,23 +14,20 @@ name -> analysis draws several models side by side.
 - files: :func:`export_figure`, :func:`export_figures` (:mod:`.export`), HTML reports (:mod:`.report`)
 """
 
-from interpface._lazy import lazy_getattr
+from interpface.figures.peaks import peak_map_figure, std_histogram_figure
+from interpface.figures.differences import difference_location_figure, feature_difference_figure
+from interpface.figures.heatmaps import attribution_figure, heatmap_grid_figure, overlay_responses
+from interpface.figures.roc import roc_figure, roc_points
+from interpface.figures.metrics import SUMMARY_METRICS, metrics_bar_figure, metrics_table
+from interpface.figures.export import STATIC_FORMATS, export_figure, export_figures, FigureExportError, find_browser
+from interpface.figures.pairs import faithfulness_curves_figure, pair_maps_figure
+from interpface.figures.filter_card import filter_location_figure, filter_region, region_effect, region_effect_figure
+from interpface.figures.report import render_report, ReportSection, write_table_csv
 
-_EXPORTS = {
-    "peak_map_figure": "peaks", "std_histogram_figure": "peaks",
-    "feature_difference_figure": "differences", "difference_location_figure": "differences",
-    "heatmap_grid_figure": "heatmaps", "attribution_figure": "heatmaps", "overlay_responses": "heatmaps",
-    "roc_figure": "roc", "roc_points": "roc",
-    "metrics_bar_figure": "metrics", "metrics_table": "metrics", "SUMMARY_METRICS": "metrics",
-    "export_figure": "export", "export_figures": "export", "find_browser": "export",
-    "FigureExportError": "export", "STATIC_FORMATS": "export",
-    "pair_maps_figure": "pairs", "faithfulness_curves_figure": "pairs",
-    "filter_location_figure": "filter_card", "region_effect_figure": "filter_card", "region_effect": "filter_card",
-    "filter_region": "filter_card",
-    "ReportSection": "report", "render_report": "report", "write_table_csv": "report",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
+__all__ = [
+    "FigureExportError", "ReportSection", "STATIC_FORMATS", "SUMMARY_METRICS", "attribution_figure",
+    "difference_location_figure", "export_figure", "export_figures", "faithfulness_curves_figure",
+    "feature_difference_figure", "filter_location_figure", "filter_region", "find_browser", "heatmap_grid_figure",
+    "metrics_bar_figure", "metrics_table", "overlay_responses", "pair_maps_figure", "peak_map_figure", "region_effect",
+    "region_effect_figure", "render_report", "roc_figure", "roc_points", "std_histogram_figure", "write_table_csv",
+]

@@ -11,12 +11,12 @@ give every other face model (the dlib port, ArcFace IResNets, any nn.Module) one
 - :mod:`.zoo` — the bundled reference models.
 """
 
-from interpface._lazy import lazy_getattr
+from interpface.models.networks import MODEL_CONFIGS, get_model_config, InterpretableFaceNet, ModelConfig
+from interpface.models.checkpoint import load_model, save_checkpoint
+from interpface.models.face_model import FaceModel
+from interpface.models.registry import list_schemes, resolve_model
 
-_EXPORTS = {
-    "ModelConfig": "networks", "InterpretableFaceNet": "networks", "MODEL_CONFIGS": "networks",
-    "get_model_config": "networks", "load_model": "checkpoint", "save_checkpoint": "checkpoint",
-    "FaceModel": "face_model", "resolve_model": "registry", "list_schemes": "registry",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
+__all__ = [
+    "FaceModel", "InterpretableFaceNet", "MODEL_CONFIGS", "ModelConfig", "get_model_config", "list_schemes",
+    "load_model", "resolve_model", "save_checkpoint",
+]

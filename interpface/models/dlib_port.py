@@ -389,7 +389,7 @@ def convert_dlib_model(model_path=None, cache_dir=None) -> tuple[Path, dict]:
     """Parse the package's .dat, check it, write safetensors + JSON (atomic). Returns (path, info)."""
     from safetensors.torch import save_file
 
-    from interpface.evaluation.peers import find_dlib_resnet_model
+    from interpface.models.dlib_files import find_dlib_resnet_model
 
     src = find_dlib_resnet_model(model_path)
     try:
@@ -417,7 +417,7 @@ def convert_dlib_model(model_path=None, cache_dir=None) -> tuple[Path, dict]:
 
 def is_converted(model_path=None, cache_dir=None) -> bool:
     """True when the cache holds a conversion of this very .dat file (same sha256)."""
-    from interpface.evaluation.peers import find_dlib_resnet_model
+    from interpface.models.dlib_files import find_dlib_resnet_model
 
     out = port_cache_path(cache_dir)
     meta = out.with_suffix(".json")

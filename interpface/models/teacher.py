@@ -128,7 +128,7 @@ def compute_teacher(cache, *, rows=None, source: str = "port", workers: int | No
     "port" (interpface's PyTorch port: the same network, tested equal)."""
     from tqdm import tqdm
 
-    from interpface.evaluation.peers import find_dlib_resnet_model
+    from interpface.models.dlib_files import find_dlib_resnet_model
 
     if source not in ("dlib", "port"):
         raise ValueError(f"unknown teacher source {source!r} (dlib | port)")

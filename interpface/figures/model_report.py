@@ -1,10 +1,10 @@
 """`interpface report`: the paper's analyses for several checkpoints, side by side, as one
 self-contained HTML page plus every figure (PNG/SVG/PDF) and table (CSV).
 
-For each model: :func:`interpface.analysis.run_analysis` on N LFW DevTest faces (peaks, spreads,
-stds, feature differences per region), an ROC on the View-1 DevTest pairs (clean, and with every image
-occluded at a seeded random position), filter heatmaps over faces of different subjects and of one
-subject, and pixel attributions of one genuine pair's cosine similarity.
+For each model: :func:`interpface.analysis.run.analyze_checkpoint` on N LFW DevTest faces (peaks,
+spreads, stds, feature differences per region), an ROC on the View-1 DevTest pairs (clean, and with
+every image occluded at a seeded random position), filter heatmaps over faces of different subjects
+and of one subject, and pixel attributions of one genuine pair's cosine similarity.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 from interpface.errors import InterpfaceError
 from interpface.models.face_model import PART_FILTERS
 
-__all__ = ["ModelAnalysis", "analyze_checkpoint", "build_report", "devtest_roc"]
+__all__ = ["ModelAnalysis", "build_report", "devtest_roc"]
 
 FIG7_REGIONS = ("eyes", "nose", "mouth", "forehead", "left_cheek", "chin")
 
@@ -36,62 +36,13 @@ class ModelAnalysis:
     seconds: float = 0.0
 
 
-def _bar(desc: str, total: int, quiet: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="img", disable=quiet, leave=False)
-
-
-def apply_model_spec(args) -> None:
-    """`--model-spec FILE` -> args.checkpoint = "spec:FILE" (one of the two, not both); kept for the
-    option's users: ``--checkpoint spec:FILE`` is the same."""
-    from interpface.errors import ConfigError
-
-    spec = getattr(args, "model_spec", None)
-    if spec:
-        if getattr(args, "checkpoint", None):
-            raise ConfigError("give --checkpoint or --model-spec, not both")
-        args.checkpoint = f"spec:{spec}"
-
-
-def analyze_checkpoint(checkpoint, faces, *, name: str | None = None, regions=None, grid: int = 0,
-                       bootstrap: int = 100, batch_size: int = 32, seed: int = 0, quiet: bool = True):
-    """Resolve a model URI (or take a FaceModel) and run :func:`run_analysis` on `faces` (a
-    :class:`Faces`), with tqdm bars. Returns (model, AnalysisResult)."""
-    from interpface.analysis.feature_difference import DEFAULT_REGIONS, location_grid
-    from interpface.analysis.run import run_analysis
-    from interpface.models.registry import model_display_name, resolve_model
-
-    model = resolve_model(checkpoint)
-    info = getattr(model, "info", {})
-    bars: dict[str, Any] = {}
-
-    def progress(step, done, total):
-        if step not in bars:
-            bars[step] = _bar(f"{name or 'model'}: {step}", total, quiet)
-        bars[step].update(done - bars[step].n)
-
-    regions = DEFAULT_REGIONS if regions is None else regions
-    try:
-        result = run_analysis(model, faces.crops, faces.landmarks, relpaths=faces.relpaths,
-                              identities=faces.identities, regions=tuple(regions),
-                              locations=location_grid(n=grid) if grid else None, bootstrap=bootstrap,
-                              batch_size=batch_size, seed=seed, progress=progress,
-                              meta={"checkpoint": str(checkpoint), "name": name or model_display_name(checkpoint),
-                                    "model_config": info.get("model"), "image_seed": seed,
-                                    # which weights were analysed: lets scripts tell a stale analysis
-                                    "checkpoint_sha256": info.get("sha256")})
-    finally:
-        for b in bars.values():
-            b.close()
-    return model, result
-
-
 def devtest_roc(model, *, n_pairs: int | None = None, data_root=None, cache_dir=None, batch_size: int = 32,
                 quiet: bool = True, seed: int = 0) -> tuple[dict[str, dict], tuple[int, int] | None]:
     """ROC of the cosine similarity on LFW View-1 DevTest pairs (the first n_pairs/2 genuine and
     impostor pairs), clean and with every image occluded at a seeded random position (seed + cache
     row). Returns ({"clean": roc_points, "occluded": roc_points}, rows (a, b) of the first genuine pair)."""
+    from tqdm import tqdm
+
     from interpface.faces.datasets import LFWProtocols, load_lfw
     from interpface.figures.roc import roc_points
     from interpface.faces.occlusion import occlude_seeded
@@ -119,7 +70,7 @@ def devtest_roc(model, *, n_pairs: int | None = None, data_root=None, cache_dir=
         if cond == "occluded":
             imgs = np.stack([occlude_seeded(c, cache.landmarks[r], seed + int(r))[0] for c, r in zip(crops, uniq)])
         parts = []
-        with _bar(f"ROC {cond}", len(imgs), quiet) as bar:
+        with tqdm(total=len(imgs), desc=f"ROC {cond}", unit="img", disable=quiet, leave=False) as bar:
             for s in range(0, len(imgs), batch_size):
                 sl = slice(s, s + batch_size)
                 # each model cuts its own input from the (occluded) crop through the landmarks
@@ -152,6 +103,7 @@ def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = N
     from interpface.analysis.faces import load_devtest_faces
     from interpface.analysis.feature_difference import difference_summary
     from interpface.analysis.heatmaps import choose_faces, choose_filters, response_heatmaps
+    from interpface.analysis.run import analyze_checkpoint
     from interpface.analysis.sensitivity import occlusion_sweep
     from interpface.files import write_json
     from interpface.figures import (attribution_figure, difference_location_figure, feature_difference_figure,
