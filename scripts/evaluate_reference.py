@@ -120,18 +120,18 @@ def main() -> int:
                  "| t | clean TAR@.01 | clean Rank-1 | synthetic TAR@.01 | synthetic Rank-1 | natural TAR@.01 "
                  "| natural Rank-1 | clean accuracy | synthetic accuracy | synthetic EER |",
                  "|---|---|---|---|---|---|---|---|---|---|"]
-        from interpface.evaluation.protocols import _pm
+        from interpface.evaluation.protocols import plus_minus
 
         for v in ablation:
             cells = []
             for cond in ("clean", "synthetic", "natural"):
                 r = done[v][cond]
-                cells += [_pm(r["tar_at_far"]["0.01"], (r.get("tar_at_far_std") or {}).get("0.01")),
-                          _pm(r["rank1"], r.get("rank1_std"))]
+                cells += [plus_minus(r["tar_at_far"]["0.01"], (r.get("tar_at_far_std") or {}).get("0.01")),
+                          plus_minus(r["rank1"], r.get("rank1_std"))]
             clean, synthetic = done[v]["clean"], done[v]["synthetic"]
-            cells += [_pm(clean["accuracy"], clean.get("accuracy_std")),
-                      _pm(synthetic["accuracy"], synthetic.get("accuracy_std")),
-                      _pm(synthetic["eer"], synthetic.get("eer_std"))]
+            cells += [plus_minus(clean["accuracy"], clean.get("accuracy_std")),
+                      plus_minus(synthetic["accuracy"], synthetic.get("accuracy_std")),
+                      plus_minus(synthetic["eer"], synthetic.get("eer_std"))]
             lines.append(f"| {NAMES[v]} | " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     real = {v: json.loads((out / f"{v}_realistic.json").read_text())["results"]
@@ -141,7 +141,7 @@ def main() -> int:
     (out / "tables.md").write_text("\n\n".join(parts) + "\n")
     print(f"tables -> {out / 'tables.md'}")
     if args.docs:
-        from _results_md import patch_results
+        from results_md import patch_results
 
         patch_results("evaluate_reference.py", "\n\n".join(parts))
     return 0
@@ -149,7 +149,7 @@ def main() -> int:
 
 def realistic_table(results_by_variant: dict[str, dict]) -> str:
     """Markdown: one row per model and realistic occluder (percent, mean ± std)."""
-    from interpface.evaluation.protocols import _pm
+    from interpface.evaluation.protocols import plus_minus
 
     lines = ["**LFW DevTest, realistic occluders on every probe**", "",
              "| Method | condition | TAR@FAR=0.01 | TAR@FAR=0.001 | Rank-1 | EER | accuracy |",
@@ -157,9 +157,9 @@ def realistic_table(results_by_variant: dict[str, dict]) -> str:
     for v, results in results_by_variant.items():
         for cond, r in results.items():
             tar, tstd = r.get("tar_at_far", {}), r.get("tar_at_far_std") or {}
-            lines.append(f"| {NAMES[v]} | {cond} | {_pm(tar.get('0.01'), tstd.get('0.01'))} "
-                         f"| {_pm(tar.get('0.001'), tstd.get('0.001'))} | {_pm(r.get('rank1'), r.get('rank1_std'))} "
-                         f"| {_pm(r.get('eer'), r.get('eer_std'))} | {_pm(r.get('accuracy'), r.get('accuracy_std'))} |")
+            lines.append(f"| {NAMES[v]} | {cond} | {plus_minus(tar.get('0.01'), tstd.get('0.01'))} "
+                         f"| {plus_minus(tar.get('0.001'), tstd.get('0.001'))} | {plus_minus(r.get('rank1'), r.get('rank1_std'))} "
+                         f"| {plus_minus(r.get('eer'), r.get('eer_std'))} | {plus_minus(r.get('accuracy'), r.get('accuracy_std'))} |")
     return "\n".join(lines)
 
 

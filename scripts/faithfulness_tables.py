@@ -98,7 +98,7 @@ def main() -> int:
     (d / "tables.md").write_text(text)
     print(text)
     if args.docs:
-        from _results_md import patch_results
+        from results_md import patch_results
 
         patch_results("faithfulness_tables.py", text)
     return 0

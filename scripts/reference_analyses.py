@@ -111,7 +111,7 @@ def main() -> int:
               f"{', '.join(str(dims.get(r, '–')) for r in ('eyes', 'nose', 'mouth'))} |")
     print("\n".join(table))
     if args.docs:
-        from _results_md import patch_results
+        from results_md import patch_results
 
         patch_results("reference_analyses.py", "\n".join(table))
     if "base" in metrics:

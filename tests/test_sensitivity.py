@@ -16,7 +16,7 @@ from interpface.analysis import (
 )
 from interpface.analysis._common import to_input
 from interpface.models.adapters import InterpretableFaceModel
-from interpface.analysis._fastforward import OcclusionForward
+from interpface.analysis.incremental import OcclusionForward
 from interpface.errors import InterpfaceError
 from interpface.faces.occlusion import OcclusionRect, occlude_rect
 from tests.tiny import tiny_model

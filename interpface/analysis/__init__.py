@@ -19,6 +19,7 @@
 - :mod:`.report` — ``interpface report``: several models side by side in one HTML page.
 """
 
+from interpface.analysis._common import to_input
 from interpface.analysis.peaks import (
     SIGNS, cell_centers, cells_to_crop, cells_to_template, filter_location_stats, find_peaks, peak_weights,
 )
@@ -49,6 +50,7 @@ from interpface.analysis.pair_benchmark import faithfulness_table, load_devtest_
 from interpface.analysis.warp import face_vertices_batch, similarity_batch, to_template_batch
 
 __all__ = [
+    "to_input",
     "ATTRIBUTION_METHODS", "AnalysisResult", "COVERAGE_REGIONS", "Curves", "DEFAULT_REGIONS", "EmbeddingTarget",
     "Faces", "FeatureDifferences", "Heatmaps", "PAIR_METHODS", "PairMap", "PrecomputedAnalysis", "SIGNS",
     "SensitivitySweep", "TopFaces", "attribute", "bootstrap_metrics", "captum_windows", "cell_centers",

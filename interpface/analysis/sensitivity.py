@@ -36,7 +36,7 @@ from interpface.faces.occlusion import DEFAULT_OCCLUDER_SIZE, OcclusionRect, qua
 from interpface.faces.template import Template, default_template
 from interpface.analysis._common import batch_slices, input_size, to_input
 from interpface.models.face_model import PART_FILTERS, FaceModel
-from interpface.analysis._fastforward import OcclusionForward
+from interpface.analysis.incremental import OcclusionForward
 
 __all__ = ["SensitivitySweep", "occlusion_sweep", "warped_occlusion_sweep", "captum_windows", "sweep_centers",
            "merge_sweeps"]
@@ -198,7 +198,7 @@ def occlusion_sweep(model: nn.Module, image, *, window: int | tuple[int, int] = 
     dims: record only these embedding dimensions (e.g. [k] for one target: most of Psi is skipped);
     None records all of them (needed for the cosine, norm and l1 targets).
     incremental: recompute only what an occluder changes in the early, high-resolution layers
-    (same result up to float rounding; see :mod:`interpface.analysis._fastforward`).
+    (same result up to float rounding; see :mod:`interpface.analysis.incremental`).
     """
     dims = _check_dims(dims, reference, getattr(getattr(model, "config", None), "num_filters", None))
     size = input_size(model)

@@ -636,7 +636,8 @@ def evaluate(model_or_embedder, protocol: str = "lfw-devtest", condition: str = 
 
 
 # ------------------------------------------------------------------------------------ reporting
-def _pm(value, std, pct: bool = True, digits: int = 1) -> str:
+def plus_minus(value, std, pct: bool = True, digits: int = 1) -> str:
+    """A table cell: "97.1 ± 0.4" (percent by default), "97.1" without a std, "—" without a value."""
     if value is None:
         return "—"
     scale = 100.0 if pct else 1.0
@@ -650,10 +651,10 @@ def format_table(results: Sequence[dict], label_key: str = "condition") -> str:
     rows = []
     for r in results:
         tar, tstd = r.get("tar_at_far", {}), r.get("tar_at_far_std") or {}
-        rows.append([str(r.get(label_key)), _pm(r.get("accuracy"), r.get("accuracy_std")),
-                     _pm(r.get("auc"), r.get("auc_std"), digits=2), _pm(r.get("eer"), r.get("eer_std")),
-                     _pm(tar.get("0.01"), tstd.get("0.01")), _pm(tar.get("0.001"), tstd.get("0.001")),
-                     _pm(r.get("rank1"), r.get("rank1_std")), _pm(r.get("rank5"), r.get("rank5_std")),
+        rows.append([str(r.get(label_key)), plus_minus(r.get("accuracy"), r.get("accuracy_std")),
+                     plus_minus(r.get("auc"), r.get("auc_std"), digits=2), plus_minus(r.get("eer"), r.get("eer_std")),
+                     plus_minus(tar.get("0.01"), tstd.get("0.01")), plus_minus(tar.get("0.001"), tstd.get("0.001")),
+                     plus_minus(r.get("rank1"), r.get("rank1_std")), plus_minus(r.get("rank5"), r.get("rank5_std")),
                      f"{r.get('n_pairs', 0):,}"])
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
@@ -668,8 +669,8 @@ def paper_table(results_by_model: dict[str, dict], title: str = "") -> str:
         "|---|---|---|---|---|---|---|---|"]
     for name, r in results_by_model.items():
         tar, tstd = r.get("tar_at_far", {}), r.get("tar_at_far_std") or {}
-        lines.append(f"| {name} | {_pm(tar.get('0.01'), tstd.get('0.01'))} | {_pm(tar.get('0.001'), tstd.get('0.001'))} "
-                     f"| {_pm(r.get('rank1'), r.get('rank1_std'))} | {_pm(r.get('rank5'), r.get('rank5_std'))} "
-                     f"| {_pm(r.get('eer'), r.get('eer_std'))} | {_pm(r.get('accuracy'), r.get('accuracy_std'))} "
+        lines.append(f"| {name} | {plus_minus(tar.get('0.01'), tstd.get('0.01'))} | {plus_minus(tar.get('0.001'), tstd.get('0.001'))} "
+                     f"| {plus_minus(r.get('rank1'), r.get('rank1_std'))} | {plus_minus(r.get('rank5'), r.get('rank5_std'))} "
+                     f"| {plus_minus(r.get('eer'), r.get('eer_std'))} | {plus_minus(r.get('accuracy'), r.get('accuracy_std'))} "
                      f"| {r.get('n_pairs', 0):,} |")
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 <= 50 ms per pair, the occlusion-sweep map <= 1 s; captum IntegratedGradients, the usual choice, is
 timed alongside).
 
-    .venv/bin/python scripts/benchmark_pairs.py [--checkpoint assets/models/full] [--pairs 5] [--threads 1]
+    .venv/bin/python benchmarks/pair_map_speed.py [--checkpoint assets/models/full] [--pairs 5] [--threads 1]
                                                 [--repeats 3] [--json OUT]
 
 Pairs: seeded LFW DevTest genuine pairs when a dataset is configured, else the bundled sample faces.

@@ -3,7 +3,7 @@
 CPU-sized reference model, one thread as the dashboard runs it), (2) page switches in a real browser
 (click -> script finished and every chart drawn), (3) server memory with 8 concurrent sessions.
 
-    .venv/bin/python scripts/benchmark_dashboard.py [--model assets/models/full] [--json out/bench_dashboard.json]
+    .venv/bin/python benchmarks/dashboard_speed.py [--model assets/models/full] [--json out/bench_dashboard.json]
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 """Detection rate and time per image of each face detector, on LFW faces as they are and wearing
 synthetic masks (and the other realistic occluders), in one run.
 
-    .venv/bin/python scripts/benchmark_detectors.py [--images 300] [--occluders mask,scarf,hand,sunglasses] [--json OUT]
+    .venv/bin/python benchmarks/detectors.py [--images 300] [--occluders mask,scarf,hand,sunglasses] [--json OUT]
 
 Faces: seeded LFW DevTest images (with a dataset configured), else the test-set-style jittered
 sample faces. For each image the reference face is HOG's detection on the clean image (images HOG

@@ -2,7 +2,7 @@
 """Time `interpface evaluate --protocol lfw-devtest` end to end: embedding all 3,708 DevTest images
 and scoring (View 1 accuracy, all 6.9 M pairs' ROC with the bootstrap, 10 identification trials).
 
-    .venv/bin/python scripts/benchmark_evaluation.py [--checkpoint DIR] [--condition clean] [--json OUT]
+    .venv/bin/python benchmarks/evaluation_speed.py [--checkpoint DIR] [--condition clean] [--json OUT]
 
 Without --checkpoint an untrained cpu-config model is timed (weights do not change the cost).
 Needs the prepared LFW cache (`interpface data prepare --dataset lfw`).

@@ -11,7 +11,7 @@
 
 Each timing is the best of --repeats runs (another job sharing the CPU only ever adds time).
 
-    .venv/bin/python scripts/benchmark_analysis.py [--checkpoint DIR] [--images 1000] [--threads 1]
+    .venv/bin/python benchmarks/analysis_speed.py [--checkpoint DIR] [--images 1000] [--threads 1]
                                                    [--parts analysis,occlusion] [--profile] [--json OUT]
 """
 
@@ -55,7 +55,7 @@ def profile_sweep(run, rows: int = 6) -> dict:
     name and shapes. Printed too."""
     from torch.profiler import ProfilerActivity, profile
 
-    from interpface.analysis._fastforward import OcclusionForward as Fwd
+    from interpface.analysis.incremental import OcclusionForward as Fwd
 
     stages: dict[str, float] = {}
 
@@ -129,7 +129,7 @@ def main() -> int:
     from captum.attr import Occlusion
 
     from interpface.analysis import EmbeddingTarget, load_devtest_faces, occlusion_sweep, run_analysis
-    from interpface.analysis._common import to_input
+    from interpface.analysis import to_input
     from interpface.analysis.feature_difference import feature_differences, region_rects
     from interpface.models.registry import resolve_model
 

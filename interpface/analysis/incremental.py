@@ -1,4 +1,4 @@
-"""Incremental forward passes for occlusion sweeps (private).
+"""Incremental forward passes for occlusion sweeps (behind :mod:`.sensitivity`; public for profiling).
 
 An occluder changes the network input only inside a small box. In the early, high-resolution layers
 (3x3 convs followed by per-pixel BatchNorm and activation) the change spreads by one pixel per layer

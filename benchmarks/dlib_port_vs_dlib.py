@@ -2,7 +2,7 @@
 """The PyTorch port of dlib's ResNet against dlib's own C++, on the same 150x150 chips, in one run;
 and whether the trainer should run the teacher online or read precomputed descriptors.
 
-    .venv/bin/python scripts/benchmark_dlib_port.py [--images 256] [--threads 1,2] [--json OUT]
+    .venv/bin/python benchmarks/dlib_port_vs_dlib.py [--images 256] [--threads 1,2] [--json OUT]
 
 Chips are cut (dlib.get_face_chip) from seeded LFW DevTest images when a dataset is configured, else
 from the bundled sample faces (jittered). Each figure is the best of --repeats runs. Printed: images/s of
@@ -78,7 +78,7 @@ def main() -> int:
     import torch
 
     from interpface.models.dlib_port import load_dlib_port, port_descriptors
-    from interpface.evaluation.peers import find_dlib_resnet_model
+    from interpface.models.dlib_files import find_dlib_resnet_model
 
     chips, source = _chips(args.images)
     n = len(chips)
