@@ -62,11 +62,11 @@ def test_the_stem_ships_with_the_recipe_its_config_describes():
     """assets/models/stem5, the end of the stem -> stem2 -> stem3b -> stem4d -> stem5 restarts, is the one starting
     point of every variant (committed so that variants can be trained in a later session), and every variant
     config starts from it."""
-    import yaml
+    from training.config import read_config
 
     _assert_starting_point("stem5")
     for variant in (*REFERENCE_VARIANTS, "full_t130", "full_t320"):
-        config = yaml.safe_load((ROOT / "training" / "configs" / f"{variant}.yaml").read_text())
+        config = read_config(ROOT / "training" / "configs" / f"{variant}.yaml")
         assert config["init_from"] == "assets/models/stem5", variant
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from interpface.models.checkpoint import load_model
-from training.config import TrainConfig, load_config
+from training.config import TrainConfig, load_config, read_config
 from training.data import BatchMaker, load_training_set
 from training.trainer import TrainingDivergedError, train
 
@@ -381,6 +381,62 @@ def test_shipped_model_is_current_only_with_the_same_recipe(tmp_path):
     assert is_current(str(d), str(cfg)) == "no"
     (d / "training.json").write_text(json.dumps({"finished": False}))
     assert is_current(str(d), str(tmp_path / "missing.yaml")) == "no"
+
+
+def test_config_extends_a_parent_and_overrides_it(tmp_path):
+    """`extends: parent.yaml` (relative to the file): the child's keys replace the parent's, mappings merge."""
+    (tmp_path / "parent.yaml").write_text("name: parent\nsteps: 100\nlr: 0.001\nmodel_overrides: {width: 0.5}\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "child.yaml").write_text("extends: ../parent.yaml\nname: child\nsteps: 7\n"
+                                                 "model_overrides: {depth: 2}\n")
+    assert read_config(tmp_path / "sub" / "child.yaml") == {
+        "name": "child", "steps": 7, "lr": 0.001, "model_overrides": {"width": 0.5, "depth": 2}}
+    cfg = load_config(tmp_path / "sub" / "child.yaml", ["lr=0.01"])  # --set still wins
+    assert (cfg.name, cfg.steps, cfg.lr) == ("child", 7, 0.01)
+
+
+def test_config_extends_cycle_is_an_error(tmp_path):
+    from interpface.errors import ConfigError
+
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\nname: a\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\nname: b\n")
+    with pytest.raises(ConfigError, match=r"comes back.*a.yaml -> b.yaml -> a.yaml"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "self.yaml").write_text("extends: self.yaml\n")
+    with pytest.raises(ConfigError, match="comes back"):
+        load_config(tmp_path / "self.yaml")
+    (tmp_path / "orphan.yaml").write_text("extends: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "orphan.yaml")
+
+
+def test_config_unknown_keys_are_an_error_in_parent_and_child(tmp_path):
+    from interpface.errors import ConfigError
+
+    (tmp_path / "parent.yaml").write_text("name: p\nstepz: 3\n")
+    (tmp_path / "child.yaml").write_text("extends: parent.yaml\nname: c\n")
+    with pytest.raises(ConfigError, match="stepz"):
+        load_config(tmp_path / "child.yaml")
+    (tmp_path / "parent.yaml").write_text("name: p\n")
+    (tmp_path / "child.yaml").write_text("extends: parent.yaml\nlearning_rate: 3\n")
+    with pytest.raises(ConfigError, match="learning_rate"):
+        load_config(tmp_path / "child.yaml")
+
+
+def test_shipped_configs_are_the_lines_they_change():
+    """The t ablation is full.yaml with another t; full is fad plus SAD's terms; no config carries a date."""
+    import re
+
+    configs = Path(__file__).resolve().parent.parent / "training" / "configs"
+    full, fad = read_config(configs / "full.yaml"), read_config(configs / "fad.yaml")
+    for t in (130, 320):
+        child = read_config(configs / f"full_t{t}.yaml")
+        assert {k: v for k, v in child.items() if full.get(k) != v} == {"name": f"full_t{t}", "fad_t": t}
+    assert {k: v for k, v in full.items() if fad.get(k) != v} == {"name": "full", "w_sad_filter": 2.0,
+                                                                  "w_sad_response": 1.0}
+    for path in configs.glob("*.yaml"):
+        load_config(path)
+        assert not re.search(r"\b20\d\d-\d\d-\d\d\b", path.read_text()), path.name
 
 
 def test_normalised_fad_cannot_be_lowered_by_shrinking_f():

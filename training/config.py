@@ -27,13 +27,13 @@ class TrainConfig:
     model_overrides: dict = field(default_factory=dict)
     init_from: str | None = None  # checkpoint dir to start from (e.g. the trained base model)
     # init_from: carry its identity classifier over (same classes, same order only; otherwise a fresh one).
-    # Off by default so that a recipe asks for it explicitly; the shipped variants do (stem2 was trained
-    # on the same prepared classes, and a fresh classifier cost base 5 points of TAR@1e-2).
+    # Off by default so that a recipe asks for it explicitly; the shipped variants do (their stem was trained
+    # on the same prepared classes, and a fresh classifier spends a short budget relearning it).
     keep_classifier: bool = False
     # init_from: rescale Psi's weight and bias so that the weight's Frobenius norm is this (None: as
     # loaded). f only changes scale, which every loss but the (fresh) classifier's ignores. Why: Adam's
-    # steps do not grow with the weights, so after a long stem (Psi's norm grew 143 -> 469 over 2,500 more stem steps)
-    # SAD's scale-free terms move 3x slower; measured in the README ("A longer stem").
+    # steps do not grow with the weights, so after a long stem (which grows Psi's norm) SAD's scale-free
+    # terms move more slowly (docs/experiments.md, "A longer stem").
     psi_init_norm: float | None = None
     # what the run optimises
     occlusion: bool = False  # build the occluded branch (one physical mask per batch)
@@ -153,19 +153,46 @@ class TrainConfig:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
+def _merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """child over parent; mappings (model_overrides) merged key by key."""
+    out = dict(parent)
+    for key, value in child.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_config(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A YAML config as a plain mapping, its ``extends:`` chain resolved.
+
+    ``extends: full.yaml`` (a path relative to this file's folder) starts from that file's resolved
+    mapping, and every key given here replaces the parent's (mappings such as model_overrides are merged
+    key by key), so an ablation is the lines it changes. A chain that comes back to a file is an error;
+    unknown keys are left to :meth:`TrainConfig.from_dict`, which rejects them."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    here = p.resolve()
+    if here in _seen:
+        chain = " -> ".join(q.name for q in (*_seen, here))
+        raise ConfigError(f"{p}: `extends` comes back to a file it started from ({chain})")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: invalid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str) or not parent:
+        raise ConfigError(f"{p}: `extends` must name one YAML file, got {parent!r}")
+    return _merge(read_config(here.parent / parent, (*_seen, here)), data)
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
-    """YAML file (or defaults) + `key=value` overrides (values parsed as YAML: 0.1, true, [1, 2])."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: invalid YAML ({exc})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{p}: expected a mapping")
+    """YAML file (its ``extends:`` chain resolved; or defaults) + `key=value` overrides (values parsed as
+    YAML: 0.1, true, [1, 2])."""
+    data: dict[str, Any] = read_config(path) if path is not None else {}
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"--set expects key=value, got {item!r}")
