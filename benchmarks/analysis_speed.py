@@ -128,8 +128,7 @@ def main() -> int:
 
     from captum.attr import Occlusion
 
-    from interpface.analysis import EmbeddingTarget, load_devtest_faces, occlusion_sweep, run_analysis
-    from interpface.analysis import to_input
+    from interpface.analysis import EmbeddingTarget, load_devtest_faces, occlusion_sweep, run_analysis, to_input
     from interpface.analysis.feature_difference import feature_differences, region_rects
     from interpface.models.registry import resolve_model
 

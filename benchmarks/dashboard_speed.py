@@ -23,11 +23,11 @@ def probe_update_ms(model_dir: str, n: int = 60) -> dict:
     import numpy as np
     import torch
 
-    from interpface.models.registry import resolve_model
+    from interpface.analysis.probe import OcclusionProbe
     from interpface.faces.occlusion import random_rect
     from interpface.faces.pipeline import FacePipeline
-    from interpface.analysis.probe import OcclusionProbe
     from interpface.faces.samples import sample_face
+    from interpface.models.registry import resolve_model
 
     torch.set_num_threads(1)
     model = resolve_model(model_dir)

@@ -77,8 +77,8 @@ def main() -> int:
     import dlib
     import torch
 
-    from interpface.models.dlib_port import load_dlib_port, port_descriptors
     from interpface.models.dlib_files import find_dlib_resnet_model
+    from interpface.models.dlib_port import load_dlib_port, port_descriptors
 
     chips, source = _chips(args.images)
     n = len(chips)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,8 +35,8 @@ def main() -> int:
     import torch
 
     from interpface.analysis.pair_maps import methods_for, pair_map
-    from interpface.models.registry import resolve_model
     from interpface.errors import DatasetError
+    from interpface.models.registry import resolve_model
 
     torch.set_num_threads(args.threads)
     model = resolve_model(args.checkpoint)

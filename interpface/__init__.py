@@ -11,15 +11,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from interpface.errors import (
-    CacheError, CheckpointError, ConfigError, DatasetError, FaceError, FaceTooSmallError, ImageDecodeError, ImageError,
-    ImageNotFoundError, ImageTooLargeError, InterpfaceError, LandmarkModelMissingError, NoFaceError,
+    CacheError,
+    CheckpointError,
+    ConfigError,
+    DatasetError,
+    FaceError,
+    FaceTooSmallError,
+    ImageDecodeError,
+    ImageError,
+    ImageNotFoundError,
+    ImageTooLargeError,
+    InterpfaceError,
+    LandmarkModelMissingError,
+    NoFaceError,
 )
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from interpface.analysis.faces import load_devtest_faces
     from interpface.analysis.attribution import pixel_attribution
+    from interpface.analysis.faces import load_devtest_faces
     from interpface.analysis.heatmaps import response_heatmaps
     from interpface.analysis.precomputed import list_precomputed, load_precomputed, save_precomputed
     from interpface.analysis.run import AnalysisResult, run_analysis
@@ -30,13 +41,27 @@ if TYPE_CHECKING:
     from interpface.evaluation.protocols import Evaluator, evaluate
     from interpface.faces.align import AlignedFace, align_face
     from interpface.faces.datasets import (
-        FaceDataset, LFWProtocols, Pair, load_dataset, load_lfw, read_lfw_pairs, read_pairs_file, read_people_file,
-        resolve_data_root, scan_identity_folders,
+        FaceDataset,
+        LFWProtocols,
+        Pair,
+        load_dataset,
+        load_lfw,
+        read_lfw_pairs,
+        read_pairs_file,
+        read_people_file,
+        resolve_data_root,
+        scan_identity_folders,
     )
     from interpface.faces.images import load_image, save_image
     from interpface.faces.landmarks import LandmarkDetector, find_landmark_model
     from interpface.faces.occlusion import (
-        OcclusionRect, PhysicalMask, occlude_batch, occlude_rect, occlude_seeded, random_rect, region_rect,
+        OcclusionRect,
+        PhysicalMask,
+        occlude_batch,
+        occlude_rect,
+        occlude_seeded,
+        random_rect,
+        region_rect,
     )
     from interpface.faces.pipeline import FacePipeline
     from interpface.faces.prepare import PreparedDataset, prepare_dataset

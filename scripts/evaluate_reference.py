@@ -57,8 +57,8 @@ def main() -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from interpface.models.registry import resolve_model
     from interpface.evaluation.protocols import Evaluator, format_table, paper_table
+    from interpface.models.registry import resolve_model
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -98,7 +98,7 @@ def main() -> int:
         mfd = m.get("mean_feature_difference") or {}
         boot = m.get("bootstrap") or {}
 
-        def mfd_s(r):
+        def mfd_s(r, mfd=mfd, boot=boot):
             if r not in mfd:
                 return "–"
             sd = (boot.get(f"mean_feature_difference/{r}") or {}).get("std")
@@ -122,7 +122,7 @@ def main() -> int:
                 continue
             m = metrics[v]
 
-            def cmp(key, larger):
+            def cmp(key, larger, m=m):
                 x, y = m.get(key), b.get(key)
                 sx = ((m.get("bootstrap") or {}).get(key) or {}).get("std") or 0.0
                 sy = ((b.get("bootstrap") or {}).get(key) or {}).get("std") or 0.0

@@ -40,7 +40,7 @@ def running_dashboard(env: dict | None = None):
                 break
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("dashboard did not start: " + proc.stdout.read().decode()[-2000:])
+                    raise RuntimeError("dashboard did not start: " + proc.stdout.read().decode()[-2000:]) from None
                 time.sleep(0.3)
         yield url, proc
     finally:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from interpface.faces.datasets import load_lfw
 from interpface.errors import DatasetError
+from interpface.faces.datasets import load_lfw
 from interpface.faces.images import load_image
 
 NEEDS_LFW = "needs the LFW dataset (INTERPFACE_DATA)"

@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch import nn
 
-from interpface.faces.align import estimate_similarity
 from interpface.analysis import (
     AnalysisResult,
     cell_centers,
@@ -36,6 +35,7 @@ from interpface.analysis import (
 )
 from interpface.analysis.feature_difference import location_grid
 from interpface.analysis.precomputed import list_precomputed
+from interpface.faces.align import estimate_similarity
 from interpface.faces.occlusion import occlude_batch
 from interpface.models.adapters import InterpretableFaceModel
 from tests.tiny import tiny_model as tiny_model_builder
@@ -47,7 +47,7 @@ def faces(template):
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 256, (6, 110, 110, 3), dtype=np.uint8)
     lms = []
-    for i in range(6):
+    for _ in range(6):
         a, s = np.deg2rad(rng.uniform(-8, 8)), rng.uniform(0.93, 1.07)
         rot = s * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
         c = template.landmarks.mean(axis=0)

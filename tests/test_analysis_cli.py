@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from interpface.models.checkpoint import save_checkpoint
 from interpface.cli.main import main
+from interpface.models.checkpoint import save_checkpoint
 from interpface.models.networks import InterpretableFaceNet, get_model_config
 from tests.tiny import prepared_mini_lfw
 

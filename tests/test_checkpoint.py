@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from interpface.errors import CheckpointError, ConfigError
 from interpface.models.checkpoint import (
     load_model,
     load_resume_state,
@@ -17,7 +18,6 @@ from interpface.models.checkpoint import (
     save_checkpoint,
     save_resume_state,
 )
-from interpface.errors import CheckpointError, ConfigError
 from interpface.models.networks import InterpretableFaceNet, get_model_config
 
 torch.set_num_threads(2)

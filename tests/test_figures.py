@@ -8,10 +8,23 @@ from interpface.analysis import AnalysisResult, Heatmaps, region_rects
 from interpface.analysis.feature_difference import FeatureDifferences
 from interpface.analysis.precomputed import PrecomputedAnalysis
 from interpface.errors import InterpfaceError
-from interpface.figures import (FigureExportError, attribution_figure, difference_location_figure, export_figure,
-                                export_figures, feature_difference_figure, heatmap_grid_figure, metrics_bar_figure,
-                                metrics_table, peak_map_figure, render_report, roc_figure, roc_points,
-                                std_histogram_figure, write_table_csv)
+from interpface.figures import (
+    FigureExportError,
+    attribution_figure,
+    difference_location_figure,
+    export_figure,
+    export_figures,
+    feature_difference_figure,
+    heatmap_grid_figure,
+    metrics_bar_figure,
+    metrics_table,
+    peak_map_figure,
+    render_report,
+    roc_figure,
+    roc_points,
+    std_histogram_figure,
+    write_table_csv,
+)
 from interpface.figures.report import ReportSection
 
 K = 12

@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from interpface.faces.align import align_face, apply_affine
 from interpface.errors import FaceTooSmallError, LandmarkModelMissingError, NoFaceError
+from interpface.faces.align import align_face, apply_affine
 from interpface.faces.landmarks import LandmarkDetector, find_landmark_model
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interpface.models.lmf import LargeMagnitudeFilter, gaussian_kernel2d, gaussian_smooth, large_magnitude_filter, lmf_mean
+from interpface.models.lmf import (
+    LargeMagnitudeFilter,
+    gaussian_kernel2d,
+    gaussian_smooth,
+    large_magnitude_filter,
+    lmf_mean,
+)
 
 
 def _no_ties(b=3, c=5, h=24, w=24, seed=0):

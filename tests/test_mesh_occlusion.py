@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 
 from interpface.faces.align import apply_affine
-from interpface.faces.occlusion import (OcclusionRect, PhysicalMask, occlude_batch, occlude_seeded, quad_masks,
-                                  random_rect, region_rect)
+from interpface.faces.occlusion import (
+    OcclusionRect,
+    PhysicalMask,
+    occlude_batch,
+    occlude_seeded,
+    quad_masks,
+    random_rect,
+    region_rect,
+)
 
 REGIONS = ["left_eye", "right_eye", "eyes", "nose", "mouth", "forehead", "left_cheek", "right_cheek", "chin"]
 

@@ -172,9 +172,9 @@ def test_pixel_order_and_baselines():
 def test_faithfulness_command_on_the_face_set(faces, faces_root, tmp_path, capsys):
     import json
 
-    from interpface.models.checkpoint import save_checkpoint
     from interpface.cli.main import main
     from interpface.faces.prepare import prepare_dataset
+    from interpface.models.checkpoint import save_checkpoint
     from tests.tiny import tiny_model
 
     prepare_dataset(faces, cache_dir=tmp_path / "cache", workers=1, progress=False)

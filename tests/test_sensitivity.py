@@ -15,10 +15,10 @@ from interpface.analysis import (
     warped_occlusion_sweep,
 )
 from interpface.analysis._common import to_input
-from interpface.models.adapters import InterpretableFaceModel
 from interpface.analysis.incremental import OcclusionForward
 from interpface.errors import InterpfaceError
 from interpface.faces.occlusion import OcclusionRect, occlude_rect
+from interpface.models.adapters import InterpretableFaceModel
 from tests.tiny import tiny_model
 
 

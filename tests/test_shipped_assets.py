@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from interpface.analysis import load_precomputed
-from interpface.models.checkpoint import load_model
 from interpface.files import assets_dir
+from interpface.models.checkpoint import load_model
 from interpface.models.zoo import REFERENCE_VARIANTS, available_models
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: training/configs, scripts/

@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 
 from interpface.analysis import AnalysisResult, filter_location_stats, load_precomputed, save_precomputed
-from interpface.analysis.top_faces import (THUMB_SIZE, THUMB_WINDOW, decode_thumbs, encode_thumbs, peak_covariance,
-                                           thumb_origin, top_faces)
+from interpface.analysis.top_faces import (
+    THUMB_SIZE,
+    THUMB_WINDOW,
+    decode_thumbs,
+    encode_thumbs,
+    peak_covariance,
+    thumb_origin,
+    top_faces,
+)
 from interpface.errors import CacheError
 
 
@@ -64,7 +71,6 @@ def test_peak_covariance_trace_is_the_squared_std():
 
 
 def test_thumbnail_mosaic_round_trip_and_a_corrupt_one():
-    rng = np.random.default_rng(3)
     # smooth tiles (JPEG is lossy: compare to a tolerance a viewer would not notice)
     base = np.linspace(0, 255, THUMB_SIZE)[None, :, None]
     thumbs = np.broadcast_to(base, (6, 3, THUMB_SIZE, THUMB_SIZE, 3)).astype(np.uint8).copy()

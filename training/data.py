@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from interpface.faces.datasets import LFWProtocols, load_dataset
 from interpface.errors import DatasetError
+from interpface.faces.datasets import LFWProtocols, load_dataset
 from interpface.faces.occlusion import occlude_batch
 from interpface.faces.prepare import PreparedDataset
 from interpface.faces.template import default_template

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from interpface.models.checkpoint import load_model, save_checkpoint
 from interpface.errors import CheckpointError
+from interpface.models.checkpoint import load_model, save_checkpoint
 
 
 def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, command: str | None = None) -> dict:

@@ -9,8 +9,16 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from interpface.models.losses import (DistillCosineLoss, DistillRelationLoss, FADLoss, IdentityLoss,
-                               OccludedIdentityLoss, SADFilterLoss, SADResponseLoss, feature_selection_mask)
+from interpface.models.losses import (
+    DistillCosineLoss,
+    DistillRelationLoss,
+    FADLoss,
+    IdentityLoss,
+    OccludedIdentityLoss,
+    SADFilterLoss,
+    SADResponseLoss,
+    feature_selection_mask,
+)
 from interpface.models.networks import InterpretableFaceNet
 
 from .config import TrainConfig

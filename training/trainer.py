@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from interpface.models.checkpoint import load_model, load_resume_state, save_checkpoint, save_resume_state
 from interpface.errors import CheckpointError, ConfigError, InterpfaceError
+from interpface.models.checkpoint import load_model, load_resume_state, save_checkpoint, save_resume_state
 from interpface.models.networks import InterpretableFaceNet, get_model_config
 
 from .config import TrainConfig

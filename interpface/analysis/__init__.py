@@ -20,33 +20,66 @@
 """
 
 from interpface.analysis._common import to_input
-from interpface.analysis.peaks import (
-    SIGNS, cell_centers, cells_to_crop, cells_to_template, filter_location_stats, find_peaks, peak_weights,
-)
-from interpface.analysis.summaries import (
-    COVERAGE_REGIONS, face_region_area, face_region_polygon, hull_area, hull_fraction, location_instability,
-    region_counts, regions_covered, spread, std_quartiles,
-)
+from interpface.analysis.attribution import ATTRIBUTION_METHODS, EmbeddingTarget, attribute, pixel_attribution
+from interpface.analysis.faces import Faces, load_devtest_faces, load_faces
+from interpface.analysis.faithfulness import Curves, deletion_insertion
 from interpface.analysis.feature_difference import (
-    DEFAULT_REGIONS, difference_summary, feature_differences, FeatureDifferences, location_grid, region_rects,
+    DEFAULT_REGIONS,
+    FeatureDifferences,
+    difference_summary,
+    feature_differences,
+    location_grid,
+    region_rects,
     sorted_differences,
 )
-from interpface.analysis.sensitivity import (
-    captum_windows, merge_sweeps, occlusion_sweep, SensitivitySweep, sweep_centers, warped_occlusion_sweep,
-)
 from interpface.analysis.heatmaps import (
-    choose_faces, choose_filters, Heatmaps, response_heatmaps, response_maps, upsample_maps,
+    Heatmaps,
+    choose_faces,
+    choose_filters,
+    response_heatmaps,
+    response_maps,
+    upsample_maps,
 )
-from interpface.analysis.attribution import ATTRIBUTION_METHODS, attribute, EmbeddingTarget, pixel_attribution
-from interpface.analysis.run import AnalysisResult, bootstrap_metrics, compute_metrics, run_analysis
-from interpface.analysis.precomputed import (
-    list_precomputed, load_precomputed, precomputed_dir, PrecomputedAnalysis, save_precomputed,
-)
-from interpface.analysis.top_faces import peak_covariance, top_faces, TopFaces
-from interpface.analysis.faces import Faces, load_devtest_faces, load_faces
-from interpface.analysis.pair_maps import PAIR_METHODS, pair_map, pair_maps, PairMap
-from interpface.analysis.faithfulness import Curves, deletion_insertion
 from interpface.analysis.pair_benchmark import faithfulness_table, load_devtest_pairs
+from interpface.analysis.pair_maps import PAIR_METHODS, PairMap, pair_map, pair_maps
+from interpface.analysis.peaks import (
+    SIGNS,
+    cell_centers,
+    cells_to_crop,
+    cells_to_template,
+    filter_location_stats,
+    find_peaks,
+    peak_weights,
+)
+from interpface.analysis.precomputed import (
+    PrecomputedAnalysis,
+    list_precomputed,
+    load_precomputed,
+    precomputed_dir,
+    save_precomputed,
+)
+from interpface.analysis.run import AnalysisResult, bootstrap_metrics, compute_metrics, run_analysis
+from interpface.analysis.sensitivity import (
+    SensitivitySweep,
+    captum_windows,
+    merge_sweeps,
+    occlusion_sweep,
+    sweep_centers,
+    warped_occlusion_sweep,
+)
+from interpface.analysis.summaries import (
+    COVERAGE_REGIONS,
+    face_region_area,
+    face_region_polygon,
+    hull_area,
+    hull_fraction,
+    location_instability,
+    region_counts,
+    regions_covered,
+    spread,
+    std_quartiles,
+)
+from interpface.analysis.top_faces import TopFaces, peak_covariance, top_faces
 from interpface.analysis.warp import face_vertices_batch, similarity_batch, to_template_batch
 
 __all__ = [

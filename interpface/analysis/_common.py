@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from interpface.faces.align import ALIGNED_SIZE, CROP_SIZE, center_crop
 from interpface.errors import InterpfaceError
+from interpface.faces.align import ALIGNED_SIZE, CROP_SIZE, center_crop
 
 
 def input_size(model: nn.Module) -> int:

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from interpface.errors import InterpfaceError
 from interpface.analysis._common import input_size, to_input
+from interpface.errors import InterpfaceError
 
 __all__ = ["ATTRIBUTION_METHODS", "EmbeddingTarget", "pixel_attribution", "attribute"]
 

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from interpface.errors import InterpfaceError
 from interpface.analysis._common import batch_slices, input_size, to_input
+from interpface.errors import InterpfaceError
 
 __all__ = ["BASELINES", "Curves", "deletion_insertion", "baseline_image"]
 

@@ -15,9 +15,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from interpface.analysis._common import batch_slices, check_crops
 from interpface.faces.occlusion import DEFAULT_OCCLUDER_SIZE, OcclusionRect, occlude_batch, region_rect
 from interpface.faces.template import Template, default_template
-from interpface.analysis._common import batch_slices, check_crops
 from interpface.models.face_model import FaceModel
 
 __all__ = ["FeatureDifferences", "DEFAULT_REGIONS", "region_rects", "location_grid", "feature_differences",

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from interpface.errors import InterpfaceError
 from interpface.analysis._common import batch_slices, input_size, to_input
+from interpface.errors import InterpfaceError
 from interpface.models.face_model import PART_FILTERS, FaceModel
 
 __all__ = ["RESPONSE_STAGES", "Heatmaps", "response_maps", "upsample_maps", "response_heatmaps",

@@ -27,7 +27,6 @@ parts must still run per occluded copy, which bounds that case's speed-up over p
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 import torch.nn.functional as F

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from interpface.errors import CacheError
 from interpface.analysis.faithfulness import BASELINES, deletion_insertion
 from interpface.analysis.pair_maps import methods_for, pair_map
+from interpface.errors import CacheError
 from interpface.models.face_model import FaceModel
 
 __all__ = ["PairSet", "load_devtest_pairs", "faithfulness_table", "model_input_pairs"]

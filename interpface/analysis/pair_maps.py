@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from interpface.errors import InterpfaceError
 from interpface.analysis._common import batch_slices, input_size, to_input
+from interpface.errors import InterpfaceError
 from interpface.models.face_model import PART_FILTERS, REPRESENTATION_MAP, FaceModel
 
 __all__ = ["PAIR_METHODS", "PairMap", "pair_map", "pair_maps", "representation_map", "rise_map", "methods_for"]

@@ -24,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from interpface.analysis.warp import to_template_batch
 from interpface.faces.align import ALIGNED_SIZE, center_crop_offset
 from interpface.faces.template import Template, default_template
-from interpface.analysis.warp import to_template_batch
 
 __all__ = ["SIGNS", "GRID_STRIDE", "find_peaks", "peak_weights", "cell_centers", "cells_to_crop",
            "cells_to_template", "filter_location_stats"]

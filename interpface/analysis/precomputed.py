@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from interpface.errors import CacheError
-from interpface.faces.occlusion import OcclusionRect
-from interpface.files import assets_dir
 from interpface.analysis.feature_difference import FeatureDifferences
 from interpface.analysis.run import AnalysisResult
 from interpface.analysis.top_faces import TopFaces, decode_thumbs, encode_thumbs, peak_covariance, top_faces
+from interpface.errors import CacheError
+from interpface.faces.occlusion import OcclusionRect
+from interpface.files import assets_dir
 
 __all__ = ["PrecomputedAnalysis", "precomputed_dir", "save_precomputed", "load_precomputed", "list_precomputed",
            "HIST_EDGES"]
@@ -79,7 +79,7 @@ class PrecomputedAnalysis:
             raise KeyError(key) from None
 
     @staticmethod
-    def from_result(result: AnalysisResult, name: str, crops: np.ndarray | None = None) -> "PrecomputedAnalysis":
+    def from_result(result: AnalysisResult, name: str, crops: np.ndarray | None = None) -> PrecomputedAnalysis:
         """The compact form; with the analysed crops (N, 110, 110, 3) it keeps each filter's top faces."""
         counts = np.stack([np.histogram(np.clip(s[np.isfinite(s)], HIST_EDGES[0], HIST_EDGES[-1]), HIST_EDGES)[0]
                            for s in result.std.T])

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
 import torch.nn.functional as F
 
 from interpface.faces.align import center_crop, center_crop_offset

@@ -22,17 +22,29 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from interpface.analysis._common import batch_slices, check_crops
+from interpface.analysis.feature_difference import (
+    DEFAULT_REGIONS,
+    FeatureDifferences,
+    difference_summary,
+    feature_differences,
+    region_rects,
+)
+from interpface.analysis.peaks import SIGNS, filter_location_stats, find_peaks, peak_weights
+from interpface.analysis.summaries import (
+    COVERAGE_REGIONS,
+    hull_fraction,
+    location_instability,
+    region_counts,
+    regions_covered,
+    spread,
+    std_quartiles,
+)
+from interpface.analysis.warp import to_template_batch
 from interpface.errors import CacheError, InterpfaceError
 from interpface.faces.occlusion import OcclusionRect
 from interpface.faces.template import Template, default_template
-from interpface.analysis._common import batch_slices, check_crops
 from interpface.models.face_model import FaceModel
-from interpface.analysis.feature_difference import (DEFAULT_REGIONS, FeatureDifferences, difference_summary, feature_differences,
-                                 region_rects)
-from interpface.analysis.peaks import SIGNS, filter_location_stats, find_peaks, peak_weights
-from interpface.analysis.summaries import (COVERAGE_REGIONS, hull_fraction, location_instability, region_counts, regions_covered,
-                     spread, std_quartiles)
-from interpface.analysis.warp import to_template_batch
 
 __all__ = ["AnalysisResult", "run_analysis", "compute_metrics", "bootstrap_metrics", "ANALYSIS_FILE", "METRICS_FILE"]
 
@@ -105,7 +117,7 @@ class AnalysisResult:
         return out
 
     @staticmethod
-    def load(directory: str | os.PathLike) -> "AnalysisResult":
+    def load(directory: str | os.PathLike) -> AnalysisResult:
         d = Path(directory)
         if not (d / ANALYSIS_FILE).is_file():
             raise CacheError(f"no analysis in {d} (expected {ANALYSIS_FILE}; run `interpface analyze`)")

@@ -30,13 +30,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from interpface.faces.align import center_crop_offset
+from interpface.analysis._common import batch_slices, input_size, to_input
+from interpface.analysis.incremental import OcclusionForward
 from interpface.errors import InterpfaceError
+from interpface.faces.align import center_crop_offset
 from interpface.faces.occlusion import DEFAULT_OCCLUDER_SIZE, OcclusionRect, quad_masks
 from interpface.faces.template import Template, default_template
-from interpface.analysis._common import batch_slices, input_size, to_input
 from interpface.models.face_model import PART_FILTERS, FaceModel
-from interpface.analysis.incremental import OcclusionForward
 
 __all__ = ["SensitivitySweep", "occlusion_sweep", "warped_occlusion_sweep", "captum_windows", "sweep_centers",
            "merge_sweeps"]

@@ -106,7 +106,7 @@ def _clip_convex(subject: np.ndarray, clip: np.ndarray) -> np.ndarray:
     n = len(clip)
     for i in range(n):
         a, b = clip[i], clip[(i + 1) % n]
-        inside = lambda q: (b[0] - a[0]) * (q[1] - a[1]) - (b[1] - a[1]) * (q[0] - a[0]) >= 0  # noqa: E731
+        inside = lambda q, a=a, b=b: (b[0] - a[0]) * (q[1] - a[1]) - (b[1] - a[1]) * (q[0] - a[0]) >= 0  # noqa: E731
         src, out = out, []
         for j in range(len(src)):
             p, q = np.asarray(src[j]), np.asarray(src[(j + 1) % len(src)])

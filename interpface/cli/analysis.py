@@ -7,7 +7,6 @@ from pathlib import Path
 
 from interpface.errors import InterpfaceError
 
-
 MODEL_HELP = ("a model URI: a checkpoint folder (or interpface:DIR), dlib-resnet, iresnet<18|34|50|100>:FILE, "
               "onnx:FILE (with an optional FILE.json sidecar) or spec:FILE; a model without part filters is "
               "analysed through the channels of its default response layer")

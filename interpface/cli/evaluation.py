@@ -8,7 +8,6 @@ from pathlib import Path
 
 from interpface.errors import ConfigError, DatasetError
 
-
 MODEL_HELP = ("a model URI: a checkpoint folder (or interpface:DIR), dlib-resnet (the PyTorch port of dlib's "
               "ResNet), iresnet<18|34|50|100>:FILE (an ArcFace IResNet state dict: .safetensors, or .pth read with "
               "torch.load(weights_only=True)), onnx:FILE (an ONNX graph; FILE.json beside it says its preprocessing) "
@@ -123,8 +122,8 @@ def _conditions(values) -> list[str]:
 
 
 def cmd_evaluate(args) -> int:
-    from interpface.files import write_json
     from interpface.evaluation.protocols import Evaluator, format_table, parse_condition
+    from interpface.files import write_json
 
     _set_threads(args.threads)
     conditions = _conditions(args.condition)
@@ -161,9 +160,9 @@ def cmd_evaluate(args) -> int:
 
 # ----------------------------------------------------------------------------------------- compare
 def cmd_compare(args) -> int:
-    from interpface.files import write_json
     from interpface.evaluation.comparison import compare_models, format_comparison
     from interpface.evaluation.protocols import Evaluator, parse_condition
+    from interpface.files import write_json
 
     _set_threads(args.threads)
     conditions = _conditions(args.condition)

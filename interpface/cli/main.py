@@ -7,7 +7,6 @@ Set INTERPFACE_DEBUG=1 to see tracebacks.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path

@@ -9,8 +9,8 @@ synthetically and realistically occluded LFW) that combine them, for our models 
 
 from interpface.evaluation.embedding import embed_images
 from interpface.evaluation.metrics import identification_ranks, kfold_accuracy, verification_metrics
-from interpface.evaluation.protocols import evaluate, Evaluator
 from interpface.evaluation.peers import DlibResNetEmbedder
+from interpface.evaluation.protocols import Evaluator, evaluate
 
 __all__ = [
     "DlibResNetEmbedder", "Evaluator", "embed_images", "evaluate", "identification_ranks", "kfold_accuracy",

@@ -239,7 +239,7 @@ class LFWProtocols:
     view2_people: list[tuple[str, int]]
 
     @staticmethod
-    def load(protocol_dir: str | os.PathLike) -> "LFWProtocols":
+    def load(protocol_dir: str | os.PathLike) -> LFWProtocols:
         d = Path(protocol_dir)
         return LFWProtocols(
             dev_train_people=read_people_file(d / "peopleDevTrain.txt"),

@@ -162,7 +162,7 @@ class LandmarkDetector:
 
     def _hog_relaxed(self, rgb: np.ndarray) -> list:
         """The best HOG window above HOG_RELAXED_THRESHOLD whose fitted 68 points look like a face."""
-        from interpface.faces.align import MAX_FIT_RESIDUAL, estimate_similarity, fit_residual, apply_affine
+        from interpface.faces.align import MAX_FIT_RESIDUAL, apply_affine, estimate_similarity, fit_residual
         from interpface.faces.template import default_template
 
         upsample = 1 if max(rgb.shape[:2]) <= 640 else 0

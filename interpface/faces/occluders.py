@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from skimage.draw import polygon2mask
 
-from interpface.faces.align import apply_affine, estimate_similarity
 from interpface.errors import InterpfaceError
+from interpface.faces.align import apply_affine, estimate_similarity
 from interpface.faces.template import Template, default_template
 
 OCCLUDER_KINDS = ("surgical_mask", "cloth_mask", "sunglasses", "scarf", "hand")

@@ -89,7 +89,7 @@ class PhysicalMask:
     template: Template
 
     @staticmethod
-    def from_rect(rect: OcclusionRect, template: Template | None = None) -> "PhysicalMask":
+    def from_rect(rect: OcclusionRect, template: Template | None = None) -> PhysicalMask:
         template = template or default_template()
         corners = np.clip(rect.corners(), 0.0, template.size - 1.0)  # keep inside the mesh
         tri, bary = template.mesh.locate(corners)

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from interpface.errors import CacheError, InterpfaceError
 from interpface.faces.align import ALIGNED_SIZE, align_face
 from interpface.faces.datasets import FaceDataset, ImageRecord
-from interpface.errors import CacheError, InterpfaceError
 from interpface.faces.images import load_image
 from interpface.faces.template import Template, default_template
 
@@ -306,7 +306,7 @@ class PreparedDataset:
         self._row = {rel: i for i, rel in enumerate(self.relpaths)}
 
     @staticmethod
-    def open(dataset: FaceDataset, cache_dir=None, template: Template | None = None) -> "PreparedDataset":
+    def open(dataset: FaceDataset, cache_dir=None, template: Template | None = None) -> PreparedDataset:
         template = template or default_template()
         return PreparedDataset(dataset_cache_dir(dataset, cache_dir) / f"aligned-{template.digest}")
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import Delaunay
 
-from interpface.faces.align import ALIGNED_SIZE, apply_affine, estimate_similarity
 from interpface.errors import InterpfaceError
+from interpface.faces.align import ALIGNED_SIZE, apply_affine, estimate_similarity
 from interpface.files import assets_dir
 
 # Landmark index groups (dlib / iBUG 68). "left"/"right" are the IMAGE's left/right.
@@ -199,7 +199,7 @@ class Template:
                               + (f",\n {meta}" if meta else "") + "\n}\n")
 
     @staticmethod
-    def load(path: str | Path) -> "Template":
+    def load(path: str | Path) -> Template:
         data = json.loads(Path(path).read_text())
         lm = np.asarray(data.pop("landmarks"), dtype=np.float64)
         if lm.shape != (68, 2):

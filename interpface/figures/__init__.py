@@ -14,15 +14,15 @@ name -> analysis draws several models side by side.
 - files: :func:`export_figure`, :func:`export_figures` (:mod:`.export`), HTML reports (:mod:`.report`)
 """
 
-from interpface.figures.peaks import peak_map_figure, std_histogram_figure
 from interpface.figures.differences import difference_location_figure, feature_difference_figure
-from interpface.figures.heatmaps import attribution_figure, heatmap_grid_figure, overlay_responses
-from interpface.figures.roc import roc_figure, roc_points
-from interpface.figures.metrics import SUMMARY_METRICS, metrics_bar_figure, metrics_table
-from interpface.figures.export import STATIC_FORMATS, export_figure, export_figures, FigureExportError, find_browser
-from interpface.figures.pairs import faithfulness_curves_figure, pair_maps_figure
+from interpface.figures.export import STATIC_FORMATS, FigureExportError, export_figure, export_figures, find_browser
 from interpface.figures.filter_card import filter_location_figure, filter_region, region_effect, region_effect_figure
-from interpface.figures.report import render_report, ReportSection, write_table_csv
+from interpface.figures.heatmaps import attribution_figure, heatmap_grid_figure, overlay_responses
+from interpface.figures.metrics import SUMMARY_METRICS, metrics_bar_figure, metrics_table
+from interpface.figures.pairs import faithfulness_curves_figure, pair_maps_figure
+from interpface.figures.peaks import peak_map_figure, std_histogram_figure
+from interpface.figures.report import ReportSection, render_report, write_table_csv
+from interpface.figures.roc import roc_figure, roc_points
 
 __all__ = [
     "FigureExportError", "ReportSection", "STATIC_FORMATS", "SUMMARY_METRICS", "attribution_figure",

@@ -8,7 +8,16 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from interpface.faces.template import LEFT_BROW, LEFT_EYE, MOUTH, NOSE, RIGHT_BROW, RIGHT_EYE, Template, default_template
+from interpface.faces.template import (
+    LEFT_BROW,
+    LEFT_EYE,
+    MOUTH,
+    NOSE,
+    RIGHT_BROW,
+    RIGHT_EYE,
+    Template,
+    default_template,
+)
 
 #: One colour per model, in order (plotly's qualitative "Plotly" palette).
 MODEL_COLORS = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880")

@@ -82,8 +82,8 @@ def _fit(m: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray:
     if m.ndim == 2 and m.shape[0] <= shape[0] and m.shape[1] <= shape[1] \
             and (shape[0] - m.shape[0]) % 2 == 0 and (shape[1] - m.shape[1]) % 2 == 0:
         out = np.full(shape, np.nan)
-        t, l = (shape[0] - m.shape[0]) // 2, (shape[1] - m.shape[1]) // 2
-        out[t:t + m.shape[0], l:l + m.shape[1]] = m
+        top, left = (shape[0] - m.shape[0]) // 2, (shape[1] - m.shape[1]) // 2
+        out[top:top + m.shape[0], left:left + m.shape[1]] = m
         return out
     raise ValueError(f"map {name!r} has shape {m.shape}, the image is {shape}")
 

@@ -44,9 +44,9 @@ def devtest_roc(model, *, n_pairs: int | None = None, data_root=None, cache_dir=
     from tqdm import tqdm
 
     from interpface.faces.datasets import LFWProtocols, load_lfw
-    from interpface.figures.roc import roc_points
     from interpface.faces.occlusion import occlude_seeded
     from interpface.faces.prepare import PreparedDataset
+    from interpface.figures.roc import roc_points
 
     lfw = load_lfw(data_root)
     cache = PreparedDataset.open(lfw, cache_dir)
@@ -105,14 +105,22 @@ def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = N
     from interpface.analysis.heatmaps import choose_faces, choose_filters, response_heatmaps
     from interpface.analysis.run import analyze_checkpoint
     from interpface.analysis.sensitivity import occlusion_sweep
-    from interpface.files import write_json
-    from interpface.figures import (attribution_figure, difference_location_figure, feature_difference_figure,
-                          heatmap_grid_figure, metrics_bar_figure, metrics_table, peak_map_figure, roc_figure,
-                          std_histogram_figure)
+    from interpface.faces.datasets import load_lfw
+    from interpface.faces.prepare import PreparedDataset
+    from interpface.figures import (
+        attribution_figure,
+        difference_location_figure,
+        feature_difference_figure,
+        heatmap_grid_figure,
+        metrics_bar_figure,
+        metrics_table,
+        peak_map_figure,
+        roc_figure,
+        std_histogram_figure,
+    )
     from interpface.figures.export import STATIC_FORMATS, _require_browser, export_figures
     from interpface.figures.report import ReportSection, render_report, write_table_csv
-    from interpface.faces.prepare import PreparedDataset
-    from interpface.faces.datasets import load_lfw
+    from interpface.files import write_json
 
     t_start = time.perf_counter()
     if not checkpoints:

@@ -8,7 +8,6 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 
-
 def face_figure(crop: np.ndarray, quad: np.ndarray | None = None, *, title: str = "", height: int = 360,
                 selectable: bool = False) -> go.Figure:
     """An aligned crop (110, 110, 3) with the occluder's quadrilateral (4, 2) outlined. With

@@ -11,9 +11,9 @@ give every other face model (the dlib port, ArcFace IResNets, any nn.Module) one
 - :mod:`.zoo` — the bundled reference models.
 """
 
-from interpface.models.networks import MODEL_CONFIGS, get_model_config, InterpretableFaceNet, ModelConfig
 from interpface.models.checkpoint import load_model, save_checkpoint
 from interpface.models.face_model import FaceModel
+from interpface.models.networks import MODEL_CONFIGS, InterpretableFaceNet, ModelConfig, get_model_config
 from interpface.models.registry import list_schemes, resolve_model
 
 __all__ = [

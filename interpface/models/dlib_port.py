@@ -147,7 +147,7 @@ def _read_details(r: _Reader) -> DlibLayer:
         return DlibLayer("con", info, arrays)
     if version == "bn_con2":
         params = r.tensor()
-        gamma, beta = r.alias_tensor(), r.alias_tensor()
+        gamma, _beta = r.alias_tensor(), r.alias_tensor()
         r.tensor(), r.tensor()  # means, invstds of the last training batch
         running_mean, running_var = r.tensor().reshape(-1), r.tensor().reshape(-1)
         r.int(), r.int()  # num_updates, running_stats_window_size

@@ -107,7 +107,7 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         """Inverse of to_dict. Unknown keys raise ConfigError (a typo must not silently fall back to a
         default); missing keys take the defaults."""
         if not isinstance(d, dict):
@@ -118,7 +118,7 @@ class ModelConfig:
             raise ConfigError(f"ModelConfig: unknown key(s) {unknown}; known: {sorted(known)}")
         return cls(**d)
 
-    def replace(self, **overrides: Any) -> "ModelConfig":
+    def replace(self, **overrides: Any) -> ModelConfig:
         """A copy with some fields changed (validated like from_dict)."""
         return ModelConfig.from_dict({**self.to_dict(), **overrides})
 

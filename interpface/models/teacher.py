@@ -182,8 +182,8 @@ def compute_teacher(cache, *, rows=None, source: str = "port", workers: int | No
 
 def _port_results(jobs):
     """Like _describe_rows over jobs, with the PyTorch port (batched; chips cut by dlib)."""
-    from interpface.models.dlib_port import load_dlib_port, port_descriptors
     from interpface.faces.images import load_image
+    from interpface.models.dlib_port import load_dlib_port, port_descriptors
 
     net = load_dlib_port()
     for rows, paths, landmarks in jobs:

@@ -4,11 +4,10 @@
 import numpy as np
 import streamlit as st
 
-from interpface.models.face_model import PART_FILTERS
-
 from interpface.dashboard import common
-from interpface.figures import peak_map_figure
 from interpface.faces.template import default_template
+from interpface.figures import peak_map_figure
+from interpface.models.face_model import PART_FILTERS
 
 st.title("Peak atlas")
 found = common.require_models()

@@ -7,14 +7,13 @@ import cv2
 import numpy as np
 import streamlit as st
 
-from interpface.models.face_model import PART_FILTERS
-
-from interpface.dashboard import common
-from interpface.analysis.top_faces import THUMB_WINDOW, thumb_origin
-from interpface.figures.filter_card import filter_location_figure, filter_region, region_effect, region_effect_figure
 from interpface.analysis.probe import respond
-from interpface.figures.probe import response_grid
+from interpface.analysis.top_faces import THUMB_WINDOW, thumb_origin
+from interpface.dashboard import common
 from interpface.faces.template import default_template
+from interpface.figures.filter_card import filter_location_figure, filter_region, region_effect, region_effect_figure
+from interpface.figures.probe import response_grid
+from interpface.models.face_model import PART_FILTERS
 
 #: Displayed width of a top-face crop (px): the stored 32 px thumbnails upscaled, legible at 1400 px.
 SHOWN = 168

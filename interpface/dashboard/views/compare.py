@@ -4,11 +4,11 @@ so both see it on the same face part whatever their own alignment."""
 
 import streamlit as st
 
+from interpface.analysis.probe import OcclusionProbe
 from interpface.dashboard import common
 from interpface.faces.occlusion import OcclusionRect, region_rect
-from interpface.analysis.probe import OcclusionProbe
-from interpface.figures.probe import difference_bars, face_figure
 from interpface.faces.template import default_template
+from interpface.figures.probe import difference_bars, face_figure
 
 st.title("Compare two models")
 found = common.require_models()

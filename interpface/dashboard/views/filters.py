@@ -5,8 +5,8 @@ import numpy as np
 import streamlit as st
 import torch
 
-from interpface.dashboard import common
 from interpface.analysis.probe import respond
+from interpface.dashboard import common
 from interpface.figures.probe import response_grid
 from interpface.models.face_model import PART_FILTERS
 

@@ -4,8 +4,8 @@ dissimilarity map over the second face, and the deletion / insertion curves of t
 import numpy as np
 import streamlit as st
 
-from interpface.dashboard import common
 from interpface.analysis.pair_maps import methods_for, pair_map
+from interpface.dashboard import common
 from interpface.figures.pairs import faithfulness_curves_figure, pair_maps_figure
 from interpface.models.face_model import PART_FILTERS
 

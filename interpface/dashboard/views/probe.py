@@ -3,11 +3,11 @@
 import numpy as np
 import streamlit as st
 
+from interpface.analysis.probe import OcclusionProbe
 from interpface.dashboard import common
 from interpface.faces.occlusion import OcclusionRect, region_rect
-from interpface.analysis.probe import OcclusionProbe
-from interpface.figures.probe import difference_bars, face_figure, heatmap_pairs
 from interpface.faces.template import default_template
+from interpface.figures.probe import difference_bars, face_figure, heatmap_pairs
 from interpface.models.face_model import PART_FILTERS
 
 st.title("Occlusion probe")

@@ -6,7 +6,6 @@ from interpface.dashboard import common
 from interpface.figures import roc_figure
 
 
-
 def _pct(v):
     return None if v is None else round(100 * float(v), 1)
 
