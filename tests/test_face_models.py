@@ -327,6 +327,9 @@ class _InputEcho(IResNetFaceModel):
     def layer_outputs(self, x, layers=None):
         return {"input": x * 127.5 + 127.5}
 
+    def forward_with_layers(self, x, layers=None):
+        return self.forward(x), self.layer_outputs(x, layers)
+
 
 def test_black_box_maps_land_on_the_crop_pixels_they_came_from(aligned, iresnet18_file):
     from interpface.analysis.probe import CROP_GRID, respond

@@ -77,8 +77,8 @@ def respond(model: FaceModel, crops110: np.ndarray, landmarks: np.ndarray | None
 def _respond_face_model(fm, crops: np.ndarray, landmarks: np.ndarray, layer: str | None) -> list[FaceResponse]:
     layer = fm.check_layers([layer] if layer else None)[0]
     x, mats = fm.prepare(crops, landmarks)
-    f = fm.forward(x).float().numpy()
-    maps = fm.layer_outputs(x, [layer])[layer].float()
+    emb, outs = fm.forward_with_layers(x, [layer])  # one pass where the model allows it
+    f, maps = emb.float().numpy(), outs[layer].float()
     grids = _crop_grid_in_input(mats, crops.shape[1], x.shape[-1])
     sampled = F.grid_sample(maps, grids, mode="bilinear", padding_mode="zeros", align_corners=False)
     inside = (grids.abs() <= 1).all(dim=-1)  # (N, G, G): cell centres the model's input covers

@@ -216,6 +216,13 @@ class IResNetFaceModel(_StageOutputs, FaceModel):
         chips, mats = warp_chips(crops, landmarks, 112, "arcface")
         return self.normalise(chips), mats
 
+    def forward_with_layers(self, x, layers=None):
+        """One pass: the stages, then the head on the last one."""
+        layers = self.check_layers(layers)
+        stages, net = self.module.stages(x), self.module
+        emb = net.features(net.fc(net.dropout(torch.flatten(net.bn2(stages["layer4"]), 1))))
+        return emb, {name: stages[name] for name in layers}
+
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A state dict from ``.safetensors``, or from ``.pth`` / ``.pt`` through ``torch.load(weights_only=True)``
@@ -392,16 +399,20 @@ class SpecFaceModel(FaceModel):
         return self.normalise(chips), mats
 
     def layer_outputs(self, x, layers=None):
+        return self.forward_with_layers(x, layers)[1]
+
+    def forward_with_layers(self, x, layers=None):
+        """One forward with hooks on the layers' modules: the embedding and their outputs."""
         layers = self.check_layers(layers)
         got: dict[str, torch.Tensor] = {}
         hooks = [self._named[name].register_forward_hook(lambda _m, _i, out, name=name: got.__setitem__(name, out))
                  for name in layers]
         try:
-            self.module(x)
+            emb = self.module(x)
         finally:
             for h in hooks:
                 h.remove()
         bad = [n for n in layers if not (isinstance(got.get(n), torch.Tensor) and got[n].dim() == 4)]
         if bad:
             raise CheckpointError(f"{self.name}: layer {bad[0]} does not give a (B, C, h, w) map")
-        return {n: got[n] for n in layers}
+        return emb, {n: got[n] for n in layers}

@@ -116,6 +116,10 @@ class FaceModel:
         """{layer: (N, C, h, w)} for the prepared input x."""
         raise NotImplementedError
 
+    def forward_with_layers(self, x: torch.Tensor, layers) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(N, D) raw embedding and {layer: (N, C, h, w)}; subclasses that can do both in one pass do."""
+        return self.forward(x), self.layer_outputs(x, layers)
+
     # ------------------------------------------------------------------------- capabilities
     def has(self, capability: str) -> bool:
         return capability in self.capabilities

@@ -648,6 +648,27 @@ def _scatter_elements(n: _Node):
     return lambda x, idx, upd: torch.scatter(x, axis, _wrap(idx, x.shape[axis]), upd)
 
 
+def _scatter_nd(n: _Node):
+    """data with updates written at the index tuples in indices (..., k): the last axis of indices
+    addresses the first k axes of data (no reduction)."""
+    if n.attr("reduction", "none") != "none":
+        raise n.fail(f"reduction {n.attr('reduction')!r} is not supported")
+
+    def run(x, idx, upd):
+        k = idx.shape[-1]
+        flat_idx = idx.reshape(-1, k).long()
+        out = x.clone()
+        out[tuple(_wrap(flat_idx[:, j], x.shape[j]) for j in range(k))] = upd.reshape(-1, *x.shape[k:]).to(x.dtype)
+        return out
+    return run
+
+
+def _range(n: _Node):
+    def run(start, limit, delta):
+        return torch.arange(start.item(), limit.item(), delta.item(), dtype=start.dtype)
+    return run
+
+
 def _constant_of_shape(n: _Node):
     value = n.attr("value")
     value = value if value is not None else torch.zeros(1)
@@ -701,7 +722,8 @@ _BUILDERS: dict[str, Callable[[_Node], Callable | nn.Module]] = {
     "ReduceMax": _reduce(lambda x, d, k: x.amax(dim=d, keepdim=k)),
     "ReduceL2": _reduce(lambda x, d, k: torch.linalg.vector_norm(x, 2, dim=d, keepdim=k)),
     "LpNormalization": _lp_norm, "Softmax": _softmax(torch.softmax), "LogSoftmax": _softmax(torch.log_softmax),
-    "TopK": _topk, "ScatterElements": _scatter_elements, "Resize": _resize,
+    "TopK": _topk, "ScatterElements": _scatter_elements, "ScatterND": _scatter_nd, "Range": _range,
+    "Resize": _resize,
     # quantisation
     "DequantizeLinear": _dequantize, "QuantizeLinear": _quantize,
 }

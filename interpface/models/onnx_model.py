@@ -216,9 +216,13 @@ class OnnxFaceModel(FaceModel):
         return self.normalise(chips), mats
 
     def layer_outputs(self, x, layers=None):
+        return self.forward_with_layers(x, layers)[1]
+
+    def forward_with_layers(self, x, layers=None):
+        """One pass of the graph: its output and the kept feature maps."""
         layers = self.check_layers(layers)
         values = self.module.run(x, keep=layers)
-        return {name: values[name] for name in layers}
+        return values[self.module.output], {name: values[name] for name in layers}
 
 
 def _input_size(model: onnx.ModelProto, spec: dict, p: Path) -> int:
