@@ -197,3 +197,32 @@ def test_every_dashboard_page_with_onnx_and_spec_models(model, onnx_dashboard_en
         app.run()
         assert not app.exception, (page, [e.value for e in app.exception])
         assert not [e.value for e in app.error], (page, [e.value for e in app.error])
+
+
+def test_an_onnx_model_through_every_command(zoo, faces, tmp_path, capsys):
+    """analyze, faithfulness, report and compare take `--checkpoint onnx:FILE` like any model."""
+    from interpface.cli.main import main
+    from tests.tiny import prepared_mini_lfw
+
+    people = {"Grace_Hopper": 4, "Wide_Hopper": 3, "Eileen_Collins": 3, "Long_Hopper": 2}
+    pairs = [("Grace_Hopper", 1, 2), ("Eileen_Collins", 1, 3), ("Grace_Hopper", 3, "Wide_Hopper", 3),
+             ("Long_Hopper", 1, "Eileen_Collins", 2)]
+    root, cache = prepared_mini_lfw(faces, tmp_path / "mini", people, pairs, pairs, 1)
+    data = ["--data-root", str(root), "--cache-dir", str(cache), "--quiet"]
+    onnx_uri = zoo["onnx"]
+    assert main(["analyze", "--checkpoint", onnx_uri, "--images", "6", "--regions", "nose", "--bootstrap", "0",
+                 "--out", str(tmp_path / "an"), *data]) == 0
+    assert "tiny: 6 DevTest faces, 16 filters" in capsys.readouterr().out
+    js = tmp_path / "f.json"
+    assert main(["faithfulness", "--checkpoint", onnx_uri, "--pairs", "1", "--steps", "4", "--methods",
+                 "occlusion,random", "--json", str(js), *data]) == 0
+    rows = json.loads(js.read_text())["rows"]
+    assert [r["method"] for r in rows] == ["occlusion", "random"] and np.isfinite(rows[0]["black_similarity_deletion_auc"])
+    assert main(["report", "--checkpoints", f"{onnx_uri},{zoo['interpface']}", "--images", "6", "--pairs", "4",
+                 "--bootstrap", "0", "--formats", "html", "--out", str(tmp_path / "rep"), *data]) == 0
+    assert (tmp_path / "rep" / "report.html").is_file()
+    cj = tmp_path / "c.json"
+    assert main(["compare", "--checkpoint", onnx_uri, "--against", zoo["onnx-int8"], "--bootstrap", "5",
+                 "--json", str(cj), *data]) == 0
+    result = json.loads(cj.read_text())["results"][0]
+    assert result["n_resamples"] == 5 and np.isfinite(result["auc"]["diff"])
