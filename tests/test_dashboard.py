@@ -378,6 +378,27 @@ def test_a_visitor_cannot_load_code_or_name_a_server_path(app, zoo, tmp_path):
     assert at.selectbox(key="model").value != "/etc/passwd"
 
 
+@pytest.mark.parametrize("location", ["/etc/passwd", "../../../../etc/passwd"])
+def test_an_uploaded_onnx_naming_a_server_file_is_refused(app, tmp_path, location):
+    """ONNX external data is a path: an upload whose tensor lives in /etc/passwd (or climbs out of the
+    session's folder) is refused with a message before anything is read; a plain upload works."""
+    import onnx
+
+    from tests.test_onnx_models import _external, export, tiny_iresnet
+
+    plain = export(tiny_iresnet(), tmp_path / "tiny.onnx")
+    app.switch_page("views/probe.py")
+    app.run()
+    _upload(app, "outside", "evil.onnx", _external(onnx.load(str(plain)), location).SerializeToString())
+    errors = [e.value for e in app.error]
+    assert any("cannot be used: evil.onnx" in e and "external data" in e for e in errors), errors
+    assert not any("interpface-upload" in e for e in errors)  # the server's folders are not shown
+    assert "outside" not in app.selectbox(key="model").options
+    _upload(app, "tiny onnx", "tiny.onnx", plain.read_bytes())
+    _ok(app)
+    assert "tiny onnx" in app.selectbox(key="model").options
+
+
 def test_the_served_models_folder_is_listed_and_never_left(tmp_path, zoo, monkeypatch):
     """`--models-dir`: checkpoint folders and IResNet weights with sidecars are listed; a symlink out of
     the folder (to a model file or a checkpoint folder elsewhere) and a sidecar-less weight file are not."""

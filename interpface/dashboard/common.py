@@ -239,7 +239,10 @@ def add_uploaded_model(name: str, data: bytes, filename: str, sidecar: bytes | N
         uri = f"{architecture}:{slot / 'model.safetensors'}"
     else:
         raise InterpfaceError("upload an .onnx file (with its optional .json sidecar) or an IResNet .safetensors file")
-    fm = _frozen(resolve_model(uri, allow_code=False))
+    try:
+        fm = _frozen(resolve_model(uri, allow_code=False))
+    except InterpfaceError as exc:  # name the visitor's file, not the server's temporary folder
+        raise type(exc)(str(exc).replace(str(slot / Path(uri.partition(":")[2]).name), filename)) from None
     fm.name = name
     st.session_state.setdefault("uploaded_models", {})[name] = {"model": fm, "file": filename}
     return fm
