@@ -8,8 +8,6 @@ The errors are imported at once (they import nothing).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from interpface.errors import (
     CacheError,
     CheckpointError,
@@ -28,6 +26,8 @@ from interpface.errors import (
 
 __version__ = "0.1.0"
 
+# typing.TYPE_CHECKING without importing typing (a few ms): type checkers treat the name as True
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from interpface.analysis.attribution import pixel_attribution
     from interpface.analysis.faces import load_devtest_faces
