@@ -67,13 +67,16 @@ def profile_sweep(run, rows: int = 6) -> dict:
             finally:
                 key = label(a)
                 stages[key] = stages.get(key, 0.0) + (time.perf_counter() - t) * 1000
+
         return wrapper
 
-    wrapped = {"_local_deltas": lambda a: f"Psi: {a[1]}'s share, changed rectangles",
-               "_embedding": lambda a: "LMF + mean (f)",
-               "_finish": lambda a: "after the incremental part",
-               "__call__": lambda a: "occluded batches",
-               "clean": lambda a: "clean f (from the kept clean maps)"}
+    wrapped = {
+        "_local_deltas": lambda a: f"Psi: {a[1]}'s share, changed rectangles",
+        "_embedding": lambda a: "LMF + mean (f)",
+        "_finish": lambda a: "after the incremental part",
+        "__call__": lambda a: "occluded batches",
+        "clean": lambda a: "clean f (from the kept clean maps)",
+    }
     saved = {name: getattr(Fwd, name) for name in wrapped}
     try:
         for name, label in wrapped.items():
@@ -119,8 +122,11 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--parts", default="analysis,occlusion", help="which of (a) analysis, (b) occlusion to run")
-    ap.add_argument("--profile", action="store_true",
-                    help="(b): where the cosine-target sweep spends its time (by stage, and torch ops by shape)")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="(b): where the cosine-target sweep spends its time (by stage, and torch ops by shape)",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     parts = set(args.parts.split(","))
@@ -138,16 +144,21 @@ def main() -> int:
     faces = load_devtest_faces(args.images if "analysis" in parts else 2)
     crops, lms = faces.crops, faces.landmarks
     n, bs = len(crops), args.batch_size
-    report: dict = {"checkpoint": str(ckpt), "model_config": info.get("model"),
-                    "images": n if "analysis" in parts else None, "threads": args.threads,
-                    "torch": torch.__version__}
+    report: dict = {
+        "checkpoint": str(ckpt),
+        "model_config": info.get("model"),
+        "images": n if "analysis" in parts else None,
+        "threads": args.threads,
+        "torch": torch.__version__,
+    }
 
     # ---- (a) analysis vs forward passes alone ----------------------------------------------------
     if "analysis" in parts:
+
         def forward_only():
             with torch.inference_mode():
                 for s in range(0, n, bs):
-                    model(to_input(crops[s:s + bs]))
+                    model(to_input(crops[s : s + bs]))
 
         def analysis():
             return run_analysis(face_model, crops, lms, regions=None, bootstrap=100, batch_size=bs)
@@ -159,23 +170,34 @@ def main() -> int:
             t, _, result = best(analysis, 1)
             ana_all.append(t)
         t_fwd, t_ana = min(fwd_all), min(ana_all)
-        report["analysis"] = {"forward_s": round(t_fwd, 3), "analysis_s": round(t_ana, 3),
-                              "ratio": round(t_ana / t_fwd, 3), "target": 1.3,
-                              "forward_runs_s": [round(t, 3) for t in fwd_all],
-                              "analysis_runs_s": [round(t, 3) for t in ana_all],
-                              "breakdown_s": {k: round(v, 3) for k, v in result.meta["timings"].items()}}
-        print(f"(a) {n} images: forward passes alone {t_fwd:.2f} s, analysis {t_ana:.2f} s -> ratio {t_ana / t_fwd:.3f} "
-              f"(target <= 1.3); breakdown {report['analysis']['breakdown_s']}")
+        report["analysis"] = {
+            "forward_s": round(t_fwd, 3),
+            "analysis_s": round(t_ana, 3),
+            "ratio": round(t_ana / t_fwd, 3),
+            "target": 1.3,
+            "forward_runs_s": [round(t, 3) for t in fwd_all],
+            "analysis_runs_s": [round(t, 3) for t in ana_all],
+            "breakdown_s": {k: round(v, 3) for k, v in result.meta["timings"].items()},
+        }
+        print(
+            f"(a) {n} images: forward passes alone {t_fwd:.2f} s, analysis {t_ana:.2f} s -> ratio {t_ana / t_fwd:.3f} "
+            f"(target <= 1.3); breakdown {report['analysis']['breakdown_s']}"
+        )
 
         regions = [r for r in args.regions.split(",") if r]
         if regions:
             occ = region_rects(regions)
             t_fd, _, _ = best(lambda: feature_differences(model, crops, lms, occ, f_clean=result.f, batch_size=bs), 1)
-            report["feature_differences"] = {"regions": regions, "seconds": round(t_fd, 3),
-                                             "forward_equivalent_s": round(len(regions) * t_fwd, 3),
-                                             "ratio": round(t_fd / (len(regions) * t_fwd), 3)}
-            print(f"    feature differences, {len(regions)} occluders: {t_fd:.2f} s = "
-                  f"{t_fd / (len(regions) * t_fwd):.2f} x their {len(regions)} forward passes")
+            report["feature_differences"] = {
+                "regions": regions,
+                "seconds": round(t_fd, 3),
+                "forward_equivalent_s": round(len(regions) * t_fwd, 3),
+                "ratio": round(t_fd / (len(regions) * t_fwd), 3),
+            }
+            print(
+                f"    feature differences, {len(regions)} occluders: {t_fd:.2f} s = "
+                f"{t_fd / (len(regions) * t_fwd):.2f} x their {len(regions)} forward passes"
+            )
 
     # ---- (b) occlusion sweep vs captum.attr.Occlusion --------------------------------------------
     if "occlusion" in parts:
@@ -193,37 +215,54 @@ def main() -> int:
             t_capb, _, attr_b = best(captum_batched_fn, 1)
             err = float(np.abs(ours_attr(sweep) - attr[0, 0].numpy()).max())
             err_captum = float(np.abs(attr_b[0, 0].numpy() - attr[0, 0].numpy()).max())
-            cases[label] = {"ours_s": round(t_ours, 3), "captum_s": round(t_cap, 3), "speedup": round(t_cap / t_ours, 2),
-                            "captum_batched_s": round(t_capb, 3), "speedup_vs_batched": round(t_capb / t_ours, 2),
-                            "max_abs_difference": err, "captum_batched_vs_unbatched_max_abs_difference": err_captum,
-                            "max_abs_attribution": float(np.abs(attr[0, 0].numpy()).max()), "windows": int(sweep.n)}
-            print(f"(b) {label}: ours {t_ours:.2f} s, captum {t_cap:.2f} s -> {t_cap / t_ours:.1f}x "
-                  f"(captum perturbations_per_eval={bs}: {t_capb:.2f} s -> {t_capb / t_ours:.1f}x); {sweep.n} windows; "
-                  f"max |ours - captum| {err:.1e} (captum batched vs unbatched: {err_captum:.1e}; "
-                  f"max |attribution| {cases[label]['max_abs_attribution']:.2f})")
+            cases[label] = {
+                "ours_s": round(t_ours, 3),
+                "captum_s": round(t_cap, 3),
+                "speedup": round(t_cap / t_ours, 2),
+                "captum_batched_s": round(t_capb, 3),
+                "speedup_vs_batched": round(t_capb / t_ours, 2),
+                "max_abs_difference": err,
+                "captum_batched_vs_unbatched_max_abs_difference": err_captum,
+                "max_abs_attribution": float(np.abs(attr[0, 0].numpy()).max()),
+                "windows": int(sweep.n),
+            }
+            print(
+                f"(b) {label}: ours {t_ours:.2f} s, captum {t_cap:.2f} s -> {t_cap / t_ours:.1f}x "
+                f"(captum perturbations_per_eval={bs}: {t_capb:.2f} s -> {t_capb / t_ours:.1f}x); {sweep.n} windows; "
+                f"max |ours - captum| {err:.1e} (captum batched vs unbatched: {err_captum:.1e}; "
+                f"max |attribution| {cases[label]['max_abs_attribution']:.2f})"
+            )
 
-        run_case(f"dimension {dim}",
-                 lambda: occlusion_sweep(model, x, window=w, stride=s, dims=[dim], batch_size=32),
-                 lambda sw: sw.attribution(dim),
-                 lambda: Occlusion(model).attribute(x, target=dim, **occ_kw),
-                 lambda: Occlusion(model).attribute(x, target=dim, perturbations_per_eval=bs, **occ_kw))
+        run_case(
+            f"dimension {dim}",
+            lambda: occlusion_sweep(model, x, window=w, stride=s, dims=[dim], batch_size=32),
+            lambda sw: sw.attribution(dim),
+            lambda: Occlusion(model).attribute(x, target=dim, **occ_kw),
+            lambda: Occlusion(model).attribute(x, target=dim, perturbations_per_eval=bs, **occ_kw),
+        )
         target = EmbeddingTarget(model, reference=ref)
-        run_case("cosine similarity (all dimensions recorded)",
-                 lambda: occlusion_sweep(model, x, window=w, stride=s, reference=ref, batch_size=32),
-                 lambda sw: sw.attribution("cosine"),
-                 lambda: Occlusion(target).attribute(x, **occ_kw),
-                 lambda: Occlusion(target).attribute(x, perturbations_per_eval=bs, **occ_kw))
+        run_case(
+            "cosine similarity (all dimensions recorded)",
+            lambda: occlusion_sweep(model, x, window=w, stride=s, reference=ref, batch_size=32),
+            lambda sw: sw.attribution("cosine"),
+            lambda: Occlusion(target).attribute(x, **occ_kw),
+            lambda: Occlusion(target).attribute(x, perturbations_per_eval=bs, **occ_kw),
+        )
         report["occlusion"] = {"window": w, "stride": s, "baseline": 0.0, "target_speedup": 3.0, "cases": cases}
         k = model.config.num_filters
         t_all = cases["cosine similarity (all dimensions recorded)"]["ours_s"]
         t_one = cases[f"dimension {dim}"]["captum_s"]
         report["occlusion"]["all_outputs"] = {
             "note": f"one sweep records all {k} dimensions and the cosine; captum needs one run per target",
-            "ours_s": t_all, "captum_estimate_s": round(t_one * (k + 1), 1), "speedup": round(t_one * (k + 1) / t_all, 1)}
+            "ours_s": t_all,
+            "captum_estimate_s": round(t_one * (k + 1), 1),
+            "speedup": round(t_one * (k + 1) / t_all, 1),
+        }
         print(f"    every dimension + cosine in one sweep: {t_all:.2f} s vs ~{t_one * (k + 1):.0f} s of captum runs")
         if args.profile:
             report["occlusion"]["cosine_profile_ms"] = profile_sweep(
-                lambda: occlusion_sweep(model, x, window=w, stride=s, reference=ref, batch_size=32))
+                lambda: occlusion_sweep(model, x, window=w, stride=s, reference=ref, batch_size=32)
+            )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -45,8 +45,13 @@ def probe_update_ms(model_dir: str, n: int = 60) -> dict:
         probe.update(rect)
         if i >= 3:
             times.append(time.perf_counter() - t)
-    return {"model": model_dir, "probe_setup_ms": 1000 * setup, "update_median_ms": 1000 * statistics.median(times),
-            "update_p90_ms": 1000 * float(np.percentile(times, 90)), "n": n}
+    return {
+        "model": model_dir,
+        "probe_setup_ms": 1000 * setup,
+        "update_median_ms": 1000 * statistics.median(times),
+        "update_p90_ms": 1000 * float(np.percentile(times, 90)),
+        "n": n,
+    }
 
 
 def _settled(page, done_js: str, title: str, t0: float, hold: float = 0.5, timeout: float = 120.0) -> float:
@@ -71,10 +76,17 @@ def browser_timings(models_root: str | None, screenshots: str | None = None) -> 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS, rss_mib, running_dashboard, wait_charts, wait_idle
 
     # link text -> the page's st.title
-    pages = {"Occlusion probe": "Occlusion probe", "Filter explorer": "Filter explorer", "Peak atlas": "Peak atlas", "Filter card": "Filter card",
-             "Distributions": "Distributions", "Verification": "Verification and identification",
-             "Compare": "Compare two models", "Export": "Export",
-             "Overview": "interpface — interpretable face recognition"}
+    pages = {
+        "Occlusion probe": "Occlusion probe",
+        "Filter explorer": "Filter explorer",
+        "Peak atlas": "Peak atlas",
+        "Filter card": "Filter card",
+        "Distributions": "Distributions",
+        "Verification": "Verification and identification",
+        "Compare": "Compare two models",
+        "Export": "Export",
+        "Overview": "interpface — interpretable face recognition",
+    }
     # Done = the new page's title is shown, the script has finished (no status widget) and every plotly
     # chart on it is drawn; polled every 50 ms, no fixed waits.
     done_js = """(title) => {
@@ -100,7 +112,9 @@ def browser_timings(models_root: str | None, screenshots: str | None = None) -> 
                 wait_charts(page)  # let the last drawing settle before the next click / screenshot
                 if screenshots and round_ == 1:
                     Path(screenshots).mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=str(Path(screenshots) / f"{name.lower().replace(' ', '_')}.png"), full_page=True)
+                    page.screenshot(
+                        path=str(Path(screenshots) / f"{name.lower().replace(' ', '_')}.png"), full_page=True
+                    )
         out["server_rss_mib_1_session"] = rss_mib(proc.pid)
         if screenshots:
             # a black box on the pages that differ most for one: the probe (its channels) and Compare
@@ -108,9 +122,13 @@ def browser_timings(models_root: str | None, screenshots: str | None = None) -> 
 
             tall = b.new_page(viewport={"width": 1400, "height": 2400})
             dlib = quote_plus("dlib ResNet (black box, PyTorch port)")
-            views = {"probe_black_box": (f"/probe?model={dlib}", "Occlusion probe"),
-                     "compare_black_box": (f"/compare?cmp_a={quote_plus('SAD + FAD (the paper' + chr(39) + 's method)')}"
-                                           f"&cmp_b={dlib}", "Compare two models")}
+            views = {
+                "probe_black_box": (f"/probe?model={dlib}", "Occlusion probe"),
+                "compare_black_box": (
+                    f"/compare?cmp_a={quote_plus('SAD + FAD (the paper' + chr(39) + 's method)')}&cmp_b={dlib}",
+                    "Compare two models",
+                ),
+            }
             for shot, (path, title) in views.items():
                 tall.goto(url + path, wait_until="domcontentloaded")
                 _settled(tall, done_js, title, time.perf_counter())
@@ -133,19 +151,27 @@ def browser_timings(models_root: str | None, screenshots: str | None = None) -> 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(ROOT / "assets" / "models" / "full"))
-    ap.add_argument("--models-root", default=None, help="INTERPFACE_MODELS for the browser part (default: assets/models)")
+    ap.add_argument(
+        "--models-root", default=None, help="INTERPFACE_MODELS for the browser part (default: assets/models)"
+    )
     ap.add_argument("--json")
     ap.add_argument("--screenshots", help="also save a full-page screenshot of every page here")
     args = ap.parse_args()
     result = {"probe": probe_update_ms(args.model)}
-    print(f"probe update: median {result['probe']['update_median_ms']:.1f} ms, p90 {result['probe']['update_p90_ms']:.1f} ms "
-          f"({args.model}, 1 thread)")
+    print(
+        f"probe update: median {result['probe']['update_median_ms']:.1f} ms, p90 {result['probe']['update_p90_ms']:.1f} ms "
+        f"({args.model}, 1 thread)"
+    )
     result["browser"] = browser_timings(args.models_root, args.screenshots)
     for name, s in result["browser"]["page_switch_s"].items():
         print(f"page switch to {name}: {s:.2f} s")
-    print(f"page switch median {result['browser']['page_switch_median_s']:.2f} s, max {result['browser']['page_switch_max_s']:.2f} s")
-    print(f"server RSS: {result['browser']['server_rss_mib_1_session']:.0f} MiB with 1 session, "
-          f"{result['browser']['server_rss_mib_8_sessions']:.0f} MiB with 8")
+    print(
+        f"page switch median {result['browser']['page_switch_median_s']:.2f} s, max {result['browser']['page_switch_max_s']:.2f} s"
+    )
+    print(
+        f"server RSS: {result['browser']['server_rss_mib_1_session']:.0f} MiB with 1 session, "
+        f"{result['browser']['server_rss_mib_8_sessions']:.0f} MiB with 8"
+    )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2))

@@ -57,8 +57,22 @@ def main() -> int:
     chain = LandmarkDetector()
     conditions = ["clean"] + [c for c in args.occluders.split(",") if c]
     relaxed = LandmarkDetector(detectors="hog_relaxed")
-    stats = {c: {"n": 0, "hog": 0, "mmod": 0, "relaxed": 0, "chain": 0, "chain_aligned": 0, "hog_s": 0.0,
-                 "mmod_s": 0.0, "relaxed_s": 0.0, "chain_s": 0.0, "found_by": {}} for c in conditions}
+    stats = {
+        c: {
+            "n": 0,
+            "hog": 0,
+            "mmod": 0,
+            "relaxed": 0,
+            "chain": 0,
+            "chain_aligned": 0,
+            "hog_s": 0.0,
+            "mmod_s": 0.0,
+            "relaxed_s": 0.0,
+            "chain_s": 0.0,
+            "found_by": {},
+        }
+        for c in conditions
+    }
     for n_done, i in enumerate(pick):
         rgb = load_image(lfw.path(images[i].relpath))
         try:
@@ -67,7 +81,9 @@ def main() -> int:
             continue
         face_w = float(np.ptp(ref.landmarks[:, 0]))
         for cond in conditions:
-            img = rgb if cond == "clean" else occluder_for_condition(cond, int(i), template).apply(rgb, ref.landmarks)[0]
+            img = (
+                rgb if cond == "clean" else occluder_for_condition(cond, int(i), template).apply(rgb, ref.landmarks)[0]
+            )
             s = stats[cond]
             s["n"] += 1
             t = time.perf_counter()
@@ -96,14 +112,18 @@ def main() -> int:
                 s["chain_aligned"] += bool(residual <= MAX_FIT_RESIDUAL and eyes <= 0.05 * face_w)
         if (n_done + 1) % 50 == 0:
             print(f"{n_done + 1} images ...", flush=True)
-    print(f"{'condition':<11} {'faces':>5} {'HOG':>7} {'MMOD':>7} {'relaxed':>8} {'chain':>7} {'aligned':>8} "
-          f"{'HOG ms':>7} {'MMOD ms':>8} {'relax ms':>9} {'chain ms':>9}  found by")
+    print(
+        f"{'condition':<11} {'faces':>5} {'HOG':>7} {'MMOD':>7} {'relaxed':>8} {'chain':>7} {'aligned':>8} "
+        f"{'HOG ms':>7} {'MMOD ms':>8} {'relax ms':>9} {'chain ms':>9}  found by"
+    )
     for cond, s in stats.items():
         n = max(s["n"], 1)
-        print(f"{cond:<11} {s['n']:>5} {100 * s['hog'] / n:>6.1f}% {100 * s['mmod'] / n:>6.1f}% "
-              f"{100 * s['relaxed'] / n:>7.1f}% {100 * s['chain'] / n:>6.1f}% {100 * s['chain_aligned'] / n:>7.1f}% "
-              f"{1000 * s['hog_s'] / n:>7.0f} {1000 * s['mmod_s'] / n:>8.0f} {1000 * s['relaxed_s'] / n:>9.0f} "
-              f"{1000 * s['chain_s'] / n:>9.0f}  {s['found_by']}")
+        print(
+            f"{cond:<11} {s['n']:>5} {100 * s['hog'] / n:>6.1f}% {100 * s['mmod'] / n:>6.1f}% "
+            f"{100 * s['relaxed'] / n:>7.1f}% {100 * s['chain'] / n:>6.1f}% {100 * s['chain_aligned'] / n:>7.1f}% "
+            f"{1000 * s['hog_s'] / n:>7.0f} {1000 * s['mmod_s'] / n:>8.0f} {1000 * s['relaxed_s'] / n:>9.0f} "
+            f"{1000 * s['chain_s'] / n:>9.0f}  {s['found_by']}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(stats, indent=2) + "\n")
     return 0

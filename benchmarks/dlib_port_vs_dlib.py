@@ -51,8 +51,10 @@ def _chips(n: int) -> tuple[np.ndarray, str]:
 
         base = [face_chip(rgb, det.detect(rgb).landmarks) for rgb in sample_faces().values()]
         rng = np.random.default_rng(0)
-        chips = [np.clip(base[i % len(base)].astype(int) + rng.integers(-8, 9, base[0].shape), 0, 255).astype(np.uint8)
-                 for i in range(n)]
+        chips = [
+            np.clip(base[i % len(base)].astype(int) + rng.integers(-8, 9, base[0].shape), 0, 255).astype(np.uint8)
+            for i in range(n)
+        ]
         return np.stack(chips), f"{n} jittered sample-face chips (no dataset configured)"
 
 
@@ -86,25 +88,36 @@ def main() -> int:
     port = load_dlib_port()
     report = {"chips": source, "n": n, "rows": []}
     print(f"{source}; best of {args.repeats}")
-    print(f"{'threads':>7} {'dlib C++ img/s':>15} {'port fp32 img/s':>16} {'port bf16 img/s':>16} "
-          f"{'fp32/dlib':>10} {'bf16/dlib':>10} {'bf16 min cos':>13}")
+    print(
+        f"{'threads':>7} {'dlib C++ img/s':>15} {'port fp32 img/s':>16} {'port bf16 img/s':>16} "
+        f"{'fp32/dlib':>10} {'bf16/dlib':>10} {'bf16 min cos':>13}"
+    )
     ref = np.asarray(net.compute_face_descriptor(list(chips)), np.float64)
     for threads in [int(t) for t in args.threads.split(",")]:
         torch.set_num_threads(threads)
         dlib_s = _best(lambda: net.compute_face_descriptor(list(chips)), args.repeats)  # dlib: its own threading
         fp32_s = _best(lambda: port_descriptors(port, chips, batch=args.batch), args.repeats)
         bf16_s = _best(lambda: port_descriptors(port, chips, batch=args.batch, bf16=True), args.repeats)
-        row = {"threads": threads, "dlib_img_s": n / dlib_s, "port_fp32_img_s": n / fp32_s, "port_bf16_img_s": n / bf16_s}
+        row = {
+            "threads": threads,
+            "dlib_img_s": n / dlib_s,
+            "port_fp32_img_s": n / fp32_s,
+            "port_bf16_img_s": n / bf16_s,
+        }
         for key, bf16 in (("fp32", False), ("bf16", True)):
             out = port_descriptors(port, chips, batch=args.batch, bf16=bf16).astype(np.float64)
             cos = (ref * out).sum(1) / np.linalg.norm(ref, axis=1) / np.linalg.norm(out, axis=1)
             row[f"{key}_min_cosine"], row[f"{key}_max_abs_diff"] = float(cos.min()), float(np.abs(ref - out).max())
         report["rows"].append(row)
-        print(f"{threads:>7} {row['dlib_img_s']:>15.1f} {row['port_fp32_img_s']:>16.1f} {row['port_bf16_img_s']:>16.1f} "
-              f"{row['port_fp32_img_s'] / row['dlib_img_s']:>9.2f}x {row['port_bf16_img_s'] / row['dlib_img_s']:>9.2f}x "
-              f"{row['bf16_min_cosine']:>13.6f}")
-    print(f"fp32 agreement: min cosine {report['rows'][0]['fp32_min_cosine']:.8f}, "
-          f"max |difference| {report['rows'][0]['fp32_max_abs_diff']:.2e}")
+        print(
+            f"{threads:>7} {row['dlib_img_s']:>15.1f} {row['port_fp32_img_s']:>16.1f} {row['port_bf16_img_s']:>16.1f} "
+            f"{row['port_fp32_img_s'] / row['dlib_img_s']:>9.2f}x {row['port_bf16_img_s'] / row['dlib_img_s']:>9.2f}x "
+            f"{row['bf16_min_cosine']:>13.6f}"
+        )
+    print(
+        f"fp32 agreement: min cosine {report['rows'][0]['fp32_min_cosine']:.8f}, "
+        f"max |difference| {report['rows'][0]['fp32_max_abs_diff']:.2e}"
+    )
 
     # Online vs precomputed teacher: one student step vs the teacher on the same 64 faces.
     from interpface.models.networks import InterpretableFaceNet, get_model_config
@@ -112,10 +125,19 @@ def main() -> int:
     from training.objective import SiameseObjective
 
     torch.set_num_threads(max(int(t) for t in args.threads.split(",")))
-    cfg = TrainConfig(occlusion=True, w_fad=0.1, w_occluded_identity=1.0, w_sad_filter=1.0, w_sad_response=1.0,
-                      teacher="dlib_resnet_v1", w_distill_cosine=1.0, w_distill_relation=10.0)
+    cfg = TrainConfig(
+        occlusion=True,
+        w_fad=0.1,
+        w_occluded_identity=1.0,
+        w_sad_filter=1.0,
+        w_sad_response=1.0,
+        teacher="dlib_resnet_v1",
+        w_distill_cosine=1.0,
+        w_distill_relation=10.0,
+    )
     student = InterpretableFaceNet(get_model_config("cpu", num_classes=4000, teacher_dim=128)).to(
-        memory_format=torch.channels_last)
+        memory_format=torch.channels_last
+    )
     obj = SiameseObjective(student, cfg)
     opt = torch.optim.Adam(student.parameters(), lr=1e-4)
     x = torch.rand(64, 3, 96, 96).contiguous(memory_format=torch.channels_last)
@@ -135,11 +157,17 @@ def main() -> int:
     table = np.zeros((9500, 2, 128), np.float32)
     idx = np.random.default_rng(0).choice(9500, 64, replace=False)
     lookup_s = _best(lambda: torch.from_numpy(table[idx, 0]), args.repeats)
-    report["online_vs_precomputed"] = {"student_step_s": step_s, "teacher_batch_bf16_s": teacher_s,
-                                       "lookup_s": lookup_s, "online_overhead": teacher_s / step_s}
-    print(f"training step (cpu network, 64 + 64 occluded, bf16): {step_s * 1000:.0f} ms; the teacher on the same 64 "
-          f"faces (port, bf16): {teacher_s * 1000:.0f} ms = +{100 * teacher_s / step_s:.0f}% per step online "
-          f"(+ cutting 64 chips from the originals); precomputed: {lookup_s * 1e6:.0f} us of table lookup")
+    report["online_vs_precomputed"] = {
+        "student_step_s": step_s,
+        "teacher_batch_bf16_s": teacher_s,
+        "lookup_s": lookup_s,
+        "online_overhead": teacher_s / step_s,
+    }
+    print(
+        f"training step (cpu network, 64 + 64 occluded, bf16): {step_s * 1000:.0f} ms; the teacher on the same 64 "
+        f"faces (port, bf16): {teacher_s * 1000:.0f} ms = +{100 * teacher_s / step_s:.0f}% per step online "
+        f"(+ cutting 64 chips from the originals); precomputed: {lookup_s * 1e6:.0f} us of table lookup"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -57,16 +57,29 @@ def main() -> int:
     total = time.perf_counter() - t0
     embed_s = sum(v for k, v in ev.timings.items() if k.startswith("embed_") and k.endswith("_s"))
     n_images = sum(v for k, v in ev.timings.items() if k.endswith("_images"))
-    report = {"model": name, "condition": args.condition, "images": len(ev.faces.keys), "embedded": n_images,
-              "pairs": result["n_pairs"], "total_s": round(total, 1), "embed_s": round(embed_s, 1),
-              "images_per_s": round(n_images / max(embed_s, 1e-9), 1),
-              "score_s": round(ev.timings[f"score_{args.condition}_s"], 1), "setup_s": round(ev.timings["setup_s"], 1),
-              "bootstrap": args.bootstrap, "threads": torch.get_num_threads(), "dtype": str(inference_dtype()),
-              "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine()}
+    report = {
+        "model": name,
+        "condition": args.condition,
+        "images": len(ev.faces.keys),
+        "embedded": n_images,
+        "pairs": result["n_pairs"],
+        "total_s": round(total, 1),
+        "embed_s": round(embed_s, 1),
+        "images_per_s": round(n_images / max(embed_s, 1e-9), 1),
+        "score_s": round(ev.timings[f"score_{args.condition}_s"], 1),
+        "setup_s": round(ev.timings["setup_s"], 1),
+        "bootstrap": args.bootstrap,
+        "threads": torch.get_num_threads(),
+        "dtype": str(inference_dtype()),
+        "cpus": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+    }
     print(format_table([result]))
-    print(f"{name}: {report['images']} DevTest images, {report['pairs']:,} pairs, {args.condition}: "
-          f"total {report['total_s']} s (embedding {report['embed_s']} s = {report['images_per_s']} img/s, "
-          f"scoring {report['score_s']} s), {report['threads']} thread(s), {report['dtype']}")
+    print(
+        f"{name}: {report['images']} DevTest images, {report['pairs']:,} pairs, {args.condition}: "
+        f"total {report['total_s']} s (embedding {report['embed_s']} s = {report['images_per_s']} img/s, "
+        f"scoring {report['score_s']} s), {report['threads']} thread(s), {report['dtype']}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0

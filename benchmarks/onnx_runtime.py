@@ -49,7 +49,9 @@ def quantise(path: Path, size: int, low: float, high: float) -> Path:
     class Calibration(CalibrationDataReader):
         def __init__(self):
             rng = np.random.default_rng(0)
-            self.batches = iter([{"x": rng.uniform(low, high, (1, 3, size, size)).astype(np.float32)} for _ in range(8)])
+            self.batches = iter(
+                [{"x": rng.uniform(low, high, (1, 3, size, size)).astype(np.float32)} for _ in range(8)]
+            )
 
         def get_next(self):
             return next(self.batches, None)
@@ -91,14 +93,20 @@ def main() -> None:
     parser.add_argument("--model", default="iresnet", choices=("iresnet", "dlib-port"))
     parser.add_argument("--depth", type=int, default=18, choices=(18, 34, 50, 100))
     parser.add_argument("--int8", action="store_true", help="quantise to int8 (QDQ, per channel) first")
-    parser.add_argument("--probe", type=int, default=0, metavar="N",
-                        help="also time N occlusion-probe updates (the dashboard's slider move) with this model "
-                             "and with the bundled `full`, on one thread")
+    parser.add_argument(
+        "--probe",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time N occlusion-probe updates (the dashboard's slider move) with this model "
+        "and with the bundled `full`, on one thread",
+    )
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--batches", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2, help="timed passes of each run, taken in turn")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                        help="intra-op threads for both torch and onnxruntime")
+    parser.add_argument(
+        "--threads", type=int, default=torch.get_num_threads(), help="intra-op threads for both torch and onnxruntime"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -116,8 +124,15 @@ def main() -> None:
                     m.running_var.uniform_(0.5, 1.5)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
-        torch.onnx.export(net, torch.rand(1, 3, size, size), str(path), dynamo=False, input_names=["x"],
-                          output_names=["embedding"], dynamic_axes={"x": {0: "n"}})
+        torch.onnx.export(
+            net,
+            torch.rand(1, 3, size, size),
+            str(path),
+            dynamo=False,
+            input_names=["x"],
+            output_names=["embedding"],
+            dynamic_axes={"x": {0: "n"}},
+        )
         if args.int8:
             path = quantise(path, size, low, high)
             title += ", int8 QDQ"
@@ -130,7 +145,9 @@ def main() -> None:
         session = onnxruntime_session(read_onnx(path), optimize=True, threads=args.threads)
 
     generator = torch.Generator().manual_seed(1)
-    batches = [torch.rand(args.batch, 3, size, size, generator=generator) * (high - low) + low for _ in range(args.batches)]
+    batches = [
+        torch.rand(args.batch, 3, size, size, generator=generator) * (high - low) + low for _ in range(args.batches)
+    ]
     module = model.module
 
     def fp32(x):
@@ -152,12 +169,21 @@ def main() -> None:
     ref = onnxruntime(x)
     diff = float(np.abs(fp32(x).numpy() - ref).max())
     cos = torch.nn.functional.cosine_similarity(bf16(x).float(), fp32(x), dim=1).min().item()
-    rates = images_per_second({"converted fp32": fp32, "converted bf16 autocast": bf16,
-                               "onnxruntime fp32": onnxruntime, "PyTorch original fp32": original},
-                              batches, args.rounds)
+    rates = images_per_second(
+        {
+            "converted fp32": fp32,
+            "converted bf16 autocast": bf16,
+            "onnxruntime fp32": onnxruntime,
+            "PyTorch original fp32": original,
+        },
+        batches,
+        args.rounds,
+    )
 
-    print(f"{title}, {size} px, {args.batches} batches of {args.batch}, best of {args.rounds} rounds, "
-          f"{args.threads} thread(s); load + check {load_s:.1f} s")
+    print(
+        f"{title}, {size} px, {args.batches} batches of {args.batch}, best of {args.rounds} rounds, "
+        f"{args.threads} thread(s); load + check {load_s:.1f} s"
+    )
     print(f"converted fp32 vs onnxruntime: max abs diff {diff:.2e}; bf16 vs fp32: min cosine {cos:.5f}")
     base = rates["onnxruntime fp32"]
     for name, rate in rates.items():
@@ -168,8 +194,10 @@ def main() -> None:
         torch.set_num_threads(1)  # as in the dashboard: one intra-op thread per session
         for name, face_model in (("ONNX " + title, model), ("bundled full", resolve_model("assets/models/full"))):
             ms = probe_update_ms(face_model, args.probe)
-            print(f"probe update, {name}: median {ms['median']:.1f} ms, p90 {ms['p90']:.1f} ms "
-                  f"(setup {ms['setup']:.0f} ms, {args.probe} updates, 1 thread)")
+            print(
+                f"probe update, {name}: median {ms['median']:.1f} ms, p90 {ms['p90']:.1f} ms "
+                f"(setup {ms['setup']:.0f} ms, {args.probe} updates, 1 thread)"
+            )
 
 
 if __name__ == "__main__":

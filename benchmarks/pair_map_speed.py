@@ -60,7 +60,9 @@ def main() -> int:
             best = min(pair_map(model, a, b, method, n_masks=args.rise_masks).seconds for _ in range(args.repeats))
             per_pair.append(best)
         times[method] = float(np.median(per_pair))
-    print(f"{Path(args.checkpoint).name}, {source}, {args.threads} thread(s), best of {args.repeats}, median over pairs:")
+    print(
+        f"{Path(args.checkpoint).name}, {source}, {args.threads} thread(s), best of {args.repeats}, median over pairs:"
+    )
     ig = times.get("integrated_gradients")
     for method, t in times.items():
         ratio = f"  ({ig / t:.1f}x faster than IG)" if ig and method != "integrated_gradients" and t < ig else ""

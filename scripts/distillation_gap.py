@@ -65,9 +65,11 @@ def main(argv=None) -> int:
     targets /= np.linalg.norm(targets, axis=1, keepdims=True)
     test_cos = projected_cosine(model, crops, targets)
 
-    print(f"{args.checkpoint}: distillation 1 - cos  DevTrain {1 - np.nanmean(train_cos):.3f} "
-          f"({np.isfinite(train_cos).sum()} images)  DevTest {1 - np.nanmean(test_cos):.3f} "
-          f"({np.isfinite(test_cos).sum()} faces)")
+    print(
+        f"{args.checkpoint}: distillation 1 - cos  DevTrain {1 - np.nanmean(train_cos):.3f} "
+        f"({np.isfinite(train_cos).sum()} images)  DevTest {1 - np.nanmean(test_cos):.3f} "
+        f"({np.isfinite(test_cos).sum()} faces)"
+    )
     return 0
 
 

@@ -24,17 +24,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-NAMES = {"base": "Base CNN", "base_aug": "Base CNN aug.", "sad": "Ours (SAD only)", "fad": "Ours (FAD only)",
-         "full": "Ours (t = 260)", "full_t130": "Ours, t = 130", "full_t320": "Ours, t = 320",
-         "dlib": "dlib ResNet v1 (peer; ~3 M outside faces)",
-         "dlib_port": "dlib ResNet v1, PyTorch port (peer; ~3 M outside faces)"}
+NAMES = {
+    "base": "Base CNN",
+    "base_aug": "Base CNN aug.",
+    "sad": "Ours (SAD only)",
+    "fad": "Ours (FAD only)",
+    "full": "Ours (t = 260)",
+    "full_t130": "Ours, t = 130",
+    "full_t320": "Ours, t = 320",
+    "dlib": "dlib ResNet v1 (peer; ~3 M outside faces)",
+    "dlib_port": "dlib ResNet v1, PyTorch port (peer; ~3 M outside faces)",
+}
 PEERS = ("dlib", "dlib_port")
 CONDITIONS = ("clean", "synthetic", "natural", "part:nose")
 REALISTIC = ("mask", "sunglasses", "scarf", "hand")
-TITLES = {"clean": "LFW DevTest, clean (cf. paper Table 3)",
-          "synthetic": "LFW DevTest, synthetic occlusion of the probe (cf. paper Table 4)",
-          "natural": "LFW DevTest, natural occlusion: eyeglasses / sunglasses probes (cf. paper Table 5)",
-          "part:nose": "LFW DevTest, every probe occluded on the nose (template region, warped)"}
+TITLES = {
+    "clean": "LFW DevTest, clean (cf. paper Table 3)",
+    "synthetic": "LFW DevTest, synthetic occlusion of the probe (cf. paper Table 4)",
+    "natural": "LFW DevTest, natural occlusion: eyeglasses / sunglasses probes (cf. paper Table 5)",
+    "part:nose": "LFW DevTest, every probe occluded on the nose (template region, warped)",
+}
 
 
 def main() -> int:
@@ -49,8 +58,11 @@ def main() -> int:
     p.add_argument("--realistic", action="store_true", help="also the realistic occluders: " + ", ".join(REALISTIC))
     p.add_argument("--force", action="store_true")
     p.add_argument("--no-ship", action="store_true", help="do not write assets/models/<variant>/evaluation.json")
-    p.add_argument("--docs", action="store_true", help="also write the tables into docs/results.md (between its "
-                   "evaluate_reference.py markers)")
+    p.add_argument(
+        "--docs",
+        action="store_true",
+        help="also write the tables into docs/results.md (between its evaluate_reference.py markers)",
+    )
     args = p.parse_args()
 
     import torch
@@ -95,19 +107,35 @@ def main() -> int:
         for where, conds in ((path, conditions), (realistic_path, realistic)):
             if conds:
                 results = {c: ev.run(c) for c in conds}
-                where.write_text(json.dumps({"variant": variant, "seconds": round(time.perf_counter() - t0, 1),
-                                             "timings": ev.timings, "results": results}, indent=1, default=float) + "\n")
+                where.write_text(
+                    json.dumps(
+                        {
+                            "variant": variant,
+                            "seconds": round(time.perf_counter() - t0, 1),
+                            "timings": ev.timings,
+                            "results": results,
+                        },
+                        indent=1,
+                        default=float,
+                    )
+                    + "\n"
+                )
                 print(format_table(list(results.values())))
     if not args.no_ship:
         for variant in todo:
             if (out / f"{variant}.json").is_file() and variant != "dlib":
                 # the port is the dashboard's black-box model: its evaluation ships beside ours
-                where = ROOT / "assets" / "peers" / "dlib_port" if variant == "dlib_port" else Path(args.models_dir) / variant
+                where = (
+                    ROOT / "assets" / "peers" / "dlib_port"
+                    if variant == "dlib_port"
+                    else Path(args.models_dir) / variant
+                )
                 where.mkdir(parents=True, exist_ok=True)
                 ship(where, json.loads((out / f"{variant}.json").read_text())["results"])
 
-    done = {v: json.loads((out / f"{v}.json").read_text())["results"]
-            for v in list(NAMES) if (out / f"{v}.json").is_file()}
+    done = {
+        v: json.loads((out / f"{v}.json").read_text())["results"] for v in list(NAMES) if (out / f"{v}.json").is_file()
+    }
     parts = []
     main_rows = [v for v in ("base", "base_aug", "sad", "fad", "full", "dlib", "dlib_port") if v in done]
     for cond in CONDITIONS:
@@ -116,26 +144,36 @@ def main() -> int:
             parts.append(paper_table(rows, TITLES[cond]))
     ablation = [v for v in ("full_t130", "full", "full_t320") if v in done]
     if ablation:
-        lines = ["**t ablation (cf. paper Table 2): TAR@FAR=0.01 / Rank-1 per condition, and pair accuracy / EER**", "",
-                 "| t | clean TAR@.01 | clean Rank-1 | synthetic TAR@.01 | synthetic Rank-1 | natural TAR@.01 "
-                 "| natural Rank-1 | clean accuracy | synthetic accuracy | synthetic EER |",
-                 "|---|---|---|---|---|---|---|---|---|---|"]
+        lines = [
+            "**t ablation (cf. paper Table 2): TAR@FAR=0.01 / Rank-1 per condition, and pair accuracy / EER**",
+            "",
+            "| t | clean TAR@.01 | clean Rank-1 | synthetic TAR@.01 | synthetic Rank-1 | natural TAR@.01 "
+            "| natural Rank-1 | clean accuracy | synthetic accuracy | synthetic EER |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
         from interpface.evaluation.protocols import plus_minus
 
         for v in ablation:
             cells = []
             for cond in ("clean", "synthetic", "natural"):
                 r = done[v][cond]
-                cells += [plus_minus(r["tar_at_far"]["0.01"], (r.get("tar_at_far_std") or {}).get("0.01")),
-                          plus_minus(r["rank1"], r.get("rank1_std"))]
+                cells += [
+                    plus_minus(r["tar_at_far"]["0.01"], (r.get("tar_at_far_std") or {}).get("0.01")),
+                    plus_minus(r["rank1"], r.get("rank1_std")),
+                ]
             clean, synthetic = done[v]["clean"], done[v]["synthetic"]
-            cells += [plus_minus(clean["accuracy"], clean.get("accuracy_std")),
-                      plus_minus(synthetic["accuracy"], synthetic.get("accuracy_std")),
-                      plus_minus(synthetic["eer"], synthetic.get("eer_std"))]
+            cells += [
+                plus_minus(clean["accuracy"], clean.get("accuracy_std")),
+                plus_minus(synthetic["accuracy"], synthetic.get("accuracy_std")),
+                plus_minus(synthetic["eer"], synthetic.get("eer_std")),
+            ]
             lines.append(f"| {NAMES[v]} | " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
-    real = {v: json.loads((out / f"{v}_realistic.json").read_text())["results"]
-            for v in main_rows if (out / f"{v}_realistic.json").is_file()}
+    real = {
+        v: json.loads((out / f"{v}_realistic.json").read_text())["results"]
+        for v in main_rows
+        if (out / f"{v}_realistic.json").is_file()
+    }
     if real:
         parts.append(realistic_table(real))
     (out / "tables.md").write_text("\n\n".join(parts) + "\n")
@@ -151,32 +189,64 @@ def realistic_table(results_by_variant: dict[str, dict]) -> str:
     """Markdown: one row per model and realistic occluder (percent, mean ± std)."""
     from interpface.evaluation.protocols import plus_minus
 
-    lines = ["**LFW DevTest, realistic occluders on every probe**", "",
-             "| Method | condition | TAR@FAR=0.01 | TAR@FAR=0.001 | Rank-1 | EER | accuracy |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "**LFW DevTest, realistic occluders on every probe**",
+        "",
+        "| Method | condition | TAR@FAR=0.01 | TAR@FAR=0.001 | Rank-1 | EER | accuracy |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for v, results in results_by_variant.items():
         for cond, r in results.items():
             tar, tstd = r.get("tar_at_far", {}), r.get("tar_at_far_std") or {}
-            lines.append(f"| {NAMES[v]} | {cond} | {plus_minus(tar.get('0.01'), tstd.get('0.01'))} "
-                         f"| {plus_minus(tar.get('0.001'), tstd.get('0.001'))} | {plus_minus(r.get('rank1'), r.get('rank1_std'))} "
-                         f"| {plus_minus(r.get('eer'), r.get('eer_std'))} | {plus_minus(r.get('accuracy'), r.get('accuracy_std'))} |")
+            lines.append(
+                f"| {NAMES[v]} | {cond} | {plus_minus(tar.get('0.01'), tstd.get('0.01'))} "
+                f"| {plus_minus(tar.get('0.001'), tstd.get('0.001'))} | {plus_minus(r.get('rank1'), r.get('rank1_std'))} "
+                f"| {plus_minus(r.get('eer'), r.get('eer_std'))} | {plus_minus(r.get('accuracy'), r.get('accuracy_std'))} |"
+            )
     return "\n".join(lines)
 
 
 def ship(model_dir: Path, results: dict) -> None:
     """assets/models/<variant>/evaluation.json (the port: assets/peers/dlib_port/): what the dashboard shows (tables, ROC points, the
     score thresholds at each FAR from the clean DevTest all-pairs impostor scores)."""
-    keep = ("accuracy", "accuracy_std", "auc", "auc_std", "eer", "eer_std", "tar_at_far", "tar_at_far_std",
-            "threshold_at_far", "rank1", "rank1_std", "rank5", "rank5_std", "n_pairs", "roc", "failures")
+    keep = (
+        "accuracy",
+        "accuracy_std",
+        "auc",
+        "auc_std",
+        "eer",
+        "eer_std",
+        "tar_at_far",
+        "tar_at_far_std",
+        "threshold_at_far",
+        "rank1",
+        "rank1_std",
+        "rank5",
+        "rank5_std",
+        "n_pairs",
+        "roc",
+        "failures",
+    )
     conditions = {c: {k: r.get(k) for k in keep} for c, r in results.items()}
     for r in conditions.values():
         r["failures"] = len(r["failures"]) if isinstance(r.get("failures"), list) else r.get("failures")
     clean = results.get("clean", {})
-    payload = {"protocol": "lfw-devtest", "conditions": conditions,
-               "thresholds": {k: v for k, v in (clean.get("threshold_at_far") or {}).items() if v is not None},
-               "table": [{"condition": c, "accuracy %": _pct(r.get("accuracy")), "AUC": r.get("auc"),
-                          "EER %": _pct(r.get("eer")), "TAR@1e-2 %": _pct((r.get("tar_at_far") or {}).get("0.01")),
-                          "Rank-1 %": _pct(r.get("rank1"))} for c, r in conditions.items()]}
+    payload = {
+        "protocol": "lfw-devtest",
+        "conditions": conditions,
+        "thresholds": {k: v for k, v in (clean.get("threshold_at_far") or {}).items() if v is not None},
+        "table": [
+            {
+                "condition": c,
+                "accuracy %": _pct(r.get("accuracy")),
+                "AUC": r.get("auc"),
+                "EER %": _pct(r.get("eer")),
+                "TAR@1e-2 %": _pct((r.get("tar_at_far") or {}).get("0.01")),
+                "Rank-1 %": _pct(r.get("rank1")),
+            }
+            for c, r in conditions.items()
+        ],
+    }
     (model_dir / "evaluation.json").write_text(json.dumps(payload, indent=1, default=float) + "\n")
     print(f"shipped {model_dir / 'evaluation.json'}")
 

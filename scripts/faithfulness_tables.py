@@ -32,22 +32,31 @@ def cell(row: dict | None, key: str) -> str:
     return f"{row[key]:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
 
 
-DETAIL = (("black_similarity_deletion_auc", "sim. deletion AUC (black) ↓"),
-          ("black_similarity_insertion_auc", "sim. insertion AUC (black) ↑"),
-          ("black_dissimilarity_deletion_auc", "dis. deletion AUC (black) ↑"),
-          ("black_dissimilarity_insertion_auc", "dis. insertion AUC (black) ↓"),
-          ("blur_similarity_deletion_auc", "sim. deletion AUC (blur) ↓"))
+DETAIL = (
+    ("black_similarity_deletion_auc", "sim. deletion AUC (black) ↓"),
+    ("black_similarity_insertion_auc", "sim. insertion AUC (black) ↑"),
+    ("black_dissimilarity_deletion_auc", "dis. deletion AUC (black) ↑"),
+    ("black_dissimilarity_insertion_auc", "dis. insertion AUC (black) ↓"),
+    ("blur_similarity_deletion_auc", "sim. deletion AUC (blur) ↓"),
+)
 
 
 def detail_table(run: dict) -> str:
     """Every curve of one model's run: similarity and dissimilarity maps, both baselines, ms per map."""
     n = run["rows"][0]
-    lines = [f"**`{run['model']}`, every curve** ({n['n_genuine']} genuine + {n['n_impostor']} impostor pairs; "
-             f"{run.get('seconds', 0):.0f} s)", "",
-             "| method | " + " | ".join(title for _, title in DETAIL) + " | ms / map |", "|---|" + "---|" * (len(DETAIL) + 1)]
+    lines = [
+        f"**`{run['model']}`, every curve** ({n['n_genuine']} genuine + {n['n_impostor']} impostor pairs; "
+        f"{run.get('seconds', 0):.0f} s)",
+        "",
+        "| method | " + " | ".join(title for _, title in DETAIL) + " | ms / map |",
+        "|---|" + "---|" * (len(DETAIL) + 1),
+    ]
     for r in run["rows"]:
-        lines.append(f"| {r['method']} | " + " | ".join(cell(r, key) for key, _ in DETAIL)
-                     + f" | {1000 * r['seconds_per_map']:.0f} |")
+        lines.append(
+            f"| {r['method']} | "
+            + " | ".join(cell(r, key) for key, _ in DETAIL)
+            + f" | {1000 * r['seconds_per_map']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -65,22 +74,39 @@ def main() -> int:
     rows = {n: {r["method"]: r for r in run["rows"]} for n, run in runs.items()}
     b = args.baseline
     parts = []
-    for title, key in ((f"similarity deletion AUC, {b} baseline (genuine pairs; lower = more faithful)",
-                        f"{b}_similarity_deletion_auc"),
-                       (f"similarity insertion AUC, {b} baseline (genuine pairs; higher = more faithful)",
-                        f"{b}_similarity_insertion_auc")):
+    for title, key in (
+        (
+            f"similarity deletion AUC, {b} baseline (genuine pairs; lower = more faithful)",
+            f"{b}_similarity_deletion_auc",
+        ),
+        (
+            f"similarity insertion AUC, {b} baseline (genuine pairs; higher = more faithful)",
+            f"{b}_similarity_insertion_auc",
+        ),
+    ):
         lines = [f"**{title}**", "", "| method | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
         for m in METHODS:
             lines.append(f"| {m} | " + " | ".join(cell(rows[n].get(m), key) for n in runs) + " |")
         parts.append("\n".join(lines))
-    lines = ["**ms per map** (1 thread, machine shared with training)", "", "| method | " + " | ".join(runs) + " |",
-             "|---|" + "---|" * len(runs)]
+    lines = [
+        "**ms per map** (1 thread, machine shared with training)",
+        "",
+        "| method | " + " | ".join(runs) + " |",
+        "|---|" + "---|" * len(runs),
+    ]
     for m in METHODS:
-        lines.append(f"| {m} | " + " | ".join(f"{1000 * rows[n][m]['seconds_per_map']:.0f}" if m in rows[n] else "–"
-                                            for n in runs) + " |")
+        lines.append(
+            f"| {m} | "
+            + " | ".join(f"{1000 * rows[n][m]['seconds_per_map']:.0f}" if m in rows[n] else "–" for n in runs)
+            + " |"
+        )
     parts.append("\n".join(lines))
-    lines = [f"**Representation map vs the best perturbation method (similarity deletion AUC, {b})**", "",
-             "| model | representation | best perturbation | gap | within 10%? |", "|---|---|---|---|---|"]
+    lines = [
+        f"**Representation map vs the best perturbation method (similarity deletion AUC, {b})**",
+        "",
+        "| model | representation | best perturbation | gap | within 10%? |",
+        "|---|---|---|---|---|",
+    ]
     key = f"{b}_similarity_deletion_auc"
     for n in runs:
         if "representation" not in rows[n]:

@@ -79,9 +79,20 @@ def main() -> int:
             continue
         stale = _stale(pre, ckpt) if v not in BLACK_BOXES else not pre.is_file()
         if args.force or stale:
-            cmd = [str(ROOT / ".venv" / "bin" / "interpface"), "analyze", "--checkpoint", BLACK_BOXES.get(v, str(ckpt)),
-                   "--name", v,
-                   "--images", str(args.images), "--out", str(ROOT / "runs" / "analysis" / v), "--precompute", v]
+            cmd = [
+                str(ROOT / ".venv" / "bin" / "interpface"),
+                "analyze",
+                "--checkpoint",
+                BLACK_BOXES.get(v, str(ckpt)),
+                "--name",
+                v,
+                "--images",
+                str(args.images),
+                "--out",
+                str(ROOT / "runs" / "analysis" / v),
+                "--precompute",
+                v,
+            ]
             if args.threads:
                 cmd += ["--threads", str(args.threads)]
             subprocess.run(cmd, check=True)
@@ -89,9 +100,11 @@ def main() -> int:
     if not metrics:
         print("no reference models found", file=sys.stderr)
         return 1
-    table = ["| model | spread + (px) | spread − (px) | hull fraction + | hull fraction − | regions + / − | "
-             "median std + (px) | median std − (px) | instability | mean Δf eyes | mean Δf nose | rel. Δf (eyes, nose, mouth) | dims₅₀ (eyes, nose, mouth) |",
-             "|---|" + "---|" * 12]
+    table = [
+        "| model | spread + (px) | spread − (px) | hull fraction + | hull fraction − | regions + / − | "
+        "median std + (px) | median std − (px) | instability | mean Δf eyes | mean Δf nose | rel. Δf (eyes, nose, mouth) | dims₅₀ (eyes, nose, mouth) |",
+        "|---|" + "---|" * 12,
+    ]
     for v, m in metrics.items():
         rel = mean_over_regions(m, "relative_feature_difference")
         dims = m.get("feature_difference_dims_50") or {}
@@ -104,11 +117,13 @@ def main() -> int:
             sd = (boot.get(f"mean_feature_difference/{r}") or {}).get("std")
             return f"{mfd[r]:.4f}" + (f" ± {sd:.4f}" if sd is not None else "")
 
-        table.append(f"| {v} | {fmt(m, 'spread_pos')} | {fmt(m, 'spread_neg')} | {fmt(m, 'hull_fraction_pos', 3)} | "
-              f"{fmt(m, 'hull_fraction_neg', 3)} | {m.get('regions_covered_pos')} / {m.get('regions_covered_neg')} | "
-              f"{fmt(m, 'median_peak_std_pos')} | {fmt(m, 'median_peak_std_neg')} | {m.get('location_instability', float('nan')):.4f} | "
-              f"{mfd_s('eyes')} | {mfd_s('nose')} | {'–' if rel is None else f'{rel:.3f}'} | "
-              f"{', '.join(str(dims.get(r, '–')) for r in ('eyes', 'nose', 'mouth'))} |")
+        table.append(
+            f"| {v} | {fmt(m, 'spread_pos')} | {fmt(m, 'spread_neg')} | {fmt(m, 'hull_fraction_pos', 3)} | "
+            f"{fmt(m, 'hull_fraction_neg', 3)} | {m.get('regions_covered_pos')} / {m.get('regions_covered_neg')} | "
+            f"{fmt(m, 'median_peak_std_pos')} | {fmt(m, 'median_peak_std_neg')} | {m.get('location_instability', float('nan')):.4f} | "
+            f"{mfd_s('eyes')} | {mfd_s('nose')} | {'–' if rel is None else f'{rel:.3f}'} | "
+            f"{', '.join(str(dims.get(r, '–')) for r in ('eyes', 'nose', 'mouth'))} |"
+        )
     print("\n".join(table))
     if args.docs:
         from results_md import patch_results
@@ -132,12 +147,17 @@ def main() -> int:
 
             dims_v = mean_over_regions(m, "feature_difference_dims_50")
             dims_b = mean_over_regions(b, "feature_difference_dims_50")
-            rel_v, rel_b = mean_over_regions(m, "relative_feature_difference"), mean_over_regions(b, "relative_feature_difference")
-            print(f"- {v}: spreads more: {cmp('spread_pos', True)}; {cmp('spread_neg', True)}; "
-                  f"{cmp('hull_fraction_pos', True)}. Smaller stds: {cmp('median_peak_std_pos', False)}; "
-                  f"{cmp('median_peak_std_neg', False)}. Occlusion changes fewer dims: dims50 {dims_v:.1f} vs {dims_b:.1f}: "
-                  f"{'yes' if dims_v < dims_b else 'no'}; by less: relative Δf {rel_v:.3f} vs {rel_b:.3f}: "
-                  f"{'yes' if rel_v < rel_b else 'no'}")
+            rel_v, rel_b = (
+                mean_over_regions(m, "relative_feature_difference"),
+                mean_over_regions(b, "relative_feature_difference"),
+            )
+            print(
+                f"- {v}: spreads more: {cmp('spread_pos', True)}; {cmp('spread_neg', True)}; "
+                f"{cmp('hull_fraction_pos', True)}. Smaller stds: {cmp('median_peak_std_pos', False)}; "
+                f"{cmp('median_peak_std_neg', False)}. Occlusion changes fewer dims: dims50 {dims_v:.1f} vs {dims_b:.1f}: "
+                f"{'yes' if dims_v < dims_b else 'no'}; by less: relative Δf {rel_v:.3f} vs {rel_b:.3f}: "
+                f"{'yes' if rel_v < rel_b else 'no'}"
+            )
     return 0
 
 

@@ -23,7 +23,7 @@ def patch_results(block: str, text: str, path: Path = RESULTS_MD) -> Path:
     i, j = doc.find(begin), doc.find(end)
     if i < 0 or j < i:
         raise SystemExit(f"{path}: no {begin} ... {end} markers to write between")
-    new = doc[:i + len(begin)] + "\n" + text.strip("\n") + "\n" + doc[j:]
+    new = doc[: i + len(begin)] + "\n" + text.strip("\n") + "\n" + doc[j:]
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(new)
     os.replace(tmp, path)

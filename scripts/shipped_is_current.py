@@ -22,8 +22,9 @@ def main(model_dir: str, config: str) -> str:
         return "no"
     if not training.get("finished"):
         return "no"
-    same = all(recorded.get(k) == v or (isinstance(v, (int, float)) and recorded.get(k) == float(v))
-               for k, v in wanted.items())
+    same = all(
+        recorded.get(k) == v or (isinstance(v, (int, float)) and recorded.get(k) == float(v)) for k, v in wanted.items()
+    )
     return "yes" if same else "no"
 
 

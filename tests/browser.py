@@ -14,8 +14,16 @@ from interpface.cli.dashboard import dashboard_command
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags chromium keeps trying to reach Google's hosts.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 def free_port() -> int:
@@ -28,9 +36,13 @@ def free_port() -> int:
 def running_dashboard(env: dict | None = None):
     """Start `streamlit run` on interpface/dashboard/app.py on 127.0.0.1:<free port>; yield (url, process)."""
     port = free_port()
-    proc = subprocess.Popen(dashboard_command("127.0.0.1", port), env={**os.environ, **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            cwd=Path(__file__).resolve().parent.parent)
+    proc = subprocess.Popen(
+        dashboard_command("127.0.0.1", port),
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 90
@@ -62,15 +74,15 @@ def rss_mib(pid: int) -> float:
 def wait_idle(page, timeout: float = 60_000) -> None:
     """Wait until Streamlit has finished running the script (no 'Running...' status widget)."""
     page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
     page.wait_for_timeout(300)
 
 
 def errors_on(page) -> list[str]:
     """Texts of exception blocks and error alerts on the page."""
-    texts = page.eval_on_selector_all('[data-testid="stException"], [data-testid="stAlertContentError"]',
-                                      "els => els.map(e => e.innerText)")
+    texts = page.eval_on_selector_all(
+        '[data-testid="stException"], [data-testid="stAlertContentError"]', "els => els.map(e => e.innerText)"
+    )
     return texts
 
 
@@ -85,7 +97,9 @@ def bar_values(page, title_fragment: str) -> list[float]:
                 if (String(t).includes(frag) && d && d.length) return Array.from(d[0].y);
             }
             return null;
-        }""", title_fragment)
+        }""",
+        title_fragment,
+    )
 
 
 def choose(page, label: str, option: str, timeout: float = 30_000) -> None:
@@ -100,7 +114,9 @@ def wait_chart(page, title_fragment: str, timeout: float = 120_000) -> list[floa
     page.wait_for_function(
         """(frag) => [...document.querySelectorAll('.js-plotly-plot')].some(e => e._fullData &&
               e._fullData.length && JSON.stringify((e.layout && e.layout.title) || '').includes(frag))""",
-        arg=title_fragment, timeout=timeout)
+        arg=title_fragment,
+        timeout=timeout,
+    )
     return bar_values(page, title_fragment)
 
 
@@ -108,5 +124,7 @@ def wait_charts(page, timeout: float = 120_000) -> None:
     """Wait until every plotly chart on the page has been drawn (for screenshots)."""
     page.wait_for_function(
         """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => {
-              const e = c.querySelector('.js-plotly-plot'); return e && e._fullData; })""", timeout=timeout)
+              const e = c.querySelector('.js-plotly-plot'); return e && e._fullData; })""",
+        timeout=timeout,
+    )
     page.wait_for_timeout(800)

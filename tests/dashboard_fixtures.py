@@ -17,8 +17,14 @@ def make_tiny_zoo(root: Path) -> Path:
     return root
 
 
-FACES = ["Grace_Hopper/Grace_Hopper_0001.jpg", "Wide_Hopper/Wide_Hopper_0001.jpg", "Eileen_Collins/Eileen_Collins_0001.jpg",
-         "Long_Hopper/Long_Hopper_0001.jpg", "Grace_Hopper/Grace_Hopper_0002.jpg", "Wide_Hopper/Wide_Hopper_0002.jpg"]
+FACES = [
+    "Grace_Hopper/Grace_Hopper_0001.jpg",
+    "Wide_Hopper/Wide_Hopper_0001.jpg",
+    "Eileen_Collins/Eileen_Collins_0001.jpg",
+    "Long_Hopper/Long_Hopper_0001.jpg",
+    "Grace_Hopper/Grace_Hopper_0002.jpg",
+    "Wide_Hopper/Wide_Hopper_0002.jpg",
+]
 
 
 def make_tiny_analyses(zoo: Path, out: Path, faces) -> Path:
@@ -35,16 +41,26 @@ def make_tiny_analyses(zoo: Path, out: Path, faces) -> Path:
     crops = np.stack([f.crop for f in prepared])
     landmarks = np.stack([f.landmarks for f in prepared])
     for name in ("base", "full"):
-        result = run_analysis(resolve_model(zoo / name), crops, landmarks, regions=("eyes", "nose", "mouth"), bootstrap=0,
-                              relpaths=list(FACES))
+        result = run_analysis(
+            resolve_model(zoo / name),
+            crops,
+            landmarks,
+            regions=("eyes", "nose", "mouth"),
+            bootstrap=0,
+            relpaths=list(FACES),
+        )
         save_precomputed(result, name, out, crops=crops)
     return out
 
 
 def dashboard_env(zoo: Path, analyses: Path, faces_root: Path, cache: Path) -> dict[str, str]:
     """Environment for the dashboard under test: the tiny zoo, its analyses, the face set as dataset."""
-    return {"INTERPFACE_MODELS": str(zoo), "INTERPFACE_ANALYSES": str(analyses), "INTERPFACE_DATA": str(faces_root),
-            "INTERPFACE_CACHE": str(cache)}
+    return {
+        "INTERPFACE_MODELS": str(zoo),
+        "INTERPFACE_ANALYSES": str(analyses),
+        "INTERPFACE_DATA": str(faces_root),
+        "INTERPFACE_CACHE": str(cache),
+    }
 
 
 def make_user_black_box(root: Path, analyses: Path, faces) -> str:
@@ -67,7 +83,8 @@ def make_user_black_box(root: Path, analyses: Path, faces) -> str:
     pipe = FacePipeline()
     prepared = [pipe.prepare(faces.path(rel)) for rel in FACES]
     crops, landmarks = np.stack([f.crop for f in prepared]), np.stack([f.landmarks for f in prepared])
-    result = run_analysis(resolve_model(value), crops, landmarks, regions=("eyes", "nose", "mouth"), bootstrap=0,
-                          relpaths=list(FACES))
+    result = run_analysis(
+        resolve_model(value), crops, landmarks, regions=("eyes", "nose", "mouth"), bootstrap=0, relpaths=list(FACES)
+    )
     save_precomputed(result, "r18", analyses, crops=crops)
     return f"r18={value}"

@@ -92,8 +92,9 @@ def render(identity: Identity, k: int, sources: dict) -> np.ndarray:
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) * scale
     a = rot @ stretch
     t = np.array([SIZE / 2, SIZE / 2 + 4]) + shift - a @ centre
-    out = cv2.warpAffine(rgb, np.column_stack([a, t]), (SIZE, SIZE), flags=cv2.INTER_AREA,
-                         borderMode=cv2.BORDER_REFLECT101).astype(np.float64)
+    out = cv2.warpAffine(
+        rgb, np.column_stack([a, t]), (SIZE, SIZE), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT101
+    ).astype(np.float64)
     out *= np.asarray(identity.tint)
     gain, bias, gamma = rng.uniform(0.85, 1.15), rng.uniform(-12, 12), rng.uniform(0.85, 1.15)
     out = 255.0 * (np.clip(out * gain + bias, 0, 255) / 255.0) ** gamma
@@ -113,8 +114,14 @@ def _write_jpeg(path: Path, rgb: np.ndarray, quality: int) -> None:
 def _pairs(people: tuple[str, ...], counts: dict[str, int], n: int, rng) -> tuple[list, list]:
     """n matched (person, i, j) and n mismatched (p, i, q, j) pairs among `people`, seeded."""
     matched = [(p, i, j) for p in people for i in range(1, counts[p] + 1) for j in range(i + 1, counts[p] + 1)]
-    mismatched = [(p, i, q, j) for p in people for q in people if p < q
-                  for i in range(1, counts[p] + 1) for j in range(1, counts[q] + 1)]
+    mismatched = [
+        (p, i, q, j)
+        for p in people
+        for q in people
+        if p < q
+        for i in range(1, counts[p] + 1)
+        for j in range(1, counts[q] + 1)
+    ]
     pick = lambda xs: [xs[i] for i in sorted(rng.choice(len(xs), size=min(n, len(xs)), replace=False))]  # noqa: E731
     return pick(matched), pick(mismatched)
 
@@ -150,8 +157,10 @@ def build_faceset(root: str | Path) -> Path:
     (lfw / "people.txt").write_text(people_txt)
     (lfw / "pairs.txt").write_text(pairs_txt)
     attrs = ("Male", "Eyeglasses", "Sunglasses", "Smiling")
-    rows = ["# Generated for the tests (tests/faceset.py): Kumar et al.'s file format, made-up scores.",
-            "\t".join(("person", "imagenum") + attrs)]
+    rows = [
+        "# Generated for the tests (tests/faceset.py): Kumar et al.'s file format, made-up scores.",
+        "\t".join(("person", "imagenum") + attrs),
+    ]
     for person in ("Grace_Hopper", "Wide_Astronaut"):
         for k in range(1, counts[person] + 1):
             glasses = 1.2 if rel(person, k) in GLASSES else -1.0

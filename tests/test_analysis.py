@@ -212,8 +212,16 @@ def test_feature_differences_exact_on_linear_model(faces, template):
 # ---------------------------------------------------------------------------------- run_analysis
 def test_run_analysis_tiny_model(tiny_model, faces, template, tmp_path):
     crops, lms = faces
-    r = run_analysis(InterpretableFaceModel(tiny_model), crops, lms, regions=("eyes", "nose"), bootstrap=5, batch_size=4,
-                     relpaths=[f"p/{i}.jpg" for i in range(6)], identities=list("aabbcc"))
+    r = run_analysis(
+        InterpretableFaceModel(tiny_model),
+        crops,
+        lms,
+        regions=("eyes", "nose"),
+        bootstrap=5,
+        batch_size=4,
+        relpaths=[f"p/{i}.jpg" for i in range(6)],
+        identities=list("aabbcc"),
+    )
     k = 32
     assert r.template_xy.shape == (6, k, 2, 2) and r.crop_xy.shape == (6, k, 2, 2) and r.weight.shape == (6, k, 2)
     assert r.mean_xy.shape == (k, 2, 2) and r.std.shape == (k, 2) and r.f.shape == (6, k)
@@ -228,8 +236,17 @@ def test_run_analysis_tiny_model(tiny_model, faces, template, tmp_path):
     assert np.allclose(r.template_xy, cells_to_template(idx.numpy(), lms, template=template), atol=1e-4)
     assert np.allclose(r.f, inter.f.numpy(), atol=1e-6)
     m = r.metrics
-    for key in ("spread_pos", "spread_neg", "hull_fraction_pos", "hull_fraction_neg", "regions_covered_pos",
-                "regions_covered_neg", "median_peak_std_pos", "median_peak_std_neg", "location_instability"):
+    for key in (
+        "spread_pos",
+        "spread_neg",
+        "hull_fraction_pos",
+        "hull_fraction_neg",
+        "regions_covered_pos",
+        "regions_covered_neg",
+        "median_peak_std_pos",
+        "median_peak_std_neg",
+        "location_instability",
+    ):
         assert key in m and np.isfinite(m[key]), key
     assert set(m["mean_feature_difference"]) == {"eyes", "nose"}
     assert m["bootstrap"]["spread_pos"]["n"] == 5 and "mean_feature_difference/eyes" in m["bootstrap"]
@@ -254,15 +271,26 @@ def test_run_analysis_tiny_model(tiny_model, faces, template, tmp_path):
 def test_precomputed_320_filters_loads_fast(tmp_path):
     rng = np.random.default_rng(5)
     n, k = 50, 320
-    r = AnalysisResult(rng.uniform(0, 110, (n, k, 2, 2)).astype(np.float32), rng.uniform(0, 110, (n, k, 2, 2)).astype(np.float32),
-                       rng.uniform(0, 1, (n, k, 2)).astype(np.float32), rng.normal(size=(n, k)).astype(np.float32),
-                       rng.uniform(0, 110, (n, 68, 2)).astype(np.float32), rng.uniform(0, 110, (k, 2, 2)),
-                       rng.uniform(0, 30, (k, 2)), np.ones((k, 2)), rng.integers(0, 255, (110, 110, 3), dtype=np.uint8))
+    r = AnalysisResult(
+        rng.uniform(0, 110, (n, k, 2, 2)).astype(np.float32),
+        rng.uniform(0, 110, (n, k, 2, 2)).astype(np.float32),
+        rng.uniform(0, 1, (n, k, 2)).astype(np.float32),
+        rng.normal(size=(n, k)).astype(np.float32),
+        rng.uniform(0, 110, (n, 68, 2)).astype(np.float32),
+        rng.uniform(0, 110, (k, 2, 2)),
+        rng.uniform(0, 30, (k, 2)),
+        np.ones((k, 2)),
+        rng.integers(0, 255, (110, 110, 3), dtype=np.uint8),
+    )
     from interpface.analysis.feature_difference import FeatureDifferences
 
     rects = list(region_rects().values())
-    r.differences = FeatureDifferences([f"r{i}" for i in range(len(rects))], rects, rng.uniform(size=(len(rects), k)),
-                                       rng.uniform(size=(len(rects), n)))
+    r.differences = FeatureDifferences(
+        [f"r{i}" for i in range(len(rects))],
+        rects,
+        rng.uniform(size=(len(rects), k)),
+        rng.uniform(size=(len(rects), n)),
+    )
     npz, _ = save_precomputed(r, "big", tmp_path)
     assert npz.stat().st_size < 1_000_000
     t = time.perf_counter()

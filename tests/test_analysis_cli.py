@@ -12,8 +12,12 @@ from interpface.models.networks import InterpretableFaceNet, get_model_config
 from tests.tiny import prepared_mini_lfw
 
 PEOPLE = {"Long_Astronaut": 1, "Grace_Hopper": 4, "Wide_Astronaut": 3, "Wide_Hopper": 3}
-PAIRS = [("Grace_Hopper", 1, 2), ("Wide_Astronaut", 1, 3), ("Grace_Hopper", 3, "Wide_Hopper", 3),
-         ("Long_Astronaut", 1, "Wide_Astronaut", 2)]
+PAIRS = [
+    ("Grace_Hopper", 1, 2),
+    ("Wide_Astronaut", 1, 3),
+    ("Grace_Hopper", 3, "Wide_Hopper", 3),
+    ("Long_Astronaut", 1, "Wide_Astronaut", 2),
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +46,46 @@ def tiny_ckpts(tmp_path_factory):
 def test_analyze_command(mini_lfw, tiny_ckpts, tmp_path, capsys):
     root, cache = mini_lfw
     out = tmp_path / "an"
-    rc = main(["analyze", "--checkpoint", str(tiny_ckpts[0]), "--images", "8", "--out", str(out), "--regions",
-               "eyes,nose", "--bootstrap", "5", "--data-root", str(root), "--cache-dir", str(cache), "--quiet",
-               "--precompute", "tiny_base", "--precompute-dir", str(tmp_path / "pre"), "--json", str(tmp_path / "a.json")])
+    rc = main(
+        [
+            "analyze",
+            "--checkpoint",
+            str(tiny_ckpts[0]),
+            "--images",
+            "8",
+            "--out",
+            str(out),
+            "--regions",
+            "eyes,nose",
+            "--bootstrap",
+            "5",
+            "--data-root",
+            str(root),
+            "--cache-dir",
+            str(cache),
+            "--quiet",
+            "--precompute",
+            "tiny_base",
+            "--precompute-dir",
+            str(tmp_path / "pre"),
+            "--json",
+            str(tmp_path / "a.json"),
+        ]
+    )
     assert rc == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    for key in ("spread_pos", "spread_neg", "hull_fraction_pos", "hull_fraction_neg", "regions_covered_pos",
-                "regions_covered_neg", "median_peak_std_pos", "median_peak_std_neg", "location_instability",
-                "mean_feature_difference"):
+    for key in (
+        "spread_pos",
+        "spread_neg",
+        "hull_fraction_pos",
+        "hull_fraction_neg",
+        "regions_covered_pos",
+        "regions_covered_neg",
+        "median_peak_std_pos",
+        "median_peak_std_neg",
+        "location_instability",
+        "mean_feature_difference",
+    ):
         assert key in metrics, key
     assert set(metrics["mean_feature_difference"]) == {"eyes", "nose"} and metrics["n_images"] == 8
     with np.load(out / "analysis.npz") as z:
@@ -58,10 +94,44 @@ def test_analyze_command(mini_lfw, tiny_ckpts, tmp_path, capsys):
     assert json.loads((tmp_path / "a.json").read_text())["precomputed"]
     assert "spread" in capsys.readouterr().out
     # user errors: one line, exit status 2
-    assert main(["analyze", "--checkpoint", str(tmp_path / "missing"), "--out", str(out), "--images", "2",
-                 "--data-root", str(root), "--cache-dir", str(cache), "--quiet"]) == 2
-    assert main(["analyze", "--checkpoint", str(tiny_ckpts[0]), "--out", str(out), "--regions", "ears",
-                 "--data-root", str(root), "--cache-dir", str(cache), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "analyze",
+                "--checkpoint",
+                str(tmp_path / "missing"),
+                "--out",
+                str(out),
+                "--images",
+                "2",
+                "--data-root",
+                str(root),
+                "--cache-dir",
+                str(cache),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(
+            [
+                "analyze",
+                "--checkpoint",
+                str(tiny_ckpts[0]),
+                "--out",
+                str(out),
+                "--regions",
+                "ears",
+                "--data-root",
+                str(root),
+                "--cache-dir",
+                str(cache),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
 
 
 def test_report_command(mini_lfw, tiny_ckpts, tmp_path):
@@ -70,17 +140,49 @@ def test_report_command(mini_lfw, tiny_ckpts, tmp_path):
     root, cache = mini_lfw
     formats = "png,html" if find_browser() else "html"
     out = tmp_path / "rep"
-    rc = main(["report", "--checkpoints", ",".join(map(str, tiny_ckpts)), "--out", str(out), "--images", "10",
-               "--pairs", "4", "--bootstrap", "3", "--heatmap-faces", "2", "--heatmap-filters", "3",
-               "--formats", formats, "--data-root", str(root), "--cache-dir", str(cache), "--quiet"])
+    rc = main(
+        [
+            "report",
+            "--checkpoints",
+            ",".join(map(str, tiny_ckpts)),
+            "--out",
+            str(out),
+            "--images",
+            "10",
+            "--pairs",
+            "4",
+            "--bootstrap",
+            "3",
+            "--heatmap-faces",
+            "2",
+            "--heatmap-filters",
+            "3",
+            "--formats",
+            formats,
+            "--data-root",
+            str(root),
+            "--cache-dir",
+            str(cache),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     html = (out / "report.html").read_text()
     assert html.count("<script type='text/javascript'>") == 1 and "base" in html and "full" in html
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["models"]) == {"base", "full"}
-    expected = {"metrics", "fig5_peak_maps", "fig9_std_histograms", "fig6_feature_differences",
-                "fig7_difference_locations", "fig10_roc_clean", "fig10_roc_occluded", "fig8_heatmaps_base_different",
-                "fig8_heatmaps_full_same", "attributions_base"}
+    expected = {
+        "metrics",
+        "fig5_peak_maps",
+        "fig9_std_histograms",
+        "fig6_feature_differences",
+        "fig7_difference_locations",
+        "fig10_roc_clean",
+        "fig10_roc_occluded",
+        "fig8_heatmaps_base_different",
+        "fig8_heatmaps_full_same",
+        "attributions_base",
+    }
     assert expected <= set(summary["figures"])
     for stem in summary["figures"]:
         for fmt in formats.split(","):
@@ -102,9 +204,32 @@ def test_report_puts_a_black_box_beside_ours(mini_lfw, tiny_ckpts, tmp_path):
     save_file({k: v.contiguous() for k, v in IResNet(18).eval().state_dict().items()}, str(weights))
     root, cache = mini_lfw
     out = tmp_path / "rep"
-    rc = main(["report", "--checkpoints", f"{tiny_ckpts[0]},iresnet18:{weights}", "--out", str(out), "--images", "10",
-               "--pairs", "4", "--bootstrap", "0", "--heatmap-faces", "2", "--heatmap-filters", "3",
-               "--formats", "html", "--data-root", str(root), "--cache-dir", str(cache), "--quiet"])
+    rc = main(
+        [
+            "report",
+            "--checkpoints",
+            f"{tiny_ckpts[0]},iresnet18:{weights}",
+            "--out",
+            str(out),
+            "--images",
+            "10",
+            "--pairs",
+            "4",
+            "--bootstrap",
+            "0",
+            "--heatmap-faces",
+            "2",
+            "--heatmap-filters",
+            "3",
+            "--formats",
+            "html",
+            "--data-root",
+            str(root),
+            "--cache-dir",
+            str(cache),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["models"]) == {"base", "iresnet18"}

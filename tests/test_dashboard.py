@@ -10,8 +10,18 @@ from tests.dashboard_fixtures import dashboard_env, make_tiny_analyses, make_tin
 
 APP = dashboard_app()
 
-PAGES = ["views/overview.py", "views/probe.py", "views/filters.py", "views/atlas.py", "views/card.py", "views/distributions.py",
-         "views/verification.py", "views/pair.py", "views/compare.py", "views/export.py"]
+PAGES = [
+    "views/overview.py",
+    "views/probe.py",
+    "views/filters.py",
+    "views/atlas.py",
+    "views/card.py",
+    "views/distributions.py",
+    "views/verification.py",
+    "views/pair.py",
+    "views/compare.py",
+    "views/export.py",
+]
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +29,10 @@ def zoo(tmp_path_factory, faces, faces_root):
     root = make_tiny_zoo(tmp_path_factory.mktemp("zoo"))
     analyses = make_tiny_analyses(root, tmp_path_factory.mktemp("analyses"), faces)
     user = make_user_black_box(tmp_path_factory.mktemp("user_models"), analyses, faces)
-    return {**dashboard_env(root, analyses, faces_root, tmp_path_factory.mktemp("dash_cache")),
-            "INTERPFACE_USER_MODELS": user}
+    return {
+        **dashboard_env(root, analyses, faces_root, tmp_path_factory.mktemp("dash_cache")),
+        "INTERPFACE_USER_MODELS": user,
+    }
 
 
 @pytest.fixture
@@ -160,8 +172,14 @@ def test_a_shared_url_restores_the_view(zoo, monkeypatch):
     for key, value in zoo.items():
         monkeypatch.setenv(key, value)
     at = AppTest.from_file(str(APP), default_timeout=120)
-    at.query_params.update({"probe_mode": "Realistic occluder", "probe_occ_kind": "sunglasses", "probe_occ_seed": "7",
-                            "probe_face_sample": "grace_hopper"})
+    at.query_params.update(
+        {
+            "probe_mode": "Realistic occluder",
+            "probe_occ_kind": "sunglasses",
+            "probe_occ_seed": "7",
+            "probe_face_sample": "grace_hopper",
+        }
+    )
     at.switch_page("views/probe.py")
     at.run()
     _ok(at)
@@ -237,8 +255,12 @@ def test_pair_page_explains_a_black_box(app):
     app.selectbox(key="model").select("dlib_port")
     app.run()
     _ok(app)
-    assert set(app.multiselect(key="pair_methods").options) == {"occlusion sweep", "integrated gradients",
-                                                              "RISE (randomised masks)", "random (floor)"}
+    assert set(app.multiselect(key="pair_methods").options) == {
+        "occlusion sweep",
+        "integrated gradients",
+        "RISE (randomised masks)",
+        "random (floor)",
+    }
     fig = app.session_state["last_figures"]["pair_maps"]
     heat = [t for t in fig.data if t.type == "heatmap"]
     assert [t.name for t in heat] == ["occlusion", "random"] and len(heat[0].z) == 150
@@ -251,8 +273,12 @@ def test_pair_page_explains_a_black_box(app):
 
 
 #: the widget that picks the model on each page (single-model pages: the sidebar's "model")
-_MULTI = {"views/overview.py": "ov_models", "views/atlas.py": "atlas_models", "views/distributions.py": "dist_models",
-          "views/verification.py": "ver_models"}
+_MULTI = {
+    "views/overview.py": "ov_models",
+    "views/atlas.py": "atlas_models",
+    "views/distributions.py": "dist_models",
+    "views/verification.py": "ver_models",
+}
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -373,8 +399,11 @@ def test_a_visitor_cannot_load_code_or_name_a_server_path(app, zoo, tmp_path):
     at.switch_page("views/probe.py")
     at.run()
     _ok(at)
-    assert at.selectbox(key="model").value in at.selectbox(key="model").options_values \
-        if hasattr(at.selectbox(key="model"), "options_values") else at.selectbox(key="model").value != "/etc/passwd"
+    assert (
+        at.selectbox(key="model").value in at.selectbox(key="model").options_values
+        if hasattr(at.selectbox(key="model"), "options_values")
+        else at.selectbox(key="model").value != "/etc/passwd"
+    )
     assert at.selectbox(key="model").value != "/etc/passwd"
 
 

@@ -23,8 +23,18 @@ from tests.browser import (
 from tests.dashboard_fixtures import dashboard_env, make_tiny_analyses, make_tiny_zoo
 
 SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-PAGES = ["Overview", "Occlusion probe", "Filter explorer", "Peak atlas", "Filter card", "Distributions", "Verification",
-         "Why this match?", "Compare", "Export"]
+PAGES = [
+    "Overview",
+    "Occlusion probe",
+    "Filter explorer",
+    "Peak atlas",
+    "Filter card",
+    "Distributions",
+    "Verification",
+    "Why this match?",
+    "Compare",
+    "Export",
+]
 DIFF_TITLE = "Feature difference per dimension"
 
 
@@ -32,8 +42,10 @@ DIFF_TITLE = "Feature difference per dimension"
 def server(tmp_path_factory, faces, faces_root):
     zoo = make_tiny_zoo(tmp_path_factory.mktemp("zoo"))
     analyses = make_tiny_analyses(zoo, tmp_path_factory.mktemp("analyses"), faces)
-    env = {**dashboard_env(zoo, analyses, faces_root, tmp_path_factory.mktemp("dash_cache")),
-           "INTERPFACE_DASHBOARD_THREADS": "1"}
+    env = {
+        **dashboard_env(zoo, analyses, faces_root, tmp_path_factory.mktemp("dash_cache")),
+        "INTERPFACE_DASHBOARD_THREADS": "1",
+    }
     with running_dashboard(env) as (url, proc):
         yield url, proc
 
@@ -97,8 +109,9 @@ def _tile_boxes(page, title_fragment: str) -> list[tuple[float, float]]:
     return page.evaluate(_TILE_BOXES_JS, title_fragment)
 
 
-@pytest.mark.parametrize("page_name,title", [("Filter explorer", "Filter responses"),
-                                             ("Occlusion probe", "before and after the occluder")])
+@pytest.mark.parametrize(
+    "page_name,title", [("Filter explorer", "Filter responses"), ("Occlusion probe", "before and after the occluder")]
+)
 def test_heatmap_faces_are_legible(server, browser, page_name, title):
     """At a 1400 px viewport every face of a heatmap grid is drawn >= 160 px wide, square like the
     110x110 aligned crop (aspect within 5%)."""
@@ -108,7 +121,9 @@ def test_heatmap_faces_are_legible(server, browser, page_name, title):
     page.wait_for_function(
         """(frag) => [...document.querySelectorAll('.js-plotly-plot')].some(e => e._fullData &&
               e._fullData.length && JSON.stringify((e.layout && e.layout.title) || '').includes(frag))""",
-        arg=title, timeout=120_000)
+        arg=title,
+        timeout=120_000,
+    )
     # plotly draws the image layer after the figure's data arrive: wait for the faces themselves (a
     # loaded machine took over 500 ms), then measure them
     page.wait_for_function(f"(frag) => ({_TILE_BOXES_JS})(frag).length >= 4", arg=title, timeout=120_000)
@@ -124,12 +139,16 @@ def test_a_shared_url_opens_the_same_view(server, browser):
     """The occluder and the filters chosen in one session come back from the URL in another."""
     url, _ = server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(url + "/probe?probe_mode=Realistic+occluder&probe_occ_kind=sunglasses&probe_occ_seed=7",
-              wait_until="domcontentloaded")
+    page.goto(
+        url + "/probe?probe_mode=Realistic+occluder&probe_occ_kind=sunglasses&probe_occ_seed=7",
+        wait_until="domcontentloaded",
+    )
     page.get_by_role("heading", name="Occlusion probe").wait_for(timeout=60_000)
     wait_idle(page)
     # expect() polls: on a loaded machine the widgets may take a moment to show the restored values
-    expect(page.locator('input[role="combobox"][aria-label="Occluder"]').first).to_have_value("sunglasses", timeout=30_000)
+    expect(page.locator('input[role="combobox"][aria-label="Occluder"]').first).to_have_value(
+        "sunglasses", timeout=30_000
+    )
     expect(page.get_by_label("Seed (shape, colour, texture)").first).to_have_value("7", timeout=30_000)
     assert not errors_on(page)
     page.goto(url + "/filters?flt_how=Choose&flt_ids=5&flt_ids=9", wait_until="domcontentloaded")
@@ -137,7 +156,9 @@ def test_a_shared_url_opens_the_same_view(server, browser):
     wait_idle(page)
     page.wait_for_function(
         """() => [...document.querySelectorAll('.js-plotly-plot')].some(e => e.layout && e.layout.annotations &&
-              e.layout.annotations.some(a => String(a.text).startsWith('#9 ')))""", timeout=120_000)
+              e.layout.annotations.some(a => String(a.text).startsWith('#9 ')))""",
+        timeout=120_000,
+    )
     titles = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(e =>
         ((e.layout && e.layout.annotations) || []).map(a => String(a.text)))""")
     assert any(t.startswith("#5 ") for t in titles) and any(t.startswith("#9 ") for t in titles)
@@ -155,10 +176,13 @@ def test_filter_card_from_a_url_shows_legible_top_faces(server, browser):
     expect(page.get_by_label(re.compile("^Filter id")).first).to_have_value("3", timeout=30_000)
     page.wait_for_function(
         """() => [...document.querySelectorAll('.js-plotly-plot')].some(e => e.layout &&
-              JSON.stringify(e.layout.title || '').includes('Filter #3'))""", timeout=120_000)
+              JSON.stringify(e.layout.title || '').includes('Filter #3'))""",
+        timeout=120_000,
+    )
     page.get_by_text("Faces it fires on most").wait_for(timeout=60_000)
-    widths = page.eval_on_selector_all('[data-testid="stImage"] img',
-                                       "els => els.map(e => e.getBoundingClientRect().width)")
+    widths = page.eval_on_selector_all(
+        '[data-testid="stImage"] img', "els => els.map(e => e.getBoundingClientRect().width)"
+    )
     assert widths and min(widths) >= 160, widths
     assert not errors_on(page)
     page.close()
@@ -177,12 +201,16 @@ def test_a_black_box_in_the_probe_and_compare(server, browser):
     page.wait_for_function(
         """(frag) => [...document.querySelectorAll('.js-plotly-plot')].some(e => e._fullData &&
               e._fullData.length && JSON.stringify((e.layout && e.layout.title) || '').includes(frag))""",
-        arg=title, timeout=120_000)
+        arg=title,
+        timeout=120_000,
+    )
     boxes = _tile_boxes(page, title)
     assert len(boxes) >= 4 and min(w for w, _ in boxes) >= 160, boxes
     assert not errors_on(page)
-    page.goto(url + "/compare?cmp_a=SAD+%2B+FAD+%28the+paper%27s+method%29&cmp_b=dlib+ResNet+%28black+box%2C+PyTorch+port%29",
-              wait_until="domcontentloaded")
+    page.goto(
+        url + "/compare?cmp_a=SAD+%2B+FAD+%28the+paper%27s+method%29&cmp_b=dlib+ResNet+%28black+box%2C+PyTorch+port%29",
+        wait_until="domcontentloaded",
+    )
     page.get_by_role("heading", name="Compare two models").wait_for(timeout=60_000)
     wait_idle(page)
     expect(page.get_by_text("dimensions changed")).to_have_count(2, timeout=120_000)

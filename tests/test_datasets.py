@@ -73,7 +73,9 @@ def test_faceset_is_deterministic(tmp_path, faces):
 
     again = build_faceset(tmp_path)
     for rec in faces.records[::5]:
-        assert (again / "lfw" / "lfw-deepfunneled-160" / rec.relpath).read_bytes() == faces.path(rec.relpath).read_bytes()
+        assert (again / "lfw" / "lfw-deepfunneled-160" / rec.relpath).read_bytes() == faces.path(
+            rec.relpath
+        ).read_bytes()
 
 
 def test_generic_pairs_file(tmp_path):
@@ -106,7 +108,12 @@ def test_folder_dataset_and_250px_layout(tmp_path):
             Image.fromarray(np.zeros((250, 250, 3), np.uint8)).save(tmp_path / person / f"{person}_{k:04d}.jpg")
     (tmp_path / "notes.txt").write_text("not an identity folder")
     ds = scan_identity_folders(tmp_path)
-    assert [r.relpath for r in ds.records] == ["Ann/Ann_0001.jpg", "Ann/Ann_0002.jpg", "Bob/Bob_0001.jpg", "Bob/Bob_0002.jpg"]
+    assert [r.relpath for r in ds.records] == [
+        "Ann/Ann_0001.jpg",
+        "Ann/Ann_0002.jpg",
+        "Bob/Bob_0001.jpg",
+        "Bob/Bob_0002.jpg",
+    ]
     assert ds.identities == ["Ann", "Bob"]
 
 

@@ -94,8 +94,14 @@ def test_dlib_add_zero_pads_the_smaller_tensor():
 def test_port_shapes_and_stages(port):
     x = torch.rand(2, 3, 150, 150) * 255
     stages = port.stages(x)
-    assert [tuple(v.shape[1:]) for v in stages.values()] == [(32, 35, 35), (32, 35, 35), (64, 17, 17), (128, 8, 8),
-                                                            (256, 4, 4), (256, 2, 2)]
+    assert [tuple(v.shape[1:]) for v in stages.values()] == [
+        (32, 35, 35),
+        (32, 35, 35),
+        (64, 17, 17),
+        (128, 8, 8),
+        (256, 4, 4),
+        (256, 2, 2),
+    ]
     assert port(x).shape == (2, 128)
 
 

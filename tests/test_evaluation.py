@@ -27,17 +27,28 @@ REQUIRED = ("accuracy", "accuracy_std", "auc", "eer", "tar_at_far", "rank1", "ra
 
 # A small LFW: 5 people, 16 images; every image is a DevTest image.
 PEOPLE = {"Long_Astronaut": 1, "Grace_Hopper": 4, "Wide_Astronaut": 4, "Long_Hopper": 4, "Wide_Hopper": 3}
-DEV_PAIRS = [("Grace_Hopper", 1, 2), ("Wide_Astronaut", 1, 3), ("Long_Hopper", 2, 4), ("Wide_Hopper", 1, 2),
-             ("Grace_Hopper", 3, "Wide_Hopper", 3), ("Long_Astronaut", 1, "Long_Hopper", 1),
-             ("Wide_Astronaut", 2, "Grace_Hopper", 4), ("Long_Hopper", 3, "Wide_Hopper", 1)]
+DEV_PAIRS = [
+    ("Grace_Hopper", 1, 2),
+    ("Wide_Astronaut", 1, 3),
+    ("Long_Hopper", 2, 4),
+    ("Wide_Hopper", 1, 2),
+    ("Grace_Hopper", 3, "Wide_Hopper", 3),
+    ("Long_Astronaut", 1, "Long_Hopper", 1),
+    ("Wide_Astronaut", 2, "Grace_Hopper", 4),
+    ("Long_Hopper", 3, "Wide_Hopper", 1),
+]
 
 
 def _attributes(lfw_dir):
     # attributes: Wide_Astronaut 1 and 2 wear glasses (one of them sunglasses); Wide_Astronaut 4 has no row
     (lfw_dir / "attributes").mkdir()
     rows = ["# test subset", "person\timagenum\tMale\tEyeglasses\tSunglasses"]
-    rows += ["Wide_Astronaut\t1\t1.0\t0.8\t-1.0", "Wide_Astronaut\t2\t1.0\t-0.5\t1.2", "Wide_Astronaut\t3\t1.0\t-1\t-1",
-             "Grace_Hopper\t1\t1.0\t-1\t-1"]
+    rows += [
+        "Wide_Astronaut\t1\t1.0\t0.8\t-1.0",
+        "Wide_Astronaut\t2\t1.0\t-0.5\t1.2",
+        "Wide_Astronaut\t3\t1.0\t-1\t-1",
+        "Grace_Hopper\t1\t1.0\t-1\t-1",
+    ]
     (lfw_dir / "attributes" / "lfw_attributes_62people_subset.tsv").write_text("\n".join(rows) + "\n")
 
 
@@ -92,16 +103,36 @@ def test_embed_cli_list_with_bad_image(tiny_ckpt, faces, tmp_path, capsys):
     (tmp_path / "bad.jpg").write_bytes(b"")
     listing = tmp_path / "list.txt"
     listing.write_text(f"# faces\n{faces.path('Wide_Hopper/Wide_Hopper_0001.jpg')}\n{tmp_path / 'bad.jpg'}\n")
-    code = main(["embed", "--checkpoint", str(tiny_ckpt), "--list", str(listing), "--out", str(tmp_path / "e.npy"),
-                 "--json", str(tmp_path / "e.json"), "--quiet"])
+    code = main(
+        [
+            "embed",
+            "--checkpoint",
+            str(tiny_ckpt),
+            "--list",
+            str(listing),
+            "--out",
+            str(tmp_path / "e.npy"),
+            "--json",
+            str(tmp_path / "e.json"),
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "embedded 1 of 2" in out and "bad.jpg" in out
     emb = np.load(tmp_path / "e.npy")
     assert emb.shape == (2, 32) and not np.isnan(emb[0]).any() and np.isnan(emb[1]).all()
     report = json.loads((tmp_path / "e.json").read_text())
     assert report["failures"][0]["index"] == 1
-    assert report["faces"] == [{"index": 0, "detector": "hog", "status": "ok", "n_faces": 1,
-                                "fit_residual": report["faces"][0]["fit_residual"], "poor_fit": False}]
+    assert report["faces"] == [
+        {
+            "index": 0,
+            "detector": "hog",
+            "status": "ok",
+            "n_faces": 1,
+            "fit_residual": report["faces"][0]["fit_residual"],
+            "poor_fit": False,
+        }
+    ]
     assert report["detectors"] == {"hog": 1} and "found by hog 1" in out
 
 
@@ -110,8 +141,19 @@ def test_embed_reports_a_masked_face_found_by_the_second_detector(tiny_ckpt, tmp
     from tests.test_landmarks_align import _masked_hopper
 
     save_image(tmp_path / "masked.png", _masked_hopper()[0])
-    code = main(["embed", "--checkpoint", str(tiny_ckpt), str(tmp_path / "masked.png"), "--out", str(tmp_path / "e.npy"),
-                 "--json", str(tmp_path / "e.json"), "--quiet"])
+    code = main(
+        [
+            "embed",
+            "--checkpoint",
+            str(tiny_ckpt),
+            str(tmp_path / "masked.png"),
+            "--out",
+            str(tmp_path / "e.npy"),
+            "--json",
+            str(tmp_path / "e.json"),
+            "--quiet",
+        ]
+    )
     assert code == 0 and "found by mmod 1" in capsys.readouterr().out
     assert json.loads((tmp_path / "e.json").read_text())["faces"][0]["detector"] == "mmod"
 
@@ -150,8 +192,9 @@ def test_lfw_devtest_all_conditions(mini_lfw, tiny_model):
     # the occluded embeddings are the ones of occlude_seeded(crop, landmarks, occlusion_seed(relpath))
     k = ev.faces.keys.index("Wide_Hopper/Wide_Hopper_0002.jpg")
     row = ev.faces.rows[k]
-    occluded = occlude_seeded(np.asarray(ev.faces.crops[row]), ev.faces.landmarks[row],
-                              occlusion_seed(ev.faces.keys[k], 0), ev.template)[0]
+    occluded = occlude_seeded(
+        np.asarray(ev.faces.crops[row]), ev.faces.landmarks[row], occlusion_seed(ev.faces.keys[k], 0), ev.template
+    )[0]
     np.testing.assert_allclose(ev._cache["synthetic"][0][k], tiny_model.embed(occluded[None], None)[0], atol=1e-5)
     assert not np.allclose(ev._cache["synthetic"][0][k], ev._cache["clean"][0][k])
 
@@ -187,15 +230,16 @@ def test_lfw_view2_and_natural_only_on_devtest(mini_lfw, tiny_model):
         ev.run("natural")
 
 
-def test_compare_scores_both_models_on_the_same_pairs_and_resamples(mini_lfw, tiny_model, tiny_ckpt, tmp_path,
-                                                                     capsys):
+def test_compare_scores_both_models_on_the_same_pairs_and_resamples(mini_lfw, tiny_model, tiny_ckpt, tmp_path, capsys):
     from interpface.evaluation.comparison import compare_models
 
     root, cache = mini_lfw
     torch.manual_seed(1)
     other = InterpretableFaceModel(InterpretableFaceNet(get_model_config("tiny")).eval(), name="other")
-    ev_a, ev_b = (Evaluator(m, "lfw-devtest", data_root=root, cache_dir=cache, n_bootstrap=0, n_trials=2)
-                  for m in (tiny_model, other))
+    ev_a, ev_b = (
+        Evaluator(m, "lfw-devtest", data_root=root, cache_dir=cache, n_bootstrap=0, n_trials=2)
+        for m in (tiny_model, other)
+    )
     r = compare_models(ev_a, ev_b, "synthetic", n_resamples=20)
     alone_a, alone_b = ev_a.run("synthetic"), ev_b.run("synthetic")
     assert r["kind"] == "identity cluster bootstrap" and r["n_resamples"] == 20
@@ -207,8 +251,9 @@ def test_compare_scores_both_models_on_the_same_pairs_and_resamples(mini_lfw, ti
     assert 0 <= r["auc"]["a_better"] <= 1 and r["auc"]["std"] > 0
 
     # a model against itself: no difference on any resample
-    same = compare_models(ev_a, Evaluator(tiny_model, "lfw-devtest", data_root=root, cache_dir=cache), "clean",
-                          n_resamples=5)
+    same = compare_models(
+        ev_a, Evaluator(tiny_model, "lfw-devtest", data_root=root, cache_dir=cache), "clean", n_resamples=5
+    )
     assert same["auc"]["diff"] == 0 and same["auc"]["std"] == 0 and same["accuracy"]["folds_a_better"] == 0
     with pytest.raises(ConfigError, match="differ in protocol"):
         compare_models(ev_a, Evaluator(other, "lfw-view2", data_root=root, cache_dir=cache), "clean")
@@ -216,16 +261,50 @@ def test_compare_scores_both_models_on_the_same_pairs_and_resamples(mini_lfw, ti
         compare_models(ev_a, ev_b, "natural")
 
     out = tmp_path / "cmp.json"
-    code = main(["compare", "--checkpoint", str(tiny_ckpt), "--against", str(tiny_ckpt), "--data-root", str(root),
-                 "--cache-dir", str(cache), "--condition", "clean,part:nose", "--bootstrap", "5", "--threads", "1",
-                 "--quiet", "--json", str(out)])
+    code = main(
+        [
+            "compare",
+            "--checkpoint",
+            str(tiny_ckpt),
+            "--against",
+            str(tiny_ckpt),
+            "--data-root",
+            str(root),
+            "--cache-dir",
+            str(cache),
+            "--condition",
+            "clean,part:nose",
+            "--bootstrap",
+            "5",
+            "--threads",
+            "1",
+            "--quiet",
+            "--json",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0 and "paired identity cluster bootstrap" in text and "part:nose" in text
     results = json.loads(out.read_text())["results"]
     assert [x["condition"] for x in results] == ["clean", "part:nose"] and results[1]["b"] == "tiny (against)"
     assert all(x["eer"]["diff"] == 0 for x in results)
-    assert main(["compare", "--checkpoint", str(tiny_ckpt), "--against", str(tmp_path / "none"), "--data-root",
-                 str(root), "--cache-dir", str(cache), "--quiet"]) != 0
+    assert (
+        main(
+            [
+                "compare",
+                "--checkpoint",
+                str(tiny_ckpt),
+                "--against",
+                str(tmp_path / "none"),
+                "--data-root",
+                str(root),
+                "--cache-dir",
+                str(cache),
+                "--quiet",
+            ]
+        )
+        != 0
+    )
 
 
 def test_missing_cache_says_how_to_prepare(mini_lfw, tiny_model, tmp_path):
@@ -243,14 +322,38 @@ def test_evaluate_cli_end_to_end_on_a_pairs_file(tiny_ckpt, faces, tmp_path, cap
     (root / "flat.png").parent.mkdir(exist_ok=True)
     cv2.imwrite(str(root / "flat.png"), np.full((120, 120, 3), 128, np.uint8))
     cp, tb = "Grace_Hopper/Grace_Hopper_{:04d}.jpg", "Wide_Hopper/Wide_Hopper_{:04d}.jpg"
-    pairs = [(cp.format(1), cp.format(2), 1), (cp.format(2), cp.format(3), 1), (tb.format(1), tb.format(3), 1),
-             (cp.format(1), tb.format(1), 0), (cp.format(3), tb.format(2), 0), (tb.format(2), cp.format(2), 0),
-             ("flat.png", cp.format(1), 0)]
+    pairs = [
+        (cp.format(1), cp.format(2), 1),
+        (cp.format(2), cp.format(3), 1),
+        (tb.format(1), tb.format(3), 1),
+        (cp.format(1), tb.format(1), 0),
+        (cp.format(3), tb.format(2), 0),
+        (tb.format(2), cp.format(2), 0),
+        ("flat.png", cp.format(1), 0),
+    ]
     pf = tmp_path / "pairs.txt"
     pf.write_text("".join(f"{a}\t{b}\t{s}\n" for a, b, s in pairs))
     out = tmp_path / "r.json"
-    code = main(["evaluate", "--checkpoint", str(tiny_ckpt), "--protocol", f"pairs:{pf}", "--root", str(root),
-                 "--condition", "synthetic", "--bootstrap", "5", "--threads", "1", "--quiet", "--json", str(out)])
+    code = main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(tiny_ckpt),
+            "--protocol",
+            f"pairs:{pf}",
+            "--root",
+            str(root),
+            "--condition",
+            "synthetic",
+            "--bootstrap",
+            "5",
+            "--threads",
+            "1",
+            "--quiet",
+            "--json",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0 and "synthetic" in text and "±" in text
     r = json.loads(out.read_text())
@@ -261,8 +364,24 @@ def test_evaluate_cli_end_to_end_on_a_pairs_file(tiny_ckpt, faces, tmp_path, cap
     assert set(r["tar_at_far"]) == {"0.01", "0.001", "0.0001"} and r["rank1"] is None
 
     # several conditions: {"results": [...]}
-    code = main(["evaluate", "--checkpoint", str(tiny_ckpt), "--protocol", f"pairs:{pf}", "--root", str(root),
-                 "--condition", "clean,part:nose", "--bootstrap", "2", "--quiet", "--json", str(out)])
+    code = main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(tiny_ckpt),
+            "--protocol",
+            f"pairs:{pf}",
+            "--root",
+            str(root),
+            "--condition",
+            "clean,part:nose",
+            "--bootstrap",
+            "2",
+            "--quiet",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0 and [x["condition"] for x in json.loads(out.read_text())["results"]] == ["clean", "part:nose"]
 
 
@@ -304,9 +423,13 @@ def test_dlib_peer_embeds_and_separates_people(faces):
     from interpface.evaluation.peers import DlibResNetEmbedder
 
     peer = DlibResNetEmbedder()
-    emb, failures = peer.embed_images([faces.path("Grace_Hopper/Grace_Hopper_0001.jpg"),
-                                       faces.path("Grace_Hopper/Grace_Hopper_0002.jpg"),
-                                       faces.path("Eileen_Collins/Eileen_Collins_0001.jpg")])
+    emb, failures = peer.embed_images(
+        [
+            faces.path("Grace_Hopper/Grace_Hopper_0001.jpg"),
+            faces.path("Grace_Hopper/Grace_Hopper_0002.jpg"),
+            faces.path("Eileen_Collins/Eileen_Collins_0001.jpg"),
+        ]
+    )
     assert not failures and emb.shape == (3, 128)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     assert emb[0] @ emb[1] > emb[0] @ emb[2] + 0.05

@@ -44,8 +44,10 @@ class _Payload:
 @pytest.fixture(scope="module")
 def aligned(faces):
     pipe = FacePipeline()
-    prepared = [pipe.prepare(faces.path(r)) for r in ("Grace_Hopper/Grace_Hopper_0001.jpg",
-                                                        "Eileen_Collins/Eileen_Collins_0001.jpg")]
+    prepared = [
+        pipe.prepare(faces.path(r))
+        for r in ("Grace_Hopper/Grace_Hopper_0001.jpg", "Eileen_Collins/Eileen_Collins_0001.jpg")
+    ]
     return np.stack([f.crop for f in prepared]), np.stack([f.landmarks for f in prepared])
 
 
@@ -93,8 +95,9 @@ def test_a_pickle_payload_is_refused_and_never_runs(tmp_path):
         build_iresnet(18, evil)
     assert not flag.exists()
     # the CLI: one line, non-zero, nothing ran
-    code = main(["embed", "--checkpoint", f"iresnet18:{evil}", "--out", str(tmp_path / "e.npy"),
-                 str(tmp_path / "x.jpg")])
+    code = main(
+        ["embed", "--checkpoint", f"iresnet18:{evil}", "--out", str(tmp_path / "e.npy"), str(tmp_path / "x.jpg")]
+    )
     assert code != 0 and not flag.exists()
 
 
@@ -194,11 +197,29 @@ def test_cli_embeds_and_evaluates_an_iresnet_state_dict(iresnet18_file, faces, t
             shutil.copy(faces.path(f"{person}/{person}_{k:04d}.jpg"), root / person)
     g, e = "Grace_Hopper/Grace_Hopper_{:04d}.jpg", "Eileen_Collins/Eileen_Collins_{:04d}.jpg"
     pf = tmp_path / "pairs.txt"
-    pf.write_text(f"{g.format(1)}\t{g.format(2)}\t1\n{e.format(1)}\t{e.format(2)}\t1\n"
-                  f"{g.format(1)}\t{e.format(1)}\t0\n{g.format(2)}\t{e.format(2)}\t0\n")
+    pf.write_text(
+        f"{g.format(1)}\t{g.format(2)}\t1\n{e.format(1)}\t{e.format(2)}\t1\n"
+        f"{g.format(1)}\t{e.format(1)}\t0\n{g.format(2)}\t{e.format(2)}\t0\n"
+    )
     js = tmp_path / "r.json"
-    code = main(["evaluate", "--checkpoint", f"iresnet18:{path}", "--protocol", f"pairs:{pf}", "--root", str(root),
-                 "--condition", "clean,part:nose", "--bootstrap", "2", "--quiet", "--json", str(js)])
+    code = main(
+        [
+            "evaluate",
+            "--checkpoint",
+            f"iresnet18:{path}",
+            "--protocol",
+            f"pairs:{pf}",
+            "--root",
+            str(root),
+            "--condition",
+            "clean,part:nose",
+            "--bootstrap",
+            "2",
+            "--quiet",
+            "--json",
+            str(js),
+        ]
+    )
     assert code == 0
     results = json.loads(js.read_text())["results"]
     assert [r["condition"] for r in results] == ["clean", "part:nose"] and results[0]["n_pairs"] == 4
@@ -258,16 +279,39 @@ def test_analyze_cli_on_a_black_box(iresnet18_file, faces_root, tmp_path, capsys
     monkeypatch.setenv("INTERPFACE_CACHE", str(tmp_path / "cache"))
     assert main(["data", "prepare", "--dataset", "lfw", "--data-root", str(faces_root), "--quiet"]) == 0
     out = tmp_path / "an"
-    code = main(["analyze", "--checkpoint", f"iresnet18:{iresnet18_file[0]}", "--images", "8", "--regions", "nose",
-                 "--bootstrap", "0", "--data-root", str(faces_root), "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "analyze",
+            "--checkpoint",
+            f"iresnet18:{iresnet18_file[0]}",
+            "--images",
+            "8",
+            "--regions",
+            "nose",
+            "--bootstrap",
+            "0",
+            "--data-root",
+            str(faces_root),
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0 and "iresnet18: 8 DevTest faces, 256 filters" in text
 
 
 def _write_spec(tmp_path, **over):
-    spec = {"module": "tests.spec_model:build", "input_size": 64, "alignment": "arcface",
-            "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "layers": ["features.1", "features.2"],
-            "default_layer": "features.2", "name": "tiny spec"}
+    spec = {
+        "module": "tests.spec_model:build",
+        "input_size": 64,
+        "alignment": "arcface",
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.5, 0.5, 0.5],
+        "layers": ["features.1", "features.2"],
+        "default_layer": "features.2",
+        "name": "tiny spec",
+    }
     spec.update(over)
     path = tmp_path / f"spec_{len(list(tmp_path.glob('spec_*.json')))}.json"
     path.write_text(json.dumps({k: v for k, v in spec.items() if v is not None}))
@@ -299,19 +343,34 @@ def test_any_module_through_a_spec_file(aligned, tmp_path, faces, capsys):
     assert r.n_filters == 16 and r.differences.mean_abs.shape == (1, 16)
     out = tmp_path / "e.npy"
     spec = _write_spec(tmp_path)
-    assert main(["embed", "--model-spec", str(spec), "--out", str(out), "--quiet",
-                 str(faces.path("Grace_Hopper/Grace_Hopper_0001.jpg"))]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                "--model-spec",
+                str(spec),
+                "--out",
+                str(out),
+                "--quiet",
+                str(faces.path("Grace_Hopper/Grace_Hopper_0001.jpg")),
+            ]
+        )
+        == 0
+    )
     assert np.load(out).shape == (1, 32)
     assert main(["embed", "--model-spec", str(spec), "--checkpoint", "dlib-resnet", "--out", str(out), "x.jpg"]) == 2
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"layers": ["features.9"], "default_layer": None}, "no layer features.9"),
-    ({"input_size": 80}, r"one forward of a \(1, 3, 80, 80\) input failed"),
-    ({"module": "tests.spec_model:nothing"}, "cannot find"),
-    ({"alignment": "mtcnn"}, "alignment must be"),
-    ({"colour": "rgb"}, "unknown keys"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"layers": ["features.9"], "default_layer": None}, "no layer features.9"),
+        ({"input_size": 80}, r"one forward of a \(1, 3, 80, 80\) input failed"),
+        ({"module": "tests.spec_model:nothing"}, "cannot find"),
+        ({"alignment": "mtcnn"}, "alignment must be"),
+        ({"colour": "rgb"}, "unknown keys"),
+    ],
+)
 def test_a_bad_spec_is_refused_before_any_work(tmp_path, change, message):
     with pytest.raises(CheckpointError, match=message):
         resolve_model(f"spec:{_write_spec(tmp_path, **change)}")
@@ -368,8 +427,9 @@ def test_occlusion_probe_and_sweep_on_a_black_box(aligned, iresnet18_file):
     assert not np.allclose(probe.clean.psi_smooth, r.response.psi_smooth, equal_nan=True)
     # the sweep's clean embedding is the probe's, and a face covered by one occluder changes
     centers = sweep_centers(template, 24.0)
-    sweep = warped_occlusion_sweep(fm, crops[0], lms[0], centers=centers, reference=(crops[1], lms[1]),
-                                   template=template)
+    sweep = warped_occlusion_sweep(
+        fm, crops[0], lms[0], centers=centers, reference=(crops[1], lms[1]), template=template
+    )
     np.testing.assert_allclose(sweep.f_clean, probe.clean.f, rtol=1e-4, atol=1e-5)
     assert sweep.f_occluded.shape == (len(centers), 512) and np.abs(sweep.delta).sum(axis=1).min() > 0
     assert sweep.cos_clean == pytest.approx(r.cos_clean_other, abs=1e-4)

@@ -37,14 +37,28 @@ def _result(seed: int) -> AnalysisResult:
     std[0, 1] = np.nan  # a filter without negative peaks
     mean_xy = rng.uniform(20, 90, (K, 2, 2))
     mean_xy[0, 1] = np.nan
-    r = AnalysisResult(rng.uniform(0, 110, (n, K, 2, 2)), rng.uniform(0, 110, (n, K, 2, 2)), rng.uniform(0, 1, (n, K, 2)),
-                       rng.normal(size=(n, K)), rng.uniform(0, 110, (n, 68, 2)), mean_xy, std, np.ones((K, 2)),
-                       rng.integers(0, 255, (110, 110, 3), dtype=np.uint8))
+    r = AnalysisResult(
+        rng.uniform(0, 110, (n, K, 2, 2)),
+        rng.uniform(0, 110, (n, K, 2, 2)),
+        rng.uniform(0, 1, (n, K, 2)),
+        rng.normal(size=(n, K)),
+        rng.uniform(0, 110, (n, 68, 2)),
+        mean_xy,
+        std,
+        np.ones((K, 2)),
+        rng.integers(0, 255, (110, 110, 3), dtype=np.uint8),
+    )
     rects = region_rects(("eyes", "nose", "mouth"))
-    r.differences = FeatureDifferences(list(rects), list(rects.values()), rng.uniform(0, 0.5, (3, K)), rng.uniform(size=(3, n)))
-    r.metrics = {"spread_pos": 20.0 + seed, "hull_fraction_pos": 0.5, "median_peak_std_pos": 9.0,
-                 "mean_feature_difference": {"eyes": 0.1, "nose": 0.2},
-                 "bootstrap": {"spread_pos": {"std": 0.5}, "mean_feature_difference/eyes": {"std": 0.01}}}
+    r.differences = FeatureDifferences(
+        list(rects), list(rects.values()), rng.uniform(0, 0.5, (3, K)), rng.uniform(size=(3, n))
+    )
+    r.metrics = {
+        "spread_pos": 20.0 + seed,
+        "hull_fraction_pos": 0.5,
+        "median_peak_std_pos": 9.0,
+        "mean_feature_difference": {"eyes": 0.1, "nose": 0.2},
+        "bootstrap": {"spread_pos": {"std": 0.5}, "mean_feature_difference/eyes": {"std": 0.01}},
+    }
     return r
 
 
@@ -99,8 +113,13 @@ def test_difference_location_figure(models):
 def test_heatmap_grid_figure():
     rng = np.random.default_rng(2)
     n, f = 3, 4
-    hm = Heatmaps(rng.integers(0, 255, (n, 96, 96, 3), dtype=np.uint8), np.arange(f), rng.uniform(0, 2, (n, f, 96, 96)),
-                  rng.uniform(0, 1, (n, f, 96, 96)), rng.normal(size=(n, f, 24, 24)))
+    hm = Heatmaps(
+        rng.integers(0, 255, (n, 96, 96, 3), dtype=np.uint8),
+        np.arange(f),
+        rng.uniform(0, 2, (n, f, 96, 96)),
+        rng.uniform(0, 1, (n, f, 96, 96)),
+        rng.normal(size=(n, f, 24, 24)),
+    )
     fig = heatmap_grid_figure(hm, row_labels=["a", "b", "c"])
     assert len(fig.data) == n * (f + 1) and all(isinstance(t, go.Image) for t in fig.data)
     assert len(heatmap_grid_figure(hm, show_faces=False, normalise="tile").data) == n * f
@@ -141,8 +160,17 @@ def test_export_html_and_report(models, tmp_path):
     fig = peak_map_figure(models)
     p = export_figure(fig, tmp_path / "f.html")
     assert "plotly" in p.read_text()[:100000].lower()
-    html = render_report("t", [ReportSection("s", "text", {"a": fig, "b": roc_figure({"m": (np.r_[0, 1], np.r_[0, 1])})},
-                                             {"tab": [{"model": "x", "v": 1.5}]})])
+    html = render_report(
+        "t",
+        [
+            ReportSection(
+                "s",
+                "text",
+                {"a": fig, "b": roc_figure({"m": (np.r_[0, 1], np.r_[0, 1])})},
+                {"tab": [{"model": "x", "v": 1.5}]},
+            )
+        ],
+    )
     assert html.count("<script type='text/javascript'>") == 1  # plotly.js inlined once
     assert 'id="plot-a"' in html and "<td>1.5</td>" in html
     with pytest.raises(FigureExportError):
@@ -169,10 +197,12 @@ def test_figures_never_import_streamlit():
     import subprocess
     import sys
 
-    code = ("import sys, interpface.figures as f\n"
-            "[getattr(f, n) for n in f.__all__]\n"
-            "import interpface.figures.peaks, interpface.figures.differences, interpface.figures.heatmaps\n"
-            "assert 'streamlit' not in sys.modules")
+    code = (
+        "import sys, interpface.figures as f\n"
+        "[getattr(f, n) for n in f.__all__]\n"
+        "import interpface.figures.peaks, interpface.figures.differences, interpface.figures.heatmaps\n"
+        "assert 'streamlit' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -30,7 +30,9 @@ def test_alignment_undoes_rotation_and_scale(detector, face_rgb, template, angle
     h, w = face_rgb.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
     m[:, 2] += (120, 90)
-    big = cv2.warpAffine(face_rgb, m, (w * 3, h * 3), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255))
+    big = cv2.warpAffine(
+        face_rgb, m, (w * 3, h * 3), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255)
+    )
     # Exact landmarks: exact recovery of the landmark positions.
     moved = align_face(big, apply_affine(m, det.landmarks), template.landmarks)
     np.testing.assert_allclose(moved.landmarks, ref.landmarks, atol=1e-3)
@@ -156,13 +158,19 @@ def test_relaxed_hog_finds_a_masked_face_and_not_a_non_face(detector, template, 
             det = relaxed.detect(masked)
             assert det.detector == "hog_relaxed" and det.n_faces == 1
             eyes = list(range(36, 48))
-            assert np.linalg.norm(det.landmarks[eyes] - clean.landmarks[eyes], axis=1).mean() < 0.1 * np.ptp(clean.landmarks[:, 0])
+            assert np.linalg.norm(det.landmarks[eyes] - clean.landmarks[eyes], axis=1).mean() < 0.1 * np.ptp(
+                clean.landmarks[:, 0]
+            )
             assert align_face(masked, det.landmarks, template.landmarks).fit_residual <= MAX_FIT_RESIDUAL
     assert found >= 1
     rng = np.random.default_rng(0)
     canvas = np.full((110, 110, 3), 235, np.uint8)
     only_mask = cv2.resize(draw_occluder("surgical_mask", 0).apply(canvas, template.landmarks)[0], (330, 330))
-    for blank in (np.full((250, 250, 3), 128, np.uint8), rng.integers(0, 255, (250, 250, 3), dtype=np.uint8), only_mask):
+    for blank in (
+        np.full((250, 250, 3), 128, np.uint8),
+        rng.integers(0, 255, (250, 250, 3), dtype=np.uint8),
+        only_mask,
+    ):
         assert relaxed._hog_relaxed(blank) == []
 
 

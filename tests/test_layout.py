@@ -33,12 +33,17 @@ SUBPACKAGES = {"faces", "models", "evaluation", "analysis", "figures", "cli", "d
 
 #: group -> layer; a module's group is its first two dotted parts (interpface.x) or "training"
 LAYERS = {
-    "interpface.errors": 0, "interpface.files": 0,
+    "interpface.errors": 0,
+    "interpface.files": 0,
     "interpface.faces": 1,
     "interpface.models": 2,
-    "interpface.evaluation": 3, "interpface.analysis": 3, "training": 3,
+    "interpface.evaluation": 3,
+    "interpface.analysis": 3,
+    "training": 3,
     "interpface.figures": 4,
-    "interpface.cli": 5, "interpface.dashboard": 5, "interpface.__main__": 5,
+    "interpface.cli": 5,
+    "interpface.dashboard": 5,
+    "interpface.__main__": 5,
 }
 FACADE = "interpface"
 #: same-layer imports that are allowed across groups
@@ -121,7 +126,7 @@ def find_cycle(graph: dict[str, dict[str, int]]) -> list[str] | None:
         stack.append(node)
         for dep in sorted(graph[node]):
             if state.get(dep) == 1:
-                return stack[stack.index(dep):] + [dep]
+                return stack[stack.index(dep) :] + [dep]
             if dep not in state:
                 cycle = visit(dep)
                 if cycle:
@@ -188,7 +193,8 @@ def test_a_deferred_circle_and_a_deferred_upward_import_are_found(tmp_path):
     graph, files = _graph({"interpface.models.a": tmp_path / "a.py", "interpface.evaluation.b": tmp_path / "b.py"})
     assert find_cycle(graph) == ["interpface.evaluation.b", "interpface.models.a", "interpface.evaluation.b"]
     assert [b.split(": ")[1] for b in upward_imports(graph, files)] == [
-        "interpface.models.a -> interpface.evaluation.b (layer 2 imports layer 3)"]
+        "interpface.models.a -> interpface.evaluation.b (layer 2 imports layer 3)"
+    ]
 
 
 @pytest.mark.parametrize("folder", ["scripts", "benchmarks"])

@@ -114,7 +114,7 @@ def test_lmf_mean_without_grad_selects_like_topk():
                 assert out.dtype == p.dtype and out.shape == p.shape[:2]
                 assert torch.isnan(out[2, 3]) and torch.isnan(ref[2, 3])
                 assert out[4, 5] == float("-inf") and out[3, 4] != 0
-                ok = ~torch.isnan(ref[:len(p)])
-                assert torch.allclose(out[ok].float(), ref[:len(p)][ok], atol=1e-7)
+                ok = ~torch.isnan(ref[: len(p)])
+                assert torch.allclose(out[ok].float(), ref[: len(p)][ok], atol=1e-7)
     finally:
         torch.set_num_threads(threads)

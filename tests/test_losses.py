@@ -212,6 +212,8 @@ def test_teacher_targets_are_centred_and_unit():
     out = teacher_targets(raw)
     assert out.shape == (10, 2, 8) and out.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(out, axis=-1), 1.0, atol=1e-6)
-    raw_cos = (raw[:, 0] / np.linalg.norm(raw[:, 0], axis=1, keepdims=True)) @ (raw[:, 0] / np.linalg.norm(raw[:, 0], axis=1, keepdims=True)).T
+    raw_cos = (raw[:, 0] / np.linalg.norm(raw[:, 0], axis=1, keepdims=True)) @ (
+        raw[:, 0] / np.linalg.norm(raw[:, 0], axis=1, keepdims=True)
+    ).T
     new_cos = out[:, 0] @ out[:, 0].T
     assert raw_cos[~np.eye(10, dtype=bool)].mean() > 0.9 and abs(new_cos[~np.eye(10, dtype=bool)].mean()) < 0.3

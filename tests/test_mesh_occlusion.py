@@ -46,8 +46,9 @@ def test_barycentric_identity_round_trip(template, rng):
 def test_corners_follow_a_similarity_transform(template, seed):
     rng = np.random.default_rng(seed)
     a, s = rng.uniform(-np.pi, np.pi), rng.uniform(0.5, 2.0)
-    m = np.array([[s * np.cos(a), -s * np.sin(a), rng.uniform(-50, 50)],
-                  [s * np.sin(a), s * np.cos(a), rng.uniform(-50, 50)]])
+    m = np.array(
+        [[s * np.cos(a), -s * np.sin(a), rng.uniform(-50, 50)], [s * np.sin(a), s * np.cos(a), rng.uniform(-50, 50)]]
+    )
     rect = random_rect(rng, template)
     mask = PhysicalMask.from_rect(rect, template)
     moved = mask.quads(apply_affine(m, template.landmarks))
@@ -113,7 +114,9 @@ def test_build_template_recovers_mean_shape(template, rng):
     shapes = []
     for _ in range(30):
         a, s = rng.uniform(-0.4, 0.4), rng.uniform(0.5, 3)
-        m = np.array([[s * np.cos(a), -s * np.sin(a), rng.uniform(0, 200)], [s * np.sin(a), s * np.cos(a), rng.uniform(0, 200)]])
+        m = np.array(
+            [[s * np.cos(a), -s * np.sin(a), rng.uniform(0, 200)], [s * np.sin(a), s * np.cos(a), rng.uniform(0, 200)]]
+        )
         shapes.append(apply_affine(m, template.landmarks))
     rebuilt = build_template(np.array(shapes))
     np.testing.assert_allclose(rebuilt.landmarks, template.landmarks, atol=0.05)

@@ -119,12 +119,14 @@ def test_best_threshold_is_optimal_on_its_data():
 def test_identification_ranks_hand_made():
     e = np.eye(4, dtype=np.float32)
     gallery, gids = e[:3], np.array(["a", "b", "c"])
-    probes = np.array([
-        [0.9, 0.1, 0.0, 0.0],  # a: rank 1
-        [0.6, 0.8, 0.0, 0.0],  # labelled a, b scores higher: rank 2
-        [0.0, 1.0, 0.0, 0.0],  # labelled a: a and c tie at 0 behind b -> ties count against: rank 3
-        [0.0, 0.0, 1.0, 0.0],  # c: rank 1
-    ])
+    probes = np.array(
+        [
+            [0.9, 0.1, 0.0, 0.0],  # a: rank 1
+            [0.6, 0.8, 0.0, 0.0],  # labelled a, b scores higher: rank 2
+            [0.0, 1.0, 0.0, 0.0],  # labelled a: a and c tie at 0 behind b -> ties count against: rank 3
+            [0.0, 0.0, 1.0, 0.0],  # c: rank 1
+        ]
+    )
     ranks = M.identification_ranks(gallery, gids, probes, np.array(["a", "a", "a", "c"]))
     assert ranks.tolist() == [1, 2, 3, 1]
     assert M.rank_rates(ranks, (1, 2, 5)) == {"rank1": 0.5, "rank2": 0.75, "rank5": 1.0}

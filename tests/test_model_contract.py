@@ -24,8 +24,12 @@ from tests.test_onnx_models import export, tiny_iresnet
 from tests.tiny import tiny_model
 
 SCHEMES = ["interpface", "dlib-resnet", "iresnet18", "spec", "onnx", "onnx-int8", "onnx-stale"]
-FACES = ["Grace_Hopper/Grace_Hopper_0001.jpg", "Grace_Hopper/Grace_Hopper_0002.jpg",
-         "Eileen_Collins/Eileen_Collins_0001.jpg", "Eileen_Collins/Eileen_Collins_0002.jpg"]
+FACES = [
+    "Grace_Hopper/Grace_Hopper_0001.jpg",
+    "Grace_Hopper/Grace_Hopper_0002.jpg",
+    "Eileen_Collins/Eileen_Collins_0001.jpg",
+    "Eileen_Collins/Eileen_Collins_0002.jpg",
+]
 
 
 def _int8(src: Path, dst: Path) -> Path:
@@ -67,15 +71,32 @@ def zoo(tmp_path_factory):
     torch.manual_seed(0)
     save_file({k: v.contiguous() for k, v in IResNet(18).eval().state_dict().items()}, str(root / "r18.safetensors"))
     spec = root / "spec.json"
-    spec.write_text(json.dumps({"module": "tests.spec_model:build", "input_size": 64, "alignment": "arcface",
-                                "mean": [0.5] * 3, "std": [0.5] * 3, "layers": ["features.1"], "name": "spec"}))
+    spec.write_text(
+        json.dumps(
+            {
+                "module": "tests.spec_model:build",
+                "input_size": 64,
+                "alignment": "arcface",
+                "mean": [0.5] * 3,
+                "std": [0.5] * 3,
+                "layers": ["features.1"],
+                "name": "spec",
+            }
+        )
+    )
     served = root / "served"
     served.mkdir()
     plain = export(tiny_iresnet(), served / "tiny.onnx")
-    return {"interpface": str(root / "ours"), "dlib-resnet": "dlib-resnet", "iresnet18": f"iresnet18:{root / 'r18.safetensors'}",
-            "spec": f"spec:{spec}", "onnx": f"onnx:{plain}",
-            "onnx-int8": f"onnx:{_int8(plain, served / 'tiny_int8.onnx')}",
-            "onnx-stale": f"onnx:{_stale(plain, served / 'tiny_stale.onnx')}", "_served": str(served)}
+    return {
+        "interpface": str(root / "ours"),
+        "dlib-resnet": "dlib-resnet",
+        "iresnet18": f"iresnet18:{root / 'r18.safetensors'}",
+        "spec": f"spec:{spec}",
+        "onnx": f"onnx:{plain}",
+        "onnx-int8": f"onnx:{_int8(plain, served / 'tiny_int8.onnx')}",
+        "onnx-stale": f"onnx:{_stale(plain, served / 'tiny_stale.onnx')}",
+        "_served": str(served),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +170,24 @@ def test_every_model_evaluates_on_the_face_set(scheme, zoo, faces, tmp_path, cap
     pf = tmp_path / "pairs.txt"
     pf.write_text(f"{FACES[0]}\t{FACES[1]}\t1\n{FACES[2]}\t{FACES[3]}\t1\n{g}\t{e}\t0\n{FACES[1]}\t{FACES[3]}\t0\n")
     js = tmp_path / "r.json"
-    code = main(["evaluate", "--checkpoint", zoo[scheme], "--protocol", f"pairs:{pf}", "--root", str(root),
-                 "--condition", "clean,part:nose", "--bootstrap", "2", "--quiet", "--json", str(js)])
+    code = main(
+        [
+            "evaluate",
+            "--checkpoint",
+            zoo[scheme],
+            "--protocol",
+            f"pairs:{pf}",
+            "--root",
+            str(root),
+            "--condition",
+            "clean,part:nose",
+            "--bootstrap",
+            "2",
+            "--quiet",
+            "--json",
+            str(js),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     results = json.loads(js.read_text())["results"]
     assert [r["condition"] for r in results] == ["clean", "part:nose"] and results[0]["n_pairs"] == 4
@@ -165,13 +202,26 @@ def onnx_dashboard_env(zoo, tmp_path_factory, faces, faces_root):
 
     ours = make_tiny_zoo(tmp_path_factory.mktemp("zoo"))
     analyses = make_tiny_analyses(ours, tmp_path_factory.mktemp("analyses"), faces)
-    return {**dashboard_env(ours, analyses, faces_root, tmp_path_factory.mktemp("cache")),
-            "INTERPFACE_MODELS_DIR": zoo["_served"], "INTERPFACE_USER_MODELS": f"specmodel={zoo['spec']}",
-            "INTERPFACE_NO_BLACK_BOXES": "1"}
+    return {
+        **dashboard_env(ours, analyses, faces_root, tmp_path_factory.mktemp("cache")),
+        "INTERPFACE_MODELS_DIR": zoo["_served"],
+        "INTERPFACE_USER_MODELS": f"specmodel={zoo['spec']}",
+        "INTERPFACE_NO_BLACK_BOXES": "1",
+    }
 
 
-PAGES = ["views/overview.py", "views/probe.py", "views/filters.py", "views/atlas.py", "views/card.py",
-         "views/distributions.py", "views/verification.py", "views/pair.py", "views/compare.py", "views/export.py"]
+PAGES = [
+    "views/overview.py",
+    "views/probe.py",
+    "views/filters.py",
+    "views/atlas.py",
+    "views/card.py",
+    "views/distributions.py",
+    "views/verification.py",
+    "views/pair.py",
+    "views/compare.py",
+    "views/export.py",
+]
 
 
 @pytest.mark.parametrize("model", ["tiny", "tiny_int8", "specmodel"])
@@ -205,24 +255,98 @@ def test_an_onnx_model_through_every_command(zoo, faces, tmp_path, capsys):
     from tests.tiny import prepared_mini_lfw
 
     people = {"Grace_Hopper": 4, "Wide_Hopper": 3, "Eileen_Collins": 3, "Long_Hopper": 2}
-    pairs = [("Grace_Hopper", 1, 2), ("Eileen_Collins", 1, 3), ("Grace_Hopper", 3, "Wide_Hopper", 3),
-             ("Long_Hopper", 1, "Eileen_Collins", 2)]
+    pairs = [
+        ("Grace_Hopper", 1, 2),
+        ("Eileen_Collins", 1, 3),
+        ("Grace_Hopper", 3, "Wide_Hopper", 3),
+        ("Long_Hopper", 1, "Eileen_Collins", 2),
+    ]
     root, cache = prepared_mini_lfw(faces, tmp_path / "mini", people, pairs, pairs, 1)
     data = ["--data-root", str(root), "--cache-dir", str(cache), "--quiet"]
     onnx_uri = zoo["onnx"]
-    assert main(["analyze", "--checkpoint", onnx_uri, "--images", "6", "--regions", "nose", "--bootstrap", "0",
-                 "--out", str(tmp_path / "an"), *data]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "--checkpoint",
+                onnx_uri,
+                "--images",
+                "6",
+                "--regions",
+                "nose",
+                "--bootstrap",
+                "0",
+                "--out",
+                str(tmp_path / "an"),
+                *data,
+            ]
+        )
+        == 0
+    )
     assert "tiny: 6 DevTest faces, 16 filters" in capsys.readouterr().out
     js = tmp_path / "f.json"
-    assert main(["faithfulness", "--checkpoint", onnx_uri, "--pairs", "1", "--steps", "4", "--methods",
-                 "occlusion,random", "--json", str(js), *data]) == 0
+    assert (
+        main(
+            [
+                "faithfulness",
+                "--checkpoint",
+                onnx_uri,
+                "--pairs",
+                "1",
+                "--steps",
+                "4",
+                "--methods",
+                "occlusion,random",
+                "--json",
+                str(js),
+                *data,
+            ]
+        )
+        == 0
+    )
     rows = json.loads(js.read_text())["rows"]
-    assert [r["method"] for r in rows] == ["occlusion", "random"] and np.isfinite(rows[0]["black_similarity_deletion_auc"])
-    assert main(["report", "--checkpoints", f"{onnx_uri},{zoo['interpface']}", "--images", "6", "--pairs", "4",
-                 "--bootstrap", "0", "--formats", "html", "--out", str(tmp_path / "rep"), *data]) == 0
+    assert [r["method"] for r in rows] == ["occlusion", "random"] and np.isfinite(
+        rows[0]["black_similarity_deletion_auc"]
+    )
+    assert (
+        main(
+            [
+                "report",
+                "--checkpoints",
+                f"{onnx_uri},{zoo['interpface']}",
+                "--images",
+                "6",
+                "--pairs",
+                "4",
+                "--bootstrap",
+                "0",
+                "--formats",
+                "html",
+                "--out",
+                str(tmp_path / "rep"),
+                *data,
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "rep" / "report.html").is_file()
     cj = tmp_path / "c.json"
-    assert main(["compare", "--checkpoint", onnx_uri, "--against", zoo["onnx-int8"], "--bootstrap", "5",
-                 "--json", str(cj), *data]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--checkpoint",
+                onnx_uri,
+                "--against",
+                zoo["onnx-int8"],
+                "--bootstrap",
+                "5",
+                "--json",
+                str(cj),
+                *data,
+            ]
+        )
+        == 0
+    )
     result = json.loads(cj.read_text())["results"][0]
     assert result["n_resamples"] == 5 and np.isfinite(result["auc"]["diff"])

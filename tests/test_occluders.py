@@ -12,8 +12,7 @@ from interpface.errors import InterpfaceError
 from interpface.faces.occluders import COVERS, LEAVES, OCCLUDER_KINDS, draw_occluder, occluder_for_condition
 from interpface.faces.template import LEFT_EYE, MOUTH, RIGHT_EYE
 
-LANDMARKS_OF = {"mouth": MOUTH, "left_eye": LEFT_EYE, "right_eye": RIGHT_EYE, "chin": [7, 8, 9],
-                "forehead": None}
+LANDMARKS_OF = {"mouth": MOUTH, "left_eye": LEFT_EYE, "right_eye": RIGHT_EYE, "chin": [7, 8, 9], "forehead": None}
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +96,20 @@ def test_occlude_cli_with_a_realistic_occluder(faces, tmp_path, capsys):
     from interpface.cli.main import main
 
     out, js = tmp_path / "o.png", tmp_path / "o.json"
-    code = main(["occlude", str(faces.path("Eileen_Collins/Eileen_Collins_0002.jpg")), "--occluder", "scarf",
-                 "--seed", "2", "--out", str(out), "--json", str(js)])
+    code = main(
+        [
+            "occlude",
+            str(faces.path("Eileen_Collins/Eileen_Collins_0002.jpg")),
+            "--occluder",
+            "scarf",
+            "--seed",
+            "2",
+            "--out",
+            str(out),
+            "--json",
+            str(js),
+        ]
+    )
     assert code == 0 and "scarf" in capsys.readouterr().out and out.is_file()
     info = json.loads(js.read_text())
     assert info["occluder"]["kind"] == "scarf" and info["occluded_pixels"] > 500 and len(info["polygons_crop"]) == 1

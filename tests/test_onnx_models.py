@@ -72,8 +72,15 @@ def export(net: nn.Module, path: Path, size: int = 112, dynamic: bool = True) ->
     """The legacy TorchScript exporter (the dynamo one needs onnxscript, which is not installed)."""
     with warnings.catch_warnings():  # its deprecation notice, and tracer notes on shape-dependent Python
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, torch.rand(1, 3, size, size), str(path), dynamo=False, input_names=["x"],
-                          output_names=["embedding"], dynamic_axes={"x": {0: "n"}} if dynamic else None)
+        torch.onnx.export(
+            net,
+            torch.rand(1, 3, size, size),
+            str(path),
+            dynamo=False,
+            input_names=["x"],
+            output_names=["embedding"],
+            dynamic_axes={"x": {0: "n"}} if dynamic else None,
+        )
     return path
 
 
@@ -85,13 +92,17 @@ def graph_model(nodes, inputs, outputs, inits=(), opset: int = 17) -> onnx.Model
     """A model of hand-made nodes. inputs: {name: array} (runtime inputs, typed by the array);
     outputs: {name: TensorProto type, or (type, shape)} (the checker wants shapes from IR 10 on);
     inits: {name: array}."""
+
     def info(name, a):
         return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
 
-    graph = helper.make_graph(nodes, "g", [info(k, v) for k, v in inputs.items()],
-                              [helper.make_tensor_value_info(k, *(t if isinstance(t, tuple) else (t, None)))
-                               for k, t in outputs.items()],
-                              [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(inits).items()])
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [info(k, v) for k, v in inputs.items()],
+        [helper.make_tensor_value_info(k, *(t if isinstance(t, tuple) else (t, None))) for k, t in outputs.items()],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(inits).items()],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
@@ -107,9 +118,14 @@ def aligned(faces):
     from interpface.faces.pipeline import FacePipeline
 
     pipe = FacePipeline()
-    prepared = [pipe.prepare(faces.path(r)) for r in ("Grace_Hopper/Grace_Hopper_0001.jpg",
-                                                        "Eileen_Collins/Eileen_Collins_0001.jpg",
-                                                        "Wide_Astronaut/Wide_Astronaut_0001.jpg")]
+    prepared = [
+        pipe.prepare(faces.path(r))
+        for r in (
+            "Grace_Hopper/Grace_Hopper_0001.jpg",
+            "Eileen_Collins/Eileen_Collins_0001.jpg",
+            "Wide_Astronaut/Wide_Astronaut_0001.jpg",
+        )
+    ]
     return np.stack([f.crop for f in prepared]), np.stack([f.landmarks for f in prepared])
 
 
@@ -149,26 +165,54 @@ def _chain(nodes, feeds, outputs, inits=None, opset=17):
 
 X4 = _x(2, 3, 5, 5)
 OP_CASES = {
-    "conv groups dilations asymmetric pads": op("Conv", [("x", _x(2, 4, 9, 9)), "w", "b"],
-                                                dict(group=2, dilations=[2, 1], pads=[1, 0, 2, 1], strides=[1, 2]),
-                                                inits={"w": _x(6, 2, 3, 3), "b": _x(6)}),
-    "conv SAME_UPPER": op("Conv", [("x", _x(1, 3, 10, 10)), "w"], dict(auto_pad="SAME_UPPER", strides=[2, 2]),
-                          inits={"w": _x(4, 3, 4, 4)}),
-    "conv SAME_LOWER": op("Conv", [("x", _x(1, 3, 10, 10)), "w"], dict(auto_pad="SAME_LOWER"),
-                          inits={"w": _x(4, 3, 4, 4)}),
-    "conv transpose": op("ConvTranspose", [("x", _x(1, 4, 5, 5)), "w", "b"],
-                         dict(strides=[2, 2], pads=[1, 1, 0, 0], output_padding=[1, 1]),
-                         inits={"w": _x(4, 3, 3, 3), "b": _x(3)}),
-    "batchnorm 4-D": op("BatchNormalization", [("x", X4), "s", "b", "m", "v"], dict(epsilon=1e-3),
-                        inits={"s": _x(3), "b": _x(3), "m": _x(3), "v": _x(3, positive=True)}),
-    "batchnorm 2-D": op("BatchNormalization", [("x", _x(4, 3)), "s", "b", "m", "v"],
-                        inits={"s": _x(3), "b": _x(3), "m": _x(3), "v": _x(3, positive=True)}),
+    "conv groups dilations asymmetric pads": op(
+        "Conv",
+        [("x", _x(2, 4, 9, 9)), "w", "b"],
+        dict(group=2, dilations=[2, 1], pads=[1, 0, 2, 1], strides=[1, 2]),
+        inits={"w": _x(6, 2, 3, 3), "b": _x(6)},
+    ),
+    "conv SAME_UPPER": op(
+        "Conv", [("x", _x(1, 3, 10, 10)), "w"], dict(auto_pad="SAME_UPPER", strides=[2, 2]), inits={"w": _x(4, 3, 4, 4)}
+    ),
+    "conv SAME_LOWER": op(
+        "Conv", [("x", _x(1, 3, 10, 10)), "w"], dict(auto_pad="SAME_LOWER"), inits={"w": _x(4, 3, 4, 4)}
+    ),
+    "conv transpose": op(
+        "ConvTranspose",
+        [("x", _x(1, 4, 5, 5)), "w", "b"],
+        dict(strides=[2, 2], pads=[1, 1, 0, 0], output_padding=[1, 1]),
+        inits={"w": _x(4, 3, 3, 3), "b": _x(3)},
+    ),
+    "batchnorm 4-D": op(
+        "BatchNormalization",
+        [("x", X4), "s", "b", "m", "v"],
+        dict(epsilon=1e-3),
+        inits={"s": _x(3), "b": _x(3), "m": _x(3), "v": _x(3, positive=True)},
+    ),
+    "batchnorm 2-D": op(
+        "BatchNormalization",
+        [("x", _x(4, 3)), "s", "b", "m", "v"],
+        inits={"s": _x(3), "b": _x(3), "m": _x(3), "v": _x(3, positive=True)},
+    ),
     "prelu": op("PRelu", [("x", X4), "s"], inits={"s": _x(3, 1, 1)}),
-    **{name: op(name, [("x", X4)], attrs, opset) for name, attrs, opset in (
-        ("Relu", {}, 17), ("Sigmoid", {}, 17), ("Tanh", {}, 17), ("Neg", {}, 17), ("Exp", {}, 17),
-        ("Abs", {}, 17), ("Erf", {}, 17), ("Identity", {}, 17), ("Elu", dict(alpha=0.5), 17),
-        ("LeakyRelu", dict(alpha=0.2), 17), ("HardSigmoid", dict(alpha=0.3, beta=0.4), 17),
-        ("HardSwish", {}, 17), ("Gelu", dict(approximate="tanh"), 20))},
+    **{
+        name: op(name, [("x", X4)], attrs, opset)
+        for name, attrs, opset in (
+            ("Relu", {}, 17),
+            ("Sigmoid", {}, 17),
+            ("Tanh", {}, 17),
+            ("Neg", {}, 17),
+            ("Exp", {}, 17),
+            ("Abs", {}, 17),
+            ("Erf", {}, 17),
+            ("Identity", {}, 17),
+            ("Elu", dict(alpha=0.5), 17),
+            ("LeakyRelu", dict(alpha=0.2), 17),
+            ("HardSigmoid", dict(alpha=0.3, beta=0.4), 17),
+            ("HardSwish", {}, 17),
+            ("Gelu", dict(approximate="tanh"), 20),
+        )
+    },
     "Sqrt": op("Sqrt", [("x", _x(2, 3, positive=True))]),
     "Reciprocal": op("Reciprocal", [("x", _x(2, 3, positive=True))]),
     "clip attrs": op("Clip", [("x", X4)], dict(min=-0.5, max=0.5), opset=6),
@@ -186,27 +230,37 @@ OP_CASES = {
     "reshape 0 and -1": op("Reshape", [("x", _x(2, 3, 4)), "s"], inits={"s": _i64(0, -1, 2)}),
     "transpose perm": op("Transpose", [("x", X4)], dict(perm=[0, 2, 3, 1])),
     "transpose reversed": op("Transpose", [("x", X4)]),
-    "gemm transposes alpha beta": op("Gemm", [("a", _x(4, 3)), "b", "c"],
-                                     dict(transA=1, transB=1, alpha=0.5, beta=2.0), inits={"b": _x(5, 4), "c": _x(5)}),
+    "gemm transposes alpha beta": op(
+        "Gemm",
+        [("a", _x(4, 3)), "b", "c"],
+        dict(transA=1, transB=1, alpha=0.5, beta=2.0),
+        inits={"b": _x(5, 4), "c": _x(5)},
+    ),
     "gemm no C": op("Gemm", [("a", _x(3, 4)), "b"], inits={"b": _x(4, 5)}),
     "gemm run-time B": op("Gemm", [("a", _x(3, 4)), ("b", _x(4, 5)), "c"], dict(beta=0.5), inits={"c": _x(1, 5)}),
     "matmul constant": op("MatMul", [("a", _x(2, 3, 4)), "b"], inits={"b": _x(4, 5)}),
     "matmul run-time": op("MatMul", [("a", _x(2, 3, 4)), ("b", _x(2, 4, 5))]),
     "GlobalAveragePool": op("GlobalAveragePool", [("x", X4)]),
     "GlobalMaxPool": op("GlobalMaxPool", [("x", X4)]),
-    "avgpool pads": op("AveragePool", [("x", _x(1, 2, 7, 7))], dict(kernel_shape=[3, 3], strides=[2, 2],
-                                                                    pads=[1, 1, 1, 1])),
-    "avgpool pads counted": op("AveragePool", [("x", _x(1, 2, 7, 7))],
-                               dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 0, 1], count_include_pad=1)),
-    "avgpool ceil": op("AveragePool", [("x", _x(1, 2, 8, 8))], dict(kernel_shape=[3, 3], strides=[2, 2],
-                                                                   ceil_mode=1)),
+    "avgpool pads": op(
+        "AveragePool", [("x", _x(1, 2, 7, 7))], dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    ),
+    "avgpool pads counted": op(
+        "AveragePool",
+        [("x", _x(1, 2, 7, 7))],
+        dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 0, 1], count_include_pad=1),
+    ),
+    "avgpool ceil": op("AveragePool", [("x", _x(1, 2, 8, 8))], dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)),
     "avgpool plain": op("AveragePool", [("x", _x(1, 2, 8, 8))], dict(kernel_shape=[2, 2], strides=[2, 2])),
-    "maxpool pads": op("MaxPool", [("x", _x(1, 2, 9, 9))], dict(kernel_shape=[3, 3], strides=[2, 2],
-                                                               pads=[1, 1, 1, 1])),
-    "maxpool asymmetric ceil": op("MaxPool", [("x", _x(1, 2, 8, 8))],
-                                  dict(kernel_shape=[3, 3], strides=[2, 2], pads=[0, 0, 1, 1], ceil_mode=1)),
-    "maxpool SAME_UPPER": op("MaxPool", [("x", _x(1, 2, 7, 7))], dict(kernel_shape=[2, 2], strides=[2, 2],
-                                                                     auto_pad="SAME_UPPER")),
+    "maxpool pads": op(
+        "MaxPool", [("x", _x(1, 2, 9, 9))], dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    ),
+    "maxpool asymmetric ceil": op(
+        "MaxPool", [("x", _x(1, 2, 8, 8))], dict(kernel_shape=[3, 3], strides=[2, 2], pads=[0, 0, 1, 1], ceil_mode=1)
+    ),
+    "maxpool SAME_UPPER": op(
+        "MaxPool", [("x", _x(1, 2, 7, 7))], dict(kernel_shape=[2, 2], strides=[2, 2], auto_pad="SAME_UPPER")
+    ),
     "maxpool dilated": op("MaxPool", [("x", _x(1, 2, 7, 7))], dict(kernel_shape=[2, 2], dilations=[2, 2])),
     "Concat": op("Concat", [("a", _x(2, 3, 4)), ("b", _x(2, 1, 4))], dict(axis=1)),
     "Shape start": op("Shape", [("x", X4)], dict(start=1, end=-1), opset=15, outputs={"y": INT64}),
@@ -217,18 +271,24 @@ OP_CASES = {
     "squeeze input": op("Squeeze", [("x", _x(2, 1, 3)), "a"], inits={"a": _i64(1)}),
     "squeeze all": op("Squeeze", [("x", _x(2, 1, 3, 1))]),
     "squeeze attr": op("Squeeze", [("x", _x(2, 1, 3))], dict(axes=[-2]), opset=11),
-    "slice steps": op("Slice", [("x", _x(4, 3, 5)), "s", "e", "a", "st"],
-                      inits={"s": _i64(1, -1), "e": _i64(2**62, -100), "a": _i64(0, 2), "st": _i64(2, -2)}),
+    "slice steps": op(
+        "Slice",
+        [("x", _x(4, 3, 5)), "s", "e", "a", "st"],
+        inits={"s": _i64(1, -1), "e": _i64(2**62, -100), "a": _i64(0, 2), "st": _i64(2, -2)},
+    ),
     "slice attrs": op("Slice", [("x", _x(4, 3, 5))], dict(starts=[1], ends=[-1], axes=[2]), opset=9),
     "Dropout": op("Dropout", [("x", X4)]),
     "dropout mask": op("Dropout", [("x", X4)], outputs={"y": FLOAT, "m": TensorProto.BOOL}),
-    "pad constant": op("Pad", [("x", _x(1, 2, 3, 3)), "p", "v"], inits={"p": _i64(0, 0, 1, 2, 0, 0, 2, 1),
-                                                                          "v": np.float32(0.5)}),
-    "pad reflect": op("Pad", [("x", _x(1, 2, 4, 4)), "p"], dict(mode="reflect"),
-                      inits={"p": _i64(0, 0, 1, 2, 0, 0, 2, 1)}),
+    "pad constant": op(
+        "Pad", [("x", _x(1, 2, 3, 3)), "p", "v"], inits={"p": _i64(0, 0, 1, 2, 0, 0, 2, 1), "v": np.float32(0.5)}
+    ),
+    "pad reflect": op(
+        "Pad", [("x", _x(1, 2, 4, 4)), "p"], dict(mode="reflect"), inits={"p": _i64(0, 0, 1, 2, 0, 0, 2, 1)}
+    ),
     "pad edge": op("Pad", [("x", _x(1, 2, 4, 4)), "p"], dict(mode="edge"), inits={"p": _i64(0, 0, 1, 1, 0, 0, 1, 1)}),
-    "pad axes": op("Pad", [("x", _x(1, 2, 4, 4)), "p", ("v", None), "a"], opset=18,
-                   inits={"p": _i64(1, 0, 2, 1), "a": _i64(2, 3)}),
+    "pad axes": op(
+        "Pad", [("x", _x(1, 2, 4, 4)), "p", ("v", None), "a"], opset=18, inits={"p": _i64(1, 0, 2, 1), "a": _i64(2, 3)}
+    ),
     "pad attrs": op("Pad", [("x", _x(1, 2, 4, 4))], dict(pads=[0, 0, 1, 1, 0, 0, 1, 1], value=2.0), opset=10),
     "reducemean attr": op("ReduceMean", [("x", X4)], dict(axes=[1], keepdims=0), opset=13),
     "reducemean input": op("ReduceMean", [("x", X4), "a"], opset=18, inits={"a": _i64(2, 3)}),
@@ -243,60 +303,114 @@ OP_CASES = {
     "LogSoftmax": op("LogSoftmax", [("x", _x(2, 3, 4))]),
     "cast to int32": op("Cast", [("x", 3 * _x(2, 5))], dict(to=TensorProto.INT32), outputs={"y": TensorProto.INT32}),
     "Expand": op("Expand", [("x", _x(3, 1)), "s"], inits={"s": _i64(2, 1, 4)}),
-    "split input": op("Split", [("x", _x(2, 3, 4)), "s"], dict(axis=1), outputs={"y": FLOAT, "z": FLOAT},
-                      inits={"s": _i64(1, 2)}),
-    "split uneven": op("Split", [("x", _x(2, 7))], dict(axis=1, num_outputs=3), opset=18,
-                       outputs={"y": FLOAT, "z": FLOAT, "w": FLOAT}),
+    "split input": op(
+        "Split", [("x", _x(2, 3, 4)), "s"], dict(axis=1), outputs={"y": FLOAT, "z": FLOAT}, inits={"s": _i64(1, 2)}
+    ),
+    "split uneven": op(
+        "Split", [("x", _x(2, 7))], dict(axis=1, num_outputs=3), opset=18, outputs={"y": FLOAT, "z": FLOAT, "w": FLOAT}
+    ),
     "split attr": op("Split", [("x", _x(3, 2))], dict(split=[2, 1]), opset=11, outputs={"y": FLOAT, "z": FLOAT}),
-    "resize nearest": op("Resize", [("x", _x(1, 2, 3, 4)), ("r", None), "s"], dict(mode="nearest",
-                         coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
-                         inits={"s": np.array([1, 1, 2, 2], np.float32)}),
-    "resize linear sizes": op("Resize", [("x", _x(1, 2, 3, 4)), ("r", None), ("s", None), "z"], dict(mode="linear"),
-                              inits={"z": _i64(1, 2, 7, 9)}),
-    "resize linear align_corners": op("Resize", [("x", _x(1, 2, 4, 4)), ("r", None), "s"],
-                                      dict(mode="linear", coordinate_transformation_mode="align_corners"),
-                                      inits={"s": np.array([1, 1, 1.5, 1.5], np.float32)}),
-    "resize nearest half_pixel": op("Resize", [("x", _x(1, 2, 8, 8)), ("r", None), "s"],
-                                    dict(mode="nearest", nearest_mode="round_prefer_ceil"),
-                                    inits={"s": np.array([1, 1, 0.5, 0.5], np.float32)}),
-    "resize opset 10": op("Resize", [("x", _x(1, 2, 3, 3)), "s"], dict(mode="nearest"), opset=10,
-                          inits={"s": np.array([1, 1, 2, 3], np.float32)}),
-    "dequantize per tensor": op("DequantizeLinear", [("q", np.array([[-128, 0, 5, 127]], np.int8)), "s", "z"],
-                                inits={"s": np.float32(0.1), "z": np.int8(3)}),
-    "dequantize per axis": op("DequantizeLinear", [("q", np.array([[0, 10, 255], [7, 128, 1]], np.uint8)), "s", "z"],
-                              dict(axis=0), inits={"s": np.array([0.5, 0.25], np.float32),
-                                                   "z": np.array([128, 3], np.uint8)}),
-    "dequantize blocked": op("DequantizeLinear", [("q", _RNG.integers(-128, 128, (4, 5), dtype=np.int8)), "s", "z"],
-                             dict(axis=1, block_size=2), opset=21,
-                             inits={"s": _x(4, 3, positive=True), "z": _RNG.integers(-5, 5, (4, 3), dtype=np.int8)}),
-    "quantize dequantize": _chain([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
-                                   helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])],
-                                  {"x": 4 * X4}, {"y": FLOAT}, {"s": np.float32(0.05), "z": np.uint8(128)}),
-    "quantize dequantize per axis": _chain([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], axis=1),
-                                            helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], axis=1)],
-                                           {"x": 4 * X4}, {"y": FLOAT},
-                                           {"s": np.array([0.02, 0.05, 0.1], np.float32), "z": np.int8([0, -3, 4])}),
+    "resize nearest": op(
+        "Resize",
+        [("x", _x(1, 2, 3, 4)), ("r", None), "s"],
+        dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        inits={"s": np.array([1, 1, 2, 2], np.float32)},
+    ),
+    "resize linear sizes": op(
+        "Resize",
+        [("x", _x(1, 2, 3, 4)), ("r", None), ("s", None), "z"],
+        dict(mode="linear"),
+        inits={"z": _i64(1, 2, 7, 9)},
+    ),
+    "resize linear align_corners": op(
+        "Resize",
+        [("x", _x(1, 2, 4, 4)), ("r", None), "s"],
+        dict(mode="linear", coordinate_transformation_mode="align_corners"),
+        inits={"s": np.array([1, 1, 1.5, 1.5], np.float32)},
+    ),
+    "resize nearest half_pixel": op(
+        "Resize",
+        [("x", _x(1, 2, 8, 8)), ("r", None), "s"],
+        dict(mode="nearest", nearest_mode="round_prefer_ceil"),
+        inits={"s": np.array([1, 1, 0.5, 0.5], np.float32)},
+    ),
+    "resize opset 10": op(
+        "Resize",
+        [("x", _x(1, 2, 3, 3)), "s"],
+        dict(mode="nearest"),
+        opset=10,
+        inits={"s": np.array([1, 1, 2, 3], np.float32)},
+    ),
+    "dequantize per tensor": op(
+        "DequantizeLinear",
+        [("q", np.array([[-128, 0, 5, 127]], np.int8)), "s", "z"],
+        inits={"s": np.float32(0.1), "z": np.int8(3)},
+    ),
+    "dequantize per axis": op(
+        "DequantizeLinear",
+        [("q", np.array([[0, 10, 255], [7, 128, 1]], np.uint8)), "s", "z"],
+        dict(axis=0),
+        inits={"s": np.array([0.5, 0.25], np.float32), "z": np.array([128, 3], np.uint8)},
+    ),
+    "dequantize blocked": op(
+        "DequantizeLinear",
+        [("q", _RNG.integers(-128, 128, (4, 5), dtype=np.int8)), "s", "z"],
+        dict(axis=1, block_size=2),
+        opset=21,
+        inits={"s": _x(4, 3, positive=True), "z": _RNG.integers(-5, 5, (4, 3), dtype=np.int8)},
+    ),
+    "quantize dequantize": _chain(
+        [
+            helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+            helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"]),
+        ],
+        {"x": 4 * X4},
+        {"y": FLOAT},
+        {"s": np.float32(0.05), "z": np.uint8(128)},
+    ),
+    "quantize dequantize per axis": _chain(
+        [
+            helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], axis=1),
+            helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], axis=1),
+        ],
+        {"x": 4 * X4},
+        {"y": FLOAT},
+        {"s": np.array([0.02, 0.05, 0.1], np.float32), "z": np.int8([0, -3, 4])},
+    ),
     "TopK": op("TopK", [("x", _x(2, 6)), "k"], inits={"k": _i64(3)}, outputs={"v": FLOAT, "i": INT64}),
-    "ScatterElements": op("ScatterElements", [("x", _x(3, 4)), "i", ("u", _x(3, 2))], dict(axis=1),
-                          inits={"i": _i64(1, -1, 0, 2, 3, 0).reshape(3, 2)}),
-    "ScatterND": op("ScatterND", [("x", _x(4, 3, 2)), "i", ("u", _x(2, 3, 2))],
-                    inits={"i": _i64(2, -1).reshape(2, 1)}),
-    "Range": _chain([helper.make_node("Range", ["a", "b", "d"], ["r"]), helper.make_node("Cast", ["r"], ["rf"], to=FLOAT),
-                     helper.make_node("Add", ["x", "rf"], ["y"])],
-                    {"x": _x(5)}, {"y": FLOAT}, {"a": np.array(1, np.int64), "b": np.array(11, np.int64),
-                                                  "d": np.array(2, np.int64)}),
-    "shape arithmetic": _chain([helper.make_node("Shape", ["x"], ["s"]),
-                                helper.make_node("Gather", ["s", "zero"], ["n"]),
-                                helper.make_node("Unsqueeze", ["n", "axes"], ["n1"]),
-                                helper.make_node("Concat", ["n1", "minus1"], ["shape"], axis=0),
-                                helper.make_node("Reshape", ["x", "shape"], ["flat"]),
-                                helper.make_node("ConstantOfShape", ["s"], ["ones"],
-                                                 value=numpy_helper.from_array(np.float32([1.5]))),
-                                helper.make_node("Add", ["x", "ones"], ["y"]),
-                                helper.make_node("Constant", [], ["c"], value_floats=[1.0, 2.0, 3.0, 4.0, 5.0]),
-                                helper.make_node("Mul", ["y", "c"], ["z"])],
-                               {"x": X4}, {"flat": FLOAT, "z": FLOAT},
-                               {"zero": np.array(0, np.int64), "axes": _i64(0), "minus1": _i64(-1)}),
+    "ScatterElements": op(
+        "ScatterElements",
+        [("x", _x(3, 4)), "i", ("u", _x(3, 2))],
+        dict(axis=1),
+        inits={"i": _i64(1, -1, 0, 2, 3, 0).reshape(3, 2)},
+    ),
+    "ScatterND": op("ScatterND", [("x", _x(4, 3, 2)), "i", ("u", _x(2, 3, 2))], inits={"i": _i64(2, -1).reshape(2, 1)}),
+    "Range": _chain(
+        [
+            helper.make_node("Range", ["a", "b", "d"], ["r"]),
+            helper.make_node("Cast", ["r"], ["rf"], to=FLOAT),
+            helper.make_node("Add", ["x", "rf"], ["y"]),
+        ],
+        {"x": _x(5)},
+        {"y": FLOAT},
+        {"a": np.array(1, np.int64), "b": np.array(11, np.int64), "d": np.array(2, np.int64)},
+    ),
+    "shape arithmetic": _chain(
+        [
+            helper.make_node("Shape", ["x"], ["s"]),
+            helper.make_node("Gather", ["s", "zero"], ["n"]),
+            helper.make_node("Unsqueeze", ["n", "axes"], ["n1"]),
+            helper.make_node("Concat", ["n1", "minus1"], ["shape"], axis=0),
+            helper.make_node("Reshape", ["x", "shape"], ["flat"]),
+            helper.make_node("ConstantOfShape", ["s"], ["ones"], value=numpy_helper.from_array(np.float32([1.5]))),
+            helper.make_node("Add", ["x", "ones"], ["y"]),
+            helper.make_node("Constant", [], ["c"], value_floats=[1.0, 2.0, 3.0, 4.0, 5.0]),
+            helper.make_node("Mul", ["y", "c"], ["z"]),
+        ],
+        {"x": X4},
+        {"flat": FLOAT, "z": FLOAT},
+        {"zero": np.array(0, np.int64), "axes": _i64(0), "minus1": _i64(-1)},
+    ),
 }
 
 
@@ -317,8 +431,11 @@ def test_each_operator_matches_onnxruntime(case):
 def test_a_quantised_activation_passes_gradients_straight_through():
     model, _ = OP_CASES["quantize dequantize"]
     x = torch.tensor([[-7.0, -1.234, 0.0, 3.33, 7.0]], requires_grad=True)  # range (0-128..255-128) * 0.05
-    module = OnnxGraphModule(graph_model(model.graph.node, {"x": x.detach().numpy()}, {"y": FLOAT},
-                                         {"s": np.float32(0.05), "z": np.uint8(128)}))
+    module = OnnxGraphModule(
+        graph_model(
+            model.graph.node, {"x": x.detach().numpy()}, {"y": FLOAT}, {"s": np.float32(0.05), "z": np.uint8(128)}
+        )
+    )
     y = module(x)
     y.sum().backward()
     assert torch.allclose(y, torch.tensor([[-6.4, -1.25, 0.0, 3.35, 6.35]]))  # rounded, saturated at both ends
@@ -329,8 +446,13 @@ def test_a_quantised_activation_passes_gradients_straight_through():
 def test_a_small_iresnet_converts_exactly_and_works_as_a_face_model(tiny_file, aligned):
     path, net = tiny_file
     model = load_onnx_face_model(path)
-    assert (model.name, model.dim, model.input_size, model.alignment, model.channel_order) == \
-        ("tiny", 32, 112, "arcface", "rgb")
+    assert (model.name, model.dim, model.input_size, model.alignment, model.channel_order) == (
+        "tiny",
+        32,
+        112,
+        "arcface",
+        "rgb",
+    )
     assert torch.allclose(model.mean, torch.full((1, 3, 1, 1), 0.5)) and torch.allclose(model.std, model.mean)
     x = torch.randn(3, 3, 112, 112)
     want = onnxruntime_session(read_onnx(path)).run(None, {"x": x.numpy()})[0]
@@ -427,9 +549,15 @@ def test_int8_qdq_graphs_from_onnxruntime_quantization(tiny_file, tmp_path, per_
     quantize_static(str(tiny_file[0]), str(path), Calibration(), quant_format=QuantFormat.QDQ, per_channel=per_channel)
     graph = onnx.load(str(path)).graph
     weights = {t.name: t for t in graph.initializer}
-    dq_axes = {onnx.helper.get_attribute_value(a) for n in graph.node if n.op_type == "DequantizeLinear"
-               and n.input[0] in weights and weights[n.input[0]].data_type == TensorProto.INT8 for a in n.attribute
-               if a.name == "axis"}
+    dq_axes = {
+        onnx.helper.get_attribute_value(a)
+        for n in graph.node
+        if n.op_type == "DequantizeLinear"
+        and n.input[0] in weights
+        and weights[n.input[0]].data_type == TensorProto.INT8
+        for a in n.attribute
+        if a.name == "axis"
+    }
     assert any(n.op_type == "QuantizeLinear" for n in graph.node) and (dq_axes == {0}) == per_channel
     model = load_onnx_face_model(path)  # checked against onnxruntime at load, within QDQ_TOLERANCE
     x = torch.rand(3, 3, 112, 112, generator=torch.Generator().manual_seed(7)) * 2 - 1
@@ -452,15 +580,22 @@ def test_a_block_quantised_weight_graph(tmp_path, aligned):
     fc = rng.integers(-128, 128, (8, 5), dtype=np.int8)
     fc_scale = rng.uniform(0.01, 0.1, (4, 5)).astype(np.float32)  # blocks of 2 rows
     fc_zero = rng.integers(-3, 4, (4, 5), dtype=np.int8)
-    nodes = [helper.make_node("DequantizeLinear", ["w_q", "w_s"], ["w"], axis=1, block_size=2),
-             helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c"], ["r"]),
-             helper.make_node("GlobalAveragePool", ["r"], ["p"]),
-             helper.make_node("Flatten", ["p"], ["f"]),
-             helper.make_node("DequantizeLinear", ["fc_q", "fc_s", "fc_z"], ["fc"], axis=0, block_size=2),
-             helper.make_node("MatMul", ["f", "fc"], ["embedding"])]
-    model = graph_model(nodes, {"x": np.zeros((1, 3, 16, 16), np.float32)}, {"embedding": (FLOAT, ["n", 5])},
-                        {"w_q": w, "w_s": w_scale, "fc_q": fc, "fc_s": fc_scale, "fc_z": fc_zero}, opset=21)
+    nodes = [
+        helper.make_node("DequantizeLinear", ["w_q", "w_s"], ["w"], axis=1, block_size=2),
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("DequantizeLinear", ["fc_q", "fc_s", "fc_z"], ["fc"], axis=0, block_size=2),
+        helper.make_node("MatMul", ["f", "fc"], ["embedding"]),
+    ]
+    model = graph_model(
+        nodes,
+        {"x": np.zeros((1, 3, 16, 16), np.float32)},
+        {"embedding": (FLOAT, ["n", 5])},
+        {"w_q": w, "w_s": w_scale, "fc_q": fc, "fc_s": fc_scale, "fc_z": fc_zero},
+        opset=21,
+    )
     model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "n"
     path = tmp_path / "blocked.onnx"
     onnx.save(model, str(path))
@@ -480,30 +615,41 @@ def test_stale_initializer_inputs_are_dropped(tiny_file, tmp_path, aligned):
     stale = tmp_path / "stale.onnx"
     onnx.save(model, str(stale))
     assert len(read_onnx(stale).graph.input) == 1
-    assert np.allclose(load_onnx_face_model(stale).embed(*aligned), load_onnx_face_model(path).embed(*aligned),
-                       atol=1e-6)
+    assert np.allclose(
+        load_onnx_face_model(stale).embed(*aligned), load_onnx_face_model(path).embed(*aligned), atol=1e-6
+    )
 
 
 def test_a_graph_with_its_batch_fixed_to_one_embeds_batches(tmp_path, aligned):
     path = export(tiny_iresnet(view=True), tmp_path / "one.onnx", dynamic=False)
     graph = onnx.load(str(path)).graph
-    assert graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1 and \
-        any(n.op_type == "Reshape" for n in graph.node)
+    assert graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1 and any(
+        n.op_type == "Reshape" for n in graph.node
+    )
     model = load_onnx_face_model(path)
     assert model.module.fixed_batch and not model.module.per_sample  # the Reshape takes the batch
     crops, lms = aligned
     emb = model.embed(crops, lms)
     assert emb.shape == (3, 32)
-    assert np.allclose(emb, np.concatenate([model.embed(crops[i:i + 1], lms[i:i + 1]) for i in range(3)]), atol=1e-6)
+    assert np.allclose(
+        emb, np.concatenate([model.embed(crops[i : i + 1], lms[i : i + 1]) for i in range(3)]), atol=1e-6
+    )
 
 
 def test_a_fixed_batch_graph_that_cannot_batch_runs_per_sample(tmp_path, aligned):
     # (1, 3, 8, 8) -> (3, 64) -> mean (3,) -> (1, 3): its first Reshape has no batch to give
-    nodes = [helper.make_node("Reshape", ["x", "s1"], ["r"]),
-             helper.make_node("ReduceMean", ["r"], ["m"], axes=[1], keepdims=0),
-             helper.make_node("Reshape", ["m", "s2"], ["embedding"])]
-    model = graph_model(nodes, {"x": np.zeros((1, 3, 8, 8), np.float32)}, {"embedding": (FLOAT, [1, 3])},
-                        {"s1": _i64(3, 64), "s2": _i64(1, 3)}, opset=13)
+    nodes = [
+        helper.make_node("Reshape", ["x", "s1"], ["r"]),
+        helper.make_node("ReduceMean", ["r"], ["m"], axes=[1], keepdims=0),
+        helper.make_node("Reshape", ["m", "s2"], ["embedding"]),
+    ]
+    model = graph_model(
+        nodes,
+        {"x": np.zeros((1, 3, 8, 8), np.float32)},
+        {"embedding": (FLOAT, [1, 3])},
+        {"s1": _i64(3, 64), "s2": _i64(1, 3)},
+        opset=13,
+    )
     onnx.save(model, str(tmp_path / "loop.onnx"))
     (tmp_path / "loop.json").write_text(json.dumps({"alignment": "crop"}))
     face = load_onnx_face_model(tmp_path / "loop.onnx")
@@ -518,9 +664,19 @@ def test_sidecar_keys_are_honoured(tiny_file, tmp_path, aligned):
     path.write_bytes(tiny_file[0].read_bytes())
     layer = "/layers/layers.2/Add_output_0"
     mean, std = [0.4, 0.5, 0.6], [0.2, 0.25, 0.3]
-    (tmp_path / "side.json").write_text(json.dumps({
-        "name": "my model", "alignment": "crop", "channel_order": "bgr", "mean": mean, "std": std,
-        "layers": [layer, "/bn2/BatchNormalization_output_0"], "default_layer": layer}))
+    (tmp_path / "side.json").write_text(
+        json.dumps(
+            {
+                "name": "my model",
+                "alignment": "crop",
+                "channel_order": "bgr",
+                "mean": mean,
+                "std": std,
+                "layers": [layer, "/bn2/BatchNormalization_output_0"],
+                "default_layer": layer,
+            }
+        )
+    )
     model = load_onnx_face_model(path)
     assert (model.name, model.alignment, model.channel_order, model.default_layer) == ("my model", "crop", "bgr", layer)
     assert model.layers == (layer, "/bn2/BatchNormalization_output_0")
@@ -537,17 +693,20 @@ def test_sidecar_keys_are_honoured(tiny_file, tmp_path, aligned):
     assert model.layer_outputs(x)[layer].shape == (3, 16, 14, 14)
 
 
-@pytest.mark.parametrize("sidecar, message", [
-    ({"input_size": 112, "colour": "rgb"}, "unknown key.*colour"),
-    ({"alignment": "dlib"}, "alignment must be"),
-    ({"std": [0.5, 0.0, 0.5]}, "std must be"),
-    ({"mean": [0.5, 0.5]}, "mean must be"),
-    ({"channel_order": "BGR"}, "channel_order must be"),
-    ({"input_size": 96}, "input_size 96 is not the graph's 112"),
-    ({"layers": ["/fc/Gemm_output_0"]}, "not a 4-D feature map"),
-    ({"default_layer": "/nowhere"}, "default_layer"),
-    ([0.5], "JSON object"),
-])
+@pytest.mark.parametrize(
+    "sidecar, message",
+    [
+        ({"input_size": 112, "colour": "rgb"}, "unknown key.*colour"),
+        ({"alignment": "dlib"}, "alignment must be"),
+        ({"std": [0.5, 0.0, 0.5]}, "std must be"),
+        ({"mean": [0.5, 0.5]}, "mean must be"),
+        ({"channel_order": "BGR"}, "channel_order must be"),
+        ({"input_size": 96}, "input_size 96 is not the graph's 112"),
+        ({"layers": ["/fc/Gemm_output_0"]}, "not a 4-D feature map"),
+        ({"default_layer": "/nowhere"}, "default_layer"),
+        ([0.5], "JSON object"),
+    ],
+)
 def test_a_bad_sidecar_is_refused(tiny_file, tmp_path, sidecar, message):
     path = tmp_path / "m.onnx"
     path.write_bytes(tiny_file[0].read_bytes())
@@ -568,14 +727,19 @@ def test_bad_files_are_refused_in_one_line(tiny_file, tmp_path):
     cases = {}
     (tmp_path / "random.onnx").write_bytes(np.random.default_rng(0).bytes(4096))
     cases["random.onnx"] = "not a readable ONNX file"
-    (tmp_path / "truncated.onnx").write_bytes(real[:len(real) // 2])
+    (tmp_path / "truncated.onnx").write_bytes(real[: len(real) // 2])
     cases["truncated.onnx"] = "not a readable ONNX file"
-    made_up = _flatten_graph(helper.make_node("FrobnicateFace", ["embedding"], ["z"]),
-                          helper.make_node("NonMaxSuppression", ["z", "z"], ["w"]))
+    made_up = _flatten_graph(
+        helper.make_node("FrobnicateFace", ["embedding"], ["z"]),
+        helper.make_node("NonMaxSuppression", ["z", "z"], ["w"]),
+    )
     onnx.save(made_up, str(tmp_path / "ops.onnx"))
     cases["ops.onnx"] = "unsupported ONNX operator\\(s\\): FrobnicateFace, NonMaxSuppression"
-    four_d = graph_model([helper.make_node("Relu", ["x"], ["y"])], {"x": np.zeros((1, 3, 8, 8), np.float32)},
-                         {"y": (FLOAT, [1, 3, 8, 8])})
+    four_d = graph_model(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        {"x": np.zeros((1, 3, 8, 8), np.float32)},
+        {"y": (FLOAT, [1, 3, 8, 8])},
+    )
     onnx.save(four_d, str(tmp_path / "maps.onnx"))
     cases["maps.onnx"] = "no 2-D \\(N, D\\) embedding among the graph's outputs \\(y \\(1, 3, 8, 8\\)\\)"
     future = _flatten_graph()
@@ -641,8 +805,9 @@ def test_external_data_outside_the_folder_is_never_read(tiny_file, tmp_path, loc
 
 def test_external_data_inside_the_folder_loads_and_counts_to_the_cap(tiny_file, tmp_path, aligned):
     path = tmp_path / "ext.onnx"
-    onnx.save(onnx.load(str(tiny_file[0])), str(path), save_as_external_data=True, location="weights.bin",
-              size_threshold=0)
+    onnx.save(
+        onnx.load(str(tiny_file[0])), str(path), save_as_external_data=True, location="weights.bin", size_threshold=0
+    )
     assert (tmp_path / "weights.bin").stat().st_size > path.stat().st_size
     model = load_onnx_face_model(path)
     assert np.allclose(model.embed(*aligned), load_onnx_face_model(tiny_file[0]).embed(*aligned), atol=1e-6)

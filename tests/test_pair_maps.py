@@ -43,7 +43,7 @@ class RegionModel(nn.Module):
             conv.weight[0] = 1.0 / 48  # block mean over 3 channels x 16 pixels
             conv.bias.copy_(torch.tensor([0.0, 0.5]))
         mask = torch.zeros(1, 2, SIZE // 4, SIZE // 4)
-        mask[0, 0, REGION[0].start // 4:REGION[0].stop // 4, REGION[1].start // 4:REGION[1].stop // 4] = 1
+        mask[0, 0, REGION[0].start // 4 : REGION[0].stop // 4, REGION[1].start // 4 : REGION[1].stop // 4] = 1
         mask[0, 1] = 1
         self.psi = nn.Sequential(conv, _Mask(mask))  # the response maps (Grad-CAM's layer)
 
@@ -70,8 +70,10 @@ REACH = {"occlusion": 8, "rise": 14}
 
 def _grown(pixels: int) -> np.ndarray:
     inside = np.zeros((SIZE, SIZE), bool)
-    inside[max(0, REGION[0].start - pixels):REGION[0].stop + pixels,
-           max(0, REGION[1].start - pixels):REGION[1].stop + pixels] = True
+    inside[
+        max(0, REGION[0].start - pixels) : REGION[0].stop + pixels,
+        max(0, REGION[1].start - pixels) : REGION[1].stop + pixels,
+    ] = True
     return inside
 
 
@@ -103,8 +105,10 @@ def test_curves_are_monotone_for_a_model_linear_in_the_pixels(region_pair):
     removing pixels toward the black baseline can only lower it, restoring them only raise it —
     whatever the order."""
     model, f_a, face_b = region_pair
-    for saliency in (pair_map(model, f_a, face_b, "representation").similarity,
-                     np.random.default_rng(3).random((SIZE, SIZE))):
+    for saliency in (
+        pair_map(model, f_a, face_b, "representation").similarity,
+        np.random.default_rng(3).random((SIZE, SIZE)),
+    ):
         c = deletion_insertion(model.module, f_a, face_b, saliency, baseline="black", steps=16)
         assert np.all(np.diff(c.deletion) <= 1e-6) and np.all(np.diff(c.insertion) >= -1e-6)
         assert c.fractions[0] == 0 and c.fractions[-1] == 1
@@ -181,10 +185,30 @@ def test_faithfulness_command_on_the_face_set(faces, faces_root, tmp_path, capsy
     net = tiny_model(0, he_init=True)
     save_checkpoint(tmp_path / "tiny", net, model_config=net.config, extra={})
     out = tmp_path / "f.json"
-    code = main(["faithfulness", "--checkpoint", str(tmp_path / "tiny"), "--pairs", "2", "--steps", "4",
-                 "--methods", "representation,occlusion,random", "--rise-masks", "16", "--data-root", str(faces_root),
-                 "--cache-dir", str(tmp_path / "cache"), "--figures", str(tmp_path / "fig"), "--quiet",
-                 "--json", str(out)])
+    code = main(
+        [
+            "faithfulness",
+            "--checkpoint",
+            str(tmp_path / "tiny"),
+            "--pairs",
+            "2",
+            "--steps",
+            "4",
+            "--methods",
+            "representation,occlusion,random",
+            "--rise-masks",
+            "16",
+            "--data-root",
+            str(faces_root),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--figures",
+            str(tmp_path / "fig"),
+            "--quiet",
+            "--json",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0 and "representation" in text and "baseline blur" in text
     r = json.loads(out.read_text())
@@ -195,8 +219,22 @@ def test_faithfulness_command_on_the_face_set(faces, faces_root, tmp_path, capsy
         assert np.isfinite(row[key]) and row[key + "_std"] is not None
     assert len(r["fractions"]) == 5 and len(r["curves"]["occlusion"]["black"]["sim_del"]) == 5
     assert (tmp_path / "fig" / "faithfulness_tiny_black.html").is_file()
-    assert main(["faithfulness", "--checkpoint", str(tmp_path / "tiny"), "--methods", "shap",
-                 "--data-root", str(faces_root), "--cache-dir", str(tmp_path / "cache")]) == 2
+    assert (
+        main(
+            [
+                "faithfulness",
+                "--checkpoint",
+                str(tmp_path / "tiny"),
+                "--methods",
+                "shap",
+                "--data-root",
+                str(faces_root),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
+        == 2
+    )
 
 
 def test_faithfulness_command_on_a_black_box(faces, faces_root, tmp_path, capsys):
@@ -215,10 +253,32 @@ def test_faithfulness_command_on_a_black_box(faces, faces_root, tmp_path, capsys
     weights = tmp_path / "r18.safetensors"
     save_file({k: v.contiguous() for k, v in IResNet(18).eval().state_dict().items()}, str(weights))
     out = tmp_path / "f.json"
-    common = ["--pairs", "2", "--steps", "4", "--data-root", str(faces_root), "--cache-dir", str(tmp_path / "cache"),
-              "--quiet"]
-    assert main(["faithfulness", "--checkpoint", f"iresnet18:{weights}", "--methods", "occlusion,random",
-                 "--json", str(out), *common]) == 0
+    common = [
+        "--pairs",
+        "2",
+        "--steps",
+        "4",
+        "--data-root",
+        str(faces_root),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--quiet",
+    ]
+    assert (
+        main(
+            [
+                "faithfulness",
+                "--checkpoint",
+                f"iresnet18:{weights}",
+                "--methods",
+                "occlusion,random",
+                "--json",
+                str(out),
+                *common,
+            ]
+        )
+        == 0
+    )
     r = json.loads(out.read_text())
     assert r["model"] == "iresnet18" and [row["method"] for row in r["rows"]] == ["occlusion", "random"]
     assert all(np.isfinite(row["black_similarity_deletion_auc"]) for row in r["rows"])

@@ -65,8 +65,9 @@ def toy_loader(rest: str, **options) -> FaceModel:
 
 
 def test_other_packages_add_schemes_through_entry_points(monkeypatch):
-    ep = importlib.metadata.EntryPoint(name="toyzoo", value="tests.test_registry:toy_loader",
-                                       group=registry.ENTRY_POINT_GROUP)
+    ep = importlib.metadata.EntryPoint(
+        name="toyzoo", value="tests.test_registry:toy_loader", group=registry.ENTRY_POINT_GROUP
+    )
 
     def entry_points(group=None, **_):
         return [ep] if group == registry.ENTRY_POINT_GROUP else []

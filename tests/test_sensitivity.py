@@ -91,7 +91,7 @@ def test_incremental_forward_matches_model_on_random_boxes(model):
         h, w = rng.integers(1, 40, 2)
         y, x0 = rng.integers(0, 96 - h), rng.integers(0, 96 - w)
         o = x.clone()
-        o[0, :, y:y + h, x0:x0 + w] = torch.rand(3, h, w)
+        o[0, :, y : y + h, x0 : x0 + w] = torch.rand(3, h, w)
         occ.append(o[0])
         boxes.append([x0, y, x0 + w, y + h])
     # borders, and an empty box (an occluder outside the input: nothing changes)
@@ -135,8 +135,15 @@ def test_warped_sweep(model, faces, template):
     crops, lms = faces
     centers = sweep_centers(template, stride=20.0)
     assert centers.shape[1] == 2 and len(centers) >= 6
-    sweep = warped_occlusion_sweep(InterpretableFaceModel(model), crops[0], lms[0], stride=20.0, reference=crops[1], batch_size=5,
-                                   template=template)
+    sweep = warped_occlusion_sweep(
+        InterpretableFaceModel(model),
+        crops[0],
+        lms[0],
+        stride=20.0,
+        reference=crops[1],
+        batch_size=5,
+        template=template,
+    )
     p = len(centers)
     assert sweep.masks.shape == (p, 110, 110) and sweep.quads.shape == (p, 4, 2) and sweep.frame == "crop"
     # each occluded copy is exactly occlusion.occlude_rect's

@@ -54,7 +54,10 @@ def _assert_starting_point(name: str) -> None:
 
     model, _ = load_model(assets_dir() / "models" / name)
     assert model.teacher_projection is not None and model.teacher_projection.weight.shape == (128, 320)
-    assert shipped_is_current(str(assets_dir() / "models" / name), str(root / "training" / "configs" / f"{name}.yaml")) == "yes"
+    assert (
+        shipped_is_current(str(assets_dir() / "models" / name), str(root / "training" / "configs" / f"{name}.yaml"))
+        == "yes"
+    )
     assert name not in available_models()
 
 

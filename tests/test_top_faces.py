@@ -25,9 +25,18 @@ def _result(rng, n=12, k=5):
     weight[:, 0, 0] = 0.0  # filter 0 never has a positive peak
     weight[:3, 1, 0] = 0.0
     mean_xy, std, total = filter_location_stats(template_xy, weight)
-    return AnalysisResult(template_xy, crop_xy, weight, rng.normal(size=(n, k)).astype(np.float32),
-                          rng.uniform(0, 110, (n, 68, 2)).astype(np.float32), mean_xy, std, total,
-                          np.zeros((110, 110, 3), np.uint8), [f"p{i}/p{i}_0001.jpg" for i in range(n)])
+    return AnalysisResult(
+        template_xy,
+        crop_xy,
+        weight,
+        rng.normal(size=(n, k)).astype(np.float32),
+        rng.uniform(0, 110, (n, 68, 2)).astype(np.float32),
+        mean_xy,
+        std,
+        total,
+        np.zeros((110, 110, 3), np.uint8),
+        [f"p{i}/p{i}_0001.jpg" for i in range(n)],
+    )
 
 
 def test_top_faces_are_the_strongest_positive_peaks():
@@ -47,7 +56,7 @@ def test_top_faces_are_the_strongest_positive_peaks():
         x0, y0 = thumb_origin(r.crop_xy[i, f, 0], 110)
         assert 0 <= x0 <= 110 - THUMB_WINDOW and 0 <= y0 <= 110 - THUMB_WINDOW
         assert np.allclose(top.peak_xy[f, 0], r.crop_xy[i, f, 0])
-        window = crops[i, y0:y0 + THUMB_WINDOW, x0:x0 + THUMB_WINDOW].astype(float)
+        window = crops[i, y0 : y0 + THUMB_WINDOW, x0 : x0 + THUMB_WINDOW].astype(float)
         assert abs(top.thumbs[f, 0].astype(float).mean() - window.mean()) < 2.0
 
 

@@ -43,8 +43,21 @@ def tiny_data(tmp_path_factory, faces):
 
 
 def tiny_cfg(spec, **kw):
-    base = dict(name="t", model="tiny", steps=4, batch_size=8, lr=3e-3, schedule="constant", warmup_steps=0,
-                bf16=False, channels_last=False, log_every=1, ckpt_every=2, threads=1, **spec)
+    base = dict(
+        name="t",
+        model="tiny",
+        steps=4,
+        batch_size=8,
+        lr=3e-3,
+        schedule="constant",
+        warmup_steps=0,
+        bf16=False,
+        channels_last=False,
+        log_every=1,
+        ckpt_every=2,
+        threads=1,
+        **spec,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -71,8 +84,9 @@ def test_loss_falls(tiny_data, tmp_path):
 
 def test_resume_is_exact(tiny_data, tmp_path):
     spec, data = tiny_data
-    cfg = tiny_cfg(spec, occlusion=True, w_sad_filter=1.0, w_sad_response=1.0, w_fad=0.1, w_occluded_identity=1.0,
-                   fad_t=24)
+    cfg = tiny_cfg(
+        spec, occlusion=True, w_sad_filter=1.0, w_sad_response=1.0, w_fad=0.1, w_occluded_identity=1.0, fad_t=24
+    )
     train(cfg, tmp_path / "once", data=data, progress=False)
     train(cfg, tmp_path / "twice", data=data, progress=False, stop_after=2)
     summary = train(cfg, tmp_path / "twice", data=data, progress=False, resume=True)
@@ -87,11 +101,33 @@ def test_resume_is_exact(tiny_data, tmp_path):
 
 def test_every_variant_runs_one_step(tiny_data, tmp_path):
     spec, data = tiny_data
-    for name in ("stem", "stem2", "stem3b", "stem4d", "stem5", "base", "base_aug", "sad", "fad", "full", "full_t130", "full_t320"):
-        cfg = load_config(Path("training/configs") / f"{name}.yaml",
-                          [f"{k}={v}" for k, v in spec.items()] + ["model=tiny", "steps=1", "batch_size=8",
-                                                                    "bf16=false", "init_from=null", "psi_init_norm=null",
-                                                                    "fad_t=16"])
+    for name in (
+        "stem",
+        "stem2",
+        "stem3b",
+        "stem4d",
+        "stem5",
+        "base",
+        "base_aug",
+        "sad",
+        "fad",
+        "full",
+        "full_t130",
+        "full_t320",
+    ):
+        cfg = load_config(
+            Path("training/configs") / f"{name}.yaml",
+            [f"{k}={v}" for k, v in spec.items()]
+            + [
+                "model=tiny",
+                "steps=1",
+                "batch_size=8",
+                "bf16=false",
+                "init_from=null",
+                "psi_init_norm=null",
+                "fad_t=16",
+            ],
+        )
         s = train(cfg, tmp_path / name, data=data, progress=False)
         assert np.isfinite(s["final"]["loss"]), name
         row = s["final"]
@@ -107,8 +143,18 @@ def test_distillation_pulls_the_student_toward_the_teacher(tiny_data, tmp_path):
     spec, data = tiny_data
     assert data.teacher.shape == (len(data), 2, 128)
     np.testing.assert_allclose(np.linalg.norm(data.teacher, axis=-1), 1.0, atol=1e-5)
-    cfg = tiny_cfg(spec, steps=40, batch_size=12, ckpt_every=40, lr=3e-3, teacher="dlib_resnet_v1", w_identity=0.0,
-                   w_distill_cosine=1.0, w_distill_relation=10.0, occlusion=True)
+    cfg = tiny_cfg(
+        spec,
+        steps=40,
+        batch_size=12,
+        ckpt_every=40,
+        lr=3e-3,
+        teacher="dlib_resnet_v1",
+        w_identity=0.0,
+        w_distill_cosine=1.0,
+        w_distill_relation=10.0,
+        occlusion=True,
+    )
     s = train(cfg, tmp_path / "run", data=data, progress=False)
     log = np.genfromtxt(tmp_path / "run" / "log.csv", delimiter=",", names=True)
     first, last = log[:5], log[-5:]
@@ -167,8 +213,9 @@ def test_compiled_training_matches_eager(tiny_data, tmp_path):
     """`compile: true` runs the objective under torch.compile: same losses as eager up to float
     rounding, and it saves plain (uncompiled) weights that load back."""
     spec, data = tiny_data
-    kw = dict(steps=2, occlusion=True, w_sad_filter=1.0, w_sad_response=1.0, w_fad=0.1, w_occluded_identity=1.0,
-              fad_t=24)
+    kw = dict(
+        steps=2, occlusion=True, w_sad_filter=1.0, w_sad_response=1.0, w_fad=0.1, w_occluded_identity=1.0, fad_t=24
+    )
     train(tiny_cfg(spec, compile=True, **kw), tmp_path / "compiled", data=data, progress=False)
     train(tiny_cfg(spec, **kw), tmp_path / "eager", data=data, progress=False)
     rows = [np.genfromtxt(tmp_path / r / "log.csv", delimiter=",", names=True) for r in ("compiled", "eager")]
@@ -237,8 +284,14 @@ def test_occluded_distillation_weight_scales_only_the_occluded_branch():
     labels, teacher = torch.tensor([0, 1, 2, 3, 0, 1]), torch.nn.functional.normalize(torch.randn(6, 128), dim=1)
     terms = {}
     for w in (0.0, 1.0, 3.0):
-        cfg = TrainConfig(model="tiny", occlusion=True, teacher="dlib_resnet_v1", w_distill_cosine=1.0,
-                          w_distill_relation=10.0, w_distill_occluded=w)
+        cfg = TrainConfig(
+            model="tiny",
+            occlusion=True,
+            teacher="dlib_resnet_v1",
+            w_distill_cosine=1.0,
+            w_distill_relation=10.0,
+            w_distill_occluded=w,
+        )
         with torch.no_grad():
             terms[w] = SiameseObjective(net, cfg)(clean, occluded, labels, teacher)
     for key in ("distill_cosine", "distill_relation"):
@@ -247,7 +300,8 @@ def test_occluded_distillation_weight_scales_only_the_occluded_branch():
         assert t3 - t1 == pytest.approx(2 * (t1 - t0), rel=1e-4)
     with torch.no_grad():
         clean_only = SiameseObjective(net, TrainConfig(model="tiny", teacher="dlib_resnet_v1", w_distill_cosine=1.0))(
-            clean, None, labels, teacher)
+            clean, None, labels, teacher
+        )
     assert float(terms[0.0]["distill_cosine"]) == pytest.approx(float(clean_only["distill_cosine"]) / 2, rel=1e-5)
 
 
@@ -285,8 +339,12 @@ def test_init_from_copies_weights(tiny_data, tmp_path):
     assert torch.equal(a.state_dict()[conv], b.state_dict()[conv])
     # the identity classifier starts afresh unless keep_classifier asks for it (same classes)
     assert not torch.equal(a.state_dict()["classifier.weight"], b.state_dict()["classifier.weight"])
-    train(tiny_cfg(spec, steps=1, lr=0.0, init_from=str(src), keep_classifier=True), tmp_path / "kept", data=data,
-          progress=False)
+    train(
+        tiny_cfg(spec, steps=1, lr=0.0, init_from=str(src), keep_classifier=True),
+        tmp_path / "kept",
+        data=data,
+        progress=False,
+    )
     c, _ = load_model(tmp_path / "kept" / "checkpoints" / "step_000001")
     assert torch.equal(a.state_dict()["classifier.weight"], c.state_dict()["classifier.weight"])
 
@@ -295,8 +353,12 @@ def test_psi_init_norm_rescales_psi(tiny_data, tmp_path):
     spec, data = tiny_data
     train(tiny_cfg(spec, steps=2), tmp_path / "base", data=data, progress=False)
     src = tmp_path / "base" / "checkpoints" / "step_000002"
-    train(tiny_cfg(spec, steps=1, lr=0.0, init_from=str(src), psi_init_norm=2.5), tmp_path / "child", data=data,
-          progress=False)
+    train(
+        tiny_cfg(spec, steps=1, lr=0.0, init_from=str(src), psi_init_norm=2.5),
+        tmp_path / "child",
+        data=data,
+        progress=False,
+    )
     a, _ = load_model(src)
     b, _ = load_model(tmp_path / "child" / "checkpoints" / "step_000001")
     assert b.psi.weight.norm().item() == pytest.approx(2.5, rel=1e-3)
@@ -306,8 +368,12 @@ def test_psi_init_norm_rescales_psi(tiny_data, tmp_path):
     torch.testing.assert_close(b.psi.weight, a.psi.weight * scale)
     torch.testing.assert_close(b.psi.bias, a.psi.bias * scale)
     # a kept classifier is divided by the same factor: its logits (and the identity loss) do not move
-    train(tiny_cfg(spec, steps=1, lr=0.0, init_from=str(src), psi_init_norm=2.5, keep_classifier=True),
-          tmp_path / "kept", data=data, progress=False)
+    train(
+        tiny_cfg(spec, steps=1, lr=0.0, init_from=str(src), psi_init_norm=2.5, keep_classifier=True),
+        tmp_path / "kept",
+        data=data,
+        progress=False,
+    )
     c, _ = load_model(tmp_path / "kept" / "checkpoints" / "step_000001")
     torch.testing.assert_close(c.classifier.weight, a.classifier.weight / scale)
     # (the source's other weights with the child's Psi and classifier: BatchNorm statistics aside)
@@ -335,11 +401,39 @@ def test_refuses_to_overwrite_a_run(tiny_data, tmp_path):
 def test_ddp_two_processes_end_identical(tiny_data, tmp_path):
     spec, _ = tiny_data
     torchrun = Path(sys.executable).parent / "torchrun"
-    cmd = [str(torchrun), "--nproc_per_node=2", "--master_addr=127.0.0.1", "--master_port=29517", "-m", "training",
-           "--out", str(tmp_path / "ddp"), "--no-progress",
-           "--set", "model=tiny", "--set", "steps=3", "--set", "batch_size=8", "--set", "bf16=false",
-           "--set", "device=cpu", "--set", "threads=1", "--set", "occlusion=true", "--set", "w_fad=0.1",
-           "--set", "w_occluded_identity=1.0", "--set", "fad_t=16", "--set", "w_sad_response=1.0"]
+    cmd = [
+        str(torchrun),
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        "--master_port=29517",
+        "-m",
+        "training",
+        "--out",
+        str(tmp_path / "ddp"),
+        "--no-progress",
+        "--set",
+        "model=tiny",
+        "--set",
+        "steps=3",
+        "--set",
+        "batch_size=8",
+        "--set",
+        "bf16=false",
+        "--set",
+        "device=cpu",
+        "--set",
+        "threads=1",
+        "--set",
+        "occlusion=true",
+        "--set",
+        "w_fad=0.1",
+        "--set",
+        "w_occluded_identity=1.0",
+        "--set",
+        "fad_t=16",
+        "--set",
+        "w_sad_response=1.0",
+    ]
     cmd += ["--set", f"dataset={spec['dataset']}", "--set", "split=all", "--set", f"cache_dir={spec['cache_dir']}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, cwd=Path(__file__).parent.parent)
@@ -359,7 +453,9 @@ def test_resuming_a_finished_run_keeps_its_summary(tiny_data, tmp_path):
 def test_benchmark_command_writes_its_figures(tmp_path, capsys):
     from interpface.cli.main import main
 
-    assert main(["benchmark", "--model", "tiny", "--steps", "1", "--batch", "4", "--json", str(tmp_path / "b.json")]) == 0
+    assert (
+        main(["benchmark", "--model", "tiny", "--steps", "1", "--batch", "4", "--json", str(tmp_path / "b.json")]) == 0
+    )
     result = json.loads((tmp_path / "b.json").read_text())
     assert result["forward_gflop_per_img"] > 0 and result["matmul_peak_gflop_s"]["fp32"] > 0
     assert result["training"]["fp32"]["train_img_s"] > 0
@@ -373,7 +469,9 @@ def test_shipped_model_is_current_only_with_the_same_recipe(tmp_path):
     d = tmp_path / "m"
     d.mkdir()
     (d / "training.json").write_text(json.dumps({"finished": True}))
-    (d / "config.json").write_text(json.dumps({"training": {"name": "base", "steps": 3000, "lr": 0.001, "teacher": "x"}}))
+    (d / "config.json").write_text(
+        json.dumps({"training": {"name": "base", "steps": 3000, "lr": 0.001, "teacher": "x"}})
+    )
     cfg = tmp_path / "base.yaml"
     cfg.write_text("name: base\nsteps: 3000\nlr: 0.001\nteacher: x\n")
     assert is_current(str(d), str(cfg)) == "yes"
@@ -387,10 +485,15 @@ def test_config_extends_a_parent_and_overrides_it(tmp_path):
     """`extends: parent.yaml` (relative to the file): the child's keys replace the parent's, mappings merge."""
     (tmp_path / "parent.yaml").write_text("name: parent\nsteps: 100\nlr: 0.001\nmodel_overrides: {width: 0.5}\n")
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "child.yaml").write_text("extends: ../parent.yaml\nname: child\nsteps: 7\n"
-                                                 "model_overrides: {depth: 2}\n")
+    (tmp_path / "sub" / "child.yaml").write_text(
+        "extends: ../parent.yaml\nname: child\nsteps: 7\nmodel_overrides: {depth: 2}\n"
+    )
     assert read_config(tmp_path / "sub" / "child.yaml") == {
-        "name": "child", "steps": 7, "lr": 0.001, "model_overrides": {"width": 0.5, "depth": 2}}
+        "name": "child",
+        "steps": 7,
+        "lr": 0.001,
+        "model_overrides": {"width": 0.5, "depth": 2},
+    }
     cfg = load_config(tmp_path / "sub" / "child.yaml", ["lr=0.01"])  # --set still wins
     assert (cfg.name, cfg.steps, cfg.lr) == ("child", 7, 0.01)
 
@@ -432,8 +535,11 @@ def test_shipped_configs_are_the_lines_they_change():
     for t in (130, 320):
         child = read_config(configs / f"full_t{t}.yaml")
         assert {k: v for k, v in child.items() if full.get(k) != v} == {"name": f"full_t{t}", "fad_t": t}
-    assert {k: v for k, v in full.items() if fad.get(k) != v} == {"name": "full", "w_sad_filter": 2.0,
-                                                                  "w_sad_response": 1.0}
+    assert {k: v for k, v in full.items() if fad.get(k) != v} == {
+        "name": "full",
+        "w_sad_filter": 2.0,
+        "w_sad_response": 1.0,
+    }
     for path in configs.glob("*.yaml"):
         load_config(path)
         assert not re.search(r"\b20\d\d-\d\d-\d\d\b", path.read_text()), path.name

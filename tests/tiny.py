@@ -38,8 +38,9 @@ def copy_lfw_images(lfw, lfw_dir: Path, people: dict[str, int]) -> Path:
     return lfw_dir
 
 
-def prepared_mini_lfw(lfw, root: Path, people: dict[str, int], dev_pairs, view2_pairs, view2_folds: int,
-                      extra=None) -> tuple[Path, Path]:
+def prepared_mini_lfw(
+    lfw, root: Path, people: dict[str, int], dev_pairs, view2_pairs, view2_folds: int, extra=None
+) -> tuple[Path, Path]:
     """A mini LFW under root/lfw, every image a DevTest image: the first n images of each person,
     peopleDevTest/people.txt listing them, pairsDevTest.txt = dev_pairs (matched first, then as many
     mismatched), pairs.txt = view2_pairs in `view2_folds` folds (each: matched, then mismatched), empty

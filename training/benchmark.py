@@ -46,8 +46,17 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, repeats
     return 2 * n**3 / best / 1e9
 
 
-def train_speed(model_name: str, batch: int, steps: int, device, *, bf16: bool, channels_last: bool,
-                siamese: bool = True, compile: bool = False) -> float:
+def train_speed(
+    model_name: str,
+    batch: int,
+    steps: int,
+    device,
+    *,
+    bf16: bool,
+    channels_last: bool,
+    siamese: bool = True,
+    compile: bool = False,
+) -> float:
     """Images/s of full training steps (forward, all losses, backward, Adam) on random data.
     With siamese=True a step is `batch` clean + `batch` occluded images (the `full` variant).
     compile: run the objective under torch.compile as the trainer's `compile: true` does (the first
@@ -55,9 +64,14 @@ def train_speed(model_name: str, batch: int, steps: int, device, *, bf16: bool, 
     torch.manual_seed(0)
     num_classes = 4000
     net = InterpretableFaceNet(get_model_config(model_name, num_classes=num_classes)).to(device)
-    cfg = TrainConfig(model=model_name, occlusion=siamese, w_sad_filter=1.0 if siamese else 0.0,
-                      w_sad_response=1.0 if siamese else 0.0, w_fad=0.1 if siamese else 0.0,
-                      w_occluded_identity=1.0 if siamese else 0.0)
+    cfg = TrainConfig(
+        model=model_name,
+        occlusion=siamese,
+        w_sad_filter=1.0 if siamese else 0.0,
+        w_sad_response=1.0 if siamese else 0.0,
+        w_fad=0.1 if siamese else 0.0,
+        w_occluded_identity=1.0 if siamese else 0.0,
+    )
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     obj = SiameseObjective(net, cfg).to(device)
@@ -120,10 +134,16 @@ def run_benchmark(args) -> dict:
     peak32 = matmul_peak(device, torch.float32)
     peak16 = matmul_peak(device, torch.bfloat16) if bf16_ok else None
     rows = {}
-    settings = [("fp32", False, False, False), ("fp32_channels_last", False, True, False),
-                ("bf16_channels_last", True, True, False)]
+    settings = [
+        ("fp32", False, False, False),
+        ("fp32_channels_last", False, True, False),
+        ("bf16_channels_last", True, True, False),
+    ]
     if getattr(args, "compile", False):
-        settings += [("fp32_channels_last_compiled", False, True, True), ("bf16_channels_last_compiled", True, True, True)]
+        settings += [
+            ("fp32_channels_last_compiled", False, True, True),
+            ("bf16_channels_last_compiled", True, True, True),
+        ]
     for name, bf16, cl, compiled in settings:
         if bf16 and not bf16_ok:
             continue
@@ -135,21 +155,37 @@ def run_benchmark(args) -> dict:
     if bf16_ok:
         inference["bf16"] = inference_speed(args.model, device, bf16=True)
     result = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
-        "torch": torch.__version__, "model": args.model, "params": count_parameters(model),
-        "forward_gflop_per_img": fwd_flops / 1e9, "batch": args.batch,
-        "matmul_peak_gflop_s": {"fp32": peak32, "bf16": peak16}, "training": rows, "inference": inference,
-        "bf16_speedup_vs_fp32_default": (rows["bf16_channels_last"]["train_img_s"] / rows["fp32"]["train_img_s"]
-                                         if "bf16_channels_last" in rows else None),
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({torch.get_num_threads()} threads)",
+        "torch": torch.__version__,
+        "model": args.model,
+        "params": count_parameters(model),
+        "forward_gflop_per_img": fwd_flops / 1e9,
+        "batch": args.batch,
+        "matmul_peak_gflop_s": {"fp32": peak32, "bf16": peak16},
+        "training": rows,
+        "inference": inference,
+        "bf16_speedup_vs_fp32_default": (
+            rows["bf16_channels_last"]["train_img_s"] / rows["fp32"]["train_img_s"]
+            if "bf16_channels_last" in rows
+            else None
+        ),
     }
-    print(f"{result['device']}, torch {result['torch']}, model '{args.model}': {result['params'] / 1e6:.2f} M params, "
-          f"{result['forward_gflop_per_img']:.2f} GFLOP/img forward")
+    print(
+        f"{result['device']}, torch {result['torch']}, model '{args.model}': {result['params'] / 1e6:.2f} M params, "
+        f"{result['forward_gflop_per_img']:.2f} GFLOP/img forward"
+    )
     print(f"matmul peak: fp32 {peak32:.0f} GFLOP/s" + (f", bf16 {peak16:.0f} GFLOP/s" if peak16 else ""))
     print(f"{'training (siamese full step)':32s} {'img/s':>8s} {'GFLOP/s':>9s} {'of peak':>8s}")
     for name, r in rows.items():
-        print(f"{name:32s} {r['train_img_s']:8.1f} {r['train_gflop_s']:9.1f} {100 * r['utilisation_vs_matmul_peak']:7.0f}%")
+        print(
+            f"{name:32s} {r['train_img_s']:8.1f} {r['train_gflop_s']:9.1f} {100 * r['utilisation_vs_matmul_peak']:7.0f}%"
+        )
     for name, r in inference.items():
-        print(f"inference {name}: {r['latency_ms_1']:.1f} ms / image, {r['throughput_img_s']:.0f} img/s at batch {r['batch']}")
+        print(
+            f"inference {name}: {r['latency_ms_1']:.1f} ms / image, {r['throughput_img_s']:.0f} img/s at batch {r['batch']}"
+        )
     if result["bf16_speedup_vs_fp32_default"]:
         print(f"bf16 speed-up over fp32 default layout: {result['bf16_speedup_vs_fp32_default']:.2f}x")
     write_json(args.json, result)

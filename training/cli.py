@@ -9,8 +9,13 @@ from pathlib import Path
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config, e.g. training/configs/full.yaml")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value (repeatable), e.g. --set steps=100 --set model_overrides.width=0.25")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value (repeatable), e.g. --set steps=100 --set model_overrides.width=0.25",
+    )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where its last checkpoint left it")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/<name>)")
     p.add_argument("--stop-after", type=int, help="stop after this many steps of this invocation (resume later)")
@@ -33,9 +38,11 @@ def cmd_train(args) -> int:
     summary = train(cfg, run_dir, resume=bool(args.resume), progress=not args.no_progress, stop_after=args.stop_after)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
         final = summary["final"]
-        print(f"{summary['name']}: step {summary['steps']} ({'finished' if summary['finished'] else 'paused'}), "
-              f"loss {final.get('loss', float('nan')):.4f}, accuracy {final.get('accuracy', float('nan')):.3f}, "
-              f"{summary['images_per_s']:.1f} img/s -> {summary['checkpoint']}")
+        print(
+            f"{summary['name']}: step {summary['steps']} ({'finished' if summary['finished'] else 'paused'}), "
+            f"loss {final.get('loss', float('nan')):.4f}, accuracy {final.get('accuracy', float('nan')):.3f}, "
+            f"{summary['images_per_s']:.1f} img/s -> {summary['checkpoint']}"
+        )
         write_json(args.json, summary)
     return 0
 
@@ -72,7 +79,10 @@ def add_commands(sub) -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=6, help="timed training steps per setting")
     p.add_argument("--device", default="auto")
-    p.add_argument("--compile", action="store_true",
-                   help="also time training under torch.compile (compiling takes a minute or two on CPU)")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time training under torch.compile (compiling takes a minute or two on CPU)",
+    )
     p.add_argument("--json", metavar="PATH")
     p.set_defaults(func=cmd_benchmark)

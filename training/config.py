@@ -106,16 +106,19 @@ class TrainConfig:
         from interpface.faces.occluders import OCCLUDER_KINDS
 
         if self.occluder not in ("rectangle", "mix", *OCCLUDER_KINDS):
-            raise ConfigError(f"occluder must be rectangle, mix or one of {', '.join(OCCLUDER_KINDS)}; "
-                              f"got {self.occluder!r}")
+            raise ConfigError(
+                f"occluder must be rectangle, mix or one of {', '.join(OCCLUDER_KINDS)}; got {self.occluder!r}"
+            )
         if self.psi_init_norm is not None and (not self.init_from or not self.psi_init_norm > 0):
             raise ConfigError("psi_init_norm needs init_from and a positive norm")
         if self.uses_distillation and not self.teacher:
             raise ConfigError("w_distill_cosine / w_distill_relation need teacher: NAME (e.g. dlib_resnet_v1)")
         self.occluder_size = tuple(float(v) for v in self.occluder_size)
         if self.occluder_height_max is not None and not self.occluder_height_max >= self.occluder_size[1]:
-            raise ConfigError(f"occluder_height_max ({self.occluder_height_max}) must be at least the occluder's "
-                              f"height ({self.occluder_size[1]})")
+            raise ConfigError(
+                f"occluder_height_max ({self.occluder_height_max}) must be at least the occluder's "
+                f"height ({self.occluder_size[1]})"
+            )
         if self.w_distill_occluded < 0:
             raise ConfigError("w_distill_occluded must be >= 0")
 

@@ -49,8 +49,14 @@ class TrainingSet:
         return h.hexdigest()[:16]
 
 
-def load_training_set(dataset: str = "lfw", split: str = "devtrain", data_root=None, cache_dir=None,
-                      exclude_fallback: bool = True, teacher: str | None = None) -> TrainingSet:
+def load_training_set(
+    dataset: str = "lfw",
+    split: str = "devtrain",
+    data_root=None,
+    cache_dir=None,
+    exclude_fallback: bool = True,
+    teacher: str | None = None,
+) -> TrainingSet:
     """The prepared images of a split. LFW: 'devtrain' (View 1 DevTrain people: disjoint from
     DevTest) or 'all'. Other datasets: every prepared image; classes = identity folders.
     teacher: name of cached teacher descriptors to attach as distillation targets."""
@@ -62,8 +68,9 @@ def load_training_set(dataset: str = "lfw", split: str = "devtrain", data_root=N
         wanted = [r.relpath for r in LFWProtocols.load(ds.protocol_dir).dev_train_images]
         rows = cache.rows(wanted, missing_ok=True)
         if np.any(rows < 0):
-            raise DatasetError(f"{int((rows < 0).sum())} DevTrain images are not prepared; run "
-                               "`interpface data prepare --dataset lfw`")
+            raise DatasetError(
+                f"{int((rows < 0).sum())} DevTrain images are not prepared; run `interpface data prepare --dataset lfw`"
+            )
     elif split == "all":
         rows = np.arange(len(cache))
     else:
@@ -107,9 +114,22 @@ def teacher_targets(descriptors: np.ndarray) -> np.ndarray:
 class BatchMaker:
     """Turns a step number into this rank's batch (see the module docstring)."""
 
-    def __init__(self, data: TrainingSet, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 crop: int = 96, flip: bool = True, occlusion: bool = False, occluder_size=(32.0, 12.0),
-                 occluder: str = "rectangle", pairs_per_batch: int = 0, occluder_height_max: float | None = None):
+    def __init__(
+        self,
+        data: TrainingSet,
+        batch_size: int,
+        *,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        crop: int = 96,
+        flip: bool = True,
+        occlusion: bool = False,
+        occluder_size=(32.0, 12.0),
+        occluder: str = "rectangle",
+        pairs_per_batch: int = 0,
+        occluder_height_max: float | None = None,
+    ):
         if batch_size % world_size:
             raise ValueError(f"global batch {batch_size} is not divisible by {world_size} ranks")
         self.data, self.batch_size, self.seed = data, batch_size, seed
@@ -142,15 +162,15 @@ class BatchMaker:
     def indices(self, step: int) -> np.ndarray:
         epoch, k = divmod(step, self.steps_per_epoch)
         self.set_epoch(epoch)
-        global_batch = self._perm[k * self.batch_size:(k + 1) * self.batch_size]
+        global_batch = self._perm[k * self.batch_size : (k + 1) * self.batch_size]
         if self.pairs_per_batch:
             # the first 2 * P slots: P seeded identities x 2 of their images; the rest from the epoch order
             rng = np.random.default_rng([self.seed, 3, step])
             who = rng.choice(len(self._multi), size=self.pairs_per_batch, replace=False)
             pairs = np.concatenate([rng.choice(self._multi[w], size=2, replace=False) for w in who])
-            global_batch = np.concatenate([pairs, global_batch[:self.batch_size - len(pairs)]])
+            global_batch = np.concatenate([pairs, global_batch[: self.batch_size - len(pairs)]])
         per_rank = self.batch_size // self.world_size
-        return global_batch[self.rank * per_rank:(self.rank + 1) * per_rank]
+        return global_batch[self.rank * per_rank : (self.rank + 1) * per_rank]
 
     def _occlude(self, crops: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One physical occluder for the batch (same draw on every rank): the rectangle or a realistic one."""
@@ -185,7 +205,7 @@ class BatchMaker:
         offs, flips = offs[sl], flips[sl]
         out = {}
         for key, arr in zip(("clean", "occluded"), images):
-            cut = np.stack([a[y:y + self.crop, x:x + self.crop] for a, (y, x) in zip(arr, offs)])
+            cut = np.stack([a[y : y + self.crop, x : x + self.crop] for a, (y, x) in zip(arr, offs)])
             cut[flips] = cut[flips, :, ::-1]
             out[key] = torch.from_numpy(np.ascontiguousarray(cut)).permute(0, 3, 1, 2).float().div_(255)
         out["labels"] = torch.from_numpy(self.data.labels[idx])

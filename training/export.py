@@ -28,7 +28,9 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, comman
         "command": command or f"interpface train --config training/configs/{info['training']['name']}.yaml",
         "steps": info.get("step"),
         "finished": info.get("step") == info["training"]["steps"],
-        "train_seconds": info.get("train_seconds", summary.get("train_seconds", summary.get("seconds_this_invocation"))),
+        "train_seconds": info.get(
+            "train_seconds", summary.get("train_seconds", summary.get("seconds_this_invocation"))
+        ),
         "images_per_s": summary.get("images_per_s"),
         "bf16": summary.get("bf16"),
         "device": summary.get("device"),

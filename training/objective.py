@@ -53,8 +53,13 @@ class SiameseObjective(nn.Module):
             return feature_selection_mask(d[None], torch.zeros_like(d)[None], self.cfg.fad_mode, self.cfg.fad_t)
         return feature_selection_mask(f_clean, f_occ, self.cfg.fad_mode, self.cfg.fad_t)
 
-    def forward(self, clean: torch.Tensor, occluded: torch.Tensor | None, labels: torch.Tensor,
-                teacher: torch.Tensor | None = None) -> dict:
+    def forward(
+        self,
+        clean: torch.Tensor,
+        occluded: torch.Tensor | None,
+        labels: torch.Tensor,
+        teacher: torch.Tensor | None = None,
+    ) -> dict:
         cfg = self.cfg
         b = clean.shape[0]
         x = clean if occluded is None else torch.cat([clean, occluded])
@@ -71,17 +76,20 @@ class SiameseObjective(nn.Module):
             f_occ = inter.f[b:].float()
             if cfg.occluded_identity_plain:
                 terms["occluded_identity"] = cfg.w_occluded_identity * self.identity(
-                    self.net.logits(inter.f[b:]).float(), labels)
+                    self.net.logits(inter.f[b:]).float(), labels
+                )
             elif cfg.uses_fad:
                 # Normalised, the FAD term sees the direction verification compares, not the scale.
-                fc, fo = (F.normalize(f_clean, dim=1), F.normalize(f_occ, dim=1)) if cfg.fad_normalize \
-                    else (f_clean, f_occ)
+                fc, fo = (
+                    (F.normalize(f_clean, dim=1), F.normalize(f_occ, dim=1)) if cfg.fad_normalize else (f_clean, f_occ)
+                )
                 tau = self._tau(fc, fo)
                 if cfg.w_fad > 0:
                     terms["fad"] = cfg.w_fad * self.fad(fc, fo, tau)
                 if cfg.w_occluded_identity > 0:
                     terms["occluded_identity"] = cfg.w_occluded_identity * self.occluded_identity(
-                        f_occ, tau, labels, self.net.classifier)
+                        f_occ, tau, labels, self.net.classifier
+                    )
         if cfg.uses_distillation:
             if teacher is None:
                 raise ValueError("distillation weights are set but the batch has no teacher targets")
@@ -91,11 +99,17 @@ class SiameseObjective(nn.Module):
             if occluded is not None and cfg.distill_occluded:
                 branches.append((inter.f[b:], cfg.w_distill_occluded))
             if cfg.w_distill_cosine > 0:
-                terms["distill_cosine"] = cfg.w_distill_cosine * sum(
-                    w * self.distill_cosine(self.net.teacher_projection(f), teacher) for f, w in branches) / len(branches)
+                terms["distill_cosine"] = (
+                    cfg.w_distill_cosine
+                    * sum(w * self.distill_cosine(self.net.teacher_projection(f), teacher) for f, w in branches)
+                    / len(branches)
+                )
             if cfg.w_distill_relation > 0:
-                terms["distill_relation"] = cfg.w_distill_relation * sum(
-                    w * self.distill_relation(f, teacher) for f, w in branches) / len(branches)
+                terms["distill_relation"] = (
+                    cfg.w_distill_relation
+                    * sum(w * self.distill_relation(f, teacher) for f, w in branches)
+                    / len(branches)
+                )
         terms["loss"] = sum(terms.values())
         with torch.no_grad():
             terms["accuracy"] = (logits_clean.argmax(dim=1) == labels).float().mean()

@@ -33,8 +33,21 @@ from .config import TrainConfig
 from .data import BatchMaker, TrainingSet, load_training_set
 from .objective import SiameseObjective
 
-LOG_FIELDS = ("step", "epoch", "loss", "identity", "sad_filter", "sad_response", "fad", "occluded_identity",
-              "distill_cosine", "distill_relation", "accuracy", "lr", "images_per_s")
+LOG_FIELDS = (
+    "step",
+    "epoch",
+    "loss",
+    "identity",
+    "sad_filter",
+    "sad_response",
+    "fad",
+    "occluded_identity",
+    "distill_cosine",
+    "distill_relation",
+    "accuracy",
+    "lr",
+    "images_per_s",
+)
 
 
 class TrainingDivergedError(InterpfaceError):
@@ -77,6 +90,7 @@ def _lr_lambda(cfg: TrainConfig):
             return 1.0
         progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
     return f
 
 
@@ -88,8 +102,9 @@ def _latest(run_dir: Path) -> Path | None:
 
 
 def _build_model(cfg: TrainConfig, data: TrainingSet) -> InterpretableFaceNet:
-    model_cfg = get_model_config(cfg.model, **{"teacher_dim": cfg.teacher_dim, **cfg.model_overrides},
-                                 num_classes=data.num_classes)
+    model_cfg = get_model_config(
+        cfg.model, **{"teacher_dim": cfg.teacher_dim, **cfg.model_overrides}, num_classes=data.num_classes
+    )
     net = InterpretableFaceNet(model_cfg)
     if cfg.init_from:
         src, info = load_model(cfg.init_from)
@@ -117,8 +132,15 @@ def _build_model(cfg: TrainConfig, data: TrainingSet) -> InterpretableFaceNet:
     return net
 
 
-def train(cfg: TrainConfig, run_dir: str | os.PathLike | None = None, *, resume: bool = False,
-          data: TrainingSet | None = None, progress: bool = True, stop_after: int | None = None) -> dict:
+def train(
+    cfg: TrainConfig,
+    run_dir: str | os.PathLike | None = None,
+    *,
+    resume: bool = False,
+    data: TrainingSet | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> dict:
     """Train (or continue) a run; returns the summary dict. `stop_after` ends early after that many
     steps of this invocation (used by tests and to split long runs into sessions)."""
     rank, world, device = _setup_distributed(cfg)
@@ -126,15 +148,19 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike | None = None, *, resume:
     run_dir = Path(run_dir) if run_dir else Path(cfg.out_dir) / cfg.name
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    data = data if data is not None else load_training_set(cfg.dataset, cfg.split, cfg.data_root, cfg.cache_dir,
-                                                            cfg.exclude_fallback, cfg.teacher)
+    data = (
+        data
+        if data is not None
+        else load_training_set(cfg.dataset, cfg.split, cfg.data_root, cfg.cache_dir, cfg.exclude_fallback, cfg.teacher)
+    )
     torch.manual_seed(cfg.seed)
     net = _build_model(cfg, data).to(device)
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
     objective = SiameseObjective(net, cfg).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
-                                 weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.Adam(
+        net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
     start, seconds_before = 0, 0.0
     if resume:
@@ -163,17 +189,33 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike | None = None, *, resume:
         return json.loads((run_dir / "summary.json").read_text())
     model = objective
     if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
+        model = torch.nn.parallel.DistributedDataParallel(
+            objective, device_ids=[device.index] if device.type == "cuda" else None
+        )
     if cfg.compile:
         model = torch.compile(model)
-    batches = BatchMaker(data, cfg.batch_size, seed=cfg.seed, rank=rank, world_size=world, crop=cfg.crop,
-                         flip=cfg.flip, occlusion=cfg.occlusion, occluder_size=cfg.occluder_size,
-                         occluder=cfg.occluder, pairs_per_batch=cfg.pairs_per_batch,
-                         occluder_height_max=cfg.occluder_height_max)
+    batches = BatchMaker(
+        data,
+        cfg.batch_size,
+        seed=cfg.seed,
+        rank=rank,
+        world_size=world,
+        crop=cfg.crop,
+        flip=cfg.flip,
+        occlusion=cfg.occlusion,
+        occluder_size=cfg.occluder_size,
+        occluder=cfg.occluder,
+        pairs_per_batch=cfg.pairs_per_batch,
+        occluder_height_max=cfg.occluder_height_max,
+    )
     use_bf16 = cfg.bf16 and bf16_supported(device)
     logger = _Logger(run_dir, start, enabled=is_main)
-    extra = {"training": cfg.to_dict(), "class_names": data.class_names, "data_digest": data.digest,
-             "n_train_images": len(data)}
+    extra = {
+        "training": cfg.to_dict(),
+        "class_names": data.class_names,
+        "data_digest": data.digest,
+        "n_train_images": len(data),
+    }
     last_good = _latest(run_dir) if is_main else None
     t_start, images_done, last_terms = time.perf_counter(), 0, {}
     from tqdm import tqdm
@@ -198,7 +240,8 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike | None = None, *, resume:
             bar.close()
             raise TrainingDivergedError(
                 f"loss became {loss.item()} at step {step}; stopped. Last good checkpoint: "
-                f"{last_good or 'none'} (resume from it with a lower lr: --resume {run_dir} --set lr=...)")
+                f"{last_good or 'none'} (resume from it with a lower lr: --resume {run_dir} --set lr=...)"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -210,8 +253,12 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike | None = None, *, resume:
         if done % cfg.log_every == 0 or done == end:
             now = time.perf_counter()
             row = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in terms.items()}
-            row.update(step=done, epoch=step // batches.steps_per_epoch, lr=scheduler.get_last_lr()[0],
-                       images_per_s=window_imgs / max(now - window_t, 1e-9))
+            row.update(
+                step=done,
+                epoch=step // batches.steps_per_epoch,
+                lr=scheduler.get_last_lr()[0],
+                images_per_s=window_imgs / max(now - window_t, 1e-9),
+            )
             window_t, window_imgs = now, 0
             last_terms = row
             logger.log(row)
@@ -222,12 +269,22 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike | None = None, *, resume:
             last_good = _save(run_dir, net, optimizer, scheduler, done, extra)
     bar.close()
     seconds = time.perf_counter() - t_start
-    summary = {"name": cfg.name, "run_dir": str(run_dir), "steps": end, "finished": end >= cfg.steps,
-               "seconds_this_invocation": seconds, "train_seconds": seconds_before + seconds, "images_per_s": images_done / max(seconds, 1e-9),
-               "bf16": use_bf16, "world_size": world, "device": str(device),
-               "final": {k: v for k, v in last_terms.items() if k in LOG_FIELDS},
-               "n_train_images": len(data), "num_classes": data.num_classes,
-               "checkpoint": str(last_good) if last_good else None}
+    summary = {
+        "name": cfg.name,
+        "run_dir": str(run_dir),
+        "steps": end,
+        "finished": end >= cfg.steps,
+        "seconds_this_invocation": seconds,
+        "train_seconds": seconds_before + seconds,
+        "images_per_s": images_done / max(seconds, 1e-9),
+        "bf16": use_bf16,
+        "world_size": world,
+        "device": str(device),
+        "final": {k: v for k, v in last_terms.items() if k in LOG_FIELDS},
+        "n_train_images": len(data),
+        "num_classes": data.num_classes,
+        "checkpoint": str(last_good) if last_good else None,
+    }
     if world > 1:
         summary["rank_weight_checksums"] = _rank_checksums(net, world)
         summary["ranks_identical"] = len(set(summary["rank_weight_checksums"])) == 1
@@ -260,8 +317,9 @@ def _save(run_dir: Path, net, optimizer, scheduler, step: int, extra: dict) -> P
     if folder.exists():
         shutil.rmtree(folder)
     save_checkpoint(folder, net, model_config=net.config, extra={**extra, "step": step})
-    save_resume_state(folder / "resume.pt", {"optimizer": optimizer.state_dict(),
-                                             "scheduler": scheduler.state_dict(), "step": step})
+    save_resume_state(
+        folder / "resume.pt", {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step}
+    )
     tmp = run_dir / f".latest.json.tmp{os.getpid()}"
     tmp.write_text(json.dumps({"dir": str(folder.relative_to(run_dir)), "step": step}))
     os.replace(tmp, run_dir / "latest.json")

@@ -51,8 +51,9 @@ def batch_slices(n: int, batch_size: int) -> Iterator[slice]:
         yield slice(s, min(n, s + batch_size))
 
 
-def embed(model: Callable[[torch.Tensor], torch.Tensor], images, *, batch_size: int = 32,
-          size: int | None = None) -> np.ndarray:
+def embed(
+    model: Callable[[torch.Tensor], torch.Tensor], images, *, batch_size: int = 32, size: int | None = None
+) -> np.ndarray:
     """f of every image: (N, K) float32 (model(x) per batch under inference mode)."""
     size = size or (input_size(model) if isinstance(model, nn.Module) else CROP_SIZE)
     n = len(images)

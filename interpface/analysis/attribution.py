@@ -39,7 +39,9 @@ class EmbeddingTarget(nn.Module):
             raise InterpfaceError("give exactly one target: an embedding dimension or a reference embedding")
         self.model = model
         self.dim = None if dim is None else int(dim)
-        self.register_buffer("reference", None if reference is None else torch.as_tensor(reference).float().reshape(1, -1))
+        self.register_buffer(
+            "reference", None if reference is None else torch.as_tensor(reference).float().reshape(1, -1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.model(x)
@@ -58,9 +60,19 @@ def _reference(model: nn.Module, reference, size: int):
         return model(to_input(reference, size))[0].float()
 
 
-def pixel_attribution(model: nn.Module, image, *, method: str = "gradcam", dim: int | None = None,
-                      reference=None, baseline: float = 0.0, steps: int = 32, window: int = 12,
-                      stride: int = 6, batch_size: int = 16) -> np.ndarray:
+def pixel_attribution(
+    model: nn.Module,
+    image,
+    *,
+    method: str = "gradcam",
+    dim: int | None = None,
+    reference=None,
+    baseline: float = 0.0,
+    steps: int = 32,
+    window: int = 12,
+    stride: int = 6,
+    batch_size: int = 16,
+) -> np.ndarray:
     """(S, S) attribution map of one face for one target.
 
     image: (110, 110, 3) uint8 crop or (3, S, S) tensor in [0, 1]; dim: embedding dimension, or
@@ -86,27 +98,42 @@ def pixel_attribution(model: nn.Module, image, *, method: str = "gradcam", dim: 
         attr = LayerGradCam(target, layer).attribute(x, relu_attributions=False)
         out = LayerAttribution.interpolate(attr, (size, size), interpolate_mode="bilinear")[0, 0]
     elif method == "integrated_gradients":
-        attr = IntegratedGradients(target).attribute(x, baselines=float(baseline), n_steps=int(steps),
-                                                     internal_batch_size=batch_size)
+        attr = IntegratedGradients(target).attribute(
+            x, baselines=float(baseline), n_steps=int(steps), internal_batch_size=batch_size
+        )
         out = attr[0].sum(dim=0)
     else:
-        attr = Occlusion(target).attribute(x, sliding_window_shapes=(3, window, window), strides=(3, stride, stride),
-                                           baselines=float(baseline), perturbations_per_eval=batch_size)
+        attr = Occlusion(target).attribute(
+            x,
+            sliding_window_shapes=(3, window, window),
+            strides=(3, stride, stride),
+            baselines=float(baseline),
+            perturbations_per_eval=batch_size,
+        )
         out = attr[0, 0]
     return out.detach().float().numpy()
 
 
-_METHOD_ALIASES = {"gradcam": "gradcam", "layergradcam": "gradcam", "grad-cam": "gradcam",
-                   "integrated_gradients": "integrated_gradients", "integratedgradients": "integrated_gradients",
-                   "ig": "integrated_gradients", "occlusion": "occlusion"}
+_METHOD_ALIASES = {
+    "gradcam": "gradcam",
+    "layergradcam": "gradcam",
+    "grad-cam": "gradcam",
+    "integrated_gradients": "integrated_gradients",
+    "integratedgradients": "integrated_gradients",
+    "ig": "integrated_gradients",
+    "occlusion": "occlusion",
+}
 
 
-def attribute(model: nn.Module, crop, *, method: str = "gradcam", dimension: int | None = None,
-              other_crop=None, **kwargs) -> np.ndarray:
+def attribute(
+    model: nn.Module, crop, *, method: str = "gradcam", dimension: int | None = None, other_crop=None, **kwargs
+) -> np.ndarray:
     """Convenience form of :func:`pixel_attribution`: method names as captum spells them
     ("LayerGradCam", "IntegratedGradients", "Occlusion") or ours; `dimension` or `other_crop` (a second
     face for the cosine target). Returns the (S, S) map in network-input pixels."""
     key = _METHOD_ALIASES.get(str(method).replace(" ", "").lower())
     if key is None:
-        raise InterpfaceError(f"unknown attribution method {method!r}; use LayerGradCam, IntegratedGradients or Occlusion")
+        raise InterpfaceError(
+            f"unknown attribution method {method!r}; use LayerGradCam, IntegratedGradients or Occlusion"
+        )
     return pixel_attribution(model, crop, method=key, dim=dimension, reference=other_crop, **kwargs)

@@ -32,12 +32,18 @@ def load_faces(cache, rows) -> Faces:
     order = np.argsort(rows, kind="stable")
     crops = np.empty((len(rows),) + cache.crops.shape[1:], np.uint8)
     crops[order] = cache.crops[rows[order]]
-    return Faces(crops, np.asarray(cache.landmarks[rows], dtype=np.float32), [cache.relpaths[r] for r in rows],
-                 [cache.identities[r] for r in rows], rows)
+    return Faces(
+        crops,
+        np.asarray(cache.landmarks[rows], dtype=np.float32),
+        [cache.relpaths[r] for r in rows],
+        [cache.identities[r] for r in rows],
+        rows,
+    )
 
 
-def load_devtest_faces(n: int | None = 1000, *, seed: int = 0, data_root=None, cache_dir=None,
-                       exclude_fallback: bool = True) -> Faces:
+def load_devtest_faces(
+    n: int | None = 1000, *, seed: int = 0, data_root=None, cache_dir=None, exclude_fallback: bool = True
+) -> Faces:
     """n images drawn without replacement (seeded) from LFW View-1 DevTest, in cache order; all of them
     when n is None or larger than the set. Images whose face was not detected (``fallback``) are left
     out unless exclude_fallback=False. Raises DatasetError / CacheError when LFW or its prepared cache

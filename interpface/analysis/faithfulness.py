@@ -73,8 +73,17 @@ def pixel_order(saliency: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 @torch.inference_mode()
-def deletion_insertion(model: nn.Module, face_a, face_b, saliency: np.ndarray, *, baseline: str = "black",
-                       steps: int = 20, batch_size: int = 32, seed: int = 0) -> Curves:
+def deletion_insertion(
+    model: nn.Module,
+    face_a,
+    face_b,
+    saliency: np.ndarray,
+    *,
+    baseline: str = "black",
+    steps: int = 20,
+    batch_size: int = 32,
+    seed: int = 0,
+) -> Curves:
     """Deletion and insertion curves of B's pixels in the order of `saliency` (S, S).
 
     face_a: crop, (3, S, S) tensor or embedding (K,); face_b: crop or (3, S, S) tensor."""
@@ -83,8 +92,11 @@ def deletion_insertion(model: nn.Module, face_a, face_b, saliency: np.ndarray, *
     if np.asarray(saliency).shape != (size, size):
         raise InterpfaceError(f"saliency must be ({size}, {size}), got {np.asarray(saliency).shape}")
     arr = face_a.detach() if isinstance(face_a, torch.Tensor) else np.asarray(face_a)
-    f_a = (torch.as_tensor(np.asarray(arr), dtype=torch.float32) if arr.ndim == 1
-           else model(to_input(face_a, size))[0].float())
+    f_a = (
+        torch.as_tensor(np.asarray(arr), dtype=torch.float32)
+        if arr.ndim == 1
+        else model(to_input(face_a, size))[0].float()
+    )
     base = baseline_image(x, baseline)
     order = torch.from_numpy(pixel_order(saliency, seed))
     counts = np.rint(np.linspace(0, size * size, steps + 1)).astype(int)

@@ -20,12 +20,18 @@ from interpface.faces.occlusion import DEFAULT_OCCLUDER_SIZE, OcclusionRect, occ
 from interpface.faces.template import Template, default_template
 from interpface.models.face_model import FaceModel
 
-__all__ = ["FeatureDifferences", "DEFAULT_REGIONS", "region_rects", "location_grid", "feature_differences",
-           "sorted_differences", "difference_summary"]
+__all__ = [
+    "FeatureDifferences",
+    "DEFAULT_REGIONS",
+    "region_rects",
+    "location_grid",
+    "feature_differences",
+    "sorted_differences",
+    "difference_summary",
+]
 
 #: Regions analysed by default (all named template regions; "eyes" is both eyes at once, Fig. 6a).
-DEFAULT_REGIONS = ("eyes", "left_eye", "right_eye", "nose", "mouth", "forehead", "left_cheek",
-                   "right_cheek", "chin")
+DEFAULT_REGIONS = ("eyes", "left_eye", "right_eye", "nose", "mouth", "forehead", "left_cheek", "right_cheek", "chin")
 
 
 @dataclass
@@ -47,14 +53,17 @@ class FeatureDifferences:
         return np.array([[r.cx, r.cy, r.width, r.height, r.angle] for r in self.rects], dtype=np.float64).reshape(-1, 5)
 
 
-def region_rects(regions: Sequence[str] = DEFAULT_REGIONS, template: Template | None = None) -> dict[str, OcclusionRect]:
+def region_rects(
+    regions: Sequence[str] = DEFAULT_REGIONS, template: Template | None = None
+) -> dict[str, OcclusionRect]:
     """Occluders centred on named regions, covering each (at least the paper's 32x12)."""
     template = template or default_template()
     return {name: region_rect(name, template) for name in regions}
 
 
-def location_grid(template: Template | None = None, n: int | tuple[int, int] = 3,
-                  size: tuple[float, float] = DEFAULT_OCCLUDER_SIZE) -> dict[str, OcclusionRect]:
+def location_grid(
+    template: Template | None = None, n: int | tuple[int, int] = 3, size: tuple[float, float] = DEFAULT_OCCLUDER_SIZE
+) -> dict[str, OcclusionRect]:
     """An nx x ny grid of occluders whose centres span the template's face box (inset by half the
     occluder so each stays on the face), named "grid_r{row}c{col}"."""
     template = template or default_template()
@@ -63,14 +72,25 @@ def location_grid(template: Template | None = None, n: int | tuple[int, int] = 3
     w, h = size
     xs = np.linspace(x0 + w / 2, x1 - w / 2, nx) if nx > 1 else np.array([(x0 + x1) / 2])
     ys = np.linspace(y0 + h / 2, y1 - h / 2, ny) if ny > 1 else np.array([(y0 + y1) / 2])
-    return {f"grid_r{r}c{c}": OcclusionRect(float(x), float(y), float(w), float(h))
-            for r, y in enumerate(ys) for c, x in enumerate(xs)}
+    return {
+        f"grid_r{r}c{c}": OcclusionRect(float(x), float(y), float(w), float(h))
+        for r, y in enumerate(ys)
+        for c, x in enumerate(xs)
+    }
 
 
-def feature_differences(model: FaceModel, crops: np.ndarray, landmarks: np.ndarray,
-                        occluders: dict[str, OcclusionRect], *, f_clean: np.ndarray | None = None,
-                        batch_size: int = 32, template: Template | None = None, fill: int = 0,
-                        progress: Callable[[int], None] | None = None) -> FeatureDifferences:
+def feature_differences(
+    model: FaceModel,
+    crops: np.ndarray,
+    landmarks: np.ndarray,
+    occluders: dict[str, OcclusionRect],
+    *,
+    f_clean: np.ndarray | None = None,
+    batch_size: int = 32,
+    template: Template | None = None,
+    fill: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> FeatureDifferences:
     """Mean |f(I) - f(I^)| for each occluder, f = :meth:`FaceModel.filter_features` (ours: the
     representation; a black box: the spatial means of its default layer's channels).
 
@@ -83,8 +103,12 @@ def feature_differences(model: FaceModel, crops: np.ndarray, landmarks: np.ndarr
     template = template or default_template()
     if f_clean is None:
         with torch.inference_mode():
-            f_clean = np.concatenate([model.filter_features(np.asarray(crops[sl]), landmarks[sl]).float().numpy()
-                                      for sl in batch_slices(len(crops), batch_size)])
+            f_clean = np.concatenate(
+                [
+                    model.filter_features(np.asarray(crops[sl]), landmarks[sl]).float().numpy()
+                    for sl in batch_slices(len(crops), batch_size)
+                ]
+            )
     f_clean = np.asarray(f_clean, dtype=np.float32)
     n, k = f_clean.shape
     names = list(occluders)
@@ -94,7 +118,9 @@ def feature_differences(model: FaceModel, crops: np.ndarray, landmarks: np.ndarr
         for i, name in enumerate(names):
             rect = occluders[name]
             for sl in batch_slices(n, batch_size):
-                occluded, _, _, _ = occlude_batch(np.asarray(crops[sl]), landmarks[sl], None, template, fill=fill, rect=rect)
+                occluded, _, _, _ = occlude_batch(
+                    np.asarray(crops[sl]), landmarks[sl], None, template, fill=fill, rect=rect
+                )
                 f_occ = model.filter_features(occluded, landmarks[sl]).float().numpy()
                 d = np.abs(f_clean[sl].astype(np.float64) - f_occ)
                 mean_abs[i] += d.sum(axis=0)
@@ -102,8 +128,9 @@ def feature_differences(model: FaceModel, crops: np.ndarray, landmarks: np.ndarr
                 if progress is not None:
                     progress(sl.stop - sl.start)
     mean_abs /= max(n, 1)
-    return FeatureDifferences(names, [occluders[nm] for nm in names], mean_abs, image_mean,
-                              {"n_images": int(n), "fill": int(fill)})
+    return FeatureDifferences(
+        names, [occluders[nm] for nm in names], mean_abs, image_mean, {"n_images": int(n), "fill": int(fill)}
+    )
 
 
 def sorted_differences(mean_abs: np.ndarray) -> np.ndarray:
@@ -120,5 +147,9 @@ def difference_summary(mean_abs: np.ndarray) -> dict[str, float]:
     if total <= 0:
         return {"mean": 0.0, "max": 0.0, "dims_50": 0, "dims_90": 0}
     c = np.cumsum(s) / total
-    return {"mean": float(d.mean()), "max": float(d.max()),
-            "dims_50": int(np.searchsorted(c, 0.5 - 1e-12) + 1), "dims_90": int(np.searchsorted(c, 0.9 - 1e-12) + 1)}
+    return {
+        "mean": float(d.mean()),
+        "max": float(d.max()),
+        "dims_50": int(np.searchsorted(c, 0.5 - 1e-12) + 1),
+        "dims_90": int(np.searchsorted(c, 0.9 - 1e-12) + 1),
+    }

@@ -19,8 +19,15 @@ from interpface.analysis._common import batch_slices, input_size, to_input
 from interpface.errors import InterpfaceError
 from interpface.models.face_model import PART_FILTERS, FaceModel
 
-__all__ = ["RESPONSE_STAGES", "Heatmaps", "response_maps", "upsample_maps", "response_heatmaps",
-           "choose_filters", "choose_faces"]
+__all__ = [
+    "RESPONSE_STAGES",
+    "Heatmaps",
+    "response_maps",
+    "upsample_maps",
+    "response_heatmaps",
+    "choose_filters",
+    "choose_faces",
+]
 
 #: Which response maps: "smooth" psi' = g * LMF(psi) (default, what the peaks use), "lmf", "raw" psi.
 RESPONSE_STAGES = {"smooth": "psi_smooth", "lmf": "psi_lmf", "raw": "psi"}
@@ -40,8 +47,7 @@ class Heatmaps:
     stage: str = "smooth"
 
 
-def response_maps(model: nn.Module, images, filters=None, *, stage: str = "smooth",
-                  batch_size: int = 32) -> np.ndarray:
+def response_maps(model: nn.Module, images, filters=None, *, stage: str = "smooth", batch_size: int = 32) -> np.ndarray:
     """Signed response maps (N, F, G, G) float32 of the chosen filters (all when None) for aligned
     crops (N, 110, 110, 3) uint8 or input tensors (N, 3, S, S)."""
     if stage not in RESPONSE_STAGES:
@@ -67,15 +73,24 @@ def upsample_maps(maps: np.ndarray, size: int = 96) -> np.ndarray:
     return up.reshape(lead + (size, size)).numpy()
 
 
-def response_heatmaps(model: FaceModel, crops: np.ndarray, filters, *, stage: str = "smooth",
-                      batch_size: int = 32, landmarks: np.ndarray | None = None) -> Heatmaps:
+def response_heatmaps(
+    model: FaceModel,
+    crops: np.ndarray,
+    filters,
+    *,
+    stage: str = "smooth",
+    batch_size: int = 32,
+    landmarks: np.ndarray | None = None,
+) -> Heatmaps:
     """Heatmaps of `filters` over faces: crops (N, 110, 110, 3) uint8 -> :class:`Heatmaps`.
 
     With part filters: psi' (or the `stage` asked for) over the network input. Otherwise (pass the
     faces' `landmarks` (N, 68, 2)) the filters are the channels of the default layer, resampled into
     the aligned crop (images are then the 110 px crops, and cells the model's input does not reach are 0)."""
     if not model.has(PART_FILTERS):
-        return _face_model_heatmaps(model, np.asarray(crops), np.asarray(filters, dtype=np.int64).reshape(-1), landmarks)
+        return _face_model_heatmaps(
+            model, np.asarray(crops), np.asarray(filters, dtype=np.int64).reshape(-1), landmarks
+        )
     model = model.part_filters
     filters = np.asarray(filters, dtype=np.int64).reshape(-1)
     k = getattr(getattr(model, "config", None), "num_filters", None)

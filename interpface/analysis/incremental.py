@@ -57,7 +57,7 @@ def _windows(src: torch.Tensor, oy, ox, h: int, w: int, batch=None) -> torch.Ten
     i when src holds one map; of src[batch[i]] when given). src: (B or 1, C, H, W)."""
     out = torch.empty((len(oy), src.shape[1], h, w), dtype=src.dtype, memory_format=torch.channels_last)
     for i, (b, y, x) in enumerate(zip(_sources(len(oy), src.shape[0], batch), oy, ox)):
-        out[i].copy_(src[b, :, y:y + h, x:x + w])
+        out[i].copy_(src[b, :, y : y + h, x : x + w])
     return out
 
 
@@ -65,7 +65,7 @@ def _paste(dst: torch.Tensor, oy, ox, values: torch.Tensor) -> None:
     """dst[i, :, oy[i]:oy[i]+h, ox[i]:ox[i]+w] = values[i] for every i, in place. values: (B, C, h, w)."""
     h, w = values.shape[-2:]
     for i, (y, x) in enumerate(zip(oy, ox)):
-        dst[i, :, y:y + h, x:x + w].copy_(values[i])
+        dst[i, :, y : y + h, x : x + w].copy_(values[i])
 
 
 def _add_clipped(dst: torch.Tensor, batch, oy, ox, values: torch.Tensor) -> None:
@@ -75,7 +75,7 @@ def _add_clipped(dst: torch.Tensor, batch, oy, ox, values: torch.Tensor) -> None
     for i, (b, y, x) in enumerate(zip(batch, oy, ox)):
         y, x = int(y), int(x)
         ya, yb, xa, xb = max(0, -y), min(h, g - y), max(0, -x), min(w, g - x)
-        dst[b, :, y + ya:y + yb, x + xa:x + xb].add_(values[i, :, ya:yb, xa:xb])
+        dst[b, :, y + ya : y + yb, x + xa : x + xb].add_(values[i, :, ya:yb, xa:xb])
 
 
 class OcclusionForward:
@@ -88,8 +88,9 @@ class OcclusionForward:
     input the same way.
     """
 
-    def __init__(self, model: nn.Module, x_clean: torch.Tensor, *, enabled: bool = True,
-                 dims: np.ndarray | None = None):
+    def __init__(
+        self, model: nn.Module, x_clean: torch.Tensor, *, enabled: bool = True, dims: np.ndarray | None = None
+    ):
         self.model = model
         self.structured = self._supported(model)
         self.enabled = enabled and self.structured
@@ -121,9 +122,15 @@ class OcclusionForward:
             return False
         for name, _, _ in model._BACKBONE:
             conv = getattr(getattr(model, name, None), "conv", None)
-            if not isinstance(conv, nn.Conv2d) or conv.kernel_size[0] != conv.kernel_size[1] \
-                    or conv.padding[0] != conv.padding[1] or conv.stride[0] != conv.stride[1] \
-                    or conv.dilation != (1, 1) or conv.groups != 1 or conv.kernel_size[0] < conv.stride[0]:
+            if (
+                not isinstance(conv, nn.Conv2d)
+                or conv.kernel_size[0] != conv.kernel_size[1]
+                or conv.padding[0] != conv.padding[1]
+                or conv.stride[0] != conv.stride[1]
+                or conv.dilation != (1, 1)
+                or conv.groups != 1
+                or conv.kernel_size[0] < conv.stride[0]
+            ):
                 return False
         return True
 
@@ -140,8 +147,13 @@ class OcclusionForward:
         if not self.enabled or not torch.equal(x, self.x_clean):
             return self._plain(x)
         last = len(self.names)
-        return self._finish(self.clean_out[-1], last, None, self.clean_out[self.names.index("conv33")],
-                            self.clean_out[self.names.index("conv43")])
+        return self._finish(
+            self.clean_out[-1],
+            last,
+            None,
+            self.clean_out[self.names.index("conv33")],
+            self.clean_out[self.names.index("conv43")],
+        )
 
     def order(self, boxes: np.ndarray) -> np.ndarray:
         """A processing order for occluded copies with these boxes (B, 4): copies whose changed
@@ -180,7 +192,7 @@ class OcclusionForward:
         i33 = self.names.index("conv33")
         full33 = None  # the whole conv33 map (the hypercolumn needs it), once the incremental part passed it
         # at most up to conv42: conv43 and conv53 enter the hypercolumn as whole maps too
-        for li, name in enumerate(self.names[:self.names.index("conv43")]):
+        for li, name in enumerate(self.names[: self.names.index("conv43")]):
             layer = getattr(model, name)
             k, s, p = layer.conv.kernel_size[0], layer.conv.stride[0], layer.conv.padding[0]
             d_out = self.clean_out[li].shape[-1]
@@ -245,8 +257,10 @@ class OcclusionForward:
             sel = (lambda t: t) if d is None else (lambda t: t[d])
             weight = sel(conv.weight.detach())
             hc = model.conv33.conv.out_channels
-            parts = {part: weight[:, i * hc:(i + 1) * hc].contiguous(memory_format=torch.channels_last)
-                     for i, part in enumerate(_PARTS)}
+            parts = {
+                part: weight[:, i * hc : (i + 1) * hc].contiguous(memory_format=torch.channels_last)
+                for i, part in enumerate(_PARTS)
+            }
             bias = None if conv.bias is None else sel(conv.bias.detach())
             bn = None
             if model.psi_bn is not None:
@@ -301,8 +315,14 @@ class OcclusionForward:
             cache[name] = (weight, bias * scale + bn.bias.detach())
         return cache[name]
 
-    def _finish(self, a: torch.Tensor, start: int, boxes: np.ndarray | None = None,
-                c33: torch.Tensor | None = None, c43: torch.Tensor | None = None) -> torch.Tensor:
+    def _finish(
+        self,
+        a: torch.Tensor,
+        start: int,
+        boxes: np.ndarray | None = None,
+        c33: torch.Tensor | None = None,
+        c43: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The rest of InterpretableFaceNet.forward from backbone layer `start`, whose input is `a`
         (the normalised image when start = 0). Mirrors models._hypercolumn / _psi / forward, with Psi
         restricted to ``dims`` when set; tests compare it with the model. ``boxes``: (B, 4) input
@@ -334,8 +354,9 @@ class OcclusionForward:
             phi = model.phi_conv(torch.cat([self._entry(p)(parts[p]) for p in _PARTS], dim=1))
             psi = F.conv2d(phi, _cat([weights[p] for p in _PARTS]), bias, padding=pad)
         elif boxes is None or conv.stride[0] != 1 or 2 * pad != k - 1 or not self.enabled:
-            psi = F.conv2d(_cat([self._entry(p)(parts[p]) for p in _PARTS]), _cat([weights[p] for p in _PARTS]),
-                           bias, padding=pad)
+            psi = F.conv2d(
+                _cat([self._entry(p)(parts[p]) for p in _PARTS]), _cat([weights[p] for p in _PARTS]), bias, padding=pad
+            )
         else:
             return self._psi_local_embedding(parts, boxes)
         return self._embedding(psi)
@@ -356,8 +377,11 @@ class OcclusionForward:
         local = self._changed(boxes)
         rest = [p for p in _PARTS if p not in local]
         clean = self._clean_parts()
-        deltas = [d for part, rect in local.items()
-                  for d in self._local_deltas(part, parts[part], rect, clean[part][1], weights[part])]
+        deltas = [
+            d
+            for part, rect in local.items()
+            for d in self._local_deltas(part, parts[part], rect, clean[part][1], weights[part])
+        ]
         entry, w_rest = _cat([self._entry(p)(parts[p]) for p in rest]), _cat([weights[p] for p in rest])
         psi = F.conv2d(entry, w_rest, bias, padding=pad).add_(sum(clean[p][0] for p in local))
         for idx, qy, qx, delta in deltas:

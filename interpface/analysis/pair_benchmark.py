@@ -44,8 +44,9 @@ def model_input_pairs(model: FaceModel, pairs: PairSet) -> PairSet:
         x01, _ = model.chips(crops, landmarks)
         return (x01 * 255).permute(0, 2, 3, 1).numpy().round().astype(np.uint8)
 
-    return PairSet(images(pairs.crops_a, pairs.landmarks_a), images(pairs.crops_b, pairs.landmarks_b), pairs.same,
-                   pairs.keys)
+    return PairSet(
+        images(pairs.crops_a, pairs.landmarks_a), images(pairs.crops_b, pairs.landmarks_b), pairs.same, pairs.keys
+    )
 
 
 def load_devtest_pairs(n: int, *, seed: int = 0, data_root=None, cache_dir=None) -> PairSet:
@@ -69,12 +70,27 @@ def load_devtest_pairs(n: int, *, seed: int = 0, data_root=None, cache_dir=None)
             chosen.append((cand[i], rows[i]))
     a = np.stack([np.asarray(cache.crops[r[0]]) for _, r in chosen])
     b = np.stack([np.asarray(cache.crops[r[1]]) for _, r in chosen])
-    return PairSet(a, b, np.array([p.same for p, _ in chosen]), [f"{p.a} | {p.b}" for p, _ in chosen],
-                   np.stack([cache.landmarks[r[0]] for _, r in chosen]), np.stack([cache.landmarks[r[1]] for _, r in chosen]))
+    return PairSet(
+        a,
+        b,
+        np.array([p.same for p, _ in chosen]),
+        [f"{p.a} | {p.b}" for p, _ in chosen],
+        np.stack([cache.landmarks[r[0]] for _, r in chosen]),
+        np.stack([cache.landmarks[r[1]] for _, r in chosen]),
+    )
 
 
-def faithfulness_table(model: FaceModel, pairs: PairSet, *, methods=None, baselines=BASELINES, steps: int = 20,
-                       seed: int = 0, progress=None, rise_masks: int = 512) -> dict:
+def faithfulness_table(
+    model: FaceModel,
+    pairs: PairSet,
+    *,
+    methods=None,
+    baselines=BASELINES,
+    steps: int = 20,
+    seed: int = 0,
+    progress=None,
+    rise_masks: int = 512,
+) -> dict:
     """Pair maps of every method on every pair, scored by deletion / insertion on the model's own input.
 
     {"rows": [per method: n pairs, seconds_per_map, and per baseline the mean / std over pairs of
@@ -84,8 +100,10 @@ def faithfulness_table(model: FaceModel, pairs: PairSet, *, methods=None, baseli
     methods = tuple(methods) if methods is not None else methods_for(model)
     net = model.input_net()
     pairs = model_input_pairs(model, pairs)
-    per = {m: {"seconds": [], **{f"{b}_{k}": [] for b in baselines for k in
-                                   ("sim_del", "sim_ins", "dis_del", "dis_ins")}} for m in methods}
+    per = {
+        m: {"seconds": [], **{f"{b}_{k}": [] for b in baselines for k in ("sim_del", "sim_ins", "dis_del", "dis_ins")}}
+        for m in methods
+    }
     curves = {m: {b: {k: [] for k in ("sim_del", "sim_ins", "dis_del", "dis_ins")} for b in baselines} for m in methods}
     fractions = None
     for i in range(len(pairs.same)):
@@ -94,8 +112,9 @@ def faithfulness_table(model: FaceModel, pairs: PairSet, *, methods=None, baseli
             per[m]["seconds"].append(pm.seconds)
             saliency, kind = (pm.similarity, "sim") if pairs.same[i] else (pm.dissimilarity, "dis")
             for b in baselines:
-                c = deletion_insertion(net, pairs.crops_a[i], pairs.crops_b[i], saliency, baseline=b, steps=steps,
-                                       seed=seed + i)
+                c = deletion_insertion(
+                    net, pairs.crops_a[i], pairs.crops_b[i], saliency, baseline=b, steps=steps, seed=seed + i
+                )
                 fractions = c.fractions
                 per[m][f"{b}_{kind}_del"].append(c.deletion_auc)
                 per[m][f"{b}_{kind}_ins"].append(c.insertion_auc)
@@ -103,19 +122,35 @@ def faithfulness_table(model: FaceModel, pairs: PairSet, *, methods=None, baseli
                 curves[m][b][f"{kind}_ins"].append(c.insertion)
         if progress is not None:
             progress(1)
-    names = {"sim_del": "similarity_deletion_auc", "sim_ins": "similarity_insertion_auc",
-             "dis_del": "dissimilarity_deletion_auc", "dis_ins": "dissimilarity_insertion_auc"}
+    names = {
+        "sim_del": "similarity_deletion_auc",
+        "sim_ins": "similarity_insertion_auc",
+        "dis_del": "dissimilarity_deletion_auc",
+        "dis_ins": "dissimilarity_insertion_auc",
+    }
     rows = []
     for m in methods:
-        row = {"method": m, "n_genuine": int(pairs.same.sum()), "n_impostor": int((~pairs.same).sum()),
-               "seconds_per_map": float(np.mean(per[m]["seconds"])), "seconds_per_map_std": float(np.std(per[m]["seconds"]))}
+        row = {
+            "method": m,
+            "n_genuine": int(pairs.same.sum()),
+            "n_impostor": int((~pairs.same).sum()),
+            "seconds_per_map": float(np.mean(per[m]["seconds"])),
+            "seconds_per_map_std": float(np.std(per[m]["seconds"])),
+        }
         for b in baselines:
             for k, name in names.items():
                 v = np.asarray(per[m][f"{b}_{k}"], np.float64)
                 row[f"{b}_{name}"] = float(v.mean()) if len(v) else None
                 row[f"{b}_{name}_std"] = float(v.std(ddof=1)) if len(v) > 1 else None
         rows.append(row)
-    mean_curves = {m: {b: {k: (np.mean(v, axis=0).tolist() if v else None) for k, v in d.items()}
-                       for b, d in cb.items()} for m, cb in curves.items()}
-    return {"rows": rows, "curves": mean_curves, "fractions": None if fractions is None else fractions.tolist(),
-            "baselines": list(baselines), "steps": steps}
+    mean_curves = {
+        m: {b: {k: (np.mean(v, axis=0).tolist() if v else None) for k, v in d.items()} for b, d in cb.items()}
+        for m, cb in curves.items()
+    }
+    return {
+        "rows": rows,
+        "curves": mean_curves,
+        "fractions": None if fractions is None else fractions.tolist(),
+        "baselines": list(baselines),
+        "steps": steps,
+    }

@@ -28,8 +28,16 @@ from interpface.analysis.warp import to_template_batch
 from interpface.faces.align import ALIGNED_SIZE, center_crop_offset
 from interpface.faces.template import Template, default_template
 
-__all__ = ["SIGNS", "GRID_STRIDE", "find_peaks", "peak_weights", "cell_centers", "cells_to_crop",
-           "cells_to_template", "filter_location_stats"]
+__all__ = [
+    "SIGNS",
+    "GRID_STRIDE",
+    "find_peaks",
+    "peak_weights",
+    "cell_centers",
+    "cells_to_crop",
+    "cells_to_template",
+    "filter_location_stats",
+]
 
 SIGNS = ("pos", "neg")
 GRID_STRIDE = 4  # input pixels per response-map cell
@@ -71,8 +79,9 @@ def cells_to_crop(index: np.ndarray, grid_size: int = 24, aligned_size: int = AL
     return cell_centers(grid_size, aligned_size)[np.asarray(index)]
 
 
-def cells_to_template(index: np.ndarray, landmarks: np.ndarray, *, grid_size: int = 24,
-                      template: Template | None = None) -> np.ndarray:
+def cells_to_template(
+    index: np.ndarray, landmarks: np.ndarray, *, grid_size: int = 24, template: Template | None = None
+) -> np.ndarray:
     """Flat cell indices (B, ...) of B faces -> template pixel coordinates (B, ..., 2).
 
     landmarks: (B, 68, 2) in aligned-crop pixels. Every cell centre of each face is warped once

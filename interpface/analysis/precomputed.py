@@ -36,8 +36,14 @@ from interpface.errors import CacheError
 from interpface.faces.occlusion import OcclusionRect
 from interpface.files import assets_dir
 
-__all__ = ["PrecomputedAnalysis", "precomputed_dir", "save_precomputed", "load_precomputed", "list_precomputed",
-           "HIST_EDGES"]
+__all__ = [
+    "PrecomputedAnalysis",
+    "precomputed_dir",
+    "save_precomputed",
+    "load_precomputed",
+    "list_precomputed",
+    "HIST_EDGES",
+]
 
 #: Std histogram bins (template pixels).
 HIST_EDGES = np.linspace(0.0, 60.0, 31)
@@ -81,22 +87,47 @@ class PrecomputedAnalysis:
     @staticmethod
     def from_result(result: AnalysisResult, name: str, crops: np.ndarray | None = None) -> PrecomputedAnalysis:
         """The compact form; with the analysed crops (N, 110, 110, 3) it keeps each filter's top faces."""
-        counts = np.stack([np.histogram(np.clip(s[np.isfinite(s)], HIST_EDGES[0], HIST_EDGES[-1]), HIST_EDGES)[0]
-                           for s in result.std.T])
+        counts = np.stack(
+            [
+                np.histogram(np.clip(s[np.isfinite(s)], HIST_EDGES[0], HIST_EDGES[-1]), HIST_EDGES)[0]
+                for s in result.std.T
+            ]
+        )
         d = result.differences
-        diffs = None if d is None else FeatureDifferences(list(d.names), list(d.rects), d.mean_abs.astype(np.float32),
-                                                          np.zeros((len(d.names), 0), np.float32), dict(d.meta))
-        return PrecomputedAnalysis(name, result.mean_xy.astype(np.float32), result.std.astype(np.float32),
-                                   result.total_weight.astype(np.float32), result.valid().mean(axis=0).astype(np.float32),
-                                   HIST_EDGES.astype(np.float32), counts.astype(np.int32), result.mean_face, diffs,
-                                   dict(result.metrics), dict(result.meta),
-                                   peak_covariance(result.template_xy, result.weight),
-                                   None if crops is None else top_faces(crops, result.weight, result.crop_xy,
-                                                                        result.relpaths))
+        diffs = (
+            None
+            if d is None
+            else FeatureDifferences(
+                list(d.names),
+                list(d.rects),
+                d.mean_abs.astype(np.float32),
+                np.zeros((len(d.names), 0), np.float32),
+                dict(d.meta),
+            )
+        )
+        return PrecomputedAnalysis(
+            name,
+            result.mean_xy.astype(np.float32),
+            result.std.astype(np.float32),
+            result.total_weight.astype(np.float32),
+            result.valid().mean(axis=0).astype(np.float32),
+            HIST_EDGES.astype(np.float32),
+            counts.astype(np.int32),
+            result.mean_face,
+            diffs,
+            dict(result.metrics),
+            dict(result.meta),
+            peak_covariance(result.template_xy, result.weight),
+            None if crops is None else top_faces(crops, result.weight, result.crop_xy, result.relpaths),
+        )
 
 
-def save_precomputed(result: AnalysisResult | PrecomputedAnalysis, name: str,
-                     directory: str | os.PathLike | None = None, crops: np.ndarray | None = None) -> tuple[Path, Path]:
+def save_precomputed(
+    result: AnalysisResult | PrecomputedAnalysis,
+    name: str,
+    directory: str | os.PathLike | None = None,
+    crops: np.ndarray | None = None,
+) -> tuple[Path, Path]:
     """Write ``<directory>/<name>.npz`` and ``.json`` (default directory: assets/analyses); with the
     analysed crops it stores each filter's top faces too."""
     from interpface.files import write_json
@@ -104,17 +135,31 @@ def save_precomputed(result: AnalysisResult | PrecomputedAnalysis, name: str,
     pre = result if isinstance(result, PrecomputedAnalysis) else PrecomputedAnalysis.from_result(result, name, crops)
     out = Path(directory) if directory is not None else precomputed_dir()
     out.mkdir(parents=True, exist_ok=True)
-    arrays = dict(mean_xy=pre.mean_xy, std=pre.std, total_weight=pre.total_weight, peak_presence=pre.peak_presence,
-                  hist_edges=pre.hist_edges, hist_counts=pre.hist_counts, mean_face=pre.mean_face)
+    arrays = dict(
+        mean_xy=pre.mean_xy,
+        std=pre.std,
+        total_weight=pre.total_weight,
+        peak_presence=pre.peak_presence,
+        hist_edges=pre.hist_edges,
+        hist_counts=pre.hist_counts,
+        mean_face=pre.mean_face,
+    )
     if pre.differences is not None:
-        arrays.update(diff_names=np.array(pre.differences.names, dtype=str),
-                      diff_rects=pre.differences.rect_array().astype(np.float32),
-                      diff_mean_abs=pre.differences.mean_abs.astype(np.float32))
+        arrays.update(
+            diff_names=np.array(pre.differences.names, dtype=str),
+            diff_rects=pre.differences.rect_array().astype(np.float32),
+            diff_mean_abs=pre.differences.mean_abs.astype(np.float32),
+        )
     if pre.peak_cov is not None:
         arrays["peak_cov"] = pre.peak_cov.astype(np.float32)
     if pre.top is not None:
-        arrays.update(top_index=pre.top.index, top_value=pre.top.value, top_peak_xy=pre.top.peak_xy,
-                      top_relpaths=np.asarray(pre.top.relpaths, dtype=str), top_thumbs=encode_thumbs(pre.top.thumbs))
+        arrays.update(
+            top_index=pre.top.index,
+            top_value=pre.top.value,
+            top_peak_xy=pre.top.peak_xy,
+            top_relpaths=np.asarray(pre.top.relpaths, dtype=str),
+            top_thumbs=encode_thumbs(pre.top.thumbs),
+        )
     npz = out / f"{name}.npz"
     tmp = out / f".{name}.tmp{os.getpid()}.npz"
     np.savez_compressed(tmp, **arrays)
@@ -133,30 +178,50 @@ def _resolve(name_or_path: str | os.PathLike, directory) -> Path:
     return p
 
 
-def load_precomputed(name_or_path: str | os.PathLike, directory: str | os.PathLike | None = None) -> PrecomputedAnalysis:
+def load_precomputed(
+    name_or_path: str | os.PathLike, directory: str | os.PathLike | None = None
+) -> PrecomputedAnalysis:
     """A precomputed analysis by name (in assets/analyses or `directory`) or by path (with or without
     the .npz/.json suffix). Raises CacheError when missing."""
     stem = _resolve(name_or_path, directory)
     npz, js = stem.with_suffix(".npz"), stem.with_suffix(".json")
     if not npz.is_file() or not js.is_file():
-        raise CacheError(f"no precomputed analysis {stem} (.npz + .json); write one with "
-                         f"`interpface analyze --checkpoint DIR --precompute NAME`")
+        raise CacheError(
+            f"no precomputed analysis {stem} (.npz + .json); write one with "
+            f"`interpface analyze --checkpoint DIR --precompute NAME`"
+        )
     info = json.loads(js.read_text())
     with np.load(npz) as z:
         a = {k: z[k] for k in z.files}
     diffs = None
     if "diff_names" in a:
-        diffs = FeatureDifferences([str(n) for n in a["diff_names"]],
-                                   [OcclusionRect(*map(float, r)) for r in a["diff_rects"]], a["diff_mean_abs"],
-                                   np.zeros((len(a["diff_names"]), 0), np.float32))
+        diffs = FeatureDifferences(
+            [str(n) for n in a["diff_names"]],
+            [OcclusionRect(*map(float, r)) for r in a["diff_rects"]],
+            a["diff_mean_abs"],
+            np.zeros((len(a["diff_names"]), 0), np.float32),
+        )
     top = None
     if "top_index" in a:  # analyses written before the filter card have no top faces
         k, t = a["top_index"].shape
-        top = TopFaces(a["top_index"], a["top_value"], a["top_peak_xy"], decode_thumbs(a["top_thumbs"], k, t),
-                       a["top_relpaths"])
-    return PrecomputedAnalysis(str(info.get("name", stem.name)), a["mean_xy"], a["std"], a["total_weight"],
-                               a["peak_presence"], a["hist_edges"], a["hist_counts"], a["mean_face"], diffs,
-                               info.get("metrics", {}), info.get("meta", {}), a.get("peak_cov"), top)
+        top = TopFaces(
+            a["top_index"], a["top_value"], a["top_peak_xy"], decode_thumbs(a["top_thumbs"], k, t), a["top_relpaths"]
+        )
+    return PrecomputedAnalysis(
+        str(info.get("name", stem.name)),
+        a["mean_xy"],
+        a["std"],
+        a["total_weight"],
+        a["peak_presence"],
+        a["hist_edges"],
+        a["hist_counts"],
+        a["mean_face"],
+        diffs,
+        info.get("metrics", {}),
+        info.get("meta", {}),
+        a.get("peak_cov"),
+        top,
+    )
 
 
 def list_precomputed(directory: str | os.PathLike | None = None) -> list[str]:

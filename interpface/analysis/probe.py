@@ -54,8 +54,9 @@ class FaceResponse:
 
 
 @torch.inference_mode()
-def respond(model: FaceModel, crops110: np.ndarray, landmarks: np.ndarray | None = None, layer: str | None = None
-            ) -> list[FaceResponse]:
+def respond(
+    model: FaceModel, crops110: np.ndarray, landmarks: np.ndarray | None = None, layer: str | None = None
+) -> list[FaceResponse]:
     """Forward aligned crops (N, 110, 110, 3) -> one FaceResponse each.
 
     With part filters (and no other layer asked for): f and psi' on the model's own grid. Otherwise
@@ -131,9 +132,16 @@ class ProbeResult:
 class OcclusionProbe:
     """Holds a model, a face (aligned crop + landmarks) and optionally a second face to compare with."""
 
-    def __init__(self, model: FaceModel, crop: np.ndarray, landmarks: np.ndarray, other_crop: np.ndarray | None = None,
-                 template: Template | None = None, other_landmarks: np.ndarray | None = None,
-                 layer: str | None = None):
+    def __init__(
+        self,
+        model: FaceModel,
+        crop: np.ndarray,
+        landmarks: np.ndarray,
+        other_crop: np.ndarray | None = None,
+        template: Template | None = None,
+        other_landmarks: np.ndarray | None = None,
+        layer: str | None = None,
+    ):
         """model: any FaceModel (a black box also needs `other_landmarks` with a second face, to cut
         that face's input)."""
         self.model, self.crop, self.landmarks = model, crop, np.asarray(landmarks)
@@ -147,8 +155,9 @@ class OcclusionProbe:
         self.other = self._respond(other_crop, other_landmarks) if other_crop is not None else None
 
     def _respond(self, crop, landmarks) -> FaceResponse:
-        return respond(self.model, np.asarray(crop)[None], None if landmarks is None else np.asarray(landmarks)[None],
-                       self.layer)[0]
+        return respond(
+            self.model, np.asarray(crop)[None], None if landmarks is None else np.asarray(landmarks)[None], self.layer
+        )[0]
 
     def update(self, rect, *, fill: int = 0, threshold_fraction: float = 0.1) -> ProbeResult:
         """rect: an OcclusionRect (the paper's rectangle, filled with `fill`) or a realistic
@@ -169,11 +178,18 @@ class OcclusionProbe:
         else:
             map_order = order
         return ProbeResult(
-            occluded=occluded, mask=mask, quad=quad, response=resp, diff=diff,
-            order=order, cos_self=cosine(self.clean.f, resp.f),
+            occluded=occluded,
+            mask=mask,
+            quad=quad,
+            response=resp,
+            diff=diff,
+            order=order,
+            cos_self=cosine(self.clean.f, resp.f),
             cos_other=cosine(resp.f, self.other.f) if self.other is not None else None,
             cos_clean_other=cosine(self.clean.f, self.other.f) if self.other is not None else None,
-            changed=np.flatnonzero(diff > threshold_fraction * scale), map_order=map_order)
+            changed=np.flatnonzero(diff > threshold_fraction * scale),
+            map_order=map_order,
+        )
 
 
 def heatmap_to_crop(psi_map: np.ndarray, aligned_size: int = 110, input_size: int = 96) -> np.ndarray:
@@ -184,5 +200,5 @@ def heatmap_to_crop(psi_map: np.ndarray, aligned_size: int = 110, input_size: in
     up = np.kron(psi_map, np.ones((k, k), dtype=psi_map.dtype))
     out = np.full((aligned_size, aligned_size), np.nan, dtype=np.float32)
     o = center_crop_offset(aligned_size, input_size)
-    out[o:o + input_size, o:o + input_size] = up
+    out[o : o + input_size, o : o + input_size] = up
     return out

@@ -51,8 +51,16 @@ __all__ = ["AnalysisResult", "run_analysis", "compute_metrics", "bootstrap_metri
 ANALYSIS_FILE = "analysis.npz"
 METRICS_FILE = "metrics.json"
 #: Scalar metrics that the bootstrap over images reports a spread for.
-BOOTSTRAP_KEYS = ("spread_pos", "spread_neg", "hull_fraction_pos", "hull_fraction_neg", "regions_covered_pos",
-                  "regions_covered_neg", "median_peak_std_pos", "median_peak_std_neg")
+BOOTSTRAP_KEYS = (
+    "spread_pos",
+    "spread_neg",
+    "hull_fraction_pos",
+    "hull_fraction_neg",
+    "regions_covered_pos",
+    "regions_covered_neg",
+    "median_peak_std_pos",
+    "median_peak_std_neg",
+)
 
 
 @dataclass
@@ -102,14 +110,27 @@ class AnalysisResult:
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        arrays = dict(template_xy=self.template_xy, crop_xy=self.crop_xy, weight=self.weight, f=self.f,
-                      landmarks=self.landmarks, mean_xy=self.mean_xy, std=self.std, total_weight=self.total_weight,
-                      mean_face=self.mean_face, relpaths=np.array(self.relpaths, dtype=str),
-                      identities=np.array(self.identities, dtype=str))
+        arrays = dict(
+            template_xy=self.template_xy,
+            crop_xy=self.crop_xy,
+            weight=self.weight,
+            f=self.f,
+            landmarks=self.landmarks,
+            mean_xy=self.mean_xy,
+            std=self.std,
+            total_weight=self.total_weight,
+            mean_face=self.mean_face,
+            relpaths=np.array(self.relpaths, dtype=str),
+            identities=np.array(self.identities, dtype=str),
+        )
         d = self.differences
         if d is not None:
-            arrays.update(diff_names=np.array(d.names, dtype=str), diff_rects=d.rect_array(),
-                          diff_mean_abs=d.mean_abs, diff_image_mean=d.image_mean)
+            arrays.update(
+                diff_names=np.array(d.names, dtype=str),
+                diff_rects=d.rect_array(),
+                diff_mean_abs=d.mean_abs,
+                diff_image_mean=d.image_mean,
+            )
         tmp = out / f".{ANALYSIS_FILE}.tmp{os.getpid()}.npz"
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, out / ANALYSIS_FILE)
@@ -128,17 +149,43 @@ class AnalysisResult:
         diffs = None
         if "diff_names" in a:
             rects = [OcclusionRect(*map(float, r)) for r in a["diff_rects"]]
-            diffs = FeatureDifferences([str(n) for n in a["diff_names"]], rects, a["diff_mean_abs"], a["diff_image_mean"])
-        return AnalysisResult(a["template_xy"], a["crop_xy"], a["weight"], a["f"], a["landmarks"], a["mean_xy"],
-                              a["std"], a["total_weight"], a["mean_face"], [str(r) for r in a["relpaths"]],
-                              [str(i) for i in a["identities"]], diffs, metrics, meta)
+            diffs = FeatureDifferences(
+                [str(n) for n in a["diff_names"]], rects, a["diff_mean_abs"], a["diff_image_mean"]
+            )
+        return AnalysisResult(
+            a["template_xy"],
+            a["crop_xy"],
+            a["weight"],
+            a["f"],
+            a["landmarks"],
+            a["mean_xy"],
+            a["std"],
+            a["total_weight"],
+            a["mean_face"],
+            [str(r) for r in a["relpaths"]],
+            [str(i) for i in a["identities"]],
+            diffs,
+            metrics,
+            meta,
+        )
 
 
-def run_analysis(model: FaceModel, crops: np.ndarray, landmarks: np.ndarray, *, relpaths=None, identities=None,
-                 template: Template | None = None, batch_size: int = 32,
-                 regions: tuple[str, ...] | None = DEFAULT_REGIONS,
-                 locations: dict[str, OcclusionRect] | None = None, bootstrap: int = 100, seed: int = 0,
-                 progress: Callable[[str, int, int], None] | None = None, meta: dict | None = None) -> AnalysisResult:
+def run_analysis(
+    model: FaceModel,
+    crops: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    relpaths=None,
+    identities=None,
+    template: Template | None = None,
+    batch_size: int = 32,
+    regions: tuple[str, ...] | None = DEFAULT_REGIONS,
+    locations: dict[str, OcclusionRect] | None = None,
+    bootstrap: int = 100,
+    seed: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
+    meta: dict | None = None,
+) -> AnalysisResult:
     """Analyse `model` (any FaceModel: its default response layer's channels are the filters — ours:
     the part filters psi' — and f their spatial means, :meth:`FaceModel.filter_features`) on aligned faces.
 
@@ -176,8 +223,11 @@ def run_analysis(model: FaceModel, crops: np.ndarray, landmarks: np.ndarray, *, 
             f[sl] = f_batch.float().numpy()
             b = idx_np.shape[0]
             # centers: (G*G, 2) shared cell centres in crop pixels, or (b, G*G, 2) per face
-            crop_xy[sl] = (centers[idx_np] if centers.ndim == 2 else
-                           np.take_along_axis(centers, idx_np.reshape(b, -1)[..., None], axis=1).reshape(b, k, 2, 2))
+            crop_xy[sl] = (
+                centers[idx_np]
+                if centers.ndim == 2
+                else np.take_along_axis(centers, idx_np.reshape(b, -1)[..., None], axis=1).reshape(b, k, 2, 2)
+            )
             face_sum += batch.sum(axis=0, dtype=np.float64)
             t1 = time.perf_counter()
             grid_xy = to_template_batch(template.mesh, centers, landmarks[sl])  # (b, G*G, 2)
@@ -188,8 +238,19 @@ def run_analysis(model: FaceModel, crops: np.ndarray, landmarks: np.ndarray, *, 
                 progress("peaks", sl.stop, n)
     t0 = time.perf_counter()
     mean_xy, std, total = filter_location_stats(template_xy, weight)
-    result = AnalysisResult(template_xy, crop_xy, weight, f, landmarks.astype(np.float32), mean_xy, std, total,
-                            np.round(face_sum / n).astype(np.uint8), list(relpaths or []), list(identities or []))
+    result = AnalysisResult(
+        template_xy,
+        crop_xy,
+        weight,
+        f,
+        landmarks.astype(np.float32),
+        mean_xy,
+        std,
+        total,
+        np.round(face_sum / n).astype(np.uint8),
+        list(relpaths or []),
+        list(identities or []),
+    )
     result.metrics = compute_metrics(result, template)
     timings["stats"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -208,15 +269,23 @@ def run_analysis(model: FaceModel, crops: np.ndarray, landmarks: np.ndarray, *, 
             if progress is not None:
                 progress("occlusions", done[0], n * len(occluders))
 
-        result.differences = feature_differences(model, crops, landmarks, occluders, f_clean=f,
-                                                 batch_size=batch_size, template=template, progress=tick)
+        result.differences = feature_differences(
+            model, crops, landmarks, occluders, f_clean=f, batch_size=batch_size, template=template, progress=tick
+        )
         result.metrics.update(_difference_metrics(result))
         if bootstrap:
             result.metrics["bootstrap"].update(_bootstrap_differences(result, bootstrap, seed))
         timings["feature_differences"] = time.perf_counter() - t0
-    result.meta = {**(meta or {}), "n_images": n, "n_filters": k, "template_digest": template.digest,
-                   "input_size": int(model.input_size), "batch_size": batch_size, "timings": timings,
-                   "occluders": {nm: r.to_dict() for nm, r in occluders.items()}}
+    result.meta = {
+        **(meta or {}),
+        "n_images": n,
+        "n_filters": k,
+        "template_digest": template.digest,
+        "input_size": int(model.input_size),
+        "batch_size": batch_size,
+        "timings": timings,
+        "occluders": {nm: r.to_dict() for nm, r in occluders.items()},
+    }
     return result
 
 
@@ -239,10 +308,12 @@ def compute_metrics(result: AnalysisResult, template: Template | None = None) ->
         m[f"peak_presence_{sign}"] = float(valid[..., s].mean())
     size = int(result.meta.get("input_size", 96)) if result.meta else 96
     diag = size * np.sqrt(2.0)
-    m["location_instability"], _ = location_instability(result.crop_xy[:, :, 0], valid[..., 0], result.landmarks,
-                                                        diagonal=diag)
-    m["location_instability_neg"], _ = location_instability(result.crop_xy[:, :, 1], valid[..., 1], result.landmarks,
-                                                            diagonal=diag)
+    m["location_instability"], _ = location_instability(
+        result.crop_xy[:, :, 0], valid[..., 0], result.landmarks, diagonal=diag
+    )
+    m["location_instability_neg"], _ = location_instability(
+        result.crop_xy[:, :, 1], valid[..., 1], result.landmarks, diagonal=diag
+    )
     m["coverage_regions"] = list(COVERAGE_REGIONS)
     if result.differences is not None:
         m.update(_difference_metrics(result))
@@ -252,9 +323,13 @@ def compute_metrics(result: AnalysisResult, template: Template | None = None) ->
 def _difference_metrics(result: AnalysisResult) -> dict[str, Any]:
     d = result.differences
     scale = float(np.abs(result.f).mean()) or 1.0
-    out: dict[str, dict] = {"mean_feature_difference": {}, "max_feature_difference": {},
-                            "relative_feature_difference": {}, "feature_difference_dims_50": {},
-                            "feature_difference_dims_90": {}}
+    out: dict[str, dict] = {
+        "mean_feature_difference": {},
+        "max_feature_difference": {},
+        "relative_feature_difference": {},
+        "feature_difference_dims_50": {},
+        "feature_difference_dims_90": {},
+    }
     for name, vec in d.by_name().items():
         s = difference_summary(vec)
         out["mean_feature_difference"][name] = s["mean"]
@@ -266,8 +341,9 @@ def _difference_metrics(result: AnalysisResult) -> dict[str, Any]:
     return out
 
 
-def bootstrap_metrics(result: AnalysisResult, template: Template | None = None, *, n_boot: int = 100,
-                      seed: int = 0) -> dict[str, dict[str, float]]:
+def bootstrap_metrics(
+    result: AnalysisResult, template: Template | None = None, *, n_boot: int = 100, seed: int = 0
+) -> dict[str, dict[str, float]]:
     """Spread over images: resample the N images with replacement n_boot times, recompute the per-filter
     means / stds and the metrics in BOOTSTRAP_KEYS; returns {metric: {"mean", "std", "lo", "hi"}} (lo/hi
     = 2.5 / 97.5 percentiles)."""
@@ -278,7 +354,7 @@ def bootstrap_metrics(result: AnalysisResult, template: Template | None = None, 
     xy = result.template_xy.astype(np.float64)  # (N, K, S, 2)
     w = result.weight.astype(np.float64)  # (N, K, S)
     # Per-image sums, so every resample is one matrix product: counts (B, N) @ moments (N, K*S*4).
-    moments = np.stack([w, w * xy[..., 0], w * xy[..., 1], w * (xy ** 2).sum(axis=-1)], axis=-1).reshape(n, -1)
+    moments = np.stack([w, w * xy[..., 0], w * xy[..., 1], w * (xy**2).sum(axis=-1)], axis=-1).reshape(n, -1)
     k = w.shape[1]
     for start in range(0, n_boot, 50):
         b = min(50, n_boot - start)
@@ -286,7 +362,7 @@ def bootstrap_metrics(result: AnalysisResult, template: Template | None = None, 
         sums = (counts @ moments).reshape(b, k, 2, 4)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_xy = sums[..., 1:3] / sums[..., :1]
-            var = sums[..., 3] / sums[..., 0] - (mean_xy ** 2).sum(axis=-1)
+            var = sums[..., 3] / sums[..., 0] - (mean_xy**2).sum(axis=-1)
         std = np.sqrt(np.maximum(var, 0.0))
         for r in range(b):
             for s, sign in enumerate(SIGNS):
@@ -303,8 +379,13 @@ def _summ(v) -> dict[str, float]:
     a = a[np.isfinite(a)]
     if len(a) == 0:
         return {"mean": float("nan"), "std": float("nan"), "lo": float("nan"), "hi": float("nan"), "n": 0}
-    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-            "lo": float(np.percentile(a, 2.5)), "hi": float(np.percentile(a, 97.5)), "n": int(len(a))}
+    return {
+        "mean": float(a.mean()),
+        "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+        "lo": float(np.percentile(a, 2.5)),
+        "hi": float(np.percentile(a, 97.5)),
+        "n": int(len(a)),
+    }
 
 
 def _bootstrap_differences(result: AnalysisResult, n_boot: int, seed: int) -> dict[str, dict]:
@@ -321,8 +402,18 @@ def _bar(desc: str, total: int, quiet: bool):
     return tqdm(total=total, desc=desc, unit="img", disable=quiet, leave=False)
 
 
-def analyze_checkpoint(checkpoint, faces, *, name: str | None = None, regions=None, grid: int = 0,
-                       bootstrap: int = 100, batch_size: int = 32, seed: int = 0, quiet: bool = True):
+def analyze_checkpoint(
+    checkpoint,
+    faces,
+    *,
+    name: str | None = None,
+    regions=None,
+    grid: int = 0,
+    bootstrap: int = 100,
+    batch_size: int = 32,
+    seed: int = 0,
+    quiet: bool = True,
+):
     """Resolve a model URI (or take a FaceModel) and run :func:`run_analysis` on `faces` (a
     :class:`Faces`), with tqdm bars. Returns (model, AnalysisResult)."""
     from interpface.analysis.feature_difference import DEFAULT_REGIONS, location_grid
@@ -339,14 +430,27 @@ def analyze_checkpoint(checkpoint, faces, *, name: str | None = None, regions=No
 
     regions = DEFAULT_REGIONS if regions is None else regions
     try:
-        result = run_analysis(model, faces.crops, faces.landmarks, relpaths=faces.relpaths,
-                              identities=faces.identities, regions=tuple(regions),
-                              locations=location_grid(n=grid) if grid else None, bootstrap=bootstrap,
-                              batch_size=batch_size, seed=seed, progress=progress,
-                              meta={"checkpoint": str(checkpoint), "name": name or model_display_name(checkpoint),
-                                    "model_config": info.get("model"), "image_seed": seed,
-                                    # which weights were analysed: lets scripts tell a stale analysis
-                                    "checkpoint_sha256": info.get("sha256")})
+        result = run_analysis(
+            model,
+            faces.crops,
+            faces.landmarks,
+            relpaths=faces.relpaths,
+            identities=faces.identities,
+            regions=tuple(regions),
+            locations=location_grid(n=grid) if grid else None,
+            bootstrap=bootstrap,
+            batch_size=batch_size,
+            seed=seed,
+            progress=progress,
+            meta={
+                "checkpoint": str(checkpoint),
+                "name": name or model_display_name(checkpoint),
+                "model_config": info.get("model"),
+                "image_seed": seed,
+                # which weights were analysed: lets scripts tell a stale analysis
+                "checkpoint_sha256": info.get("sha256"),
+            },
+        )
     finally:
         for b in bars.values():
             b.close()

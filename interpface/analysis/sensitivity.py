@@ -38,8 +38,14 @@ from interpface.faces.occlusion import DEFAULT_OCCLUDER_SIZE, OcclusionRect, qua
 from interpface.faces.template import Template, default_template
 from interpface.models.face_model import PART_FILTERS, FaceModel
 
-__all__ = ["SensitivitySweep", "occlusion_sweep", "warped_occlusion_sweep", "captum_windows", "sweep_centers",
-           "merge_sweeps"]
+__all__ = [
+    "SensitivitySweep",
+    "occlusion_sweep",
+    "warped_occlusion_sweep",
+    "captum_windows",
+    "sweep_centers",
+    "merge_sweeps",
+]
 
 
 @dataclass
@@ -100,7 +106,9 @@ class SensitivitySweep:
         if target == "cosine":
             return self.cos_delta
         if self.dims is not None and target in ("norm", "l1"):
-            raise InterpfaceError(f"target {target!r} needs every dimension; this sweep recorded dims {self.dims.tolist()}")
+            raise InterpfaceError(
+                f"target {target!r} needs every dimension; this sweep recorded dims {self.dims.tolist()}"
+            )
         if target == "norm":
             return np.linalg.norm(self.delta, axis=1)
         if target == "l1":
@@ -175,8 +183,9 @@ def _run(clean: torch.Tensor, ref, forward, boxes: np.ndarray, occluded, batch_s
     order = forward.order(boxes)
     with torch.inference_mode():
         f_clean = forward.clean(clean)[0]
-        outs = [forward(forward.batch(occluded(order[sl]), boxes[order[sl]]))
-                for sl in batch_slices(len(boxes), batch_size)]
+        outs = [
+            forward(forward.batch(occluded(order[sl]), boxes[order[sl]])) for sl in batch_slices(len(boxes), batch_size)
+        ]
     f_occ = torch.empty((len(boxes), f_clean.shape[0]), dtype=f_clean.dtype)
     if outs:
         f_occ[torch.from_numpy(order)] = torch.cat(outs)
@@ -187,9 +196,18 @@ def _run(clean: torch.Tensor, ref, forward, boxes: np.ndarray, occluded, batch_s
     return f_clean.numpy(), f_occ.numpy(), cos_clean, cos_occ
 
 
-def occlusion_sweep(model: nn.Module, image, *, window: int | tuple[int, int] = 16,
-                    stride: int | tuple[int, int] = 8, baseline: float = 0.0, reference=None,
-                    dims=None, batch_size: int = 32, incremental: bool = True) -> SensitivitySweep:
+def occlusion_sweep(
+    model: nn.Module,
+    image,
+    *,
+    window: int | tuple[int, int] = 16,
+    stride: int | tuple[int, int] = 8,
+    baseline: float = 0.0,
+    reference=None,
+    dims=None,
+    batch_size: int = 32,
+    incremental: bool = True,
+) -> SensitivitySweep:
     """Axis-aligned occlusion sweep over the network input (captum's windows).
 
     image: (3, S, S) float tensor in [0, 1], or an (H, W, 3) uint8 crop (its central S x S is used);
@@ -214,15 +232,27 @@ def occlusion_sweep(model: nn.Module, image, *, window: int | tuple[int, int] = 
     fill = torch.tensor(float(baseline))
 
     f_clean, f_occ, cos_clean, cos_occ = _run(
-        x, ref, forward, boxes, lambda idx: torch.where(torch.from_numpy(masks[idx])[:, None], fill, x),
-        batch_size)
+        x, ref, forward, boxes, lambda idx: torch.where(torch.from_numpy(masks[idx])[:, None], fill, x), batch_size
+    )
     centers = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1).astype(np.float64)
-    return SensitivitySweep("axis", "input", center_crop_offset(size=size), f_clean, f_occ, masks, centers,
-                            boxes=boxes, cos_clean=cos_clean, cos_occluded=cos_occ, dims=dims)
+    return SensitivitySweep(
+        "axis",
+        "input",
+        center_crop_offset(size=size),
+        f_clean,
+        f_occ,
+        masks,
+        centers,
+        boxes=boxes,
+        cos_clean=cos_clean,
+        cos_occluded=cos_occ,
+        dims=dims,
+    )
 
 
-def sweep_centers(template: Template | None = None, stride: float = 8.0,
-                  area: str | tuple[float, float, float, float] = "face") -> np.ndarray:
+def sweep_centers(
+    template: Template | None = None, stride: float = 8.0, area: str | tuple[float, float, float, float] = "face"
+) -> np.ndarray:
     """(P, 2) occluder centres (template pixels) on a grid of step `stride` over an area: "face" (the
     template's face box), "frame" (the whole template) or a box (x0, y0, x1, y1); row-major."""
     template = template or default_template()
@@ -243,11 +273,23 @@ def sweep_centers(template: Template | None = None, stride: float = 8.0,
     return np.stack([xx.ravel(), yy.ravel()], axis=1)
 
 
-def warped_occlusion_sweep(model: FaceModel, crop: np.ndarray, landmarks: np.ndarray, *,
-                           size: tuple[float, float] = DEFAULT_OCCLUDER_SIZE, stride: float = 8.0,
-                           area="face", angle: float = 0.0, fill: int = 0, reference=None,
-                           centers: np.ndarray | None = None, dims=None, batch_size: int = 32,
-                           template: Template | None = None, incremental: bool = True) -> SensitivitySweep:
+def warped_occlusion_sweep(
+    model: FaceModel,
+    crop: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    size: tuple[float, float] = DEFAULT_OCCLUDER_SIZE,
+    stride: float = 8.0,
+    area="face",
+    angle: float = 0.0,
+    fill: int = 0,
+    reference=None,
+    centers: np.ndarray | None = None,
+    dims=None,
+    batch_size: int = 32,
+    template: Template | None = None,
+    incremental: bool = True,
+) -> SensitivitySweep:
     """Warped-occluder sweep over one aligned face.
 
     crop: (110, 110, 3) uint8; landmarks: (68, 2) crop pixels; size: occluder (width, height) in
@@ -268,7 +310,9 @@ def warped_occlusion_sweep(model: FaceModel, crop: np.ndarray, landmarks: np.nda
     lm = np.asarray(landmarks, dtype=np.float64)
     s = model.input_size if fast else None
     off = None if s is None else center_crop_offset(template.size, s)
-    centers = sweep_centers(template, stride, area) if centers is None else np.asarray(centers, np.float64).reshape(-1, 2)
+    centers = (
+        sweep_centers(template, stride, area) if centers is None else np.asarray(centers, np.float64).reshape(-1, 2)
+    )
     rects = [OcclusionRect(float(cx), float(cy), float(size[0]), float(size[1]), float(angle)) for cx, cy in centers]
     corners = np.clip(np.stack([r.corners() for r in rects]).reshape(-1, 2), 0.0, template.size - 1.0)
     tri, bary = template.mesh.locate(corners)
@@ -276,8 +320,20 @@ def warped_occlusion_sweep(model: FaceModel, crop: np.ndarray, landmarks: np.nda
     masks = quad_masks(quads, template.size)  # (P, 110, 110)
     if not fast:
         f_clean, f_occ, cos_clean, cos_occ = _face_model_run(model, crop, lm, masks, reference, fill, batch_size, dims)
-        return SensitivitySweep("warped", "crop", 0, f_clean, f_occ, masks, centers, quads=quads, rects=rects,
-                                cos_clean=cos_clean, cos_occluded=cos_occ, dims=dims)
+        return SensitivitySweep(
+            "warped",
+            "crop",
+            0,
+            f_clean,
+            f_occ,
+            masks,
+            centers,
+            quads=quads,
+            rects=rects,
+            cos_clean=cos_clean,
+            cos_occluded=cos_occ,
+            dims=dims,
+        )
     net = model.part_filters
     x = to_input(crop, s)
     ref = _reference_embedding(net, reference, s)
@@ -285,7 +341,7 @@ def warped_occlusion_sweep(model: FaceModel, crop: np.ndarray, landmarks: np.nda
     crop_t = torch.from_numpy(np.array(crop, copy=True)).permute(2, 0, 1).float().div(255.0)
     fill_t = torch.tensor(fill / 255.0)
     # the changed pixels of each occluded input: the mask's bounding box in input coordinates
-    inner = masks[:, off:off + s, off:off + s]
+    inner = masks[:, off : off + s, off : off + s]
 
     def bbox(m):
         ys, xs = np.nonzero(m)
@@ -296,24 +352,40 @@ def warped_occlusion_sweep(model: FaceModel, crop: np.ndarray, landmarks: np.nda
     boxes = np.array([bbox(m) for m in inner], dtype=np.int64).reshape(-1, 4)
 
     def occluded(idx):
-        return torch.where(torch.from_numpy(masks[idx])[:, None], fill_t, crop_t)[:, :, off:off + s, off:off + s]
+        return torch.where(torch.from_numpy(masks[idx])[:, None], fill_t, crop_t)[:, :, off : off + s, off : off + s]
 
     f_clean, f_occ, cos_clean, cos_occ = _run(x, ref, forward, boxes, occluded, batch_size)
-    return SensitivitySweep("warped", "crop", 0, f_clean, f_occ, masks, centers, quads=quads, rects=rects,
-                            cos_clean=cos_clean, cos_occluded=cos_occ, dims=dims)
+    return SensitivitySweep(
+        "warped",
+        "crop",
+        0,
+        f_clean,
+        f_occ,
+        masks,
+        centers,
+        quads=quads,
+        rects=rects,
+        cos_clean=cos_clean,
+        cos_occluded=cos_occ,
+        dims=dims,
+    )
 
 
-def _face_model_run(fm, crop: np.ndarray, landmarks: np.ndarray, masks: np.ndarray, reference, fill: int,
-                    batch_size: int, dims) -> tuple:
+def _face_model_run(
+    fm, crop: np.ndarray, landmarks: np.ndarray, masks: np.ndarray, reference, fill: int, batch_size: int, dims
+) -> tuple:
     """A black box's clean and occluded embeddings (raw, not normalised) for (P, 110, 110) masks."""
+
     def embed(crops):
         x, _ = fm.prepare(crops, np.broadcast_to(landmarks, (len(crops), *landmarks.shape)))
         return fm.forward(x).float()
 
     with torch.inference_mode():
         f_clean = embed(crop[None])[0]
-        outs = [embed(np.where(masks[sl, :, :, None], np.uint8(fill), crop[None]))
-                for sl in batch_slices(len(masks), batch_size)]
+        outs = [
+            embed(np.where(masks[sl, :, :, None], np.uint8(fill), crop[None]))
+            for sl in batch_slices(len(masks), batch_size)
+        ]
         f_occ = torch.cat(outs) if outs else torch.empty((0, f_clean.shape[0]))
         ref = None
         if reference is not None:
@@ -343,6 +415,18 @@ def merge_sweeps(sweeps: list[SensitivitySweep]) -> SensitivitySweep:
         return None if any(p is None for p in parts) else np.concatenate(parts)
 
     rects = None if any(s.rects is None for s in sweeps) else [r for s in sweeps for r in s.rects]
-    return SensitivitySweep(first.mode, first.frame, first.offset, first.f_clean, cat("f_occluded"), cat("masks"),
-                            cat("centers"), boxes=cat("boxes"), quads=cat("quads"), rects=rects,
-                            cos_clean=first.cos_clean, cos_occluded=cat("cos_occluded"), dims=first.dims)
+    return SensitivitySweep(
+        first.mode,
+        first.frame,
+        first.offset,
+        first.f_clean,
+        cat("f_occluded"),
+        cat("masks"),
+        cat("centers"),
+        boxes=cat("boxes"),
+        quads=cat("quads"),
+        rects=rects,
+        cos_clean=first.cos_clean,
+        cos_occluded=cat("cos_occluded"),
+        dims=first.dims,
+    )

@@ -29,8 +29,18 @@ from scipy.spatial import ConvexHull, QhullError
 
 from interpface.faces.template import Template, default_template
 
-__all__ = ["COVERAGE_REGIONS", "spread", "face_region_polygon", "face_region_area", "hull_area",
-           "hull_fraction", "region_counts", "regions_covered", "std_quartiles", "location_instability"]
+__all__ = [
+    "COVERAGE_REGIONS",
+    "spread",
+    "face_region_polygon",
+    "face_region_area",
+    "hull_area",
+    "hull_fraction",
+    "region_counts",
+    "regions_covered",
+    "std_quartiles",
+    "location_instability",
+]
 
 COVERAGE_REGIONS = ("left_eye", "right_eye", "nose", "mouth", "forehead", "left_cheek", "right_cheek", "chin")
 
@@ -125,8 +135,7 @@ def _clip_convex(subject: np.ndarray, clip: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def region_counts(mean_xy: np.ndarray, template: Template | None = None,
-                  regions=COVERAGE_REGIONS) -> dict[str, int]:
+def region_counts(mean_xy: np.ndarray, template: Template | None = None, regions=COVERAGE_REGIONS) -> dict[str, int]:
     """How many average locations fall in each named region (a point may count in two boxes)."""
     template = template or default_template()
     p = _valid(mean_xy)
@@ -148,8 +157,14 @@ def std_quartiles(std: np.ndarray) -> dict[str, float]:
     return {"q1": float(q1), "median": float(med), "q3": float(q3)}
 
 
-def location_instability(peak_xy: np.ndarray, valid: np.ndarray, landmarks: np.ndarray, *,
-                         diagonal: float = 96.0 * np.sqrt(2.0), chunk: int = 64) -> tuple[float, np.ndarray]:
+def location_instability(
+    peak_xy: np.ndarray,
+    valid: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    diagonal: float = 96.0 * np.sqrt(2.0),
+    chunk: int = 64,
+) -> tuple[float, np.ndarray]:
     """Zhang et al.'s location instability (definition in the module docstring).
 
     peak_xy: (N, K, 2) peak positions of one sign, valid: (N, K) bool (the filter has such a peak in

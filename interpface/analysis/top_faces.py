@@ -18,8 +18,17 @@ import numpy as np
 
 from interpface.errors import CacheError
 
-__all__ = ["TOP_FACES", "THUMB_WINDOW", "THUMB_SIZE", "TopFaces", "top_faces", "peak_covariance",
-           "thumb_origin", "encode_thumbs", "decode_thumbs"]
+__all__ = [
+    "TOP_FACES",
+    "THUMB_WINDOW",
+    "THUMB_SIZE",
+    "TopFaces",
+    "top_faces",
+    "peak_covariance",
+    "thumb_origin",
+    "encode_thumbs",
+    "decode_thumbs",
+]
 
 #: Faces kept per filter.
 TOP_FACES = 4
@@ -52,8 +61,16 @@ def thumb_origin(peak_xy: np.ndarray, crop_size: int, window: int = THUMB_WINDOW
     return np.clip(o, 0, crop_size - window)
 
 
-def top_faces(crops: np.ndarray, weight: np.ndarray, crop_xy: np.ndarray, relpaths=None, *, n: int = TOP_FACES,
-              window: int = THUMB_WINDOW, size: int = THUMB_SIZE) -> TopFaces:
+def top_faces(
+    crops: np.ndarray,
+    weight: np.ndarray,
+    crop_xy: np.ndarray,
+    relpaths=None,
+    *,
+    n: int = TOP_FACES,
+    window: int = THUMB_WINDOW,
+    size: int = THUMB_SIZE,
+) -> TopFaces:
     """The `n` images with the strongest positive peak per filter.
 
     crops: (N, H, H, 3) uint8 aligned crops; weight: (N, K, 2) peak magnitudes (0 = no peak);
@@ -76,7 +93,7 @@ def top_faces(crops: np.ndarray, weight: np.ndarray, crop_xy: np.ndarray, relpat
             if index[f, j] < 0:
                 continue
             x0, y0 = origin[f, j]
-            tile = crops[index[f, j], y0:y0 + window, x0:x0 + window]
+            tile = crops[index[f, j], y0 : y0 + window, x0 : x0 + window]
             thumbs[f, j] = cv2.resize(tile, (size, size), interpolation=cv2.INTER_AREA) if size != window else tile
             if relpaths is not None and len(relpaths):
                 names[f, j] = str(relpaths[index[f, j]])

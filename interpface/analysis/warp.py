@@ -50,8 +50,7 @@ def face_vertices_batch(mesh: FaceMesh, landmarks: np.ndarray) -> np.ndarray:
     return np.concatenate([landmarks, border], axis=1)
 
 
-def to_template_batch(mesh: FaceMesh, points: np.ndarray, landmarks: np.ndarray, *,
-                      chunk: int = 16) -> np.ndarray:
+def to_template_batch(mesh: FaceMesh, points: np.ndarray, landmarks: np.ndarray, *, chunk: int = 16) -> np.ndarray:
     """Points in each face -> template frame, through each face's own mesh.
 
     points: (P, 2) shared by all faces, or (B, P, 2); landmarks: (B, 68, 2), same pixels as the points.

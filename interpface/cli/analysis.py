@@ -7,9 +7,12 @@ from pathlib import Path
 
 from interpface.errors import InterpfaceError
 
-MODEL_HELP = ("a model URI: a checkpoint folder (or interpface:DIR), dlib-resnet, iresnet<18|34|50|100>:FILE, "
-              "onnx:FILE (with an optional FILE.json sidecar) or spec:FILE; a model without part filters is "
-              "analysed through the channels of its default response layer")
+MODEL_HELP = (
+    "a model URI: a checkpoint folder (or interpface:DIR), dlib-resnet, iresnet<18|34|50|100>:FILE, "
+    "onnx:FILE (with an optional FILE.json sidecar) or spec:FILE; a model without part filters is "
+    "analysed through the channels of its default response layer"
+)
+
 
 def _threads(args) -> None:
     if getattr(args, "threads", None):
@@ -49,19 +52,31 @@ def cmd_analyze(args) -> int:
     from interpface.models.registry import model_display_name
 
     name = args.name or model_display_name(args.checkpoint)
-    _, result = analyze_checkpoint(args.checkpoint, faces, name=name, regions=_regions(args.regions), grid=args.grid,
-                                   bootstrap=args.bootstrap, batch_size=args.batch_size, seed=args.seed,
-                                   quiet=args.quiet)
+    _, result = analyze_checkpoint(
+        args.checkpoint,
+        faces,
+        name=name,
+        regions=_regions(args.regions),
+        grid=args.grid,
+        bootstrap=args.bootstrap,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        quiet=args.quiet,
+    )
     out = result.save(args.out)
     m = result.metrics
     print(f"{name}: {result.n_images} DevTest faces, {result.n_filters} filters -> {out}")
     for sign in ("pos", "neg"):
-        print(f"  {sign}: spread {m[f'spread_{sign}']:.2f} px, hull fraction {m[f'hull_fraction_{sign}']:.3f}, "
-              f"regions covered {m[f'regions_covered_{sign}']}/{len(m['coverage_regions'])}, "
-              f"median peak std {m[f'median_peak_std_{sign}']:.2f} px")
+        print(
+            f"  {sign}: spread {m[f'spread_{sign}']:.2f} px, hull fraction {m[f'hull_fraction_{sign}']:.3f}, "
+            f"regions covered {m[f'regions_covered_{sign}']}/{len(m['coverage_regions'])}, "
+            f"median peak std {m[f'median_peak_std_{sign}']:.2f} px"
+        )
     print(f"  location instability {m['location_instability']:.4f}")
     if "mean_feature_difference" in m:
-        print("  mean feature difference: " + ", ".join(f"{r} {v:.4f}" for r, v in m["mean_feature_difference"].items()))
+        print(
+            "  mean feature difference: " + ", ".join(f"{r} {v:.4f}" for r, v in m["mean_feature_difference"].items())
+        )
     payload = {**m, "out": str(out), "seconds": round(time.perf_counter() - t0, 2), "timings": result.meta["timings"]}
     if args.precompute:
         npz, js = save_precomputed(result, args.precompute, args.precompute_dir, crops=faces.crops)
@@ -79,13 +94,27 @@ def cmd_report(args) -> int:
     checkpoints = [c.strip() for c in args.checkpoints.split(",") if c.strip()]
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
-    summary = build_report(checkpoints, args.out, names=names, n_images=args.images, n_pairs=args.pairs or None,
-                           heatmap_faces=args.heatmap_faces, heatmap_filters=args.heatmap_filters, formats=formats,
-                           bootstrap=args.bootstrap, batch_size=args.batch_size, seed=args.seed,
-                           data_root=args.data_root, cache_dir=args.cache_dir, quiet=args.quiet)
-    print(f"report for {len(checkpoints)} model(s) -> {summary['report']} "
-          f"({len(summary['figures'])} figures x {len(formats)} formats, {len(summary['tables'])} tables, "
-          f"{summary['seconds']:.0f} s)")
+    summary = build_report(
+        checkpoints,
+        args.out,
+        names=names,
+        n_images=args.images,
+        n_pairs=args.pairs or None,
+        heatmap_faces=args.heatmap_faces,
+        heatmap_filters=args.heatmap_filters,
+        formats=formats,
+        bootstrap=args.bootstrap,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        data_root=args.data_root,
+        cache_dir=args.cache_dir,
+        quiet=args.quiet,
+    )
+    print(
+        f"report for {len(checkpoints)} model(s) -> {summary['report']} "
+        f"({len(summary['figures'])} figures x {len(formats)} formats, {len(summary['tables'])} tables, "
+        f"{summary['seconds']:.0f} s)"
+    )
     write_json(args.json, summary)
     return 0
 
@@ -117,23 +146,50 @@ def cmd_faithfulness(args) -> int:
 
         bar = tqdm(total=len(pairs.same), desc=f"faithfulness {name}", unit="pair")
     t0 = time.perf_counter()
-    result = faithfulness_table(model, pairs, methods=methods, baselines=baselines, steps=args.steps, seed=args.seed,
-                                progress=bar.update if bar else None, rise_masks=args.rise_masks)
+    result = faithfulness_table(
+        model,
+        pairs,
+        methods=methods,
+        baselines=baselines,
+        steps=args.steps,
+        seed=args.seed,
+        progress=bar.update if bar else None,
+        rise_masks=args.rise_masks,
+    )
     if bar:
         bar.close()
-    result.update(model=name, checkpoint=str(args.checkpoint), pairs=args.pairs, seed=args.seed,
-                  seconds=round(time.perf_counter() - t0, 1))
-    print(f"{name}: {args.pairs} genuine + {args.pairs} impostor DevTest pairs "
-          f"(AUC over the fraction of B's pixels; similarity maps: lower deletion / higher insertion = more faithful)")
+    result.update(
+        model=name,
+        checkpoint=str(args.checkpoint),
+        pairs=args.pairs,
+        seed=args.seed,
+        seconds=round(time.perf_counter() - t0, 1),
+    )
+    print(
+        f"{name}: {args.pairs} genuine + {args.pairs} impostor DevTest pairs "
+        f"(AUC over the fraction of B's pixels; similarity maps: lower deletion / higher insertion = more faithful)"
+    )
     for b in baselines:
         print(f"  baseline {b}:")
-        print(f"  {'method':<22}{'sim. deletion':>16}{'sim. insertion':>16}{'dis. deletion':>16}{'dis. insertion':>16}"
-              f"{'ms / map':>10}")
+        print(
+            f"  {'method':<22}{'sim. deletion':>16}{'sim. insertion':>16}{'dis. deletion':>16}{'dis. insertion':>16}"
+            f"{'ms / map':>10}"
+        )
         for row in result["rows"]:
-            cells = [f"{row[f'{b}_{k}']:.3f} ± {row[f'{b}_{k}_std'] or 0:.3f}" for k in
-                     ("similarity_deletion_auc", "similarity_insertion_auc", "dissimilarity_deletion_auc",
-                      "dissimilarity_insertion_auc")]
-            print(f"  {row['method']:<22}" + "".join(f"{c:>16}" for c in cells) + f"{1000 * row['seconds_per_map']:>10.0f}")
+            cells = [
+                f"{row[f'{b}_{k}']:.3f} ± {row[f'{b}_{k}_std'] or 0:.3f}"
+                for k in (
+                    "similarity_deletion_auc",
+                    "similarity_insertion_auc",
+                    "dissimilarity_deletion_auc",
+                    "dissimilarity_insertion_auc",
+                )
+            ]
+            print(
+                f"  {row['method']:<22}"
+                + "".join(f"{c:>16}" for c in cells)
+                + f"{1000 * row['seconds_per_map']:>10.0f}"
+            )
     if args.figures:
         from interpface.figures.export import export_figure
         from interpface.figures.pairs import faithfulness_curves_figure
@@ -161,14 +217,21 @@ def add_commands(sub) -> None:
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
 
-    p = sub.add_parser("analyze", help="interpretability analyses of one checkpoint (peaks, spreads, stds, "
-                       "feature differences) on LFW DevTest faces")
+    p = sub.add_parser(
+        "analyze",
+        help="interpretability analyses of one checkpoint (peaks, spreads, stds, "
+        "feature differences) on LFW DevTest faces",
+    )
     p.add_argument("--model-spec", metavar="FILE", help="the same as --checkpoint spec:FILE")
     p.add_argument("--checkpoint", metavar="MODEL", help=MODEL_HELP)
     p.add_argument("--out", required=True, help="output directory: analysis.npz + metrics.json")
     p.add_argument("--name", help="model name (default: the checkpoint directory's name)")
-    p.add_argument("--regions", default=None, help="comma-separated regions to occlude for the feature "
-                   "differences (default: all named regions; 'none' skips them)")
+    p.add_argument(
+        "--regions",
+        default=None,
+        help="comma-separated regions to occlude for the feature "
+        "differences (default: all named regions; 'none' skips them)",
+    )
     p.add_argument("--grid", type=int, default=0, help="also occlude an NxN grid over the face (Fig. 7)")
     p.add_argument("--precompute", metavar="NAME", help="also write the compact assets/analyses/NAME.{npz,json}")
     p.add_argument("--precompute-dir", help="where --precompute writes (default: assets/analyses)")
@@ -176,24 +239,38 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("report", help="HTML report + PNG/SVG/PDF figures + CSV tables comparing checkpoints")
-    p.add_argument("--checkpoints", required=True, metavar="MODEL,MODEL,...", help="comma-separated; each " + MODEL_HELP)
+    p.add_argument(
+        "--checkpoints", required=True, metavar="MODEL,MODEL,...", help="comma-separated; each " + MODEL_HELP
+    )
     p.add_argument("--names", help="comma-separated model names (default: directory names)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--pairs", type=int, default=1000, help="DevTest pairs for the ROC (default all 1000; 0 = no ROC)")
     p.add_argument("--heatmap-faces", type=int, default=4, help="faces per heatmap grid")
     p.add_argument("--heatmap-filters", type=int, default=8, help="filters per heatmap grid")
-    p.add_argument("--formats", default="png,svg,pdf", help="figure formats besides the HTML report "
-                   "(comma-separated: png, svg, pdf, html; static formats need Chromium)")
+    p.add_argument(
+        "--formats",
+        default="png,svg,pdf",
+        help="figure formats besides the HTML report "
+        "(comma-separated: png, svg, pdf, html; static formats need Chromium)",
+    )
     common(p)
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("faithfulness", help="pair similarity / dissimilarity maps of every method on seeded DevTest "
-                       "pairs, scored by deletion / insertion curves")
-    p.add_argument("--checkpoint", required=True, metavar="MODEL", help=MODEL_HELP + " (every method that applies to it)")
+    p = sub.add_parser(
+        "faithfulness",
+        help="pair similarity / dissimilarity maps of every method on seeded DevTest "
+        "pairs, scored by deletion / insertion curves",
+    )
+    p.add_argument(
+        "--checkpoint", required=True, metavar="MODEL", help=MODEL_HELP + " (every method that applies to it)"
+    )
     p.add_argument("--name", help="model name (default: the checkpoint directory's name)")
     p.add_argument("--pairs", type=int, default=20, help="genuine and as many impostor DevTest pairs (default 20)")
-    p.add_argument("--methods", help="comma-separated subset of: representation, occlusion, integrated_gradients, "
-                   "gradcam, rise, random (default: all that apply)")
+    p.add_argument(
+        "--methods",
+        help="comma-separated subset of: representation, occlusion, integrated_gradients, "
+        "gradcam, rise, random (default: all that apply)",
+    )
     p.add_argument("--baselines", default="black,blur", help="what deleted pixels become (black, blur)")
     p.add_argument("--steps", type=int, default=20, help="points per curve (default 20: 5%% of the pixels each)")
     p.add_argument("--rise-masks", type=int, default=512, help="random masks per RISE map")

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from interpface.errors import ConfigError, DatasetError
 
-MODEL_HELP = ("a model URI: a checkpoint folder (or interpface:DIR), dlib-resnet (the PyTorch port of dlib's "
-              "ResNet), iresnet<18|34|50|100>:FILE (an ArcFace IResNet state dict: .safetensors, or .pth read with "
-              "torch.load(weights_only=True)), onnx:FILE (an ONNX graph; FILE.json beside it says its preprocessing) "
-              "or spec:FILE (a JSON spec naming your module)")
+MODEL_HELP = (
+    "a model URI: a checkpoint folder (or interpface:DIR), dlib-resnet (the PyTorch port of dlib's "
+    "ResNet), iresnet<18|34|50|100>:FILE (an ArcFace IResNet state dict: .safetensors, or .pth read with "
+    "torch.load(weights_only=True)), onnx:FILE (an ONNX graph; FILE.json beside it says its preprocessing) "
+    "or spec:FILE (a JSON spec naming your module)"
+)
 PRECISION_HELP = "embedding precision: auto (the model's default), fp32 or bf16"
 
 
@@ -79,15 +81,24 @@ def cmd_embed(args) -> int:
 
     details: list[dict] = []
     if args.peer:
-        emb, failures = embedder.embed_images(sources, LandmarkDetector(args.landmark_model), fallback=args.fallback,
-                                              progress=progress, details=details)
+        emb, failures = embedder.embed_images(
+            sources, LandmarkDetector(args.landmark_model), fallback=args.fallback, progress=progress, details=details
+        )
     else:
         from interpface.evaluation.embedding import embed_images
         from interpface.faces.pipeline import FacePipeline
 
-        emb, failures = embed_images(embedder, sources, FacePipeline(landmark_model=args.landmark_model),
-                                     fallback=args.fallback, batch_size=args.batch_size, flip=args.flip,
-                                     precision=args.precision, progress=progress, details=details)
+        emb, failures = embed_images(
+            embedder,
+            sources,
+            FacePipeline(landmark_model=args.landmark_model),
+            fallback=args.fallback,
+            batch_size=args.batch_size,
+            flip=args.flip,
+            precision=args.precision,
+            progress=progress,
+            details=details,
+        )
     if bar:
         bar.close()
     seconds = time.perf_counter() - t0
@@ -102,14 +113,28 @@ def cmd_embed(args) -> int:
 
     found_by = Counter(d["detector"] for d in details)
     poor = sum(d["poor_fit"] for d in details)
-    print(f"embedded {len(sources) - len(failures)} of {len(sources)} images with {name} "
-          f"({emb.shape[1]}-d, cosine-normalised{', flip-averaged' if args.flip else ''}) in {seconds:.1f} s -> {out}"
-          + (f"; {len(failures)} failed (NaN rows)" if failures else "")
-          + ("; faces found by " + ", ".join(f"{k} {v}" for k, v in sorted(found_by.items())) if found_by else "")
-          + (f"; {poor} poor landmark fit(s)" if poor else ""))
-    write_json(args.json, {**info, "out": str(out), "shape": list(emb.shape), "flip": bool(args.flip),
-                           "sources": [str(s) for s in sources], "faces": details, "detectors": dict(found_by),
-                           "failures": failures, "n_failures": len(failures), "seconds": round(seconds, 3)})
+    print(
+        f"embedded {len(sources) - len(failures)} of {len(sources)} images with {name} "
+        f"({emb.shape[1]}-d, cosine-normalised{', flip-averaged' if args.flip else ''}) in {seconds:.1f} s -> {out}"
+        + (f"; {len(failures)} failed (NaN rows)" if failures else "")
+        + ("; faces found by " + ", ".join(f"{k} {v}" for k, v in sorted(found_by.items())) if found_by else "")
+        + (f"; {poor} poor landmark fit(s)" if poor else "")
+    )
+    write_json(
+        args.json,
+        {
+            **info,
+            "out": str(out),
+            "shape": list(emb.shape),
+            "flip": bool(args.flip),
+            "sources": [str(s) for s in sources],
+            "faces": details,
+            "detectors": dict(found_by),
+            "failures": failures,
+            "n_failures": len(failures),
+            "seconds": round(seconds, 3),
+        },
+    )
     return 0
 
 
@@ -133,10 +158,23 @@ def cmd_evaluate(args) -> int:
     if args.peer and args.flip:
         raise ConfigError("--flip applies to --checkpoint models only")
     t0 = time.perf_counter()
-    ev = Evaluator(embedder, args.protocol, data_root=args.data_root, cache_dir=args.cache_dir, root=args.root,
-                   seed=args.seed, n_bootstrap=args.bootstrap, n_trials=args.trials, flip=args.flip,
-                   batch_size=args.batch_size, fallback=args.fallback, occlude=args.occlude,
-                   attributes=args.attributes, progress=not args.quiet, precision=args.precision)
+    ev = Evaluator(
+        embedder,
+        args.protocol,
+        data_root=args.data_root,
+        cache_dir=args.cache_dir,
+        root=args.root,
+        seed=args.seed,
+        n_bootstrap=args.bootstrap,
+        n_trials=args.trials,
+        flip=args.flip,
+        batch_size=args.batch_size,
+        fallback=args.fallback,
+        occlude=args.occlude,
+        attributes=args.attributes,
+        progress=not args.quiet,
+        precision=args.precision,
+    )
     if args.checkpoint:
         ev.embedder.name = name
     results = [ev.run(c) for c in conditions]
@@ -145,15 +183,20 @@ def cmd_evaluate(args) -> int:
     print(format_table(results))
     failures = results[0]["failures"]
     if failures:
-        print(f"{len(failures)} image(s) could not be used (pairs with them dropped), e.g. "
-              f"{failures[0]['source']}: {failures[0]['error']}")
+        print(
+            f"{len(failures)} image(s) could not be used (pairs with them dropped), e.g. "
+            f"{failures[0]['source']}: {failures[0]['error']}"
+        )
     print(f"{seconds:.1f} s")
     for r in results:
         r.update(info)
         r["flip"] = bool(args.flip)
         r["timings"] = dict(ev.timings)
-    payload = results[0] if len(results) == 1 else {**info, "protocol": args.protocol, "results": results,
-                                                     "seconds": round(seconds, 3)}
+    payload = (
+        results[0]
+        if len(results) == 1
+        else {**info, "protocol": args.protocol, "results": results, "seconds": round(seconds, 3)}
+    )
     write_json(args.json, payload)
     return 0
 
@@ -174,9 +217,19 @@ def cmd_compare(args) -> int:
     for ckpt in (args.checkpoint, args.against):
         one = argparse.Namespace(checkpoint=ckpt, peer=None, model_spec=None, batch_size=args.batch_size)
         embedder, name, _ = _load_embedder(one)
-        ev = Evaluator(embedder, args.protocol, data_root=args.data_root, cache_dir=args.cache_dir, root=args.root,
-                       seed=args.seed, n_bootstrap=0, batch_size=args.batch_size, occlude=args.occlude,
-                       progress=not args.quiet, precision=args.precision)
+        ev = Evaluator(
+            embedder,
+            args.protocol,
+            data_root=args.data_root,
+            cache_dir=args.cache_dir,
+            root=args.root,
+            seed=args.seed,
+            n_bootstrap=0,
+            batch_size=args.batch_size,
+            occlude=args.occlude,
+            progress=not args.quiet,
+            precision=args.precision,
+        )
         ev.embedder.name = name
         evaluators.append(ev)
     if evaluators[0].embedder.name == evaluators[1].embedder.name:
@@ -184,12 +237,21 @@ def cmd_compare(args) -> int:
     t0 = time.perf_counter()
     results = [compare_models(*evaluators, condition=c, n_resamples=args.bootstrap) for c in conditions]
     r0 = results[0]
-    print(f"{r0['a']} against {r0['b']} on {args.protocol}: percent; paired {r0['kind']} "
-          f"({args.bootstrap} resamples); z = diff / paired std, > 0: {r0['a']} better")
+    print(
+        f"{r0['a']} against {r0['b']} on {args.protocol}: percent; paired {r0['kind']} "
+        f"({args.bootstrap} resamples); z = diff / paired std, > 0: {r0['a']} better"
+    )
     print(format_comparison(results))
     print(f"{time.perf_counter() - t0:.1f} s")
-    write_json(args.json, {"protocol": args.protocol, "checkpoint": str(args.checkpoint),
-                           "against": str(args.against), "results": results})
+    write_json(
+        args.json,
+        {
+            "protocol": args.protocol,
+            "checkpoint": str(args.checkpoint),
+            "against": str(args.against),
+            "results": results,
+        },
+    )
     return 0
 
 
@@ -201,8 +263,12 @@ def add_commands(sub) -> None:
     p.add_argument("--checkpoint", metavar="MODEL", help=MODEL_HELP)
     p.add_argument("--model-spec", metavar="FILE", help="the same as --checkpoint spec:FILE")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None, help=PRECISION_HELP)
-    p.add_argument("--peer", choices=["dlib", "dlib-port"], help="embed with a peer model instead (dlib's ResNet "
-                   "descriptor; dlib-port: the same network through interpface's PyTorch port)")
+    p.add_argument(
+        "--peer",
+        choices=["dlib", "dlib-port"],
+        help="embed with a peer model instead (dlib's ResNet "
+        "descriptor; dlib-port: the same network through interpface's PyTorch port)",
+    )
     p.add_argument("--out", required=True, metavar="EMB.npy", help="(N, D) float32 embeddings, input order")
     p.add_argument("--json", metavar="META", help="sources, failures, shape, timing as JSON")
     p.add_argument("--flip", action="store_true", help="average f of the image and its mirror image")
@@ -213,25 +279,40 @@ def add_commands(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_embed)
 
-    p = sub.add_parser("evaluate", help="verification / identification on clean and occluded faces",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Protocols: lfw-devtest (View 1 pairs accuracy by 10-fold CV, all-pairs ROC among "
-                       "the 3,708 DevTest images, closed-set Rank-1/5), lfw-view2 (10 official folds), pairs:FILE "
-                       "(pathA<TAB>pathB<TAB>0|1 relative to --root). Conditions: clean, synthetic (one seeded "
-                       "32x12 warped black quadrilateral per image), part:REGION (eyes, nose, mouth, ...), natural "
-                       "(LFW-attribute Eyeglasses/Sunglasses DevTest images as probes). Occlusion goes on the probe "
-                       "side. See the README / interpface.evaluation.protocols for the exact definitions.")
+    p = sub.add_parser(
+        "evaluate",
+        help="verification / identification on clean and occluded faces",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Protocols: lfw-devtest (View 1 pairs accuracy by 10-fold CV, all-pairs ROC among "
+        "the 3,708 DevTest images, closed-set Rank-1/5), lfw-view2 (10 official folds), pairs:FILE "
+        "(pathA<TAB>pathB<TAB>0|1 relative to --root). Conditions: clean, synthetic (one seeded "
+        "32x12 warped black quadrilateral per image), part:REGION (eyes, nose, mouth, ...), natural "
+        "(LFW-attribute Eyeglasses/Sunglasses DevTest images as probes). Occlusion goes on the probe "
+        "side. See the README / interpface.evaluation.protocols for the exact definitions.",
+    )
     p.add_argument("--checkpoint", metavar="MODEL", help=MODEL_HELP)
     p.add_argument("--model-spec", metavar="FILE", help="the same as --checkpoint spec:FILE")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None, help=PRECISION_HELP)
-    p.add_argument("--peer", choices=["dlib", "dlib-port"], help="evaluate a peer model instead (dlib's ResNet "
-                   "descriptor, ~60 ms per image on 1 core; dlib-port: its PyTorch port, batched)")
+    p.add_argument(
+        "--peer",
+        choices=["dlib", "dlib-port"],
+        help="evaluate a peer model instead (dlib's ResNet "
+        "descriptor, ~60 ms per image on 1 core; dlib-port: its PyTorch port, batched)",
+    )
     p.add_argument("--protocol", default="lfw-devtest", help="lfw-devtest (default), lfw-view2 or pairs:FILE")
-    p.add_argument("--condition", action="append", metavar="COND",
-                   help="clean (default), synthetic, natural, part:REGION, or a realistic occluder: mask, sunglasses, "
-                   "scarf, hand; repeatable or comma-separated")
-    p.add_argument("--occlude", choices=["probe", "both"], default="probe",
-                   help="occlude the probe side only (default) or both sides of each comparison")
+    p.add_argument(
+        "--condition",
+        action="append",
+        metavar="COND",
+        help="clean (default), synthetic, natural, part:REGION, or a realistic occluder: mask, sunglasses, "
+        "scarf, hand; repeatable or comma-separated",
+    )
+    p.add_argument(
+        "--occlude",
+        choices=["probe", "both"],
+        default="probe",
+        help="occlude the probe side only (default) or both sides of each comparison",
+    )
     p.add_argument("--flip", action="store_true", help="average f of each image and its mirror image")
     p.add_argument("--seed", type=int, default=0, help="seed of occluder positions, CV folds, bootstrap, galleries")
     p.add_argument("--bootstrap", type=int, default=50, help="bootstrap resamples for the spread of AUC/EER/TAR")
@@ -244,21 +325,29 @@ def add_commands(sub) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--json", metavar="OUT", help="write the results as JSON (one condition: its dict; several: "
-                   "{'results': [...]})")
+    p.add_argument(
+        "--json", metavar="OUT", help="write the results as JSON (one condition: its dict; several: {'results': [...]})"
+    )
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("compare", help="is model A better than model B? paired bootstrap on the same pairs",
-                       description="Scores both models on the same pairs and resamples them together (the same "
-                       "identities each time), so the spread is that of the difference A - B; pair accuracy is "
-                       "compared fold by fold. Same protocols and conditions as `evaluate`.")
+    p = sub.add_parser(
+        "compare",
+        help="is model A better than model B? paired bootstrap on the same pairs",
+        description="Scores both models on the same pairs and resamples them together (the same "
+        "identities each time), so the spread is that of the difference A - B; pair accuracy is "
+        "compared fold by fold. Same protocols and conditions as `evaluate`.",
+    )
     p.add_argument("--checkpoint", required=True, metavar="A", help="model A: " + MODEL_HELP)
     p.add_argument("--against", required=True, metavar="B", help="model B, the same kinds")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None, help=PRECISION_HELP)
     p.add_argument("--protocol", default="lfw-devtest", help="lfw-devtest (default), lfw-view2 or pairs:FILE")
-    p.add_argument("--condition", action="append", metavar="COND",
-                   help="clean (default), synthetic, part:REGION, mask, sunglasses, scarf, hand; repeatable or "
-                   "comma-separated (not natural)")
+    p.add_argument(
+        "--condition",
+        action="append",
+        metavar="COND",
+        help="clean (default), synthetic, part:REGION, mask, sunglasses, scarf, hand; repeatable or "
+        "comma-separated (not natural)",
+    )
     p.add_argument("--occlude", choices=["probe", "both"], default="probe")
     p.add_argument("--seed", type=int, default=0, help="seed of occluder positions, CV folds and the bootstrap")
     p.add_argument("--bootstrap", type=int, default=200, help="paired bootstrap resamples")

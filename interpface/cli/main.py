@@ -21,11 +21,19 @@ def cmd_data_prepare(args) -> int:
     from interpface.faces.prepare import prepare_dataset
 
     dataset = load_dataset(args.dataset, args.data_root)
-    report = prepare_dataset(dataset, cache_dir=args.cache_dir, workers=args.workers, limit=args.limit,
-                             fallback=not args.no_fallback, landmark_model=args.landmark_model,
-                             progress=not args.quiet)
+    report = prepare_dataset(
+        dataset,
+        cache_dir=args.cache_dir,
+        workers=args.workers,
+        limit=args.limit,
+        fallback=not args.no_fallback,
+        landmark_model=args.landmark_model,
+        progress=not args.quiet,
+    )
     counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
-    print(f"prepared {report.n_images} images in {report.seconds:.1f} s ({report.images_per_second:.0f} img/s): {counts}")
+    print(
+        f"prepared {report.n_images} images in {report.seconds:.1f} s ({report.images_per_second:.0f} img/s): {counts}"
+    )
     if report.detectors:
         print("found by: " + ", ".join(f"{k} {v}" for k, v in report.detectors.items()))
     if report.failures:
@@ -40,23 +48,38 @@ def cmd_data_info(args) -> int:
     from interpface.faces.prepare import PreparedDataset
 
     dataset = load_dataset(args.dataset, args.data_root)
-    info: dict = {"dataset": dataset.name, "image_dir": str(dataset.image_dir), "images": len(dataset),
-                  "identities": len(dataset.identities)}
+    info: dict = {
+        "dataset": dataset.name,
+        "image_dir": str(dataset.image_dir),
+        "images": len(dataset),
+        "identities": len(dataset.identities),
+    }
     if dataset.protocol_dir is not None:
         p = LFWProtocols.load(dataset.protocol_dir)
         info["view1"] = {
-            "dev_train_people": len(p.dev_train_people), "dev_train_images": len(p.dev_train_images),
-            "dev_test_people": len(p.dev_test_people), "dev_test_images": len(p.dev_test_images),
-            "dev_train_pairs": len(p.dev_train_pairs), "dev_test_pairs": len(p.dev_test_pairs)}
-        info["view2"] = {"folds": len({q.fold for q in p.view2_pairs}), "pairs": len(p.view2_pairs),
-                         "matched": sum(q.same for q in p.view2_pairs),
-                         "mismatched": sum(not q.same for q in p.view2_pairs), "people": len(p.view2_people)}
+            "dev_train_people": len(p.dev_train_people),
+            "dev_train_images": len(p.dev_train_images),
+            "dev_test_people": len(p.dev_test_people),
+            "dev_test_images": len(p.dev_test_images),
+            "dev_train_pairs": len(p.dev_train_pairs),
+            "dev_test_pairs": len(p.dev_test_pairs),
+        }
+        info["view2"] = {
+            "folds": len({q.fold for q in p.view2_pairs}),
+            "pairs": len(p.view2_pairs),
+            "matched": sum(q.same for q in p.view2_pairs),
+            "mismatched": sum(not q.same for q in p.view2_pairs),
+            "people": len(p.view2_people),
+        }
     try:
         cache = PreparedDataset.open(dataset, args.cache_dir)
-        info["prepared"] = {"cache": str(cache.directory), "images": len(cache), **cache.index["counts"],
-                            "failure_reasons": cache.index["failures"],
-                            "failed_images": [e["relpath"] + ": " + e["error"] for e in cache.entries
-                                              if e["status"] == "failed"][:50]}
+        info["prepared"] = {
+            "cache": str(cache.directory),
+            "images": len(cache),
+            **cache.index["counts"],
+            "failure_reasons": cache.index["failures"],
+            "failed_images": [e["relpath"] + ": " + e["error"] for e in cache.entries if e["status"] == "failed"][:50],
+        }
     except InterpfaceError as exc:
         info["prepared"] = {"images": 0, "note": str(exc)}
     _print_tree(info)
@@ -95,10 +118,14 @@ def cmd_data_template(args) -> int:
             keep = np.array([str(r) in train for r in z["relpaths"]]) & (z["status"] == "ok")
             shapes.append(z["landmarks"][keep])
     shapes = np.concatenate(shapes)
-    meta = {"method": "generalized Procrustes mean of the dlib 68-point landmarks of LFW DevTrain images "
-                      "with exactly one detected face, eyes levelled, jaw width 66 px, landmark centroid at "
-                      "(54.5, 62.0) of the 110x110 frame", "n_images": int(len(shapes)),
-            "source": str(dataset.image_dir), "command": "interpface data template --dataset lfw"}
+    meta = {
+        "method": "generalized Procrustes mean of the dlib 68-point landmarks of LFW DevTrain images "
+        "with exactly one detected face, eyes levelled, jaw width 66 px, landmark centroid at "
+        "(54.5, 62.0) of the 110x110 frame",
+        "n_images": int(len(shapes)),
+        "source": str(dataset.image_dir),
+        "command": "interpface data template --dataset lfw",
+    }
     template = build_template(shapes, meta=meta)
     out = Path(args.out) if args.out else template_path()
     template.save(out)
@@ -124,10 +151,12 @@ def cmd_data_teacher(args) -> int:
         wanted = {r.relpath for r in LFWProtocols.load(dataset.protocol_dir).dev_train_images}
         rows = np.array([r for r in rows if cache.relpaths[r] in wanted], dtype=np.int64)
     if args.limit:
-        rows = rows[:args.limit]
+        rows = rows[: args.limit]
     _, info = compute_teacher(cache, rows=rows, source=args.source, workers=args.workers, progress=not args.quiet)
-    print(f"teacher ({info['source']}): {info['described']} of {info['images']} images described (+ mirror images); "
-          f"{info['computed']} computed now in {info['seconds']:.1f} s ({info['images_per_s']:.1f} img/s) -> {info['path']}")
+    print(
+        f"teacher ({info['source']}): {info['described']} of {info['images']} images described (+ mirror images); "
+        f"{info['computed']} computed now in {info['seconds']:.1f} s ({info['images_per_s']:.1f} img/s) -> {info['path']}"
+    )
     write_json(args.json, info)
     return 0
 
@@ -163,9 +192,19 @@ def cmd_occlude(args) -> int:
     else:
         rect = region_rect(args.region, pipeline.template, size)
     occluded, mask, quad = occlude_rect(face.crop, face.landmarks, rect, pipeline.template, fill=args.fill)
-    return _write_occluded(args, face, occluded, mask, f"occluded {int(mask.sum())} px",
-                           {"occluder": "rectangle", "region": args.region, "rect_template": rect.to_dict(),
-                            "quad_crop": quad.round(3).tolist()})
+    return _write_occluded(
+        args,
+        face,
+        occluded,
+        mask,
+        f"occluded {int(mask.sum())} px",
+        {
+            "occluder": "rectangle",
+            "region": args.region,
+            "rect_template": rect.to_dict(),
+            "quad_crop": quad.round(3).tolist(),
+        },
+    )
 
 
 def _write_occluded(args, face, occluded, mask, what: str, details: dict) -> int:
@@ -176,13 +215,26 @@ def _write_occluded(args, face, occluded, mask, what: str, details: dict) -> int
 
     picture = np.concatenate([face.crop, occluded], axis=1) if args.side_by_side else occluded
     save_image(args.out, picture)
-    print(f"{args.image}: face {face.detection.status} ({face.detection.n_faces} detected, {face.detection.detector}), "
-          f"{what} -> {args.out}")
-    write_json(args.json, {
-        "image": str(args.image), "out": str(args.out), "detection": face.detection.status,
-        "detector": face.detection.detector, "n_faces": face.detection.n_faces, "seed": args.seed, **details,
-        "aligned_size": int(face.crop.shape[0]), "occluded_pixels": int(mask.sum()),
-        "fit_residual": round(float(face.fit_residual), 3), "landmarks_crop": face.landmarks.round(3).tolist()})
+    print(
+        f"{args.image}: face {face.detection.status} ({face.detection.n_faces} detected, {face.detection.detector}), "
+        f"{what} -> {args.out}"
+    )
+    write_json(
+        args.json,
+        {
+            "image": str(args.image),
+            "out": str(args.out),
+            "detection": face.detection.status,
+            "detector": face.detection.detector,
+            "n_faces": face.detection.n_faces,
+            "seed": args.seed,
+            **details,
+            "aligned_size": int(face.crop.shape[0]),
+            "occluded_pixels": int(mask.sum()),
+            "fit_residual": round(float(face.fit_residual), 3),
+            "landmarks_crop": face.landmarks.round(3).tolist(),
+        },
+    )
     return 0
 
 
@@ -191,9 +243,14 @@ def _occlude_realistic(args, face, pipeline) -> int:
 
     occ = draw_occluder(args.occluder, args.seed, pipeline.template)
     occluded, mask = occ.apply(face.crop, face.landmarks)
-    return _write_occluded(args, face, occluded, mask, f"{args.occluder} (seed {args.seed}) covers {int(mask.sum())} px",
-                           {"occluder": occ.to_dict(),
-                            "polygons_crop": [p.round(3).tolist() for p in occ.polygons(face.landmarks)]})
+    return _write_occluded(
+        args,
+        face,
+        occluded,
+        mask,
+        f"{args.occluder} (seed {args.seed}) covers {int(mask.sum())} px",
+        {"occluder": occ.to_dict(), "polygons_crop": [p.round(3).tolist() for p in occ.polygons(face.landmarks)]},
+    )
 
 
 # ------------------------------------------------------------------------------------------ demo
@@ -225,7 +282,8 @@ def cmd_demo(args) -> int:
         face = pipeline.prepare(rgb, fallback=True)
         tiles = [face.crop]
         for rect in [region_rect(r, pipeline.template) for r in ("eyes", "nose", "mouth")] + [
-                random_rect(rng, pipeline.template)]:
+            random_rect(rng, pipeline.template)
+        ]:
             tiles.append(occlude_rect(face.crop, face.landmarks, rect, pipeline.template)[0])
         rows.append(np.concatenate(tiles, axis=1))
         report.append({"image": name, "detection": face.detection.status, "n_faces": face.detection.n_faces})
@@ -252,8 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(p)
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores, at most 8)")
     p.add_argument("--limit", type=int, default=None, help="only the first N images (sorted order)")
-    p.add_argument("--no-fallback", action="store_true", help="mark images without a detected face as failed "
-                   "instead of fitting landmarks in the dataset's median face box")
+    p.add_argument(
+        "--no-fallback",
+        action="store_true",
+        help="mark images without a detected face as failed "
+        "instead of fitting landmarks in the dataset's median face box",
+    )
     p.add_argument("--landmark-model", help="path of shape_predictor_68_face_landmarks.dat")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_data_prepare)
@@ -264,21 +326,35 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(p)
     p.add_argument("--out", help="where to write (default: assets/template.json)")
     p.set_defaults(func=cmd_data_template)
-    p = dsub.add_parser("teacher", help="teacher (dlib ResNet) descriptors of every image and its mirror image, "
-                        "for distillation (cached next to the prepared faces)")
+    p = dsub.add_parser(
+        "teacher",
+        help="teacher (dlib ResNet) descriptors of every image and its mirror image, "
+        "for distillation (cached next to the prepared faces)",
+    )
     data_args(p)
-    p.add_argument("--split", default="devtrain", choices=("devtrain", "all"),
-                   help="which images: LFW DevTrain (the training set, default) or every prepared image")
-    p.add_argument("--source", default="port", choices=("dlib", "port"),
-                   help="interpface's PyTorch port (default: the same descriptors to 6e-7, ~10x faster here) or "
-                   "dlib's own C++ network")
+    p.add_argument(
+        "--split",
+        default="devtrain",
+        choices=("devtrain", "all"),
+        help="which images: LFW DevTrain (the training set, default) or every prepared image",
+    )
+    p.add_argument(
+        "--source",
+        default="port",
+        choices=("dlib", "port"),
+        help="interpface's PyTorch port (default: the same descriptors to 6e-7, ~10x faster here) or "
+        "dlib's own C++ network",
+    )
     p.add_argument("--workers", type=int, default=None, help="processes for --source dlib (default: all cores)")
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_data_teacher)
 
-    p = sub.add_parser("convert-dlib", help="convert dlib's ResNet face descriptor (face-recognition-models' .dat) "
-                       "into the cache as safetensors, for its PyTorch port (setup runs this)")
+    p = sub.add_parser(
+        "convert-dlib",
+        help="convert dlib's ResNet face descriptor (face-recognition-models' .dat) "
+        "into the cache as safetensors, for its PyTorch port (setup runs this)",
+    )
     p.add_argument("--model", help="the .dat file (default: $INTERPFACE_DLIB_RESNET, else the package's)")
     p.add_argument("--cache-dir", help="cache root (default: $INTERPFACE_CACHE, else ~/.cache/interpface)")
     p.add_argument("--force", action="store_true", help="convert again even when the cache has it")
@@ -287,15 +363,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("occlude", help="align a face and occlude it with the warped synthetic mask")
     p.add_argument("image", help="an image file with a face")
-    p.add_argument("--occluder", default="rectangle",
-                   choices=("rectangle", "surgical_mask", "cloth_mask", "sunglasses", "scarf", "hand"),
-                   help="the paper's black rectangle (default) or a realistic occluder, placed through the landmarks")
-    p.add_argument("--region", default="random", help="rectangle: random, or a named region: eyes, left_eye, "
-                   "right_eye, nose, mouth, forehead, left_cheek, right_cheek, chin")
+    p.add_argument(
+        "--occluder",
+        default="rectangle",
+        choices=("rectangle", "surgical_mask", "cloth_mask", "sunglasses", "scarf", "hand"),
+        help="the paper's black rectangle (default) or a realistic occluder, placed through the landmarks",
+    )
+    p.add_argument(
+        "--region",
+        default="random",
+        help="rectangle: random, or a named region: eyes, left_eye, "
+        "right_eye, nose, mouth, forehead, left_cheek, right_cheek, chin",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random position / of every occluder choice")
-    p.add_argument("--width", type=float, default=None, help="occluder width in template pixels "
-                   "(default 32 at random positions; a named region's own width, at least 32)")
-    p.add_argument("--height", type=float, default=None, help="occluder height (default 12, or the region's, at least 12)")
+    p.add_argument(
+        "--width",
+        type=float,
+        default=None,
+        help="occluder width in template pixels "
+        "(default 32 at random positions; a named region's own width, at least 32)",
+    )
+    p.add_argument(
+        "--height", type=float, default=None, help="occluder height (default 12, or the region's, at least 12)"
+    )
     p.add_argument("--fill", type=int, default=0, help="fill value 0-255 (default black)")
     p.add_argument("--fallback", action="store_true", help="no face found: fit landmarks in the central box")
     p.add_argument("--side-by-side", action="store_true", help="write the clean and the occluded crop side by side")
@@ -341,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback on request
         if os.environ.get("INTERPFACE_DEBUG"):
             raise
-        print(f"interpface: error: {type(exc).__name__}: {exc} (set INTERPFACE_DEBUG=1 for the traceback)",
-              file=sys.stderr)
+        print(
+            f"interpface: error: {type(exc).__name__}: {exc} (set INTERPFACE_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 1

@@ -160,9 +160,16 @@ def pick_model(key: str = "model", *, where=st.sidebar, default: str = "full", t
         return None
     names = list(found)
     index = names.index(default) if default in names else 0
-    chosen = where.selectbox(text, names, index=index, format_func=label, key=key, bind=BIND,
-                             help="Ours (interpretable filters) first, then other face models: the dlib port, the "
-                                  "server's model folder, and any uploaded below.")
+    chosen = where.selectbox(
+        text,
+        names,
+        index=index,
+        format_func=label,
+        key=key,
+        bind=BIND,
+        help="Ours (interpretable filters) first, then other face models: the dlib port, the "
+        "server's model folder, and any uploaded below.",
+    )
     if where is st.sidebar:
         add_user_model_form(where)
     share_link()
@@ -208,8 +215,9 @@ class _SessionFolder:
         self.path = Path(self._tmp.name)
 
 
-def add_uploaded_model(name: str, data: bytes, filename: str, sidecar: bytes | None = None,
-                       architecture: str | None = None):
+def add_uploaded_model(
+    name: str, data: bytes, filename: str, sidecar: bytes | None = None, architecture: str | None = None
+):
     """Check and load a visitor's model file (ONNX, or an IResNet safetensors state dict) from bytes;
     it is written only into this session's temporary folder, under a fixed name."""
     import re
@@ -234,7 +242,9 @@ def add_uploaded_model(name: str, data: bytes, filename: str, sidecar: bytes | N
         uri = f"onnx:{slot / 'model.onnx'}"
     elif suffix == ".safetensors":
         if architecture not in IRESNET_ARCHITECTURES:
-            raise InterpfaceError(f"a safetensors upload is an IResNet state dict: choose one of {', '.join(IRESNET_ARCHITECTURES)}")
+            raise InterpfaceError(
+                f"a safetensors upload is an IResNet state dict: choose one of {', '.join(IRESNET_ARCHITECTURES)}"
+            )
         (slot / "model.safetensors").write_bytes(data)
         uri = f"{architecture}:{slot / 'model.safetensors'}"
     else:
@@ -253,9 +263,11 @@ def add_user_model_form(where=st.sidebar) -> None:
     from the server's disk by a visitor's choice."""
     root = served_models_dir()
     with where.expander("Add a face model", icon=":material/add:"):
-        st.caption("Upload an ONNX model (with its optional `NAME.json` sidecar: input_size, alignment, mean, std, "
-                   "channel_order) or an IResNet state dict (.safetensors). It stays in this session only."
-                   + (f" Models in the server's folder `{root}` are listed already." if root else ""))
+        st.caption(
+            "Upload an ONNX model (with its optional `NAME.json` sidecar: input_size, alignment, mean, std, "
+            "channel_order) or an IResNet state dict (.safetensors). It stays in this session only."
+            + (f" Models in the server's folder `{root}` are listed already." if root else "")
+        )
         with st.form("add_model", border=False):
             name = st.text_input("Name", key="add_model_name")
             up = st.file_uploader("Model file", type=["onnx", "safetensors"], key="add_model_file")
@@ -265,7 +277,9 @@ def add_user_model_form(where=st.sidebar) -> None:
                 with guarded("This model cannot be used"):
                     if up is None or not name.strip():
                         raise InterpfaceError("give a name and a model file")
-                    add_uploaded_model(name, up.getvalue(), up.name, side.getvalue() if side is not None else None, arch)
+                    add_uploaded_model(
+                        name, up.getvalue(), up.name, side.getvalue() if side is not None else None, arch
+                    )
                     st.session_state["user_model_added"] = name.strip()
                     st.rerun()  # the model lists above were drawn before it existed
         added = st.session_state.pop("user_model_added", None)
@@ -300,9 +314,14 @@ def prepare_bytes(data: bytes, fallback: bool = False) -> dict:
 
 
 def _face_dict(face) -> dict:
-    return {"crop": face.crop, "landmarks": face.landmarks, "status": face.detection.status,
-            "n_faces": face.detection.n_faces, "detector": face.detection.detector,
-            "fit_residual": float(face.fit_residual)}
+    return {
+        "crop": face.crop,
+        "landmarks": face.landmarks,
+        "status": face.detection.status,
+        "n_faces": face.detection.n_faces,
+        "detector": face.detection.detector,
+        "fit_residual": float(face.fit_residual),
+    }
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -337,10 +356,14 @@ def prepare_dataset_image(relpath: str) -> dict:
         row = int(cache.rows([relpath], missing_ok=True)[0])
         if row >= 0 and cache.status[row] != "failed":
             entry = cache.entries[row]
-            return {"crop": np.array(cache.crops[row]), "landmarks": cache.landmarks[row].copy(),
-                    "status": str(cache.status[row]), "n_faces": int(entry["n_faces"]),
-                    "detector": entry.get("detector", "hog"),
-                    "fit_residual": entry.get("fit_residual") if entry.get("fit_residual") is not None else float("nan")}
+            return {
+                "crop": np.array(cache.crops[row]),
+                "landmarks": cache.landmarks[row].copy(),
+                "status": str(cache.status[row]),
+                "n_faces": int(entry["n_faces"]),
+                "detector": entry.get("detector", "hog"),
+                "fit_residual": entry.get("fit_residual") if entry.get("fit_residual") is not None else float("nan"),
+            }
     return prepare_bytes(Path(ds.path(relpath)).read_bytes(), fallback=True)
 
 
@@ -389,8 +412,12 @@ def pick_face(key: str, *, where=None, text: str = "Face") -> dict | None:
                 if shot is not None:
                     face = {**prepare_bytes(shot.getvalue()), "label": "camera"}
         if face is not None and face["status"] in ("multiple", "fallback"):
-            st.caption({"multiple": f"{face['n_faces']} faces found: the largest is used.",
-                        "fallback": "No face detected: landmarks fitted in the central box."}[face["status"]])
+            st.caption(
+                {
+                    "multiple": f"{face['n_faces']} faces found: the largest is used.",
+                    "fallback": "No face detected: landmarks fitted in the central box.",
+                }[face["status"]]
+            )
         if face is not None:
             st.caption(face_note(face))
         return face
@@ -400,9 +427,12 @@ def face_note(face: dict) -> str:
     """One line on how the face was found and how well its 68 points fit."""
     from interpface.faces.align import MAX_FIT_RESIDUAL
 
-    by = {"hog": "Found by HOG", "mmod": "Found by the MMOD CNN detector (HOG found no face)",
-          "hog_relaxed": "Found by HOG at a lowered threshold (neither detector found it as usual: check the landmarks)",
-          "fallback": "No detector found a face"}.get(face.get("detector"), "Found")
+    by = {
+        "hog": "Found by HOG",
+        "mmod": "Found by the MMOD CNN detector (HOG found no face)",
+        "hog_relaxed": "Found by HOG at a lowered threshold (neither detector found it as usual: check the landmarks)",
+        "fallback": "No detector found a face",
+    }.get(face.get("detector"), "Found")
     residual = face.get("fit_residual")
     if residual is None or not np.isfinite(residual):
         return by + "."
@@ -439,8 +469,11 @@ def analyses_for(names: list[str]) -> dict:
         a = precomputed(n)
         (out.__setitem__(n, a) if a is not None else missing.append(n))
     if missing:
-        st.info("No precomputed analysis for: " + ", ".join(label(m) for m in missing) +
-                ". Make one with `interpface analyze --checkpoint DIR --precompute NAME`.")
+        st.info(
+            "No precomputed analysis for: "
+            + ", ".join(label(m) for m in missing)
+            + ". Make one with `interpface analyze --checkpoint DIR --precompute NAME`."
+        )
     return out
 
 
@@ -469,7 +502,9 @@ def share_link(where=None) -> str:
     params = st.query_params.to_dict()
     link = base + ("?" + urlencode(params) if params else "")
     with where.expander("Share this view", icon=":material/link:"):
-        st.caption("The page, model, face, occluder and filter are in this link; opening it restores the view "
-                   "(an uploaded image must be uploaded again).")
+        st.caption(
+            "The page, model, face, occluder and filter are in this link; opening it restores the view "
+            "(an uploaded image must be uploaded again)."
+        )
         st.code(link or "(open the dashboard in a browser to get a link)", language=None, wrap_lines=True)
     return link

@@ -13,6 +13,11 @@ from interpface.evaluation.peers import DlibResNetEmbedder
 from interpface.evaluation.protocols import Evaluator, evaluate
 
 __all__ = [
-    "DlibResNetEmbedder", "Evaluator", "embed_images", "evaluate", "identification_ranks", "kfold_accuracy",
+    "DlibResNetEmbedder",
+    "Evaluator",
+    "embed_images",
+    "evaluate",
+    "identification_ranks",
+    "kfold_accuracy",
     "verification_metrics",
 ]

@@ -37,12 +37,22 @@ def compare_models(ev_a, ev_b, condition: str = "clean", n_resamples: int = 200)
     sb, labels_b, _, _ = ev_b.verification_scores(condition)
     if not np.array_equal(labels, labels_b):
         raise ConfigError("the two models were scored on different pairs")
-    out = {"condition": str(condition), "a": ev_a.embedder.name, "b": ev_b.embedder.name,
-           **M.paired_bootstrap_verification(sa, sb, labels, ga, gb, n_resamples=n_resamples, seed=ev_a.seed)}
+    out = {
+        "condition": str(condition),
+        "a": ev_a.embedder.name,
+        "b": ev_b.embedder.name,
+        **M.paired_bootstrap_verification(sa, sb, labels, ga, gb, n_resamples=n_resamples, seed=ev_a.seed),
+    }
     acc_a, acc_b = ev_a.pair_accuracy(condition), ev_b.pair_accuracy(condition)
     d = np.asarray(acc_a["folds"]) - np.asarray(acc_b["folds"])
-    out["accuracy"] = {"a": acc_a["mean"], "b": acc_b["mean"], "diff": acc_a["mean"] - acc_b["mean"],
-                       "fold_diffs": d.tolist(), "folds_a_better": int((d > 0).sum()), "n_folds": len(d)}
+    out["accuracy"] = {
+        "a": acc_a["mean"],
+        "b": acc_b["mean"],
+        "diff": acc_a["mean"] - acc_b["mean"],
+        "fold_diffs": d.tolist(),
+        "folds_a_better": int((d > 0).sum()),
+        "n_folds": len(d),
+    }
     return out
 
 
@@ -59,11 +69,30 @@ def format_comparison(results: list[dict]) -> str:
             if e is None:
                 continue
             if label == "accuracy":
-                rows.append((r["condition"], label, f"{100 * e['a']:.1f}", f"{100 * e['b']:.1f}",
-                             f"{100 * e['diff']:+.1f}", "-", "-", f"{e['folds_a_better']}/{e['n_folds']} folds"))
+                rows.append(
+                    (
+                        r["condition"],
+                        label,
+                        f"{100 * e['a']:.1f}",
+                        f"{100 * e['b']:.1f}",
+                        f"{100 * e['diff']:+.1f}",
+                        "-",
+                        "-",
+                        f"{e['folds_a_better']}/{e['n_folds']} folds",
+                    )
+                )
             else:
-                rows.append((r["condition"], label, f"{100 * e['a']:.1f}", f"{100 * e['b']:.1f}",
-                             f"{100 * e['diff']:+.1f}", f"{100 * e['std']:.1f}", f"{e['z']:+.1f}",
-                             f"{100 * e['a_better']:.0f}% of resamples"))
+                rows.append(
+                    (
+                        r["condition"],
+                        label,
+                        f"{100 * e['a']:.1f}",
+                        f"{100 * e['b']:.1f}",
+                        f"{100 * e['diff']:+.1f}",
+                        f"{100 * e['std']:.1f}",
+                        f"{e['z']:+.1f}",
+                        f"{100 * e['a_better']:.0f}% of resamples",
+                    )
+                )
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)

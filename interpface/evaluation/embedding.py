@@ -17,9 +17,17 @@ __all__ = ["embed_images", "l2_normalize", "DEFAULT_BATCH_SIZE", "inference_dtyp
 DEFAULT_BATCH_SIZE = 128
 
 
-def embed_images(model: FaceModel, sources: Sequence, pipeline=None, fallback: bool = False,
-                 batch_size: int = DEFAULT_BATCH_SIZE, flip: bool = False, precision: str | None = None,
-                 progress=None, details: list | None = None) -> tuple[np.ndarray, list[dict]]:
+def embed_images(
+    model: FaceModel,
+    sources: Sequence,
+    pipeline=None,
+    fallback: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    flip: bool = False,
+    precision: str | None = None,
+    progress=None,
+    details: list | None = None,
+) -> tuple[np.ndarray, list[dict]]:
     """Detect, align and embed arbitrary images (paths, bytes or (H, W, 3) RGB arrays), in batches.
 
     Returns (emb (N, D) float32, one row per source in input order, NaN rows for failures;
@@ -49,16 +57,22 @@ def embed_images(model: FaceModel, sources: Sequence, pipeline=None, fallback: b
             if progress is not None:
                 progress(1)
         if crops:
-            out[rows] = model.embed(np.stack(crops), np.stack(landmarks), batch_size=batch_size,
-                                    precision=precision, flip=flip)
+            out[rows] = model.embed(
+                np.stack(crops), np.stack(landmarks), batch_size=batch_size, precision=precision, flip=flip
+            )
     return out, failures
 
 
 def face_details(index: int, face) -> dict:
     """What the front end did with one image (a PreparedFace), for embed's report."""
-    return {"index": index, "detector": face.detection.detector, "status": face.detection.status,
-            "n_faces": face.detection.n_faces, "fit_residual": round(float(face.fit_residual), 3),
-            "poor_fit": face.poor_fit}
+    return {
+        "index": index,
+        "detector": face.detection.detector,
+        "status": face.detection.status,
+        "n_faces": face.detection.n_faces,
+        "fit_residual": round(float(face.fit_residual), 3),
+        "poor_fit": face.poor_fit,
+    }
 
 
 def _describe(source) -> str:

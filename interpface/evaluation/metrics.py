@@ -95,8 +95,9 @@ def tar_at_far(fpr: np.ndarray, tpr: np.ndarray, far: float, n_impostor: int) ->
     return float(tpr[ok].max()) if ok.any() else 0.0
 
 
-def threshold_at_far(fpr: np.ndarray, tpr: np.ndarray, thresholds: np.ndarray, far: float,
-                     n_impostor: int) -> float | None:
+def threshold_at_far(
+    fpr: np.ndarray, tpr: np.ndarray, thresholds: np.ndarray, far: float, n_impostor: int
+) -> float | None:
     """The score threshold that achieves tar_at_far (accept when score >= threshold): the threshold
     of the ROC point with the largest TPR among those with FPR <= far. None when not resolvable."""
     if n_impostor <= 0 or far < 1.0 / n_impostor:
@@ -121,16 +122,22 @@ def verification_metrics(scores, labels, fars: Sequence[float] = DEFAULT_FARS, r
 
     roc_points > 0 adds {"roc": {"far": [...], "tar": [...]}} sampled at log-spaced FARs (figures)."""
     r = roc(scores, labels)
-    out = {"auc": r.auc, "eer": eer(r.fpr, r.tpr),
-           "tar_at_far": {far_key(f): tar_at_far(r.fpr, r.tpr, f, r.n_impostor) for f in fars},
-           "threshold_at_far": {far_key(f): threshold_at_far(r.fpr, r.tpr, r.thresholds, f, r.n_impostor)
-                                for f in fars},
-           "n_pairs": r.n_genuine + r.n_impostor, "n_genuine": r.n_genuine, "n_impostor": r.n_impostor}
+    out = {
+        "auc": r.auc,
+        "eer": eer(r.fpr, r.tpr),
+        "tar_at_far": {far_key(f): tar_at_far(r.fpr, r.tpr, f, r.n_impostor) for f in fars},
+        "threshold_at_far": {far_key(f): threshold_at_far(r.fpr, r.tpr, r.thresholds, f, r.n_impostor) for f in fars},
+        "n_pairs": r.n_genuine + r.n_impostor,
+        "n_genuine": r.n_genuine,
+        "n_impostor": r.n_impostor,
+    }
     if roc_points > 0:
         lo = max(1.0 / r.n_impostor, 1e-6)
         grid = np.unique(np.concatenate([np.geomspace(lo, 1.0, roc_points), [1.0]]))
-        out["roc"] = {"far": grid.round(8).tolist(),
-                      "tar": [round(float(tar_at_far(r.fpr, r.tpr, g, r.n_impostor) or 0.0), 6) for g in grid]}
+        out["roc"] = {
+            "far": grid.round(8).tolist(),
+            "tar": [round(float(tar_at_far(r.fpr, r.tpr, g, r.n_impostor) or 0.0), 6) for g in grid],
+        }
     return out
 
 
@@ -170,8 +177,7 @@ def stratified_folds(labels, n_folds: int = 10, seed: int = 0) -> np.ndarray:
     return folds
 
 
-def kfold_accuracy(scores, labels, folds=None, n_folds: int = 10, seed: int = 0,
-                   threshold_fn: Callable = None) -> dict:
+def kfold_accuracy(scores, labels, folds=None, n_folds: int = 10, seed: int = 0, threshold_fn: Callable = None) -> dict:
     """LFW-style verification accuracy: for each fold, the threshold is chosen on the *other* folds
     (best_threshold) and applied to this fold. scores, labels, folds: (N,). folds None ->
     stratified_folds(labels, n_folds, seed).
@@ -189,8 +195,12 @@ def kfold_accuracy(scores, labels, folds=None, n_folds: int = 10, seed: int = 0,
         accs.append(float(np.mean((scores[test] >= thr) == labels[test])))
         thrs.append(float(thr))
     accs = np.array(accs)
-    return {"mean": float(accs.mean()), "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
-            "folds": accs.tolist(), "thresholds": thrs}
+    return {
+        "mean": float(accs.mean()),
+        "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+        "folds": accs.tolist(),
+        "thresholds": thrs,
+    }
 
 
 # ---------------------------------------------------------------------------------- identification
@@ -209,8 +219,10 @@ def identification_ranks(gallery, gallery_ids, probes, probe_ids) -> np.ndarray:
     ids, inv = np.unique(gallery_ids, return_inverse=True)
     missing = ~np.isin(probe_ids, ids)
     if missing.any():
-        raise InterpfaceError(f"closed-set identification: {int(missing.sum())} probe(s) have no gallery "
-                              f"image, e.g. {probe_ids[missing][:3].tolist()}")
+        raise InterpfaceError(
+            f"closed-set identification: {int(missing.sum())} probe(s) have no gallery "
+            f"image, e.g. {probe_ids[missing][:3].tolist()}"
+        )
     sim = _normalize(probes) @ _normalize(gallery).T  # (P, G)
     order = np.argsort(inv, kind="stable")
     starts = np.concatenate([[0], np.nonzero(np.diff(inv[order]))[0] + 1])
@@ -226,14 +238,16 @@ def rank_rates(ranks, ks: Sequence[int] = (1, 5)) -> dict:
 
 
 # ----------------------------------------------------------------------------------------- bootstrap
-def bootstrap(statistic: Callable[[np.ndarray], float], n: int, n_resamples: int = 100,
-              seed: int = 0) -> dict:
+def bootstrap(statistic: Callable[[np.ndarray], float], n: int, n_resamples: int = 100, seed: int = 0) -> dict:
     """Resample n items with replacement n_resamples times (fixed seed) and evaluate
     statistic(indices (n,)) on each. Returns {"mean", "std" (ddof=1), "values"}."""
     rng = np.random.default_rng(seed)
     values = np.array([statistic(rng.integers(0, n, n)) for _ in range(n_resamples)], np.float64)
-    return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if n_resamples > 1 else 0.0,
-            "values": values.tolist()}
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)) if n_resamples > 1 else 0.0,
+        "values": values.tolist(),
+    }
 
 
 class _SortedRoc:
@@ -296,11 +310,12 @@ def _dense_groups(groups_a, groups_b) -> tuple[np.ndarray, np.ndarray, int]:
         return remap[ga], remap[gb], int(present.sum())
     uniq, inv = np.unique(np.concatenate([ga, gb]), return_inverse=True)
     inv = inv.astype(np.int32)
-    return inv[:len(ga)], inv[len(ga):], len(uniq)
+    return inv[: len(ga)], inv[len(ga) :], len(uniq)
 
 
-def _resampled_verification(score_sets, labels, groups_a, groups_b, n_resamples: int, seed: int,
-                            fars: Sequence[float]) -> tuple[list[dict], str]:
+def _resampled_verification(
+    score_sets, labels, groups_a, groups_b, n_resamples: int, seed: int, fars: Sequence[float]
+) -> tuple[list[dict], str]:
     """AUC, EER and TAR@FAR of each score set (M of them, each (N,) over the same pairs) on the *same*
     n_resamples bootstrap resamples: one weight draw per resample, applied to every set. Returns one
     {"auc": [...], "eer": [...], far_key: [...]} per set (n_resamples values each) and the kind."""
@@ -340,8 +355,15 @@ def _spread(v) -> dict | None:
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
 
 
-def bootstrap_verification(scores, labels, groups_a=None, groups_b=None, n_resamples: int = 50,
-                           seed: int = 0, fars: Sequence[float] = DEFAULT_FARS) -> dict:
+def bootstrap_verification(
+    scores,
+    labels,
+    groups_a=None,
+    groups_b=None,
+    n_resamples: int = 50,
+    seed: int = 0,
+    fars: Sequence[float] = DEFAULT_FARS,
+) -> dict:
     """Spread of AUC, EER and TAR@FAR over bootstrap resamples (fixed seed).
 
     groups_a, groups_b None: pairs are resampled with replacement. Given (N,) identity ids of each
@@ -351,14 +373,25 @@ def bootstrap_verification(scores, labels, groups_a=None, groups_b=None, n_resam
     "tar_at_far": {key: {"mean", "std"} or None}, "n_resamples", "kind"}."""
     scores, labels = _check(scores, labels)
     (vals,), kind = _resampled_verification([scores], labels, groups_a, groups_b, n_resamples, seed, fars)
-    return {"auc": _spread(vals["auc"]), "eer": _spread(vals["eer"]),
-            "tar_at_far": {far_key(f): _spread(vals[far_key(f)]) for f in fars},
-            "n_resamples": n_resamples, "kind": kind}
+    return {
+        "auc": _spread(vals["auc"]),
+        "eer": _spread(vals["eer"]),
+        "tar_at_far": {far_key(f): _spread(vals[far_key(f)]) for f in fars},
+        "n_resamples": n_resamples,
+        "kind": kind,
+    }
 
 
-def paired_bootstrap_verification(scores_a, scores_b, labels, groups_a=None, groups_b=None,
-                                  n_resamples: int = 200, seed: int = 0,
-                                  fars: Sequence[float] = DEFAULT_FARS) -> dict:
+def paired_bootstrap_verification(
+    scores_a,
+    scores_b,
+    labels,
+    groups_a=None,
+    groups_b=None,
+    n_resamples: int = 200,
+    seed: int = 0,
+    fars: Sequence[float] = DEFAULT_FARS,
+) -> dict:
     """Is model A better than model B on the same pairs? scores_a, scores_b, labels: (N,).
 
     Both models are scored on the *same* resamples (of identities given groups, else of pairs: as in
@@ -369,8 +402,7 @@ def paired_bootstrap_verification(scores_a, scores_b, labels, groups_a=None, gro
     where A is better: higher AUC / TAR, lower EER)}; None for a FAR the pairs cannot resolve."""
     scores_a, labels = _check(scores_a, labels)
     scores_b, _ = _check(scores_b, labels)
-    (va, vb), kind = _resampled_verification([scores_a, scores_b], labels, groups_a, groups_b,
-                                             n_resamples, seed, fars)
+    (va, vb), kind = _resampled_verification([scores_a, scores_b], labels, groups_a, groups_b, n_resamples, seed, fars)
     full_a, full_b = verification_metrics(scores_a, labels, fars), verification_metrics(scores_b, labels, fars)
 
     def compare(key: str, a, b, higher_is_better: bool) -> dict | None:
@@ -381,11 +413,22 @@ def paired_bootstrap_verification(scores_a, scores_b, labels, groups_a=None, gro
         std = float(d.std(ddof=1)) if len(d) > 1 else 0.0
         diff = float(a - b)
         z = sign * diff / std if std > 0 else (0.0 if diff == 0 else float(np.copysign(np.inf, sign * diff)))
-        return {"a": float(a), "b": float(b), "diff": diff, "std": std, "z": z,
-                "a_better": float(np.mean(sign * d > 0))}
+        return {
+            "a": float(a),
+            "b": float(b),
+            "diff": diff,
+            "std": std,
+            "z": z,
+            "a_better": float(np.mean(sign * d > 0)),
+        }
 
-    return {"auc": compare("auc", full_a["auc"], full_b["auc"], True),
-            "eer": compare("eer", full_a["eer"], full_b["eer"], False),
-            "tar_at_far": {far_key(f): compare(far_key(f), full_a["tar_at_far"][far_key(f)],
-                                               full_b["tar_at_far"][far_key(f)], True) for f in fars},
-            "n_resamples": n_resamples, "kind": kind}
+    return {
+        "auc": compare("auc", full_a["auc"], full_b["auc"], True),
+        "eer": compare("eer", full_a["eer"], full_b["eer"], False),
+        "tar_at_far": {
+            far_key(f): compare(far_key(f), full_a["tar_at_far"][far_key(f)], full_b["tar_at_far"][far_key(f)], True)
+            for f in fars
+        },
+        "n_resamples": n_resamples,
+        "kind": kind,
+    }

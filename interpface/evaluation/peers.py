@@ -22,7 +22,14 @@ import numpy as np
 from interpface.errors import CheckpointError
 from interpface.models.dlib_files import PeerModelMissingError, find_dlib_resnet_model
 
-__all__ = ["DlibResNetEmbedder", "DlibPortEmbedder", "find_dlib_resnet_model", "PeerModelMissingError", "PEERS", "get_peer"]
+__all__ = [
+    "DlibResNetEmbedder",
+    "DlibPortEmbedder",
+    "find_dlib_resnet_model",
+    "PeerModelMissingError",
+    "PEERS",
+    "get_peer",
+]
 
 
 def occlude_original(rgb: np.ndarray, quad_crop: np.ndarray, matrix: np.ndarray, fill: int = 0) -> np.ndarray:
@@ -53,8 +60,12 @@ class DlibResNetEmbedder:
         """(H, W, 3) uint8 RGB and its 68 landmarks (68, 2) in image pixels -> (128,) L2-normalised."""
         from interpface.models.teacher import dlib_shape
 
-        d = np.asarray(self._net.compute_face_descriptor(np.ascontiguousarray(rgb, np.uint8), dlib_shape(landmarks),
-                                                         self.num_jitters), np.float32)
+        d = np.asarray(
+            self._net.compute_face_descriptor(
+                np.ascontiguousarray(rgb, np.uint8), dlib_shape(landmarks), self.num_jitters
+            ),
+            np.float32,
+        )
         return d / max(float(np.linalg.norm(d)), 1e-12)
 
     def embed(self, faces, positions: np.ndarray, quads: list) -> np.ndarray:
@@ -77,8 +88,9 @@ class DlibResNetEmbedder:
             out[k] = self.descriptor(rgb, raw)
         return out
 
-    def embed_images(self, sources: Sequence, detector=None, fallback: bool = False,
-                     progress=None, details: list | None = None) -> tuple[np.ndarray, list[dict]]:
+    def embed_images(
+        self, sources: Sequence, detector=None, fallback: bool = False, progress=None, details: list | None = None
+    ) -> tuple[np.ndarray, list[dict]]:
         """Like embedding.embed_images: (emb (N, 128) with NaN rows for failures, failures)."""
         from interpface.evaluation.embedding import _describe
         from interpface.faces.images import load_image
@@ -97,8 +109,16 @@ class DlibResNetEmbedder:
                     from interpface.faces.template import default_template
 
                     residual = align_face(rgb, det.landmarks, default_template().landmarks).fit_residual
-                    details.append({"index": i, "detector": det.detector, "status": det.status, "n_faces": det.n_faces,
-                                    "fit_residual": round(float(residual), 3), "poor_fit": residual > MAX_FIT_RESIDUAL})
+                    details.append(
+                        {
+                            "index": i,
+                            "detector": det.detector,
+                            "status": det.status,
+                            "n_faces": det.n_faces,
+                            "fit_residual": round(float(residual), 3),
+                            "poor_fit": residual > MAX_FIT_RESIDUAL,
+                        }
+                    )
             except Exception as exc:  # noqa: BLE001 - a bad image is reported, never fatal
                 failures.append({"index": i, "source": _describe(src), "error": f"{type(exc).__name__}: {exc}"})
             if progress is not None:
@@ -112,8 +132,9 @@ class DlibPortEmbedder(DlibResNetEmbedder):
 
     name = "dlib-resnet-v1 (PyTorch port)"
 
-    def __init__(self, model_path: str | os.PathLike | None = None, num_jitters: int = 0, bf16: bool = False,
-                 cache_dir=None):
+    def __init__(
+        self, model_path: str | os.PathLike | None = None, num_jitters: int = 0, bf16: bool = False, cache_dir=None
+    ):
         from interpface.models.dlib_port import load_dlib_port
 
         if num_jitters:

@@ -81,8 +81,11 @@ PROTOCOLS = ("lfw-devtest", "lfw-view2", "pairs:FILE")
 DEFAULT_BOOTSTRAP = 50
 DEFAULT_TRIALS = 10
 DEFAULT_FOLDS = 10
-ATTRIBUTE_FILES = ("attributes/lfw_attributes_62people_subset.tsv", "attributes/lfw_attributes.txt",
-                   "lfw_attributes.txt")
+ATTRIBUTE_FILES = (
+    "attributes/lfw_attributes_62people_subset.tsv",
+    "attributes/lfw_attributes.txt",
+    "lfw_attributes.txt",
+)
 _CHUNK = 512  # images embedded per call (bounds memory)
 
 
@@ -107,7 +110,7 @@ class Condition:
 
 
 def parse_condition(spec: str, template=None) -> Condition:
-    """"clean" | "synthetic" | "natural" | "part:REGION" | "mask" | "sunglasses" | "scarf" | "hand"
+    """ "clean" | "synthetic" | "natural" | "part:REGION" | "mask" | "sunglasses" | "scarf" | "hand"
     -> Condition (ConfigError otherwise)."""
     from interpface.faces.occluders import CONDITION_KINDS
 
@@ -124,8 +127,10 @@ def parse_condition(spec: str, template=None) -> Condition:
         if region not in regions:
             raise ConfigError(f"unknown region {region!r} in {spec!r}; choose from {', '.join(regions)}")
         return Condition("part", region)
-    raise ConfigError(f"unknown condition {spec!r}: use clean, synthetic, natural, part:REGION, "
-                      f"or an occluder: {', '.join(CONDITION_KINDS)}")
+    raise ConfigError(
+        f"unknown condition {spec!r}: use clean, synthetic, natural, part:REGION, "
+        f"or an occluder: {', '.join(CONDITION_KINDS)}"
+    )
 
 
 def occlusion_seed(key: str, seed: int = 0) -> int:
@@ -170,12 +175,24 @@ def _cache_faces(dataset, prepared, relpaths: Sequence[str], template) -> FaceSe
     are kept, as every protocol pair must be scored."""
     rows = prepared.rows(list(relpaths))
     status = prepared.status[rows]
-    failures = [{"source": r, "error": prepared.entries[i].get("error") or "failed in `data prepare`"}
-                for r, i, s in zip(relpaths, rows, status) if s == "failed"]
+    failures = [
+        {"source": r, "error": prepared.entries[i].get("error") or "failed in `data prepare`"}
+        for r, i, s in zip(relpaths, rows, status)
+        if s == "failed"
+    ]
     rows = np.where(status == "failed", -1, rows)
     identities = [prepared.identities[i] for i in prepared.rows(list(relpaths))]
-    return FaceSet(list(relpaths), identities, rows, prepared.crops, prepared.landmarks, prepared.raw_landmarks,
-                   [dataset.path(r) for r in relpaths], failures, template.landmarks)
+    return FaceSet(
+        list(relpaths),
+        identities,
+        rows,
+        prepared.crops,
+        prepared.landmarks,
+        prepared.raw_landmarks,
+        [dataset.path(r) for r in relpaths],
+        failures,
+        template.landmarks,
+    )
 
 
 def _pipeline_faces(keys: Sequence[str], root: Path, pipeline, fallback: bool, progress=None) -> FaceSet:
@@ -194,10 +211,17 @@ def _pipeline_faces(keys: Sequence[str], root: Path, pipeline, fallback: bool, p
         if progress is not None:
             progress(1)
     empty = np.zeros((0, 110, 110, 3), np.uint8)
-    return FaceSet(list(keys), None, np.array(rows, np.int64), np.stack(crops) if crops else empty,
-                   np.stack(lms) if lms else np.zeros((0, 68, 2), np.float32),
-                   np.stack(raws) if raws else np.zeros((0, 68, 2), np.float32),
-                   [root / k for k in keys], failures, pipeline.template.landmarks)
+    return FaceSet(
+        list(keys),
+        None,
+        np.array(rows, np.int64),
+        np.stack(crops) if crops else empty,
+        np.stack(lms) if lms else np.zeros((0, 68, 2), np.float32),
+        np.stack(raws) if raws else np.zeros((0, 68, 2), np.float32),
+        [root / k for k in keys],
+        failures,
+        pipeline.template.landmarks,
+    )
 
 
 # ------------------------------------------------------------------------------------ embedders
@@ -217,16 +241,18 @@ class ModelEmbedder:
     """A FaceModel as an Embedder: the occluder painted on our aligned crop (for every model alike),
     then the model's own input cut from it and embedded (:meth:`FaceModel.embed`)."""
 
-    def __init__(self, model, *, batch_size: int = 128, flip: bool = False, precision: str | None = None,
-                 name: str | None = None):
+    def __init__(
+        self, model, *, batch_size: int = 128, flip: bool = False, precision: str | None = None, name: str | None = None
+    ):
         self.model, self.batch_size, self.flip, self.precision = model, batch_size, flip, precision
         self.name, self.dim = name or model.name, model.dim
 
     def embed(self, faces: FaceSet, positions: np.ndarray, quads: list) -> np.ndarray:
         rows = faces.rows[positions]
         crops = paint_quads(np.array(faces.crops[rows]), faces.landmarks[rows], quads)
-        return self.model.embed(crops, faces.landmarks[rows], batch_size=self.batch_size, precision=self.precision,
-                                flip=self.flip)
+        return self.model.embed(
+            crops, faces.landmarks[rows], batch_size=self.batch_size, precision=self.precision, flip=self.flip
+        )
 
 
 def _as_embedder(obj, flip: bool = False, batch_size: int = 128, precision: str | None = None):
@@ -272,8 +298,10 @@ def find_attribute_file(protocol_dir: Path) -> Path:
     for rel in ATTRIBUTE_FILES:
         if (protocol_dir / rel).is_file():
             return protocol_dir / rel
-    raise DatasetError(f"no LFW attribute file under {protocol_dir} (looked for {', '.join(ATTRIBUTE_FILES)}); "
-                       "the natural-occlusion condition needs Kumar et al.'s lfw_attributes.txt")
+    raise DatasetError(
+        f"no LFW attribute file under {protocol_dir} (looked for {', '.join(ATTRIBUTE_FILES)}); "
+        "the natural-occlusion condition needs Kumar et al.'s lfw_attributes.txt"
+    )
 
 
 # ------------------------------------------------------------------------------------ the evaluator
@@ -284,11 +312,28 @@ class Evaluator:
     embedding precision ("fp32", "bf16", "auto"; None: its default).
     protocol: "lfw-devtest", "lfw-view2" or "pairs:FILE". See the module docstring for definitions."""
 
-    def __init__(self, embedder, protocol: str = "lfw-devtest", *, data_root=None, cache_dir=None, root=None,
-                 template=None, seed: int = 0, n_bootstrap: int = DEFAULT_BOOTSTRAP,
-                 n_trials: int = DEFAULT_TRIALS, n_folds: int = DEFAULT_FOLDS, flip: bool = False,
-                 batch_size: int = 128, fallback: bool = False, occlude: str = "probe", pipeline=None,
-                 attributes=None, progress: bool = False, precision: str | None = None):
+    def __init__(
+        self,
+        embedder,
+        protocol: str = "lfw-devtest",
+        *,
+        data_root=None,
+        cache_dir=None,
+        root=None,
+        template=None,
+        seed: int = 0,
+        n_bootstrap: int = DEFAULT_BOOTSTRAP,
+        n_trials: int = DEFAULT_TRIALS,
+        n_folds: int = DEFAULT_FOLDS,
+        flip: bool = False,
+        batch_size: int = 128,
+        fallback: bool = False,
+        occlude: str = "probe",
+        pipeline=None,
+        attributes=None,
+        progress: bool = False,
+        precision: str | None = None,
+    ):
         from interpface.faces.template import default_template
 
         if occlude not in ("probe", "both"):
@@ -303,7 +348,7 @@ class Evaluator:
         if protocol in ("lfw-devtest", "lfw-view2"):
             self._init_lfw(protocol, data_root, cache_dir, attributes)
         elif protocol.startswith("pairs:"):
-            self._init_pairs(Path(protocol[len("pairs:"):]).expanduser(), root, data_root, pipeline, fallback)
+            self._init_pairs(Path(protocol[len("pairs:") :]).expanduser(), root, data_root, pipeline, fallback)
         else:
             raise ConfigError(f"unknown protocol {protocol!r}: use lfw-devtest, lfw-view2 or pairs:FILE")
         self.timings["setup_s"] = time.perf_counter() - t0
@@ -364,16 +409,20 @@ class Evaluator:
         if cond.kind == "occluder":  # one seeded realistic occluder per image (same seed rule as synthetic)
             from interpface.faces.occluders import occluder_for_condition
 
-            return [occluder_for_condition(cond.region, occlusion_seed(self.faces.keys[p], self.seed), self.template)
-                    for p in positions]
+            return [
+                occluder_for_condition(cond.region, occlusion_seed(self.faces.keys[p], self.seed), self.template)
+                for p in positions
+            ]
         if cond.kind == "part":
             mask = PhysicalMask.from_rect(region_rect(cond.region, self.template), self.template)
             return list(mask.quads(lms))
         # One seeded rectangle per image; corners located in the mesh in one call (as
         # PhysicalMask.from_rect does per rectangle), then re-placed in each face.
         mesh = self.template.mesh
-        rects = [random_rect(np.random.default_rng(occlusion_seed(self.faces.keys[p], self.seed)), self.template)
-                 for p in positions]
+        rects = [
+            random_rect(np.random.default_rng(occlusion_seed(self.faces.keys[p], self.seed)), self.template)
+            for p in positions
+        ]
         corners = np.clip(np.stack([r.corners() for r in rects]), 0.0, self.template.size - 1.0)  # (n, 4, 2)
         tri, bary = mesh.locate(corners.reshape(-1, 2))
         verts = mesh.face_vertices(lms)  # (n, 76, 2)
@@ -395,7 +444,7 @@ class Evaluator:
             t0 = time.perf_counter()
             bar = _bar(len(todo), f"embed {name}", self.progress)
             for start in range(0, len(todo), _CHUNK):
-                part = todo[start:start + _CHUNK]
+                part = todo[start : start + _CHUNK]
                 emb[part] = self.embedder.embed(self.faces, part, self._quads(part, cond))
                 if bar:
                     bar.update(len(part))
@@ -424,17 +473,27 @@ class Evaluator:
         embed_before = sum(v for k, v in self.timings.items() if k.startswith("embed_") and k.endswith("_s"))
         if cond.kind == "natural":
             if self.protocol != "lfw-devtest":
-                raise ConfigError("the natural condition is defined on --protocol lfw-devtest (LFW attributes); "
-                                  "for your own occluded images use --protocol pairs:FILE --condition clean")
+                raise ConfigError(
+                    "the natural condition is defined on --protocol lfw-devtest (LFW attributes); "
+                    "for your own occluded images use --protocol pairs:FILE --condition clean"
+                )
             result = self._run_natural()
         else:
             result = self._run_standard(cond)
         embed_s = sum(v for k, v in self.timings.items() if k.startswith("embed_") and k.endswith("_s"))
         self.timings[f"score_{cond.name}_s"] = round(time.perf_counter() - t0 - (embed_s - embed_before), 3)
-        result.update({"protocol": self.protocol, "condition": cond.name, "model": self.embedder.name,
-                       "occluded_side": None if not cond.occludes else self.occlude,
-                       "seed": self.seed, "failures": self.faces.failures, "n_failures": len(self.faces.failures),
-                       "seconds": round(time.perf_counter() - t0, 3)})
+        result.update(
+            {
+                "protocol": self.protocol,
+                "condition": cond.name,
+                "model": self.embedder.name,
+                "occluded_side": None if not cond.occludes else self.occlude,
+                "seed": self.seed,
+                "failures": self.faces.failures,
+                "n_failures": len(self.faces.failures),
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+        )
         return _ordered(result)
 
     def _pair_scores(self, pairs, cond: Condition):
@@ -453,8 +512,9 @@ class Evaluator:
         file's pairs. The natural condition has no single score set (one per occlusion kind)."""
         cond = self._condition(condition)
         if cond.kind == "natural":
-            raise ConfigError("the natural condition has no single score set: compare clean, synthetic, "
-                              "part:REGION or an occluder")
+            raise ConfigError(
+                "the natural condition has no single score set: compare clean, synthetic, part:REGION or an occluder"
+            )
         if self.protocol == "lfw-devtest":
             (scores, labels), ga, gb = self._devtest_all_pairs(cond)
             return scores, labels, ga, gb
@@ -477,19 +537,30 @@ class Evaluator:
     def _run_standard(self, cond: Condition) -> dict:
         out: dict = {}
         acc = self.pair_accuracy(cond)
-        out.update(accuracy=acc["mean"], accuracy_std=acc["std"], accuracy_folds=acc["folds"],
-                   n_pairs_accuracy=acc["n_pairs"], n_pairs_dropped=acc["n_dropped"])
+        out.update(
+            accuracy=acc["mean"],
+            accuracy_std=acc["std"],
+            accuracy_folds=acc["folds"],
+            n_pairs_accuracy=acc["n_pairs"],
+            n_pairs_dropped=acc["n_dropped"],
+        )
         scores, labels, ga, gb = self.verification_scores(cond)
         if self.protocol == "lfw-devtest":
-            out["accuracy_protocol"] = (f"View 1 pairsDevTest ({acc['n_pairs']} pairs), {self.n_folds}-fold stratified "
-                                        "cross-validation, threshold from the other folds; mean, sample std over folds")
-            out["verification_protocol"] = ("all pairs i < j among the DevTest images (probe = j), identity-cluster "
-                                             f"bootstrap ({self.n_bootstrap} resamples) for the spread")
+            out["accuracy_protocol"] = (
+                f"View 1 pairsDevTest ({acc['n_pairs']} pairs), {self.n_folds}-fold stratified "
+                "cross-validation, threshold from the other folds; mean, sample std over folds"
+            )
+            out["verification_protocol"] = (
+                "all pairs i < j among the DevTest images (probe = j), identity-cluster "
+                f"bootstrap ({self.n_bootstrap} resamples) for the spread"
+            )
             out.update(self._verification(scores, labels, ga, gb))
             out.update(self._identification(cond))
         else:
             if self.protocol == "lfw-view2":
-                out["accuracy_protocol"] = "View 2 pairs.txt, official 10 folds, threshold from the other 9; mean, sample std"
+                out["accuracy_protocol"] = (
+                    "View 2 pairs.txt, official 10 folds, threshold from the other 9; mean, sample std"
+                )
             else:
                 out["accuracy_protocol"] = f"{self.n_folds}-fold stratified cross-validation on the file's pairs"
             kind = "pair" if ga is None else "identity-cluster"
@@ -513,14 +584,24 @@ class Evaluator:
         if labels.all() or not labels.any():
             raise InterpfaceError("the protocol left only genuine or only impostor pairs")
         v = M.verification_metrics(scores, labels, roc_points=60)
-        out = {"auc": v["auc"], "eer": v["eer"], "tar_at_far": v["tar_at_far"],
-               "threshold_at_far": v["threshold_at_far"], "n_pairs": v["n_pairs"],
-               "n_genuine": v["n_genuine"], "n_impostor": v["n_impostor"], "roc": v["roc"]}
+        out = {
+            "auc": v["auc"],
+            "eer": v["eer"],
+            "tar_at_far": v["tar_at_far"],
+            "threshold_at_far": v["threshold_at_far"],
+            "n_pairs": v["n_pairs"],
+            "n_genuine": v["n_genuine"],
+            "n_impostor": v["n_impostor"],
+            "roc": v["roc"],
+        }
         if self.n_bootstrap > 1:
             b = M.bootstrap_verification(scores, labels, ga, gb, n_resamples=self.n_bootstrap, seed=self.seed)
-            out.update(auc_std=b["auc"]["std"], eer_std=b["eer"]["std"],
-                       tar_at_far_std={k: (None if s is None else s["std"]) for k, s in b["tar_at_far"].items()},
-                       bootstrap=b["kind"])
+            out.update(
+                auc_std=b["auc"]["std"],
+                eer_std=b["eer"]["std"],
+                tar_at_far_std={k: (None if s is None else s["std"]) for k, s in b["tar_at_far"].items()},
+                bootstrap=b["kind"],
+            )
         else:
             out.update(auc_std=None, eer_std=None, tar_at_far_std={k: None for k in v["tar_at_far"]})
         return out
@@ -550,22 +631,33 @@ class Evaluator:
             else:
                 probes = np.asarray(probe_pos)
                 probes = probes[np.isin(ids[probes], people)]  # a probe needs its person in the gallery
-            ranks = M.identification_ranks(self.embeddings(gallery, g_cond), ids[gallery],
-                                           self.embeddings(probes, p_cond), ids[probes])
+            ranks = M.identification_ranks(
+                self.embeddings(gallery, g_cond), ids[gallery], self.embeddings(probes, p_cond), ids[probes]
+            )
             for k, v in M.rank_rates(ranks, (1, 5)).items():
                 rates[k].append(v)
             n_probes = len(probes)
-        std = (lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0)
-        return {"rank1": float(np.mean(rates["rank1"])), "rank1_std": std(rates["rank1"]),
-                "rank5": float(np.mean(rates["rank5"])), "rank5_std": std(rates["rank5"]),
-                "n_gallery": len(people), "n_probes": int(n_probes), "n_trials": self.n_trials,
-                "identification_protocol": ("closed set; gallery one image per person with >= 2 usable images "
-                                            f"(random per trial, {self.n_trials} trials), "
-                                            + ("probes the rest" if probe_pos is None else "probes the occluded images")
-                                            + "; mean, sample std over trials")}
+        std = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+        return {
+            "rank1": float(np.mean(rates["rank1"])),
+            "rank1_std": std(rates["rank1"]),
+            "rank5": float(np.mean(rates["rank5"])),
+            "rank5_std": std(rates["rank5"]),
+            "n_gallery": len(people),
+            "n_probes": int(n_probes),
+            "n_trials": self.n_trials,
+            "identification_protocol": (
+                "closed set; gallery one image per person with >= 2 usable images "
+                f"(random per trial, {self.n_trials} trials), "
+                + ("probes the rest" if probe_pos is None else "probes the occluded images")
+                + "; mean, sample std over trials"
+            ),
+        }
 
     def _natural_sets(self):
-        attr_path = Path(self.attributes_path) if self.attributes_path else find_attribute_file(self.dataset.protocol_dir)
+        attr_path = (
+            Path(self.attributes_path) if self.attributes_path else find_attribute_file(self.dataset.protocol_dir)
+        )
         attrs = read_lfw_attributes(attr_path)
         ids = np.array(self.faces.identities)
         scored_people = {k.split("/")[0] for k in attrs}
@@ -590,21 +682,33 @@ class Evaluator:
         pi, gj = np.meshgrid(np.arange(len(probes)), np.arange(len(gallery)), indexing="ij")
         ga, gb = ids[probes][pi.ravel()], ids[gallery][gj.ravel()]
         scores, labels = sim.ravel(), ga == gb
-        out = {"natural_probes": int(len(probes)), "natural_gallery": int(len(gallery)),
-               "natural_attributes": str(attr_path),
-               "natural_probe_people": int(len(np.unique(ids[probes])))}
+        out = {
+            "natural_probes": int(len(probes)),
+            "natural_gallery": int(len(gallery)),
+            "natural_attributes": str(attr_path),
+            "natural_probe_people": int(len(np.unique(ids[probes]))),
+        }
         # accuracy: every genuine pair + as many impostors, drawn with the seed
         rng = np.random.default_rng(self.seed)
         gen = np.nonzero(labels)[0]
         imp = rng.choice(np.nonzero(~labels)[0], size=len(gen), replace=False)
         sel = np.concatenate([gen, imp])
         acc = M.kfold_accuracy(scores[sel], labels[sel], n_folds=self.n_folds, seed=self.seed)
-        out.update(accuracy=acc["mean"], accuracy_std=acc["std"], accuracy_folds=acc["folds"],
-                   n_pairs_accuracy=int(len(sel)), n_pairs_dropped=0,
-                   accuracy_protocol=(f"all {len(gen)} genuine probe x gallery pairs + {len(gen)} random impostor "
-                                      f"pairs, {self.n_folds}-fold stratified CV"),
-                   verification_protocol=("occluded DevTest images (Eyeglasses or Sunglasses > 0) x every other "
-                                          "DevTest image, identity-cluster bootstrap"))
+        out.update(
+            accuracy=acc["mean"],
+            accuracy_std=acc["std"],
+            accuracy_folds=acc["folds"],
+            n_pairs_accuracy=int(len(sel)),
+            n_pairs_dropped=0,
+            accuracy_protocol=(
+                f"all {len(gen)} genuine probe x gallery pairs + {len(gen)} random impostor "
+                f"pairs, {self.n_folds}-fold stratified CV"
+            ),
+            verification_protocol=(
+                "occluded DevTest images (Eyeglasses or Sunglasses > 0) x every other "
+                "DevTest image, identity-cluster bootstrap"
+            ),
+        )
         out.update(self._verification(scores, labels, ga, gb))
         out.update(self._identification(clean, probe_pos=probes, gallery_pool=gallery))
         return out
@@ -618,9 +722,29 @@ def _bar(total, desc, enabled):
     return tqdm(total=total, desc=desc, unit="img")
 
 
-_FIRST = ("protocol", "condition", "model", "accuracy", "accuracy_std", "auc", "auc_std", "eer", "eer_std",
-          "tar_at_far", "tar_at_far_std", "rank1", "rank1_std", "rank5", "rank5_std", "n_pairs", "n_genuine",
-          "n_impostor", "n_pairs_accuracy", "n_failures", "failures")
+_FIRST = (
+    "protocol",
+    "condition",
+    "model",
+    "accuracy",
+    "accuracy_std",
+    "auc",
+    "auc_std",
+    "eer",
+    "eer_std",
+    "tar_at_far",
+    "tar_at_far_std",
+    "rank1",
+    "rank1_std",
+    "rank5",
+    "rank5_std",
+    "n_pairs",
+    "n_genuine",
+    "n_impostor",
+    "n_pairs_accuracy",
+    "n_failures",
+    "failures",
+)
 
 
 def _ordered(d: dict) -> dict:
@@ -651,11 +775,19 @@ def format_table(results: Sequence[dict], label_key: str = "condition") -> str:
     rows = []
     for r in results:
         tar, tstd = r.get("tar_at_far", {}), r.get("tar_at_far_std") or {}
-        rows.append([str(r.get(label_key)), plus_minus(r.get("accuracy"), r.get("accuracy_std")),
-                     plus_minus(r.get("auc"), r.get("auc_std"), digits=2), plus_minus(r.get("eer"), r.get("eer_std")),
-                     plus_minus(tar.get("0.01"), tstd.get("0.01")), plus_minus(tar.get("0.001"), tstd.get("0.001")),
-                     plus_minus(r.get("rank1"), r.get("rank1_std")), plus_minus(r.get("rank5"), r.get("rank5_std")),
-                     f"{r.get('n_pairs', 0):,}"])
+        rows.append(
+            [
+                str(r.get(label_key)),
+                plus_minus(r.get("accuracy"), r.get("accuracy_std")),
+                plus_minus(r.get("auc"), r.get("auc_std"), digits=2),
+                plus_minus(r.get("eer"), r.get("eer_std")),
+                plus_minus(tar.get("0.01"), tstd.get("0.01")),
+                plus_minus(tar.get("0.001"), tstd.get("0.001")),
+                plus_minus(r.get("rank1"), r.get("rank1_std")),
+                plus_minus(r.get("rank5"), r.get("rank5_std")),
+                f"{r.get('n_pairs', 0):,}",
+            ]
+        )
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
@@ -666,11 +798,14 @@ def paper_table(results_by_model: dict[str, dict], title: str = "") -> str:
     (percent, mean ± std), plus EER and the pair accuracy (View 1 10-fold CV for clean/synthetic)."""
     lines = ([f"**{title}**", ""] if title else []) + [
         "| Method | TAR@FAR=0.01 | TAR@FAR=0.001 | Rank-1 | Rank-5 | EER | accuracy | pairs |",
-        "|---|---|---|---|---|---|---|---|"]
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in results_by_model.items():
         tar, tstd = r.get("tar_at_far", {}), r.get("tar_at_far_std") or {}
-        lines.append(f"| {name} | {plus_minus(tar.get('0.01'), tstd.get('0.01'))} | {plus_minus(tar.get('0.001'), tstd.get('0.001'))} "
-                     f"| {plus_minus(r.get('rank1'), r.get('rank1_std'))} | {plus_minus(r.get('rank5'), r.get('rank5_std'))} "
-                     f"| {plus_minus(r.get('eer'), r.get('eer_std'))} | {plus_minus(r.get('accuracy'), r.get('accuracy_std'))} "
-                     f"| {r.get('n_pairs', 0):,} |")
+        lines.append(
+            f"| {name} | {plus_minus(tar.get('0.01'), tstd.get('0.01'))} | {plus_minus(tar.get('0.001'), tstd.get('0.001'))} "
+            f"| {plus_minus(r.get('rank1'), r.get('rank1_std'))} | {plus_minus(r.get('rank5'), r.get('rank5_std'))} "
+            f"| {plus_minus(r.get('eer'), r.get('eer_std'))} | {plus_minus(r.get('accuracy'), r.get('accuracy_std'))} "
+            f"| {r.get('n_pairs', 0):,} |"
+        )
     return "\n".join(lines)

@@ -21,8 +21,11 @@ MAX_FIT_RESIDUAL = 7.5
 
 def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (Umeyama) mapping src (N, 2) onto dst (N, 2); returns a (2, 3) matrix."""
-    tform = SimilarityTransform.from_estimate(np.asarray(src, np.float64), np.asarray(dst, np.float64)) \
-        if hasattr(SimilarityTransform, "from_estimate") else None
+    tform = (
+        SimilarityTransform.from_estimate(np.asarray(src, np.float64), np.asarray(dst, np.float64))
+        if hasattr(SimilarityTransform, "from_estimate")
+        else None
+    )
     if tform is None:
         tform = SimilarityTransform()
         tform.estimate(np.asarray(src, np.float64), np.asarray(dst, np.float64))
@@ -60,13 +63,15 @@ class AlignedFace:
     fit_residual: float = float("nan")
 
 
-def align_face(rgb: np.ndarray, landmarks: np.ndarray, template_landmarks: np.ndarray,
-               size: int = ALIGNED_SIZE) -> AlignedFace:
+def align_face(
+    rgb: np.ndarray, landmarks: np.ndarray, template_landmarks: np.ndarray, size: int = ALIGNED_SIZE
+) -> AlignedFace:
     """Warp an (H, W, 3) image so its 68 landmarks best match the template's (in the size x size
     frame). Borders are replicated rather than black: black would look like an occluder."""
     matrix = estimate_similarity(landmarks, template_landmarks)
-    crop = cv2.warpAffine(np.ascontiguousarray(rgb), matrix, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    crop = cv2.warpAffine(
+        np.ascontiguousarray(rgb), matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     aligned = apply_affine(matrix, landmarks).astype(np.float32)
     return AlignedFace(crop, aligned, matrix, float(fit_residual(aligned, template_landmarks)))
 
@@ -75,7 +80,7 @@ def center_crop(aligned: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     """Central size x size window of (..., H, W, C) aligned crops (the test-time input)."""
     h, w = aligned.shape[-3:-1]
     top, left = (h - size) // 2, (w - size) // 2
-    return aligned[..., top:top + size, left:left + size, :]
+    return aligned[..., top : top + size, left : left + size, :]
 
 
 def center_crop_offset(aligned_size: int = ALIGNED_SIZE, size: int = CROP_SIZE) -> int:

@@ -55,7 +55,9 @@ def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
     for candidate in _repo_shared_data():
         if candidate.is_dir():
             return candidate.resolve()
-    raise DatasetError(f"no dataset configured (no --data-root, INTERPFACE_DATA unset, no ../shared/data); {GET_LFW_HELP}")
+    raise DatasetError(
+        f"no dataset configured (no --data-root, INTERPFACE_DATA unset, no ../shared/data); {GET_LFW_HELP}"
+    )
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ def load_dataset(spec: str, data_root: str | os.PathLike | None = None) -> FaceD
     if spec == "lfw":
         return load_lfw(data_root)
     if spec.startswith("folder:"):
-        path = Path(spec[len("folder:"):]).expanduser()
+        path = Path(spec[len("folder:") :]).expanduser()
         return scan_identity_folders(path, name=path.name)
     raise DatasetError(f"unknown dataset {spec!r}: use 'lfw' or 'folder:PATH'")
 
@@ -166,7 +168,7 @@ def read_people_file(path: str | os.PathLike) -> list[tuple[str, int]]:
         for _ in range(n_sets):
             count = int(lines[i][0])
             i += 1
-            for fields in lines[i:i + count]:
+            for fields in lines[i : i + count]:
                 people.append((fields[0], int(fields[1])))
             i += count
     except (IndexError, ValueError) as exc:

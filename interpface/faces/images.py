@@ -57,8 +57,9 @@ def load_image(source: str | os.PathLike | bytes, *, max_pixels: int = MAX_PIXEL
         raise
     except Image.DecompressionBombError:
         # Pillow's own header check fired first (over 2x its limit): same outcome, no decoding.
-        raise ImageTooLargeError(f"{name}: the header announces over {max_pixels:,} pixels; "
-                                 "refused before decoding") from None
+        raise ImageTooLargeError(
+            f"{name}: the header announces over {max_pixels:,} pixels; refused before decoding"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         reason = "not an image or unsupported format" if isinstance(exc, UnidentifiedImageError) else str(exc)
         raise ImageDecodeError(f"{name}: cannot decode image ({reason})") from None
@@ -75,7 +76,9 @@ def _read_bytes(source) -> tuple[str, bytes]:
             raise ImageNotFoundError(f"{name}: no such file")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise ImageTooLargeError(f"{name}: file is {size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB limit")
+            raise ImageTooLargeError(
+                f"{name}: file is {size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB limit"
+            )
         data = path.read_bytes()
     if len(data) == 0:
         raise ImageDecodeError(f"{name}: file is empty")

@@ -27,8 +27,10 @@ from interpface.errors import FaceTooSmallError, LandmarkModelMissingError, NoFa
 DEBIAN_MODEL_PATH = Path("/usr/share/dlib/shape_predictor_68_face_landmarks.dat")
 MODEL_FILENAME = "shape_predictor_68_face_landmarks.dat"
 MMOD_FILENAME = "mmod_human_face_detector.dat"
-MMOD_HELP = ("dlib's MMOD CNN face detector is not installed: `pip install face-recognition-models==0.3.0` "
-             f"or point INTERPFACE_DLIB_MMOD at a {MMOD_FILENAME}")
+MMOD_HELP = (
+    "dlib's MMOD CNN face detector is not installed: `pip install face-recognition-models==0.3.0` "
+    f"or point INTERPFACE_DLIB_MMOD at a {MMOD_FILENAME}"
+)
 #: detector chains by name (the CLI's --detectors and LandmarkDetector(detectors=...))
 DETECTORS = ("hog", "mmod", "hog_relaxed")
 INSTALL_HELP = (
@@ -42,8 +44,14 @@ MIN_FACE_SIZE = 30
 DEFAULT_FALLBACK_FRACTION = 0.62
 
 
-def find_model_file(filename: str, path, env_var: str, install_help: str, error=LandmarkModelMissingError,
-                    system_paths: tuple[Path, ...] = ()) -> Path:
+def find_model_file(
+    filename: str,
+    path,
+    env_var: str,
+    install_help: str,
+    error=LandmarkModelMissingError,
+    system_paths: tuple[Path, ...] = (),
+) -> Path:
     """Locate a dlib model file: an explicit path, then $env_var, then the face-recognition-models
     package's copy (found without importing it: its import needs pkg_resources), then system paths.
     Raises `error` with `install_help` when none exists."""
@@ -73,8 +81,7 @@ def find_mmod_model(path: str | os.PathLike | None = None) -> Path:
 def find_landmark_model(path: str | os.PathLike | None = None) -> Path:
     """Locate the 68-point model: explicit path, $INTERPFACE_DLIB_68, the face-recognition-models
     package's file, then Debian's /usr/share/dlib file."""
-    return find_model_file(MODEL_FILENAME, path, "INTERPFACE_DLIB_68", INSTALL_HELP,
-                           system_paths=(DEBIAN_MODEL_PATH,))
+    return find_model_file(MODEL_FILENAME, path, "INTERPFACE_DLIB_68", INSTALL_HELP, system_paths=(DEBIAN_MODEL_PATH,))
 
 
 @dataclass
@@ -104,8 +111,14 @@ class LandmarkDetector:
     #: MMOD is not run on images with more pixels than this (its cost grows with the area)
     MMOD_MAX_PIXELS = 2000 * 2000
 
-    def __init__(self, model_path: str | os.PathLike | None = None, *, min_face_size: int = MIN_FACE_SIZE,
-                 detectors: tuple[str, ...] | str = DETECTORS, mmod_model: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        model_path: str | os.PathLike | None = None,
+        *,
+        min_face_size: int = MIN_FACE_SIZE,
+        detectors: tuple[str, ...] | str = DETECTORS,
+        mmod_model: str | os.PathLike | None = None,
+    ):
         import dlib  # imported here so that the rest of the package works without dlib
 
         if isinstance(detectors, str):
@@ -144,7 +157,9 @@ class LandmarkDetector:
         if self._mmod is None:
             self._mmod = self._dlib.cnn_face_detection_model_v1(str(self._mmod_path))
         scale = self.MMOD_SIDE / max(rgb.shape[:2])
-        small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        small = cv2.resize(
+            rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        )
         dets = self._mmod(np.ascontiguousarray(small), 0)
         boxes = []
         for d in dets:
@@ -214,13 +229,15 @@ class LandmarkDetector:
         box = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
         side = min(box[2] - box[0], box[3] - box[1])
         if side < self.min_face_size:
-            raise FaceTooSmallError(f"the face is {side} px wide ({found_by}); at least {self.min_face_size} px "
-                                    "is needed")
+            raise FaceTooSmallError(
+                f"the face is {side} px wide ({found_by}); at least {self.min_face_size} px is needed"
+            )
         return Detection(self.fit(rgb, box), box, len(boxes), "ok" if len(boxes) == 1 else "multiple", found_by)
 
 
-def central_box(shape_hw: tuple[int, int], fraction: float = DEFAULT_FALLBACK_FRACTION,
-                center=(0.5, 0.5)) -> tuple[float, float, float, float]:
+def central_box(
+    shape_hw: tuple[int, int], fraction: float = DEFAULT_FALLBACK_FRACTION, center=(0.5, 0.5)
+) -> tuple[float, float, float, float]:
     """A square box of `fraction` x the shorter side, centred at `center` (fractions of W, H)."""
     h, w = shape_hw
     side = fraction * min(h, w)

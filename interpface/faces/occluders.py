@@ -28,13 +28,25 @@ from interpface.faces.template import Template, default_template
 
 OCCLUDER_KINDS = ("surgical_mask", "cloth_mask", "sunglasses", "scarf", "hand")
 #: evaluation / CLI condition names -> occluder kinds ("mask": surgical or cloth, by seed)
-CONDITION_KINDS = {"mask": ("surgical_mask", "cloth_mask"), "sunglasses": ("sunglasses",), "scarf": ("scarf",),
-                   "hand": ("hand",)}
+CONDITION_KINDS = {
+    "mask": ("surgical_mask", "cloth_mask"),
+    "sunglasses": ("sunglasses",),
+    "scarf": ("scarf",),
+    "hand": ("hand",),
+}
 #: where each kind is allowed to be (template regions it must cover / must leave free), for tests and docs
-COVERS = {"surgical_mask": ("mouth", "chin"), "cloth_mask": ("mouth", "chin"), "sunglasses": ("left_eye", "right_eye"),
-          "scarf": ("mouth", "chin")}
-LEAVES = {"surgical_mask": ("left_eye", "right_eye", "forehead"), "cloth_mask": ("left_eye", "right_eye", "forehead"),
-          "sunglasses": ("mouth", "chin"), "scarf": ("left_eye", "right_eye", "forehead")}
+COVERS = {
+    "surgical_mask": ("mouth", "chin"),
+    "cloth_mask": ("mouth", "chin"),
+    "sunglasses": ("left_eye", "right_eye"),
+    "scarf": ("mouth", "chin"),
+}
+LEAVES = {
+    "surgical_mask": ("left_eye", "right_eye", "forehead"),
+    "cloth_mask": ("left_eye", "right_eye", "forehead"),
+    "sunglasses": ("mouth", "chin"),
+    "scarf": ("left_eye", "right_eye", "forehead"),
+}
 
 
 @dataclass
@@ -70,9 +82,19 @@ class Occluder:
             self._located.append(self.template.mesh.locate(pts))
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "seed": self.seed,
-                "parts": [{"polygon": p.polygon.round(2).tolist(), "color": list(map(float, p.material.color)),
-                           "pattern": p.material.pattern, "opacity": p.material.opacity} for p in self.parts]}
+        return {
+            "kind": self.kind,
+            "seed": self.seed,
+            "parts": [
+                {
+                    "polygon": p.polygon.round(2).tolist(),
+                    "color": list(map(float, p.material.color)),
+                    "pattern": p.material.pattern,
+                    "opacity": p.material.opacity,
+                }
+                for p in self.parts
+            ],
+        }
 
     def polygons(self, landmarks: np.ndarray) -> list[np.ndarray]:
         """Each part's polygon in one face: landmarks (68, 2) -> [(K, 2), ...] in that face's pixels."""
@@ -151,10 +173,10 @@ def _paint(mat: Material, uv: np.ndarray, polygon: np.ndarray, rng: np.random.Ge
     elif mat.pattern == "stripes":
         period, angle = p.get("period", 6.0), np.deg2rad(p.get("angle", 0.0))
         t = (u * np.sin(angle) + v * np.cos(angle)) / period
-        second = (np.floor(t) % 2 == 1)
+        second = np.floor(t) % 2 == 1
     elif mat.pattern == "checks":
         period = p.get("period", 8.0)
-        second = ((np.floor(u / period) + np.floor(v / period)) % 2 == 1)
+        second = (np.floor(u / period) + np.floor(v / period)) % 2 == 1
     elif mat.pattern == "dots":
         period = p.get("period", 6.0)
         du, dv = (u % period) - period / 2, (v % period) - period / 2
@@ -198,8 +220,10 @@ def _curve(points: np.ndarray, n: int = 8) -> np.ndarray:
         p0, p1, p2, p3 = pts[i - 1], pts[i], pts[i + 1], pts[i + 2]
         for t in np.linspace(0, 1, n, endpoint=False):
             t2, t3 = t * t, t * t * t
-            out.append(0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t2
-                              + (-p0 + 3 * p1 - 3 * p2 + p3) * t3))
+            out.append(
+                0.5
+                * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t2 + (-p0 + 3 * p1 - 3 * p2 + p3) * t3)
+            )
     out.append(points[-1])
     return np.asarray(out)
 
@@ -217,8 +241,9 @@ def _mask_polygon(lm: np.ndarray, rng, cloth: bool) -> np.ndarray:
     bridge_y = lm[28, 1] + (rng.uniform(0.5, 2.5) if not cloth else rng.uniform(1.0, 3.5))
     drop = rng.uniform(2.0, 4.0) if not cloth else rng.uniform(3.5, 6.0)
     left, right = lm[1] + [-1.5, 0], lm[15] + [1.5, 0]
-    top = np.array([left, [lm[31, 0] - 10, lm[29, 1] + 1], [lm[27, 0], bridge_y],
-                    [lm[35, 0] + 10, lm[29, 1] + 1], right])
+    top = np.array(
+        [left, [lm[31, 0] - 10, lm[29, 1] + 1], [lm[27, 0], bridge_y], [lm[35, 0] + 10, lm[29, 1] + 1], right]
+    )
     centre = lm[JAW_CENTRE_IDX].mean(axis=0)
     jaw = lm[2:15][::-1].astype(np.float64)
     jaw = jaw + (jaw - centre) * (0.06 if not cloth else 0.1) + [0, drop * 0.5]
@@ -239,8 +264,11 @@ def _sunglasses(lm: np.ndarray, rng) -> list[np.ndarray]:
         rx = (pts[:, 0].max() - pts[:, 0].min()) / 2 * grow
         parts.append(_ellipse(cx, cy + 0.5, rx, rx * roundness))
     y = (lm[39, 1] + lm[42, 1]) / 2 - 1.5
-    parts.append(np.array([[lm[39, 0] + 1, y - 1.0], [lm[42, 0] - 1, y - 1.0], [lm[42, 0] - 1, y + 1.0],
-                           [lm[39, 0] + 1, y + 1.0]]))  # bridge
+    parts.append(
+        np.array(
+            [[lm[39, 0] + 1, y - 1.0], [lm[42, 0] - 1, y - 1.0], [lm[42, 0] - 1, y + 1.0], [lm[39, 0] + 1, y + 1.0]]
+        )
+    )  # bridge
     for outer, ear in ((36, 0), (45, 16)):  # temple arms toward the ears
         a, b = lm[outer] + ([-6, -1] if outer == 36 else [6, -1]), lm[ear] + ([-2, -1] if ear == 0 else [2, -1])
         parts.append(np.array([a + [0, -1], b + [0, -1], b + [0, 1], a + [0, 1]]))
@@ -250,8 +278,15 @@ def _sunglasses(lm: np.ndarray, rng) -> list[np.ndarray]:
 def _scarf(lm: np.ndarray, rng, size: float) -> np.ndarray:
     top_y = lm[33, 1] + rng.uniform(1.0, 5.0)  # from just under the nose
     left, right = lm[0, 0] - rng.uniform(3, 8), lm[16, 0] + rng.uniform(3, 8)
-    top = np.array([[left, lm[2, 1] + 2], [lm[48, 0] - 6, top_y + 1], [lm[33, 0], top_y],
-                    [lm[54, 0] + 6, top_y + 1], [right, lm[14, 1] + 2]])
+    top = np.array(
+        [
+            [left, lm[2, 1] + 2],
+            [lm[48, 0] - 6, top_y + 1],
+            [lm[33, 0], top_y],
+            [lm[54, 0] + 6, top_y + 1],
+            [right, lm[14, 1] + 2],
+        ]
+    )
     bottom = np.array([[right, size - 1], [left, size - 1]])
     return np.vstack([_curve(top, 6), bottom])
 
@@ -280,13 +315,33 @@ def _hand(lm: np.ndarray, rng, template: Template) -> list[np.ndarray]:
         x = (k - 1.5) * finger_w * 1.05
         length = palm_w * (0.95, 1.08, 1.0, 0.8)[k]
         top = -palm_w * 0.35
-        parts.append(place(np.array([[x - finger_w / 2, top], [x + finger_w / 2, top],
-                                     [x + finger_w / 2.2, top - length], [x, top - length - finger_w / 2],
-                                     [x - finger_w / 2.2, top - length]])))
+        parts.append(
+            place(
+                np.array(
+                    [
+                        [x - finger_w / 2, top],
+                        [x + finger_w / 2, top],
+                        [x + finger_w / 2.2, top - length],
+                        [x, top - length - finger_w / 2],
+                        [x - finger_w / 2.2, top - length],
+                    ]
+                )
+            )
+        )
     side = -1 if rng.random() < 0.5 else 1
-    parts.append(place(np.array([[side * palm_w * 0.35, 0], [side * palm_w * 0.5, -palm_w * 0.1],
-                                 [side * palm_w * 0.95, -palm_w * 0.45], [side * palm_w * 0.82, -palm_w * 0.58],
-                                 [side * palm_w * 0.3, -palm_w * 0.3]])))
+    parts.append(
+        place(
+            np.array(
+                [
+                    [side * palm_w * 0.35, 0],
+                    [side * palm_w * 0.5, -palm_w * 0.1],
+                    [side * palm_w * 0.95, -palm_w * 0.45],
+                    [side * palm_w * 0.82, -palm_w * 0.58],
+                    [side * palm_w * 0.3, -palm_w * 0.3],
+                ]
+            )
+        )
+    )
     return parts
 
 
@@ -312,20 +367,31 @@ def draw_occluder(kind: str, rng: np.random.Generator | int, template: Template 
         color = pick(CLOTH_COLORS)
         pattern = pick(("plain", "plain", "stripes", "checks", "dots"))
         second = tuple(float(np.clip(c + rng.choice([-1, 1]) * rng.uniform(50, 110), 0, 255)) for c in color)
-        mat = Material(color, pattern, {"period": rng.uniform(4, 9), "angle": rng.uniform(-40, 40), "color2": second,
-                                        "grain": 7.0})
+        mat = Material(
+            color, pattern, {"period": rng.uniform(4, 9), "angle": rng.uniform(-40, 40), "color2": second, "grain": 7.0}
+        )
         parts = [OccluderPart(_mask_polygon(lm, rng, cloth=True), mat)]
     elif kind == "sunglasses":
         tint = pick(((18, 18, 22), (40, 30, 22), (25, 35, 30), (45, 45, 55)))
-        lens = Material(tint, "lens", {"frame": tuple(float(c) * 0.5 for c in tint), "grain": 2.0}, rng.uniform(0.9, 0.97))
+        lens = Material(
+            tint, "lens", {"frame": tuple(float(c) * 0.5 for c in tint), "grain": 2.0}, rng.uniform(0.9, 0.97)
+        )
         frame = Material((15, 15, 18), "plain", {"grain": 2.0})
         polys = _sunglasses(lm, rng)
         parts = [OccluderPart(p, lens) for p in polys[:2]] + [OccluderPart(p, frame) for p in polys[2:]]
     elif kind == "scarf":
         color = pick(SCARF_COLORS)
-        mat = Material(color, "knit", {"period": rng.uniform(2.5, 4), "banded": bool(rng.random() < 0.5),
-                                       "band": rng.uniform(6, 12), "grain": 8.0,
-                                       "color2": tuple(float(np.clip(c * 0.6, 0, 255)) for c in color)})
+        mat = Material(
+            color,
+            "knit",
+            {
+                "period": rng.uniform(2.5, 4),
+                "banded": bool(rng.random() < 0.5),
+                "band": rng.uniform(6, 12),
+                "grain": 8.0,
+                "color2": tuple(float(np.clip(c * 0.6, 0, 255)) for c in color),
+            },
+        )
         parts = [OccluderPart(_scarf(lm, rng, float(template.size)), mat)]
     elif kind == "hand":
         mat = Material(pick(SKIN_TONES), "skin", {"grain": 5.0})

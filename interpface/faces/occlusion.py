@@ -47,8 +47,9 @@ class OcclusionRect:
         return {"cx": self.cx, "cy": self.cy, "width": self.width, "height": self.height, "angle": self.angle}
 
 
-def random_rect(rng: np.random.Generator, template: Template | None = None,
-                size: tuple[float, float] = DEFAULT_OCCLUDER_SIZE) -> OcclusionRect:
+def random_rect(
+    rng: np.random.Generator, template: Template | None = None, size: tuple[float, float] = DEFAULT_OCCLUDER_SIZE
+) -> OcclusionRect:
     """A rectangle whose centre is uniform over the template's face box and that lies entirely
     inside the frame (so it stays on the face and inside the crop)."""
     template = template or default_template()
@@ -62,8 +63,9 @@ def random_rect(rng: np.random.Generator, template: Template | None = None,
     return OcclusionRect(float(rng.uniform(lo_x, hi_x)), float(rng.uniform(lo_y, hi_y)), w, h)
 
 
-def region_rect(region: str, template: Template | None = None,
-                size: tuple[float, float] | str | None = None) -> OcclusionRect:
+def region_rect(
+    region: str, template: Template | None = None, size: tuple[float, float] | str | None = None
+) -> OcclusionRect:
     """A rectangle centred on a named region. size=None (default) covers the region's box but is
     never smaller than the paper's 32x12; "fit" takes the region's box exactly; or (width, height)."""
     template = template or default_template()
@@ -119,9 +121,15 @@ def apply_masks(images: np.ndarray, masks: np.ndarray, fill=0) -> np.ndarray:
     return out
 
 
-def occlude_batch(images: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator,
-                  template: Template | None = None, size=DEFAULT_OCCLUDER_SIZE, fill=0,
-                  rect: OcclusionRect | None = None):
+def occlude_batch(
+    images: np.ndarray,
+    landmarks: np.ndarray,
+    rng: np.random.Generator,
+    template: Template | None = None,
+    size=DEFAULT_OCCLUDER_SIZE,
+    fill=0,
+    rect: OcclusionRect | None = None,
+):
     """One physical mask for a whole batch.
 
     images: (B, H, W, C) aligned crops; landmarks: (B, 68, 2) in the same pixels.
@@ -134,21 +142,30 @@ def occlude_batch(images: np.ndarray, landmarks: np.ndarray, rng: np.random.Gene
     return apply_masks(images, masks, fill), masks, quads, rect
 
 
-def occlude_seeded(image: np.ndarray, landmarks: np.ndarray, seed: int,
-                   template: Template | None = None, size=DEFAULT_OCCLUDER_SIZE, fill=0):
+def occlude_seeded(
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    seed: int,
+    template: Template | None = None,
+    size=DEFAULT_OCCLUDER_SIZE,
+    fill=0,
+):
     """One image (H, W, C) occluded at the position drawn from `seed`: the same seed always gives
     the same physical mask. Returns (occluded image, mask (H, W), quad (4, 2), rect)."""
     rect = random_rect(np.random.default_rng(seed), template, size)
-    occluded, masks, quads, rect = occlude_batch(image[None], np.asarray(landmarks)[None], None, template,
-                                                 size, fill, rect=rect)
+    occluded, masks, quads, rect = occlude_batch(
+        image[None], np.asarray(landmarks)[None], None, template, size, fill, rect=rect
+    )
     return occluded[0], masks[0], quads[0], rect
 
 
-def occlude_rect(image: np.ndarray, landmarks: np.ndarray, rect: OcclusionRect,
-                 template: Template | None = None, fill=0):
+def occlude_rect(
+    image: np.ndarray, landmarks: np.ndarray, rect: OcclusionRect, template: Template | None = None, fill=0
+):
     """One image occluded by a given template-frame rectangle (dashboard, region analyses)."""
-    occluded, masks, quads, _ = occlude_batch(image[None], np.asarray(landmarks)[None], None, template,
-                                              fill=fill, rect=rect)
+    occluded, masks, quads, _ = occlude_batch(
+        image[None], np.asarray(landmarks)[None], None, template, fill=fill, rect=rect
+    )
     return occluded[0], masks[0], quads[0]
 
 

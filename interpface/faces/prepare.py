@@ -107,8 +107,16 @@ def _detect_chunk(job):
             status.append("failed")
             errors.append(f"{type(exc).__name__}: {exc}")
             detector.append("none")
-    arrays = dict(relpaths=np.array(relpaths), status=np.array(status), errors=np.array(errors),
-                  landmarks=landmarks, boxes=boxes, hw=hw, n_faces=n_faces, detector=np.array(detector))
+    arrays = dict(
+        relpaths=np.array(relpaths),
+        status=np.array(status),
+        errors=np.array(errors),
+        landmarks=landmarks,
+        boxes=boxes,
+        hw=hw,
+        n_faces=n_faces,
+        detector=np.array(detector),
+    )
     _atomic_savez(Path(out_path), **arrays)
     return n
 
@@ -126,8 +134,11 @@ def _align_chunk(job):
     status = det["status"].astype(object)
     errors = det["errors"].astype(object)
     # which detector found each face (caches from before the detector chain: HOG alone)
-    found_by = det["detector"].astype(object) if "detector" in det else \
-        np.where(np.isin(det["status"], ["ok", "multiple"]), "hog", "none").astype(object)
+    found_by = (
+        det["detector"].astype(object)
+        if "detector" in det
+        else np.where(np.isin(det["status"], ["ok", "multiple"]), "hog", "none").astype(object)
+    )
     for i, rel in enumerate(det["relpaths"]):
         if status[i] == "failed" or (status[i] == "no_face" and not use_fallback):
             status[i] = "failed"
@@ -143,9 +154,17 @@ def _align_chunk(job):
             crops[i], aligned_lm[i] = face.crop, face.landmarks
         except Exception as exc:  # noqa: BLE001
             status[i], errors[i] = "failed", f"{type(exc).__name__}: {exc}"
-    _atomic_savez(Path(out_path), crops=crops, landmarks=aligned_lm, raw_landmarks=raw_lm,
-                  status=status.astype(str), errors=errors.astype(str), relpaths=det["relpaths"],
-                  n_faces=det["n_faces"], detector=found_by.astype(str))
+    _atomic_savez(
+        Path(out_path),
+        crops=crops,
+        landmarks=aligned_lm,
+        raw_landmarks=raw_lm,
+        status=status.astype(str),
+        errors=errors.astype(str),
+        relpaths=det["relpaths"],
+        n_faces=det["n_faces"],
+        detector=found_by.astype(str),
+    )
     return n
 
 
@@ -158,7 +177,9 @@ class PrepareReport:
     failures: dict  # reason -> count
     seconds: float
     images_per_second: float
-    detectors: dict | None = None  # which detector found the faces: {"hog": n, "mmod": n, "hog_relaxed": n, "fallback": n}
+    detectors: dict | None = (
+        None  # which detector found the faces: {"hog": n, "mmod": n, "hog_relaxed": n, "fallback": n}
+    )
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -166,7 +187,7 @@ class PrepareReport:
 
 def _chunk_jobs(records: list[ImageRecord]):
     for start in range(0, len(records), CHUNK_SIZE):
-        yield start // CHUNK_SIZE, [r.relpath for r in records[start:start + CHUNK_SIZE]]
+        yield start // CHUNK_SIZE, [r.relpath for r in records[start : start + CHUNK_SIZE]]
 
 
 def _chunk_done(path: Path, relpaths: list[str]) -> bool:
@@ -193,9 +214,17 @@ def _run(fn, jobs, workers, model_path, bar):
             bar.update(n)
 
 
-def prepare_dataset(dataset: FaceDataset, *, cache_dir=None, workers: int | None = None,
-                    limit: int | None = None, template: Template | None = None,
-                    fallback: bool = True, landmark_model=None, progress: bool = True) -> PrepareReport:
+def prepare_dataset(
+    dataset: FaceDataset,
+    *,
+    cache_dir=None,
+    workers: int | None = None,
+    limit: int | None = None,
+    template: Template | None = None,
+    fallback: bool = True,
+    landmark_model=None,
+    progress: bool = True,
+) -> PrepareReport:
     """Build (or finish) the aligned cache of a dataset. Returns counts by status and failure reasons."""
     from interpface.faces.landmarks import find_landmark_model
 
@@ -211,10 +240,18 @@ def prepare_dataset(dataset: FaceDataset, *, cache_dir=None, workers: int | None
     chunks = list(_chunk_jobs(records))
 
     # Phase 1: detection (resumable per chunk).
-    todo = [(str(det_dir / f"chunk_{i:05d}.npz"), str(dataset.image_dir), rel) for i, rel in chunks
-            if not _chunk_done(det_dir / f"chunk_{i:05d}.npz", rel)]
-    with tqdm(total=len(records), desc="detect", unit="img", disable=not progress,
-              initial=len(records) - sum(len(j[2]) for j in todo)) as bar:
+    todo = [
+        (str(det_dir / f"chunk_{i:05d}.npz"), str(dataset.image_dir), rel)
+        for i, rel in chunks
+        if not _chunk_done(det_dir / f"chunk_{i:05d}.npz", rel)
+    ]
+    with tqdm(
+        total=len(records),
+        desc="detect",
+        unit="img",
+        disable=not progress,
+        initial=len(records) - sum(len(j[2]) for j in todo),
+    ) as bar:
         _run(_detect_chunk, todo, workers, model_path, bar)
 
     # Fallback box = the median detected box, relative to the image size.
@@ -223,23 +260,51 @@ def prepare_dataset(dataset: FaceDataset, *, cache_dir=None, workers: int | None
         with np.load(det_dir / f"chunk_{i:05d}.npz") as z:
             ok = np.isin(z["status"], ["ok", "multiple"])
             b, hw = z["boxes"][ok].astype(float), z["hw"][ok].astype(float)
-            rel_boxes.append(np.column_stack([(b[:, 0] + b[:, 2]) / 2 / hw[:, 1], (b[:, 1] + b[:, 3]) / 2 / hw[:, 0],
-                                              (b[:, 2] - b[:, 0]) / hw.min(axis=1)]))
+            rel_boxes.append(
+                np.column_stack(
+                    [
+                        (b[:, 0] + b[:, 2]) / 2 / hw[:, 1],
+                        (b[:, 1] + b[:, 3]) / 2 / hw[:, 0],
+                        (b[:, 2] - b[:, 0]) / hw.min(axis=1),
+                    ]
+                )
+            )
     rel_boxes = np.concatenate(rel_boxes) if rel_boxes else np.zeros((0, 3))
     fallback_rel = tuple(np.median(rel_boxes, axis=0)) if len(rel_boxes) else (0.5, 0.5, 0.62)
 
     # Phase 2: alignment (resumable per chunk).
     pending = [(i, rel) for i, rel in chunks if not _chunk_done(out_dir / f"chunk_{i:05d}.npz", rel)]
-    todo = [(str(out_dir / f"chunk_{i:05d}.npz"), str(det_dir / f"chunk_{i:05d}.npz"), str(dataset.image_dir),
-             template.landmarks, fallback_rel, fallback) for i, _ in pending]
-    with tqdm(total=len(records), desc="align", unit="img", disable=not progress,
-              initial=len(records) - sum(len(rel) for _, rel in pending)) as bar:
+    todo = [
+        (
+            str(out_dir / f"chunk_{i:05d}.npz"),
+            str(det_dir / f"chunk_{i:05d}.npz"),
+            str(dataset.image_dir),
+            template.landmarks,
+            fallback_rel,
+            fallback,
+        )
+        for i, _ in pending
+    ]
+    with tqdm(
+        total=len(records),
+        desc="align",
+        unit="img",
+        disable=not progress,
+        initial=len(records) - sum(len(rel) for _, rel in pending),
+    ) as bar:
         _run(_align_chunk, todo, workers, model_path, bar)
 
     report = _consolidate(dataset, records, chunks, out_dir, template, fallback_rel)
     seconds = time.perf_counter() - t0
-    return PrepareReport(str(out_dir), len(records), report["counts"], report["failures"], seconds,
-                         len(records) / max(seconds, 1e-9), report.get("detectors"))
+    return PrepareReport(
+        str(out_dir),
+        len(records),
+        report["counts"],
+        report["failures"],
+        seconds,
+        len(records) / max(seconds, 1e-9),
+        report.get("detectors"),
+    )
 
 
 def _consolidate(dataset, records, chunks, out_dir: Path, template: Template, fallback_rel) -> dict:
@@ -257,15 +322,29 @@ def _consolidate(dataset, records, chunks, out_dir: Path, template: Template, fa
     for i, _ in chunks:
         with np.load(out_dir / f"chunk_{i:05d}.npz") as z:
             k = len(z["relpaths"])
-            crops[pos:pos + k], landmarks[pos:pos + k], raw[pos:pos + k] = z["crops"], z["landmarks"], z["raw_landmarks"]
-            found_by = z["detector"] if "detector" in z else np.where(np.isin(z["status"], ["ok", "multiple"]),
-                                                                      "hog", "none")
+            crops[pos : pos + k], landmarks[pos : pos + k], raw[pos : pos + k] = (
+                z["crops"],
+                z["landmarks"],
+                z["raw_landmarks"],
+            )
+            found_by = (
+                z["detector"] if "detector" in z else np.where(np.isin(z["status"], ["ok", "multiple"]), "hog", "none")
+            )
             residual = fit_residual(z["landmarks"], template.landmarks)
-            for rel, st, err, nf, by, res in zip(z["relpaths"], z["status"], z["errors"], z["n_faces"], found_by,
-                                                 residual):
-                entries.append({"relpath": str(rel), "identity": identity_of[str(rel)], "status": str(st),
-                                "n_faces": int(nf), "error": str(err), "detector": str(by),
-                                "fit_residual": None if not np.isfinite(res) or st == "failed" else round(float(res), 3)})
+            for rel, st, err, nf, by, res in zip(
+                z["relpaths"], z["status"], z["errors"], z["n_faces"], found_by, residual
+            ):
+                entries.append(
+                    {
+                        "relpath": str(rel),
+                        "identity": identity_of[str(rel)],
+                        "status": str(st),
+                        "n_faces": int(nf),
+                        "error": str(err),
+                        "detector": str(by),
+                        "fit_residual": None if not np.isfinite(res) or st == "failed" else round(float(res), 3),
+                    }
+                )
             pos += k
     crops.flush()
     del crops
@@ -277,10 +356,17 @@ def _consolidate(dataset, records, chunks, out_dir: Path, template: Template, fa
     counts = Counter(e["status"] for e in entries)
     detectors = Counter(e["detector"] for e in entries if e["status"] != "failed")
     failures = Counter(e["error"].split(":")[0] or "unknown" for e in entries if e["status"] == "failed")
-    index = {"dataset": dataset.name, "image_dir": str(dataset.image_dir), "template_digest": template.digest,
-             "aligned_size": ALIGNED_SIZE, "fallback_box": list(map(float, fallback_rel)),
-             "counts": {s: counts.get(s, 0) for s in STATUSES}, "failures": dict(failures),
-             "detectors": dict(detectors), "images": entries}
+    index = {
+        "dataset": dataset.name,
+        "image_dir": str(dataset.image_dir),
+        "template_digest": template.digest,
+        "aligned_size": ALIGNED_SIZE,
+        "fallback_box": list(map(float, fallback_rel)),
+        "counts": {s: counts.get(s, 0) for s in STATUSES},
+        "failures": dict(failures),
+        "detectors": dict(detectors),
+        "images": entries,
+    }
     _atomic_write_text(out_dir / "index.json", json.dumps(index))
     return index
 

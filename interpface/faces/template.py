@@ -65,8 +65,12 @@ class Region:
 
 
 def _bbox(points: np.ndarray, pad: float = 0.0) -> tuple[float, float, float, float]:
-    return (float(points[:, 0].min() - pad), float(points[:, 1].min() - pad),
-            float(points[:, 0].max() + pad), float(points[:, 1].max() + pad))
+    return (
+        float(points[:, 0].min() - pad),
+        float(points[:, 1].min() - pad),
+        float(points[:, 0].max() + pad),
+        float(points[:, 1].max() + pad),
+    )
 
 
 def regions_from_landmarks(lm: np.ndarray) -> dict[str, Region]:
@@ -195,8 +199,9 @@ class Template:
     def save(self, path: str | Path) -> None:
         meta = json.dumps(self.meta or {}, indent=1)[1:-1].strip()
         points = ",\n  ".join(f"[{x:.4f}, {y:.4f}]" for x, y in self.landmarks)
-        Path(path).write_text(f'{{\n "size": {self.size},\n "landmarks": [\n  {points}\n ]'
-                              + (f",\n {meta}" if meta else "") + "\n}\n")
+        Path(path).write_text(
+            f'{{\n "size": {self.size},\n "landmarks": [\n  {points}\n ]' + (f",\n {meta}" if meta else "") + "\n}\n"
+        )
 
     @staticmethod
     def load(path: str | Path) -> Template:
@@ -242,8 +247,7 @@ def generalized_procrustes(shapes: np.ndarray, iterations: int = 10) -> np.ndarr
     return mean @ np.array([[c, s], [-s, c]])
 
 
-def place_in_frame(mean_shape: np.ndarray, jaw_width: float = TEMPLATE_JAW_WIDTH,
-                   center=TEMPLATE_CENTER) -> np.ndarray:
+def place_in_frame(mean_shape: np.ndarray, jaw_width: float = TEMPLATE_JAW_WIDTH, center=TEMPLATE_CENTER) -> np.ndarray:
     """Scale a mean shape so points 0-16 span `jaw_width` px and centre its landmarks at `center`."""
     shape = np.asarray(mean_shape, dtype=np.float64)
     scale = jaw_width / np.linalg.norm(shape[16] - shape[0])

@@ -50,8 +50,17 @@ def color(i: int) -> str:
 
 def outline_xy(landmarks: np.ndarray) -> tuple[list, list]:
     """x, y lists (None-separated) drawing the jaw, brows, nose, eyes and mouth of 68 landmarks."""
-    groups = [list(range(0, 17)), LEFT_BROW, RIGHT_BROW, NOSE[:4], NOSE[4:], LEFT_EYE + [LEFT_EYE[0]],
-              RIGHT_EYE + [RIGHT_EYE[0]], MOUTH[:12] + [MOUTH[0]], MOUTH[12:] + [MOUTH[12]]]
+    groups = [
+        list(range(0, 17)),
+        LEFT_BROW,
+        RIGHT_BROW,
+        NOSE[:4],
+        NOSE[4:],
+        LEFT_EYE + [LEFT_EYE[0]],
+        RIGHT_EYE + [RIGHT_EYE[0]],
+        MOUTH[:12] + [MOUTH[0]],
+        MOUTH[12:] + [MOUTH[12]],
+    ]
     xs, ys = [], []
     for g in groups:
         xs += [float(v) for v in landmarks[g, 0]] + [None]
@@ -59,28 +68,64 @@ def outline_xy(landmarks: np.ndarray) -> tuple[list, list]:
     return xs, ys
 
 
-def face_traces(template: Template | None = None, mean_face: np.ndarray | None = None,
-                show_outline: bool = True) -> list:
+def face_traces(
+    template: Template | None = None, mean_face: np.ndarray | None = None, show_outline: bool = True
+) -> list:
     """Background of a template-frame panel: the mean face (go.Image, pixel centres at integer
     coordinates) and the template's landmark outline."""
     template = template or default_template()
     traces = []
     if mean_face is not None:
-        traces.append(go.Image(z=np.asarray(mean_face, dtype=np.uint8), x0=0, dx=1, y0=0, dy=1, opacity=0.55,
-                               hoverinfo="skip", name="mean face"))
+        traces.append(
+            go.Image(
+                z=np.asarray(mean_face, dtype=np.uint8),
+                x0=0,
+                dx=1,
+                y0=0,
+                dy=1,
+                opacity=0.55,
+                hoverinfo="skip",
+                name="mean face",
+            )
+        )
     if show_outline:
         xs, ys = outline_xy(template.landmarks)
-        traces.append(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(80,80,80,0.6)", width=1),
-                                 hoverinfo="skip", showlegend=False, name="template"))
+        traces.append(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line=dict(color="rgba(80,80,80,0.6)", width=1),
+                hoverinfo="skip",
+                showlegend=False,
+                name="template",
+            )
+        )
     return traces
 
 
 def frame_axes(fig: go.Figure, row: int, col: int, size: int) -> None:
     """Square image axes with y pointing down for one subplot."""
-    fig.update_xaxes(range=[-0.5, size - 0.5], showticklabels=False, showgrid=False, zeroline=False,
-                     constrain="domain", row=row, col=col)
-    fig.update_yaxes(range=[size - 0.5, -0.5], showticklabels=False, showgrid=False, zeroline=False,
-                     scaleanchor=_anchor(fig, row, col), scaleratio=1, constrain="domain", row=row, col=col)
+    fig.update_xaxes(
+        range=[-0.5, size - 0.5],
+        showticklabels=False,
+        showgrid=False,
+        zeroline=False,
+        constrain="domain",
+        row=row,
+        col=col,
+    )
+    fig.update_yaxes(
+        range=[size - 0.5, -0.5],
+        showticklabels=False,
+        showgrid=False,
+        zeroline=False,
+        scaleanchor=_anchor(fig, row, col),
+        scaleratio=1,
+        constrain="domain",
+        row=row,
+        col=col,
+    )
 
 
 def _anchor(fig: go.Figure, row: int, col: int) -> str:

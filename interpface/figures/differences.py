@@ -31,28 +31,51 @@ def feature_difference_figure(models, *, regions=("eyes", "nose"), title: str | 
     order; one panel per region, one line per model (name "<model>")."""
     models = as_models(models)
     regions = tuple(regions)
-    fig = make_subplots(rows=1, cols=len(regions), subplot_titles=[f"occluded: {r}" for r in regions],
-                        horizontal_spacing=0.07)
+    fig = make_subplots(
+        rows=1, cols=len(regions), subplot_titles=[f"occluded: {r}" for r in regions], horizontal_spacing=0.07
+    )
     for i, (name, m) in enumerate(models.items()):
         by_name, _ = _diffs(m)
         for c, region in enumerate(regions, start=1):
             if region not in by_name:
                 raise InterpfaceError(f"{name}: no feature differences for {region!r} (have {sorted(by_name)})")
             y = sorted_differences(by_name[region])
-            fig.add_trace(go.Scatter(x=np.arange(1, len(y) + 1), y=y, mode="lines", name=name, legendgroup=name,
-                                     line=dict(color=color(i), width=2), showlegend=c == 1,
-                                     hovertemplate=f"{name}<br>rank %{{x}}: %{{y:.4f}}<extra></extra>"),
-                          row=1, col=c)
+            fig.add_trace(
+                go.Scatter(
+                    x=np.arange(1, len(y) + 1),
+                    y=y,
+                    mode="lines",
+                    name=name,
+                    legendgroup=name,
+                    line=dict(color=color(i), width=2),
+                    showlegend=c == 1,
+                    hovertemplate=f"{name}<br>rank %{{x}}: %{{y:.4f}}<extra></extra>",
+                ),
+                row=1,
+                col=c,
+            )
     fig.update_xaxes(title_text="dimension (sorted)")
     fig.update_yaxes(title_text="mean |f(I) - f(I^)|", col=1)
-    fig.update_layout(title=title or "Mean feature difference under occlusion", height=380,
-                      width=max(500, 430 * len(regions)), margin=dict(l=60, r=20, t=70, b=50))
+    fig.update_layout(
+        title=title or "Mean feature difference under occlusion",
+        height=380,
+        width=max(500, 430 * len(regions)),
+        margin=dict(l=60, r=20, t=70, b=50),
+    )
     return fig
 
 
-def difference_location_figure(models, *, names=None, sign: str = "pos", template: Template | None = None,
-                               background: bool = True, max_size: float = 14.0, cmax: float | None = None,
-                               title: str | None = None) -> go.Figure:
+def difference_location_figure(
+    models,
+    *,
+    names=None,
+    sign: str = "pos",
+    template: Template | None = None,
+    background: bool = True,
+    max_size: float = 14.0,
+    cmax: float | None = None,
+    title: str | None = None,
+) -> go.Figure:
     """Fig. 7: for each occluder (columns) and model (rows), every filter drawn at its average peak
     location (of `sign`), its marker size and colour the mean |f_k(I) - f_k(I^)|; the occluder's
     template rectangle outlined in red. One shared colour scale (default max: the largest change).
@@ -66,8 +89,13 @@ def difference_location_figure(models, *, names=None, sign: str = "pos", templat
     top = cmax
     if top is None:
         top = max(float(np.max(_diffs(m)[0][n])) for m in models.values() for n in names) or 1.0
-    fig = make_subplots(rows=len(models), cols=len(names), horizontal_spacing=0.02, vertical_spacing=0.06,
-                        subplot_titles=[f"{mn}: {n}" if len(models) > 1 else n for mn in models for n in names])
+    fig = make_subplots(
+        rows=len(models),
+        cols=len(names),
+        horizontal_spacing=0.02,
+        vertical_spacing=0.06,
+        subplot_titles=[f"{mn}: {n}" if len(models) > 1 else n for mn in models for n in names],
+    )
     first = True
     for r, (mname, m) in enumerate(models.items(), start=1):
         by_name, d = _diffs(m)
@@ -81,19 +109,51 @@ def difference_location_figure(models, *, names=None, sign: str = "pos", templat
             for t in face_traces(template, face):
                 fig.add_trace(t, row=r, col=c)
             rx, ry = rect_xy(rects[n].cx, rects[n].cy, rects[n].width, rects[n].height, rects[n].angle)
-            fig.add_trace(go.Scatter(x=rx, y=ry, mode="lines", line=dict(color="red", width=2), hoverinfo="skip",
-                                     showlegend=False, name=f"occluder {n}"), row=r, col=c)
+            fig.add_trace(
+                go.Scatter(
+                    x=rx,
+                    y=ry,
+                    mode="lines",
+                    line=dict(color="red", width=2),
+                    hoverinfo="skip",
+                    showlegend=False,
+                    name=f"occluder {n}",
+                ),
+                row=r,
+                col=c,
+            )
             v = by_name[n][ok]
-            fig.add_trace(go.Scatter(
-                x=xy[ok, 0], y=xy[ok, 1], mode="markers", name=f"{mname} {n}", showlegend=False,
-                marker=dict(size=3 + max_size * np.clip(v / top, 0, 1), color=v, colorscale="Hot", reversescale=True,
-                            cmin=0, cmax=top, showscale=first, colorbar=dict(title="|Δf|", len=0.8) if first else None,
-                            line=dict(width=0.3, color="black")),
-                customdata=np.stack([np.flatnonzero(ok), v], axis=1) if ok.any() else None,
-                hovertemplate="filter %{customdata[0]}<br>|Δf| %{customdata[1]:.4f}<extra></extra>"), row=r, col=c)
+            fig.add_trace(
+                go.Scatter(
+                    x=xy[ok, 0],
+                    y=xy[ok, 1],
+                    mode="markers",
+                    name=f"{mname} {n}",
+                    showlegend=False,
+                    marker=dict(
+                        size=3 + max_size * np.clip(v / top, 0, 1),
+                        color=v,
+                        colorscale="Hot",
+                        reversescale=True,
+                        cmin=0,
+                        cmax=top,
+                        showscale=first,
+                        colorbar=dict(title="|Δf|", len=0.8) if first else None,
+                        line=dict(width=0.3, color="black"),
+                    ),
+                    customdata=np.stack([np.flatnonzero(ok), v], axis=1) if ok.any() else None,
+                    hovertemplate="filter %{customdata[0]}<br>|Δf| %{customdata[1]:.4f}<extra></extra>",
+                ),
+                row=r,
+                col=c,
+            )
             first = False
             frame_axes(fig, r, c, template.size)
-    fig.update_layout(title=title or "Feature difference vs occlusion location",
-                      height=260 * len(models) + 90, width=max(500, 240 * len(names) + 120),
-                      margin=dict(l=20, r=20, t=70, b=20), plot_bgcolor="white")
+    fig.update_layout(
+        title=title or "Feature difference vs occlusion location",
+        height=260 * len(models) + 90,
+        width=max(500, 240 * len(names) + 120),
+        margin=dict(l=20, r=20, t=70, b=20),
+        plot_bgcolor="white",
+    )
     return fig

@@ -21,9 +21,11 @@ class FigureExportError(InterpfaceError):
     """A figure could not be written (no browser for static export, unknown format, kaleido failed)."""
 
 
-_NO_BROWSER = ("static figure export (PNG/SVG/PDF) needs a Chromium browser for kaleido, and none was found: "
-               "install Debian's chromium (`apt-get install chromium`) or set BROWSER_PATH to a Chrome/Chromium "
-               "executable; HTML export works without one")
+_NO_BROWSER = (
+    "static figure export (PNG/SVG/PDF) needs a Chromium browser for kaleido, and none was found: "
+    "install Debian's chromium (`apt-get install chromium`) or set BROWSER_PATH to a Chrome/Chromium "
+    "executable; HTML export works without one"
+)
 
 
 def find_browser() -> str | None:
@@ -57,8 +59,9 @@ def _format(path: Path) -> str:
     return fmt
 
 
-def export_figure(fig: go.Figure, path: str | os.PathLike, *, scale: float = 2.0, width: int | None = None,
-                  height: int | None = None) -> Path:
+def export_figure(
+    fig: go.Figure, path: str | os.PathLike, *, scale: float = 2.0, width: int | None = None, height: int | None = None
+) -> Path:
     """Write one figure; the format comes from the suffix (.html self-contained, .json, .png, .svg,
     .pdf, ...). Static formats raise FigureExportError when no browser is found."""
     path = Path(path)
@@ -72,16 +75,22 @@ def export_figure(fig: go.Figure, path: str | os.PathLike, *, scale: float = 2.0
         return path
     _require_browser()
     try:
-        fig.write_image(str(path), format=fmt, scale=scale, width=width or fig.layout.width,
-                        height=height or fig.layout.height)
+        fig.write_image(
+            str(path), format=fmt, scale=scale, width=width or fig.layout.width, height=height or fig.layout.height
+        )
     except Exception as exc:  # noqa: BLE001 - kaleido/choreographer errors become one typed error
         raise FigureExportError(f"{path}: static export failed ({type(exc).__name__}: {exc})") from exc
     return path
 
 
-def export_figures(figures: Mapping[str, go.Figure], out_dir: str | os.PathLike,
-                   formats: Sequence[str] = ("png", "svg", "pdf"), *, scale: float = 2.0,
-                   progress=None) -> list[Path]:
+def export_figures(
+    figures: Mapping[str, go.Figure],
+    out_dir: str | os.PathLike,
+    formats: Sequence[str] = ("png", "svg", "pdf"),
+    *,
+    scale: float = 2.0,
+    progress=None,
+) -> list[Path]:
     """Write every figure in every format as ``<out_dir>/<stem>.<fmt>``; static formats go through one
     kaleido session (much faster than one call per file); HTML pages share one ``plotly.min.js`` written
     next to them. progress: a tqdm-like object or None."""

@@ -21,7 +21,9 @@ __all__ = ["ellipse_xy", "filter_region", "filter_location_figure", "region_effe
 SIGN_COLORS = {"pos": "#D55E00", "neg": "#0072B2"}
 
 
-def ellipse_xy(mean: np.ndarray, cov: np.ndarray, n_std: float = 1.0, points: int = 72) -> tuple[np.ndarray, np.ndarray]:
+def ellipse_xy(
+    mean: np.ndarray, cov: np.ndarray, n_std: float = 1.0, points: int = 72
+) -> tuple[np.ndarray, np.ndarray]:
     """x, y (points,) of the n_std ellipse of a 2-d Gaussian with this mean (2,) and covariance (2, 2)."""
     vals, vecs = np.linalg.eigh(np.asarray(cov, dtype=np.float64))
     t = np.linspace(0, 2 * np.pi, points)
@@ -36,8 +38,9 @@ def filter_region(analysis, k: int, template: Template | None = None, sign: str 
     return template.region_of(np.asarray(get(analysis, "mean_xy"))[k, SIGNS.index(sign)])
 
 
-def filter_location_figure(analysis, k: int, *, template: Template | None = None, n_std: float = 1.0,
-                           height: int = 420) -> go.Figure:
+def filter_location_figure(
+    analysis, k: int, *, template: Template | None = None, n_std: float = 1.0, height: int = 420
+) -> go.Figure:
     """Filter k on the frontal template: its average positive and negative peak with their n_std
     ellipses (from ``peak_cov``; a circle of radius std when the analysis has no covariance), over the
     mean face, and the box of the region of its positive peak."""
@@ -52,31 +55,67 @@ def filter_location_figure(analysis, k: int, *, template: Template | None = None
     if region != "none":
         x0, y0, x1, y1 = template.regions[region].box
         fig.add_shape(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, line=dict(color="#009E73", width=2, dash="dot"))
-        fig.add_annotation(x=x0, y=y0, text=region.replace("_", " "), showarrow=False, xanchor="left",
-                           yanchor="bottom", font=dict(color="#009E73", size=13))
+        fig.add_annotation(
+            x=x0,
+            y=y0,
+            text=region.replace("_", " "),
+            showarrow=False,
+            xanchor="left",
+            yanchor="bottom",
+            font=dict(color="#009E73", size=13),
+        )
     for si, sign in enumerate(SIGNS):
         xy, sd = mean_xy[k, si], std[k, si]
         if not (np.isfinite(xy).all() and np.isfinite(sd)):
             continue
-        c = np.asarray(cov)[k, si] if cov is not None and np.isfinite(np.asarray(cov)[k, si]).all() \
-            else np.eye(2) * sd ** 2 / 2.0  # trace = std^2, as filter_location_stats defines it
+        c = (
+            np.asarray(cov)[k, si]
+            if cov is not None and np.isfinite(np.asarray(cov)[k, si]).all()
+            else np.eye(2) * sd**2 / 2.0
+        )  # trace = std^2, as filter_location_stats defines it
         ex, ey = ellipse_xy(xy, c, n_std)
         color = SIGN_COLORS[sign]
-        rgb = tuple(int(color[i:i + 2], 16) for i in (1, 3, 5))
-        fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color=color, width=2), fill="toself",
-                                 fillcolor=f"rgba({rgb[0]},{rgb[1]},{rgb[2]},0.18)",
-                                 name=f"{SIGN_TITLES[sign]}: {n_std:g} std", hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=[xy[0]], y=[xy[1]], mode="markers", marker=dict(size=11, color=color,
-                                 line=dict(width=1.5, color="white")), name=f"{SIGN_TITLES[sign]}: mean",
-                                 hovertemplate=f"{SIGN_TITLES[sign]}<br>(%{{x:.1f}}, %{{y:.1f}})<br>std {sd:.1f} px"
-                                               "<extra></extra>"))
+        rgb = tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
+        fig.add_trace(
+            go.Scatter(
+                x=ex,
+                y=ey,
+                mode="lines",
+                line=dict(color=color, width=2),
+                fill="toself",
+                fillcolor=f"rgba({rgb[0]},{rgb[1]},{rgb[2]},0.18)",
+                name=f"{SIGN_TITLES[sign]}: {n_std:g} std",
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[xy[0]],
+                y=[xy[1]],
+                mode="markers",
+                marker=dict(size=11, color=color, line=dict(width=1.5, color="white")),
+                name=f"{SIGN_TITLES[sign]}: mean",
+                hovertemplate=f"{SIGN_TITLES[sign]}<br>(%{{x:.1f}}, %{{y:.1f}})<br>std {sd:.1f} px<extra></extra>",
+            )
+        )
     size = template.size
     fig.update_xaxes(range=[-0.5, size - 0.5], showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
-    fig.update_yaxes(range=[size - 0.5, -0.5], showticklabels=False, showgrid=False, zeroline=False,
-                     scaleanchor="x", scaleratio=1, constrain="domain")
-    fig.update_layout(title=f"Filter #{k} on the template", height=height,
-                      margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white",
-                      legend=dict(orientation="h", yanchor="top", y=-0.02, x=0))
+    fig.update_yaxes(
+        range=[size - 0.5, -0.5],
+        showticklabels=False,
+        showgrid=False,
+        zeroline=False,
+        scaleanchor="x",
+        scaleratio=1,
+        constrain="domain",
+    )
+    fig.update_layout(
+        title=f"Filter #{k} on the template",
+        height=height,
+        margin=dict(l=10, r=10, t=50, b=10),
+        plot_bgcolor="white",
+        legend=dict(orientation="h", yanchor="top", y=-0.02, x=0),
+    )
     return fig
 
 
@@ -99,12 +138,30 @@ def region_effect_figure(analysis, k: int, *, highlight: str | None = None, heig
     average = np.asarray(d.mean_abs).mean(axis=1)
     names = list(effect)
     colors = ["#009E73" if n == highlight else "#999999" for n in names]
-    fig = go.Figure(go.Bar(x=[n.replace("_", " ") for n in names], y=list(effect.values()), marker_color=colors,
-                           name=f"filter #{k}", hovertemplate="%{x}: %{y:.3f}<extra>filter #" + str(k) + "</extra>"))
-    fig.add_trace(go.Scatter(x=[n.replace("_", " ") for n in names], y=average, mode="markers", name="all filters",
-                             marker=dict(symbol="line-ew", size=26, line=dict(width=3, color="black")),
-                             hovertemplate="%{x}: %{y:.3f}<extra>mean over filters</extra>"))
-    fig.update_layout(title=f"Occluding each region: mean |Δf| of filter #{k}", height=height,
-                      yaxis_title="mean |f(I) − f(I^)|", margin=dict(l=10, r=10, t=50, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
+    fig = go.Figure(
+        go.Bar(
+            x=[n.replace("_", " ") for n in names],
+            y=list(effect.values()),
+            marker_color=colors,
+            name=f"filter #{k}",
+            hovertemplate="%{x}: %{y:.3f}<extra>filter #" + str(k) + "</extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[n.replace("_", " ") for n in names],
+            y=average,
+            mode="markers",
+            name="all filters",
+            marker=dict(symbol="line-ew", size=26, line=dict(width=3, color="black")),
+            hovertemplate="%{x}: %{y:.3f}<extra>mean over filters</extra>",
+        )
+    )
+    fig.update_layout(
+        title=f"Occluding each region: mean |Δf| of filter #{k}",
+        height=height,
+        yaxis_title="mean |f(I) − f(I^)|",
+        margin=dict(l=10, r=10, t=50, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"),
+    )
     return fig

@@ -16,8 +16,9 @@ POSITIVE_RGB = np.array([230.0, 30.0, 30.0])
 NEGATIVE_RGB = np.array([30.0, 90.0, 240.0])
 
 
-def overlay_responses(image: np.ndarray, positive: np.ndarray, negative: np.ndarray, *, alpha: float = 0.75,
-                      gamma: float = 0.7) -> np.ndarray:
+def overlay_responses(
+    image: np.ndarray, positive: np.ndarray, negative: np.ndarray, *, alpha: float = 0.75, gamma: float = 0.7
+) -> np.ndarray:
     """Face (H, W, 3) uint8 + positive / negative maps (H, W) already scaled to [0, 1] -> (H, W, 3)
     uint8: red where the response is positive, blue where it is negative, the face elsewhere."""
     img = np.asarray(image, dtype=np.float64)
@@ -28,8 +29,15 @@ def overlay_responses(image: np.ndarray, positive: np.ndarray, negative: np.ndar
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def heatmap_grid_figure(heatmaps, *, row_labels=None, normalise: str = "filter", show_faces: bool = True,
-                        title: str | None = None, tile: int = 110) -> go.Figure:
+def heatmap_grid_figure(
+    heatmaps,
+    *,
+    row_labels=None,
+    normalise: str = "filter",
+    show_faces: bool = True,
+    title: str | None = None,
+    tile: int = 110,
+) -> go.Figure:
     """Figs. 1 / 8: rows = faces, columns = filters; each tile the face with the filter's positive
     (red) and negative (blue) response. heatmaps: an :class:`interpface.analysis.Heatmaps` (images
     (N, S, S, 3), filters (F,), positive / negative (N, F, S, S)). normalise: "filter" (one scale per
@@ -66,30 +74,47 @@ def heatmap_grid_figure(heatmaps, *, row_labels=None, normalise: str = "filter",
             frame_axes(fig, r + 1, 1, size)
             c0 = 2
         for j in range(f):
-            fig.add_trace(go.Image(z=overlay_responses(images[r], pos[r, j], neg[r, j]), hoverinfo="skip",
-                                   name=f"face {r} filter {filters[j]}"), row=r + 1, col=c0 + j)
+            fig.add_trace(
+                go.Image(
+                    z=overlay_responses(images[r], pos[r, j], neg[r, j]),
+                    hoverinfo="skip",
+                    name=f"face {r} filter {filters[j]}",
+                ),
+                row=r + 1,
+                col=c0 + j,
+            )
             frame_axes(fig, r + 1, c0 + j, size)
         if row_labels is not None:
             fig.update_yaxes(title_text=str(row_labels[r]), title_font=dict(size=9), row=r + 1, col=1)
-    fig.update_layout(title=title or "Filter responses (red: positive, blue: negative)",
-                      height=tile * n + 90, width=tile * cols + 60, margin=dict(l=30, r=10, t=70, b=10))
+    fig.update_layout(
+        title=title or "Filter responses (red: positive, blue: negative)",
+        height=tile * n + 90,
+        width=tile * cols + 60,
+        margin=dict(l=30, r=10, t=70, b=10),
+    )
     return fig
 
 
 def _fit(m: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray:
     if m.shape == shape:
         return m
-    if m.ndim == 2 and m.shape[0] <= shape[0] and m.shape[1] <= shape[1] \
-            and (shape[0] - m.shape[0]) % 2 == 0 and (shape[1] - m.shape[1]) % 2 == 0:
+    if (
+        m.ndim == 2
+        and m.shape[0] <= shape[0]
+        and m.shape[1] <= shape[1]
+        and (shape[0] - m.shape[0]) % 2 == 0
+        and (shape[1] - m.shape[1]) % 2 == 0
+    ):
         out = np.full(shape, np.nan)
         top, left = (shape[0] - m.shape[0]) // 2, (shape[1] - m.shape[1]) // 2
-        out[top:top + m.shape[0], left:left + m.shape[1]] = m
+        out[top : top + m.shape[0], left : left + m.shape[1]] = m
         return out
     raise ValueError(f"map {name!r} has shape {m.shape}, the image is {shape}")
 
 
-def attribution_figure(image: np.ndarray, maps, *, title: str | None = None,
-                       opacity: float = 0.65, tile: int = 260) -> go.Figure:
+def attribution_figure(
+    image: np.ndarray, maps, *, title: str | None = None, opacity: float = 0.65, tile: int = 260
+) -> go.Figure:
     """The face and one panel per attribution map (e.g. {"gradcam": ..., "integrated_gradients": ...,
     "occlusion": ...} or sweep.attribution(...) maps), each a diverging heatmap (0 = white, symmetric
     range) over the greyed face. image: (H, W, 3) uint8; maps: name -> (H, W), or one (H, W) array.
@@ -111,10 +136,27 @@ def attribution_figure(image: np.ndarray, maps, *, title: str | None = None,
         m = maps[name]
         lim = float(np.nanmax(np.abs(m))) or 1.0
         fig.add_trace(go.Image(z=gray, hoverinfo="skip", name=f"{name} face"), row=1, col=c)
-        fig.add_trace(go.Heatmap(z=m, colorscale="RdBu", reversescale=True, zmin=-lim, zmax=lim, zmid=0,
-                                 opacity=opacity, showscale=False, name=name,
-                                 hovertemplate="(%{x}, %{y}): %{z:.4g}<extra></extra>"), row=1, col=c)
+        fig.add_trace(
+            go.Heatmap(
+                z=m,
+                colorscale="RdBu",
+                reversescale=True,
+                zmin=-lim,
+                zmax=lim,
+                zmid=0,
+                opacity=opacity,
+                showscale=False,
+                name=name,
+                hovertemplate="(%{x}, %{y}): %{z:.4g}<extra></extra>",
+            ),
+            row=1,
+            col=c,
+        )
         frame_axes(fig, 1, c, w)
-    fig.update_layout(title=title or "Pixel attributions (red: raises the target, blue: lowers it)",
-                      height=tile + 90, width=tile * (len(names) + 1) + 40, margin=dict(l=10, r=10, t=70, b=10))
+    fig.update_layout(
+        title=title or "Pixel attributions (red: raises the target, blue: lowers it)",
+        height=tile + 90,
+        width=tile * (len(names) + 1) + 40,
+        margin=dict(l=10, r=10, t=70, b=10),
+    )
     return fig

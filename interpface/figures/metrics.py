@@ -15,10 +15,14 @@ __all__ = ["SUMMARY_METRICS", "metrics_table", "metrics_bar_figure"]
 
 #: (key, label) of the scalar metrics compared across models.
 SUMMARY_METRICS = (
-    ("spread_pos", "spread, positive (px)"), ("spread_neg", "spread, negative (px)"),
-    ("hull_fraction_pos", "hull fraction, positive"), ("hull_fraction_neg", "hull fraction, negative"),
-    ("regions_covered_pos", "regions covered, positive"), ("regions_covered_neg", "regions covered, negative"),
-    ("median_peak_std_pos", "median peak std, positive (px)"), ("median_peak_std_neg", "median peak std, negative (px)"),
+    ("spread_pos", "spread, positive (px)"),
+    ("spread_neg", "spread, negative (px)"),
+    ("hull_fraction_pos", "hull fraction, positive"),
+    ("hull_fraction_neg", "hull fraction, negative"),
+    ("regions_covered_pos", "regions covered, positive"),
+    ("regions_covered_neg", "regions covered, negative"),
+    ("median_peak_std_pos", "median peak std, positive (px)"),
+    ("median_peak_std_neg", "median peak std, negative (px)"),
     ("location_instability", "location instability (Zhang)"),
 )
 
@@ -46,8 +50,9 @@ def metrics_table(metrics: Mapping[str, Mapping], keys=None) -> list[dict]:
     return rows
 
 
-def metrics_bar_figure(metrics: Mapping[str, Mapping], keys=None, *, title: str | None = None,
-                       cols: int = 3) -> go.Figure:
+def metrics_bar_figure(
+    metrics: Mapping[str, Mapping], keys=None, *, title: str | None = None, cols: int = 3
+) -> go.Figure:
     """One panel per metric, one bar per model (error bars: bootstrap std over images when present).
     metrics: model name -> metrics.json dict. Traces: one go.Bar per metric (name = the metric key)."""
     known = dict(SUMMARY_METRICS)
@@ -58,10 +63,22 @@ def metrics_bar_figure(metrics: Mapping[str, Mapping], keys=None, *, title: str 
     for i, (k, _) in enumerate(items):
         vals = [metrics[n].get(k) for n in names]
         sds = [((metrics[n].get("bootstrap") or {}).get(k) or {}).get("std") for n in names]
-        fig.add_trace(go.Bar(x=names, y=[np.nan if v is None else v for v in vals], name=k, showlegend=False,
-                             marker_color=[color(j) for j in range(len(names))],
-                             error_y=dict(type="data", array=[0 if s is None else s for s in sds], visible=any(sds))),
-                      row=i // cols + 1, col=i % cols + 1)
-    fig.update_layout(title=title or "Analysis numbers per model (error bars: bootstrap std over images)",
-                      height=280 * rows + 80, width=320 * cols + 60, margin=dict(l=40, r=20, t=80, b=40))
+        fig.add_trace(
+            go.Bar(
+                x=names,
+                y=[np.nan if v is None else v for v in vals],
+                name=k,
+                showlegend=False,
+                marker_color=[color(j) for j in range(len(names))],
+                error_y=dict(type="data", array=[0 if s is None else s for s in sds], visible=any(sds)),
+            ),
+            row=i // cols + 1,
+            col=i % cols + 1,
+        )
+    fig.update_layout(
+        title=title or "Analysis numbers per model (error bars: bootstrap std over images)",
+        height=280 * rows + 80,
+        width=320 * cols + 60,
+        margin=dict(l=40, r=20, t=80, b=40),
+    )
     return fig

@@ -36,8 +36,16 @@ class ModelAnalysis:
     seconds: float = 0.0
 
 
-def devtest_roc(model, *, n_pairs: int | None = None, data_root=None, cache_dir=None, batch_size: int = 32,
-                quiet: bool = True, seed: int = 0) -> tuple[dict[str, dict], tuple[int, int] | None]:
+def devtest_roc(
+    model,
+    *,
+    n_pairs: int | None = None,
+    data_root=None,
+    cache_dir=None,
+    batch_size: int = 32,
+    quiet: bool = True,
+    seed: int = 0,
+) -> tuple[dict[str, dict], tuple[int, int] | None]:
     """ROC of the cosine similarity on LFW View-1 DevTest pairs (the first n_pairs/2 genuine and
     impostor pairs), clean and with every image occluded at a seeded random position (seed + cache
     row). Returns ({"clean": roc_points, "occluded": roc_points}, rows (a, b) of the first genuine pair)."""
@@ -89,10 +97,23 @@ def _tar_at(roc: dict, far: float) -> float:
     return float(np.interp(far, fpr, tpr))
 
 
-def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = None, n_images: int = 1000,
-                 n_pairs: int | None = 1000, heatmap_faces: int = 4, heatmap_filters: int = 8,
-                 formats=("png", "svg", "pdf"), bootstrap: int = 100, batch_size: int = 32, seed: int = 0,
-                 data_root=None, cache_dir=None, quiet: bool = False) -> dict[str, Any]:
+def build_report(
+    checkpoints: list[str],
+    out_dir,
+    *,
+    names: list[str] | None = None,
+    n_images: int = 1000,
+    n_pairs: int | None = 1000,
+    heatmap_faces: int = 4,
+    heatmap_filters: int = 8,
+    formats=("png", "svg", "pdf"),
+    bootstrap: int = 100,
+    batch_size: int = 32,
+    seed: int = 0,
+    data_root=None,
+    cache_dir=None,
+    quiet: bool = False,
+) -> dict[str, Any]:
     """Run everything and write the report into out_dir:
 
     report.html (self-contained), figures/<name>.<fmt> for every figure and format, tables/*.csv,
@@ -148,21 +169,31 @@ def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = N
     models: list[ModelAnalysis] = []
     for ckpt, name in tqdm(list(zip(checkpoints, names)), desc="models", unit="model", disable=quiet):
         t0 = time.perf_counter()
-        model, result = analyze_checkpoint(ckpt, faces, name=name, bootstrap=bootstrap, batch_size=batch_size,
-                                           seed=seed, quiet=quiet)
+        model, result = analyze_checkpoint(
+            ckpt, faces, name=name, bootstrap=bootstrap, batch_size=batch_size, seed=seed, quiet=quiet
+        )
         result.save(out / "analyses" / name)
         ma = ModelAnalysis(name, str(ckpt), result)
         if n_pairs:
-            ma.roc, first = devtest_roc(model, n_pairs=n_pairs, data_root=data_root, cache_dir=cache_dir,
-                                        batch_size=batch_size, quiet=quiet, seed=seed)
+            ma.roc, first = devtest_roc(
+                model,
+                n_pairs=n_pairs,
+                data_root=data_root,
+                cache_dir=cache_dir,
+                batch_size=batch_size,
+                quiet=quiet,
+                seed=seed,
+            )
         else:
             first = None
         filters = choose_filters(result.mean_xy[:, 0], result.std[:, 0], heatmap_filters)
         black_box = not model.has(PART_FILTERS)  # Grad-CAM on psi and the crop's window are part-filter things
         for mode in ("different", "same"):
             idx = choose_faces(result.identities or list(range(len(faces))), heatmap_faces, mode=mode, seed=seed)
-            ma.heatmaps[mode] = (response_heatmaps(model, faces.crops[idx], filters, landmarks=faces.landmarks[idx]),
-                                 [faces.relpaths[i] for i in idx])
+            ma.heatmaps[mode] = (
+                response_heatmaps(model, faces.crops[idx], filters, landmarks=faces.landmarks[idx]),
+                [faces.relpaths[i] for i in idx],
+            )
         if first is not None:
             ca, cb = np.asarray(cache.crops[first[0]]), np.asarray(cache.crops[first[1]])
             net, methods, window = model.input_net(), ("gradcam", "integrated_gradients"), 12
@@ -178,8 +209,11 @@ def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = N
             ma.attribution["occlusion (sweep)"] = sweep.attribution("cosine")
             from interpface.faces.align import center_crop
 
-            ma.attribution_image = (ca.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) if black_box \
+            ma.attribution_image = (
+                (ca.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+                if black_box
                 else center_crop(ca, model.input_size)
+            )
         ma.seconds = time.perf_counter() - t0
         models.append(ma)
         del model
@@ -189,24 +223,32 @@ def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = N
     metrics = {m.name: m.result.metrics for m in models}
     figs_peaks = {"fig5_peak_maps": peak_map_figure(results), "fig9_std_histograms": std_histogram_figure(results)}
     regions_present = [r for r in ("eyes", "nose", "mouth") if r in models[0].result.differences.names]
-    figs_diff = {"fig6_feature_differences": feature_difference_figure(results, regions=regions_present),
-                 "fig7_difference_locations": difference_location_figure(
-                     results, names=[r for r in FIG7_REGIONS if r in models[0].result.differences.names])}
+    figs_diff = {
+        "fig6_feature_differences": feature_difference_figure(results, regions=regions_present),
+        "fig7_difference_locations": difference_location_figure(
+            results, names=[r for r in FIG7_REGIONS if r in models[0].result.differences.names]
+        ),
+    }
     figs_summary = {"metrics": metrics_bar_figure(metrics)}
     figs_heat = {}
     for m in models:
         for mode, (hm, rel) in m.heatmaps.items():
             label = "different subjects" if mode == "different" else "one subject"
             figs_heat[f"fig8_heatmaps_{m.name}_{mode}"] = heatmap_grid_figure(
-                hm, row_labels=[r.split("/")[0] for r in rel], title=f"{m.name}: filter responses, {label}")
+                hm, row_labels=[r.split("/")[0] for r in rel], title=f"{m.name}: filter responses, {label}"
+            )
         if m.attribution:
             figs_heat[f"attributions_{m.name}"] = attribution_figure(
-                m.attribution_image, m.attribution, title=f"{m.name}: attributions of a genuine pair's cosine similarity")
+                m.attribution_image,
+                m.attribution,
+                title=f"{m.name}: attributions of a genuine pair's cosine similarity",
+            )
     figs_roc = {}
     if any(m.roc for m in models):
         for cond in ("clean", "occluded"):
-            figs_roc[f"fig10_roc_{cond}"] = roc_figure({m.name: m.roc[cond] for m in models if m.roc},
-                                                       title=f"ROC on LFW DevTest pairs ({cond})")
+            figs_roc[f"fig10_roc_{cond}"] = roc_figure(
+                {m.name: m.roc[cond] for m in models if m.roc}, title=f"ROC on LFW DevTest pairs ({cond})"
+            )
 
     table_metrics = metrics_table(metrics)
     table_fd = []
@@ -214,18 +256,42 @@ def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = N
         d = m.result.differences
         for i, region in enumerate(d.names):
             s = difference_summary(d.mean_abs[i])
-            table_fd.append({"model": m.name, "region": region, **s,
-                             "relative": m.result.metrics["relative_feature_difference"][region]})
-    table_roc = [{"model": m.name, "condition": cond, "auc": r["auc"], "eer": r["eer"],
-                  "tar_at_far_0.01": _tar_at(r, 0.01), "tar_at_far_0.1": _tar_at(r, 0.1)}
-                 for m in models for cond, r in m.roc.items()]
+            table_fd.append(
+                {
+                    "model": m.name,
+                    "region": region,
+                    **s,
+                    "relative": m.result.metrics["relative_feature_difference"][region],
+                }
+            )
+    table_roc = [
+        {
+            "model": m.name,
+            "condition": cond,
+            "auc": r["auc"],
+            "eer": r["eer"],
+            "tar_at_far_0.01": _tar_at(r, 0.01),
+            "tar_at_far_0.1": _tar_at(r, 0.1),
+        }
+        for m in models
+        for cond, r in m.roc.items()
+    ]
     table_filters = []
     for m in models:
         r = m.result
         for k in range(r.n_filters):
-            table_filters.append({"model": m.name, "filter": k,
-                                  "pos_x": r.mean_xy[k, 0, 0], "pos_y": r.mean_xy[k, 0, 1], "pos_std": r.std[k, 0],
-                                  "neg_x": r.mean_xy[k, 1, 0], "neg_y": r.mean_xy[k, 1, 1], "neg_std": r.std[k, 1]})
+            table_filters.append(
+                {
+                    "model": m.name,
+                    "filter": k,
+                    "pos_x": r.mean_xy[k, 0, 0],
+                    "pos_y": r.mean_xy[k, 0, 1],
+                    "pos_std": r.std[k, 0],
+                    "neg_x": r.mean_xy[k, 1, 0],
+                    "neg_y": r.mean_xy[k, 1, 1],
+                    "neg_std": r.std[k, 1],
+                }
+            )
     tables = {"metrics": table_metrics, "feature_differences": table_fd, "roc": table_roc, "filters": table_filters}
     for tname, rows in tables.items():
         write_table_csv(rows, out / "tables" / f"{tname}.csv")
@@ -237,36 +303,67 @@ def build_report(checkpoints: list[str], out_dir, *, names: list[str] | None = N
 
     n = models[0].result.n_images
     sections = [
-        ReportSection("Summary", f"{len(models)} model(s), {n} LFW DevTest faces (seed {seed}). Spread: mean distance "
-                      "of the per-filter average peak locations to their centroid (template px); hull fraction: their "
-                      "convex-hull area over the face region; median peak std: median over filters of the std of the "
-                      "peak location; error bars and _sd columns: bootstrap std over images.",
-                      figures=figs_summary, tables={"metrics": table_metrics}),
-        ReportSection("Average peak locations (Fig. 5) and their standard deviations (Fig. 9)",
-                      "Each dot is one filter's magnitude-weighted average peak location, warped to the frontal "
-                      "template; colour = std of its peak location over the images.", figures=figs_peaks),
-        ReportSection("Feature differences under occlusion (Figs. 6, 7)",
-                      "Mean |f(I) - f(I^)| per dimension for a black occluder warped onto each region of every face; "
-                      "dims_50 / dims_90: fewest dimensions holding 50% / 90% of the change.",
-                      figures=figs_diff, tables={"feature differences": table_fd}),
-        ReportSection("Filter responses (Figs. 1, 8) and attributions",
-                      "Filters chosen among the most stable half, spread over the face; red = positive, blue = "
-                      "negative response, one colour scale per filter.", figures=figs_heat),
+        ReportSection(
+            "Summary",
+            f"{len(models)} model(s), {n} LFW DevTest faces (seed {seed}). Spread: mean distance "
+            "of the per-filter average peak locations to their centroid (template px); hull fraction: their "
+            "convex-hull area over the face region; median peak std: median over filters of the std of the "
+            "peak location; error bars and _sd columns: bootstrap std over images.",
+            figures=figs_summary,
+            tables={"metrics": table_metrics},
+        ),
+        ReportSection(
+            "Average peak locations (Fig. 5) and their standard deviations (Fig. 9)",
+            "Each dot is one filter's magnitude-weighted average peak location, warped to the frontal "
+            "template; colour = std of its peak location over the images.",
+            figures=figs_peaks,
+        ),
+        ReportSection(
+            "Feature differences under occlusion (Figs. 6, 7)",
+            "Mean |f(I) - f(I^)| per dimension for a black occluder warped onto each region of every face; "
+            "dims_50 / dims_90: fewest dimensions holding 50% / 90% of the change.",
+            figures=figs_diff,
+            tables={"feature differences": table_fd},
+        ),
+        ReportSection(
+            "Filter responses (Figs. 1, 8) and attributions",
+            "Filters chosen among the most stable half, spread over the face; red = positive, blue = "
+            "negative response, one colour scale per filter.",
+            figures=figs_heat,
+        ),
     ]
     if figs_roc:
-        sections.append(ReportSection("Verification ROC (Fig. 10)",
-                                      "Cosine similarity on the LFW View-1 DevTest pairs, clean and with every image "
-                                      "occluded by a seeded random warped black rectangle.",
-                                      figures=figs_roc, tables={"roc": table_roc}))
-    page = render_report("interpface analysis report", sections,
-                         intro="Models: " + ", ".join(f"{m.name} ({m.checkpoint})" for m in models))
+        sections.append(
+            ReportSection(
+                "Verification ROC (Fig. 10)",
+                "Cosine similarity on the LFW View-1 DevTest pairs, clean and with every image "
+                "occluded by a seeded random warped black rectangle.",
+                figures=figs_roc,
+                tables={"roc": table_roc},
+            )
+        )
+    page = render_report(
+        "interpface analysis report",
+        sections,
+        intro="Models: " + ", ".join(f"{m.name} ({m.checkpoint})" for m in models),
+    )
     (out / "report.html").write_text(page)
-    summary = {"report": str(out / "report.html"), "models": {m.name: {"checkpoint": m.checkpoint,
-                                                                      "seconds": round(m.seconds, 2),
-                                                                      "analysis": str(out / "analyses" / m.name)}
-                                                             for m in models},
-               "n_images": n, "n_pairs": n_pairs, "figures": sorted(all_figs), "formats": list(formats),
-               "tables": {k: str(out / "tables" / f"{k}.csv") for k in tables},
-               "seconds": round(time.perf_counter() - t_start, 2)}
+    summary = {
+        "report": str(out / "report.html"),
+        "models": {
+            m.name: {
+                "checkpoint": m.checkpoint,
+                "seconds": round(m.seconds, 2),
+                "analysis": str(out / "analyses" / m.name),
+            }
+            for m in models
+        },
+        "n_images": n,
+        "n_pairs": n_pairs,
+        "figures": sorted(all_figs),
+        "formats": list(formats),
+        "tables": {k: str(out / "tables" / f"{k}.csv") for k in tables},
+        "seconds": round(time.perf_counter() - t_start, 2),
+    }
     write_json(out / "summary.json", summary)
     return summary

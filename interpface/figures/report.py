@@ -57,15 +57,21 @@ def render_report(title: str, sections: list[ReportSection], *, intro: str = "")
         for name, rows in s.tables.items():
             parts.append(f"<h3>{html.escape(name)}</h3>{_table_html(rows)}")
         for name, fig in s.figures.items():
-            parts.append(f'<div class="fig" id="fig-{html.escape(name)}">'
-                         + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot-{name}") + "</div>")
-    style = ("body{font-family:system-ui,sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}"
-             "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
-             "th{background:#f3f3f3}.tbl{overflow-x:auto;margin-bottom:1em}.fig{margin:1em 0}")
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title><style>{style}</style>"
-            f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
-            + "\n".join(parts) + "</body></html>")
+            parts.append(
+                f'<div class="fig" id="fig-{html.escape(name)}">'
+                + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot-{name}")
+                + "</div>"
+            )
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
+        "th{background:#f3f3f3}.tbl{overflow-x:auto;margin-bottom:1em}.fig{margin:1em 0}"
+    )
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{style}</style>"
+        f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>" + "\n".join(parts) + "</body></html>"
+    )
 
 
 def write_table_csv(rows: list[dict], path: str | os.PathLike) -> Path:

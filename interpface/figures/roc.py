@@ -52,14 +52,32 @@ def roc_figure(curves: Mapping[str, object], *, log_x: bool = False, title: str 
         if log_x:
             keep = fpr > 0
             fpr, tpr = fpr[keep], tpr[keep]
-        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=label, line=dict(color=color(i), width=2),
-                                 hovertemplate=f"{name}<br>FPR %{{x:.4f}}<br>TPR %{{y:.4f}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=fpr,
+                y=tpr,
+                mode="lines",
+                name=label,
+                line=dict(color=color(i), width=2),
+                hovertemplate=f"{name}<br>FPR %{{x:.4f}}<br>TPR %{{y:.4f}}<extra></extra>",
+            )
+        )
     lo = 1e-3 if log_x else 0.0
-    fig.add_trace(go.Scatter(x=[lo, 1], y=[lo, 1], mode="lines", name="chance",
-                             line=dict(color="gray", dash="dash", width=1), hoverinfo="skip"))
-    fig.update_xaxes(title_text="false positive rate", type="log" if log_x else "linear",
-                     range=[-3, 0] if log_x else [0, 1])
+    fig.add_trace(
+        go.Scatter(
+            x=[lo, 1],
+            y=[lo, 1],
+            mode="lines",
+            name="chance",
+            line=dict(color="gray", dash="dash", width=1),
+            hoverinfo="skip",
+        )
+    )
+    fig.update_xaxes(
+        title_text="false positive rate", type="log" if log_x else "linear", range=[-3, 0] if log_x else [0, 1]
+    )
     fig.update_yaxes(title_text="true positive rate", range=[0, 1.01])
-    fig.update_layout(title=title or "ROC", height=480, width=560, legend=dict(x=0.35, y=0.05),
-                      margin=dict(l=60, r=20, t=60, b=50))
+    fig.update_layout(
+        title=title or "ROC", height=480, width=560, legend=dict(x=0.35, y=0.05), margin=dict(l=60, r=20, t=60, b=50)
+    )
     return fig

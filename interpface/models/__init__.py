@@ -17,6 +17,13 @@ from interpface.models.networks import MODEL_CONFIGS, InterpretableFaceNet, Mode
 from interpface.models.registry import list_schemes, resolve_model
 
 __all__ = [
-    "FaceModel", "InterpretableFaceNet", "MODEL_CONFIGS", "ModelConfig", "get_model_config", "list_schemes",
-    "load_model", "resolve_model", "save_checkpoint",
+    "FaceModel",
+    "InterpretableFaceNet",
+    "MODEL_CONFIGS",
+    "ModelConfig",
+    "get_model_config",
+    "list_schemes",
+    "load_model",
+    "resolve_model",
+    "save_checkpoint",
 ]

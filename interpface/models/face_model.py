@@ -30,8 +30,17 @@ from torch import nn
 
 from interpface.errors import CheckpointError
 
-__all__ = ["FaceModel", "CapabilityError", "PART_FILTERS", "REPRESENTATION_MAP", "PRECISIONS",
-           "resolve_precision", "inference_dtype", "InputSpaceNet", "l2_normalize"]
+__all__ = [
+    "FaceModel",
+    "CapabilityError",
+    "PART_FILTERS",
+    "REPRESENTATION_MAP",
+    "PRECISIONS",
+    "resolve_precision",
+    "inference_dtype",
+    "InputSpaceNet",
+    "l2_normalize",
+]
 
 PART_FILTERS = "part_filters"
 REPRESENTATION_MAP = "representation_map"
@@ -66,7 +75,7 @@ def inference_dtype(device_type: str = "cpu") -> torch.dtype:
 
 
 def resolve_precision(precision: str, device_type: str = "cpu") -> torch.dtype:
-    """"fp32" | "bf16" | "auto" -> the autocast dtype (float32 = no autocast)."""
+    """ "fp32" | "bf16" | "auto" -> the autocast dtype (float32 = no autocast)."""
     if precision == "fp32":
         return torch.float32
     if precision == "bf16":
@@ -138,7 +147,9 @@ class FaceModel:
         layers = tuple(layers or (self.default_layer,))
         unknown = [name for name in layers if name not in self.layers]
         if unknown:
-            raise CheckpointError(f"{self.name} has no layer {', '.join(unknown)}; its layers: {', '.join(self.layers)}")
+            raise CheckpointError(
+                f"{self.name} has no layer {', '.join(unknown)}; its layers: {', '.join(self.layers)}"
+            )
         return layers
 
     # ------------------------------------------------------------------------------ shared
@@ -149,8 +160,15 @@ class FaceModel:
             x = x.flip(1)
         return (x - self.mean) / self.std
 
-    def embed(self, crops: np.ndarray, landmarks: np.ndarray | None, *, batch_size: int = 64,
-              precision: str | None = None, flip: bool = False) -> np.ndarray:
+    def embed(
+        self,
+        crops: np.ndarray,
+        landmarks: np.ndarray | None,
+        *,
+        batch_size: int = 64,
+        precision: str | None = None,
+        flip: bool = False,
+    ) -> np.ndarray:
         """(N, D) float32 L2-normalised embeddings of aligned faces; the one embedding path.
 
         precision: "fp32", "bf16" or "auto" (None: the model's default_precision); flip: average the
@@ -168,8 +186,9 @@ class FaceModel:
                 out[sl] = f.numpy()
         return l2_normalize(out)
 
-    def layer_responses(self, crops: np.ndarray, landmarks: np.ndarray, layer: str | None = None
-                        ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    def layer_responses(
+        self, crops: np.ndarray, landmarks: np.ndarray, layer: str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """(maps (B, C, h, w), pooled (B, C) spatial means, cell centres (B, h*w, 2) in crop pixels)
         of one response layer (default: the model's default layer)."""
         from interpface.faces.align import apply_affine, invert_affine

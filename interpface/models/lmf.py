@@ -69,8 +69,11 @@ def lmf_mean(psi: torch.Tensor, keep: int) -> torch.Tensor:
     b, c, h, w = _check(psi, keep)
     if keep >= h * w:
         return psi.mean(dim=(2, 3))
-    if psi.device.type == "cpu" and psi.dtype in (torch.float32, torch.float64) \
-            and not (torch.is_grad_enabled() and psi.requires_grad):
+    if (
+        psi.device.type == "cpu"
+        and psi.dtype in (torch.float32, torch.float64)
+        and not (torch.is_grad_enabled() and psi.requires_grad)
+    ):
         return _lmf_mean_by_partition(psi, keep)
     with torch.no_grad():
         # |psi| written straight into (B, C, H*W) rows (one pass, whatever psi's memory format): topk

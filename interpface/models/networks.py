@@ -73,8 +73,15 @@ class ModelConfig:
 
         for name in ("phi_conv", "psi_batchnorm", "l2_normalize_parts"):
             need(isinstance(getattr(self, name), bool), f"{name} must be true/false")
-        for name in ("num_filters", "input_size", "hc_channels", "lmf_keep", "smooth_kernel", "num_classes",
-                     "teacher_dim"):
+        for name in (
+            "num_filters",
+            "input_size",
+            "hc_channels",
+            "lmf_keep",
+            "smooth_kernel",
+            "num_classes",
+            "teacher_dim",
+        ):
             v = getattr(self, name)
             need(isinstance(v, int) and not isinstance(v, bool), f"{name} must be an integer, got {v!r}")
         for name in ("width", "smooth_sigma"):
@@ -85,8 +92,10 @@ class ModelConfig:
         need(self.activation in _ACTIVATIONS, f"activation must be one of {_ACTIVATIONS}, got {self.activation!r}")
         need(self.num_filters >= 1, "num_filters must be >= 1")
         need(self.hc_channels >= 1, "hc_channels must be >= 1")
-        need(self.input_size >= 16 and self.input_size % 16 == 0,
-             f"input_size must be a multiple of 16, got {self.input_size}")
+        need(
+            self.input_size >= 16 and self.input_size % 16 == 0,
+            f"input_size must be a multiple of 16, got {self.input_size}",
+        )
         cells = self.grid_size**2
         need(1 <= self.lmf_keep <= cells, f"lmf_keep must be in [1, {cells}], got {self.lmf_keep}")
         need(self.smooth_kernel >= 1 and self.smooth_kernel % 2 == 1, "smooth_kernel must be a positive odd integer")
@@ -219,8 +228,7 @@ class InterpretableFaceNet(nn.Module):
         self.psi_bn = nn.BatchNorm2d(c.num_filters) if c.psi_batchnorm else None
         self.classifier = nn.Linear(c.num_filters, c.num_classes, bias=False) if c.num_classes > 0 else None
         # Distillation head (training only, like the classifier): f -> the teacher's descriptor space.
-        self.teacher_projection = (nn.Linear(c.num_filters, c.teacher_dim, bias=False)
-                                   if c.teacher_dim > 0 else None)
+        self.teacher_projection = nn.Linear(c.num_filters, c.teacher_dim, bias=False) if c.teacher_dim > 0 else None
         self.reset_parameters()
 
     # -- construction ------------------------------------------------------------------------------

@@ -43,13 +43,25 @@ __all__ = ["OnnxGraphModule", "MAX_OPSET", "check_supported", "supported_ops", "
 
 MAX_OPSET = 21
 
-_DTYPES = {TensorProto.FLOAT: torch.float32, TensorProto.DOUBLE: torch.float64, TensorProto.FLOAT16: torch.float16,
-           TensorProto.BFLOAT16: torch.bfloat16, TensorProto.INT8: torch.int8, TensorProto.UINT8: torch.uint8,
-           TensorProto.INT16: torch.int16, TensorProto.INT32: torch.int32, TensorProto.INT64: torch.int64,
-           TensorProto.BOOL: torch.bool}
+_DTYPES = {
+    TensorProto.FLOAT: torch.float32,
+    TensorProto.DOUBLE: torch.float64,
+    TensorProto.FLOAT16: torch.float16,
+    TensorProto.BFLOAT16: torch.bfloat16,
+    TensorProto.INT8: torch.int8,
+    TensorProto.UINT8: torch.uint8,
+    TensorProto.INT16: torch.int16,
+    TensorProto.INT32: torch.int32,
+    TensorProto.INT64: torch.int64,
+    TensorProto.BOOL: torch.bool,
+}
 #: integer range of QuantizeLinear's output types (its output is carried as float, see _quantize)
-_QRANGE = {TensorProto.UINT8: (0, 255), TensorProto.INT8: (-128, 127), TensorProto.UINT16: (0, 65535),
-           TensorProto.INT16: (-32768, 32767)}
+_QRANGE = {
+    TensorProto.UINT8: (0, 255),
+    TensorProto.INT8: (-128, 127),
+    TensorProto.UINT16: (0, 65535),
+    TensorProto.INT16: (-32768, 32767),
+}
 
 
 def graph_opset(model: onnx.ModelProto) -> int:
@@ -60,8 +72,9 @@ def graph_opset(model: onnx.ModelProto) -> int:
 def tensor_from_proto(proto: onnx.TensorProto) -> torch.Tensor:
     """An ONNX tensor (external data already loaded) as a torch tensor of the same dtype."""
     if proto.data_type not in _DTYPES:
-        raise CheckpointError(f"tensor {proto.name!r}: data type "
-                              f"{TensorProto.DataType.Name(proto.data_type)} is not supported")
+        raise CheckpointError(
+            f"tensor {proto.name!r}: data type {TensorProto.DataType.Name(proto.data_type)} is not supported"
+        )
     array = np.array(numpy_helper.to_array(proto))
     if proto.data_type == TensorProto.BFLOAT16:  # numpy has no bfloat16 of its own (onnx uses ml_dtypes)
         return torch.from_numpy(array.astype(np.float32)).to(torch.bfloat16)
@@ -86,8 +99,9 @@ class _Node:
         self.attrs = {}
         for a in proto.attribute:
             v = onnx.helper.get_attribute_value(a)
-            self.attrs[a.name] = (v.decode() if isinstance(v, bytes) else
-                                  tensor_from_proto(v) if isinstance(v, onnx.TensorProto) else v)
+            self.attrs[a.name] = (
+                v.decode() if isinstance(v, bytes) else tensor_from_proto(v) if isinstance(v, onnx.TensorProto) else v
+            )
         self._consts = consts
 
     def attr(self, key: str, default=None):
@@ -174,8 +188,17 @@ class OnnxConv2d(nn.Conv2d):
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, spatial: _Spatial, groups: int):
         cout, cin_g, kh, kw = weight.shape
-        super().__init__(cin_g * groups, cout, (kh, kw), spatial.strides, spatial.symmetric or 0, spatial.dilations,
-                         groups, bias=bias is not None, device="meta")
+        super().__init__(
+            cin_g * groups,
+            cout,
+            (kh, kw),
+            spatial.strides,
+            spatial.symmetric or 0,
+            spatial.dilations,
+            groups,
+            bias=bias is not None,
+            device="meta",
+        )
         self.spatial = spatial
         _meta_init(self, weight=weight, bias=bias)
 
@@ -188,11 +211,20 @@ class OnnxConv2d(nn.Conv2d):
 class OnnxConvTranspose2d(nn.ConvTranspose2d):
     """An ONNX ConvTranspose: the full transposed convolution, then its pads cropped off."""
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, spatial: _Spatial, groups: int,
-                 output_padding):
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, spatial: _Spatial, groups: int, output_padding):
         cin, cout_g, kh, kw = weight.shape
-        super().__init__(cin, cout_g * groups, (kh, kw), spatial.strides, 0, list(output_padding), groups,
-                         bias=bias is not None, dilation=spatial.dilations, device="meta")
+        super().__init__(
+            cin,
+            cout_g * groups,
+            (kh, kw),
+            spatial.strides,
+            0,
+            list(output_padding),
+            groups,
+            bias=bias is not None,
+            dilation=spatial.dilations,
+            device="meta",
+        )
         self.crop = spatial.pads
         _meta_init(self, weight=weight, bias=bias)
 
@@ -206,8 +238,14 @@ class OnnxBatchNorm(nn.BatchNorm2d):
 
     def __init__(self, scale, bias, mean, var, eps: float):
         super().__init__(scale.numel(), eps=eps, device="meta")
-        _meta_init(self, weight=scale, bias=bias, running_mean=mean.float(), running_var=var.float(),
-                   num_batches_tracked=torch.zeros((), dtype=torch.long))
+        _meta_init(
+            self,
+            weight=scale,
+            bias=bias,
+            running_mean=mean.float(),
+            running_var=var.float(),
+            num_batches_tracked=torch.zeros((), dtype=torch.long),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
@@ -278,9 +316,11 @@ def _gemm(n: _Node):
     trans_a, trans_b = bool(n.attr("transA", 0)), bool(n.attr("transB", 0))
     b, c = n.const(1), n.const(2)
     if b is None:
+
         def run(a, b, c=None):
             y = alpha * ((a.t() if trans_a else a) @ (b.t() if trans_b else b))
             return y if c is None else y + beta * c
+
         return run
     weight = alpha * (b if trans_b else b.t())  # (N, K)
     if not n.has_input(2):
@@ -327,6 +367,7 @@ def _clip(n: _Node):
         if lo is None and hi is None:
             return x
         return x.clamp(lo, hi)
+
     return run
 
 
@@ -342,7 +383,9 @@ def _reduce(fn):
                     return x
                 dims = list(range(x.dim()))
             return fn(x, dims, keep)
+
         return run
+
     return make
 
 
@@ -354,9 +397,11 @@ def _softmax(fn):
             def coerced(x):
                 a = axis % x.dim()
                 return fn(x.reshape(math.prod(x.shape[:a]), -1), -1).reshape(x.shape)
+
             return coerced
         axis = n.attr("axis", -1)
         return lambda x: fn(x, axis)
+
     return make
 
 
@@ -366,6 +411,7 @@ def _flatten(n: _Node):
     def run(x):
         a = axis % x.dim() if x.dim() else 0
         return x.reshape(math.prod(x.shape[:a]), -1)
+
     return run
 
 
@@ -379,6 +425,7 @@ def _reshape(n: _Node):
         if batch is not None and batch.size != 1 and dims and dims[0] == 1 and x.dim() and x.shape[0] == batch.size:
             dims[0] = batch.size  # a literal batch of 1 in a graph exported for one sample
         return x.reshape(dims)
+
     return run
 
 
@@ -400,6 +447,7 @@ def _pool(n: _Node):
                 return F.max_pool2d(x, spatial.kernel, spatial.strides, sym, spatial.dilations, ceil)
             x = F.pad(x, _torch_pad(spatial.pads_for(x)), value=-math.inf)
             return F.max_pool2d(x, spatial.kernel, spatial.strides, 0, spatial.dilations, ceil)
+
         return maxpool
     if spatial.dilations != [1, 1]:
         raise n.fail("dilated average pooling is not supported")
@@ -413,8 +461,10 @@ def _pool(n: _Node):
         counted = torch.ones((1, 1) + tuple(x.shape[-2:]), dtype=x.dtype, device=x.device)
         counted = F.pad(counted, _torch_pad(pads), value=1.0 if include_pad else 0.0)
         x = F.pad(x, _torch_pad(pads))
-        return (F.avg_pool2d(x, spatial.kernel, spatial.strides, 0, ceil)
-                / F.avg_pool2d(counted, spatial.kernel, spatial.strides, 0, ceil))
+        return F.avg_pool2d(x, spatial.kernel, spatial.strides, 0, ceil) / F.avg_pool2d(
+            counted, spatial.kernel, spatial.strides, 0, ceil
+        )
+
     return avgpool
 
 
@@ -442,7 +492,8 @@ def _gather(n: _Node):
     def run(x, idx):
         a = axis % x.dim()
         out = x.index_select(a, _wrap(idx, x.shape[a]).reshape(-1))
-        return out.reshape(x.shape[:a] + idx.shape + x.shape[a + 1:])
+        return out.reshape(x.shape[:a] + idx.shape + x.shape[a + 1 :])
+
     return run
 
 
@@ -455,6 +506,7 @@ def _unsqueeze(n: _Node):
         for d in sorted(d % rank for d in dims):
             x = x.unsqueeze(d)
         return x
+
     return run
 
 
@@ -464,6 +516,7 @@ def _squeeze(n: _Node):
     def run(x, axes=None):
         dims = _ints(axes) if axes is not None else axes_attr
         return x.squeeze() if not dims else x.squeeze(tuple(d % x.dim() for d in dims))
+
     return run
 
 
@@ -485,6 +538,7 @@ def _slice(n: _Node):
                 end = min(max(end + size if end < 0 else end, -1), size - 1)
                 x = x.index_select(axis, torch.arange(start, end, step, device=x.device))
         return x
+
     return run
 
 
@@ -505,7 +559,8 @@ def _dropout(n: _Node):
 
 def _pad(n: _Node):
     mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}.get(
-        n.attr("mode", "constant"))
+        n.attr("mode", "constant")
+    )
     if mode is None:
         raise n.fail(f"mode {n.attr('mode')!r} is not supported")
     pads_attr, value_attr = n.attr("pads"), n.attr("value", 0.0)
@@ -523,6 +578,7 @@ def _pad(n: _Node):
         if mode != "constant":
             return F.pad(x, torch_pads, mode=mode)
         return F.pad(x, torch_pads, value=value_attr if value is None or value.numel() == 0 else value.item())
+
     return run
 
 
@@ -549,6 +605,7 @@ def _split(n: _Node):
         sizes = _ints(split) if split is not None else split_attr
         # no sizes: equal parts (opset 18: the last one smaller)
         return torch.split(x, sizes if sizes else math.ceil(x.shape[axis] / count), dim=axis)
+
     return run
 
 
@@ -568,8 +625,10 @@ def _resize(n: _Node):
     elif mode == "nearest" and coords in ("half_pixel", "pytorch_half_pixel") and rounding == "round_prefer_ceil":
         kind, corners = "nearest-exact", None
     else:
-        raise n.fail(f"mode {mode!r} with coordinate_transformation_mode {coords!r} and nearest_mode "
-                     f"{rounding!r} is not supported")
+        raise n.fail(
+            f"mode {mode!r} with coordinate_transformation_mode {coords!r} and nearest_mode "
+            f"{rounding!r} is not supported"
+        )
 
     def run(x, *args):
         scales, sizes = (args[0], None) if n.opset < 11 else (args[1:] + (None, None))[:2]
@@ -582,8 +641,10 @@ def _resize(n: _Node):
         factors = [float(s) for s in scales.tolist()]
         if factors[:2] != [1.0, 1.0]:
             raise n.fail("resizing N or C is not supported")
-        return F.interpolate(x, scale_factor=factors[2:], mode=kind, align_corners=corners,
-                             recompute_scale_factor=False)
+        return F.interpolate(
+            x, scale_factor=factors[2:], mode=kind, align_corners=corners, recompute_scale_factor=False
+        )
+
     return run
 
 
@@ -609,6 +670,7 @@ def _dequantize(n: _Node):
             # subtract in integers first, as runtimes do (int32 biases exceed float's 24-bit mantissa)
             x = x - z if x.is_floating_point() else x.to(torch.int64) - z.to(torch.int64)
         return x.to(s.dtype) * s
+
     return run
 
 
@@ -616,8 +678,9 @@ def _quantize(n: _Node):
     axis, block = n.attr("axis", 1), n.attr("block_size", 0)
     zero = n.const(2)
     if zero is not None:
-        qtype = {torch.uint8: TensorProto.UINT8, torch.int8: TensorProto.INT8, torch.int16: TensorProto.INT16
-                 }.get(zero.dtype, -1)
+        qtype = {torch.uint8: TensorProto.UINT8, torch.int8: TensorProto.INT8, torch.int16: TensorProto.INT16}.get(
+            zero.dtype, -1
+        )
     else:
         qtype = n.attr("output_dtype", 0) or TensorProto.UINT8
     if qtype not in _QRANGE or (n.has_input(2) and zero is None):
@@ -632,6 +695,7 @@ def _quantize(n: _Node):
         if zp is not None:
             q = q + _qparam(zp, x, axis, block).to(q.dtype)
         return q.clamp(qmin, qmax)
+
     return run
 
 
@@ -660,12 +724,14 @@ def _scatter_nd(n: _Node):
         out = x.clone()
         out[tuple(_wrap(flat_idx[:, j], x.shape[j]) for j in range(k))] = upd.reshape(-1, *x.shape[k:]).to(x.dtype)
         return out
+
     return run
 
 
 def _range(n: _Node):
     def run(start, limit, delta):
         return torch.arange(start.item(), limit.item(), delta.item(), dtype=start.dtype)
+
     return run
 
 
@@ -697,35 +763,76 @@ def _gelu(n: _Node):
 
 _BUILDERS: dict[str, Callable[[_Node], Callable | nn.Module]] = {
     # submodules
-    "Conv": _conv, "ConvTranspose": _conv_transpose, "BatchNormalization": _batchnorm, "PRelu": _prelu,
-    "Gemm": _gemm, "MatMul": _matmul,
+    "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
+    "BatchNormalization": _batchnorm,
+    "PRelu": _prelu,
+    "Gemm": _gemm,
+    "MatMul": _matmul,
     # activations
-    "Relu": _elementwise(torch.relu), "Sigmoid": _elementwise(torch.sigmoid), "Tanh": _elementwise(torch.tanh),
-    "LeakyRelu": _leaky_relu, "Elu": _elu, "HardSigmoid": _hard_sigmoid, "HardSwish": _elementwise(F.hardswish),
-    "Gelu": _gelu, "Erf": _elementwise(torch.erf), "Clip": _clip,
+    "Relu": _elementwise(torch.relu),
+    "Sigmoid": _elementwise(torch.sigmoid),
+    "Tanh": _elementwise(torch.tanh),
+    "LeakyRelu": _leaky_relu,
+    "Elu": _elu,
+    "HardSigmoid": _hard_sigmoid,
+    "HardSwish": _elementwise(F.hardswish),
+    "Gelu": _gelu,
+    "Erf": _elementwise(torch.erf),
+    "Clip": _clip,
     # arithmetic
-    "Add": _elementwise(torch.add), "Sub": _elementwise(torch.sub), "Mul": _elementwise(torch.mul),
-    "Div": _elementwise(_div), "Pow": _elementwise(_pow), "Sqrt": _elementwise(torch.sqrt),
-    "Reciprocal": _elementwise(torch.reciprocal), "Neg": _elementwise(torch.neg), "Exp": _elementwise(torch.exp),
-    "Abs": _elementwise(torch.abs), "Max": _variadic(torch.maximum), "Min": _variadic(torch.minimum),
-    "Equal": _elementwise(torch.eq), "Where": _elementwise(torch.where),
+    "Add": _elementwise(torch.add),
+    "Sub": _elementwise(torch.sub),
+    "Mul": _elementwise(torch.mul),
+    "Div": _elementwise(_div),
+    "Pow": _elementwise(_pow),
+    "Sqrt": _elementwise(torch.sqrt),
+    "Reciprocal": _elementwise(torch.reciprocal),
+    "Neg": _elementwise(torch.neg),
+    "Exp": _elementwise(torch.exp),
+    "Abs": _elementwise(torch.abs),
+    "Max": _variadic(torch.maximum),
+    "Min": _variadic(torch.minimum),
+    "Equal": _elementwise(torch.eq),
+    "Where": _elementwise(torch.where),
     # shapes
-    "Flatten": _flatten, "Reshape": _reshape, "Transpose": _transpose, "Concat": _concat, "Shape": _shape,
-    "Gather": _gather, "Unsqueeze": _unsqueeze, "Squeeze": _squeeze, "Slice": _slice, "Expand": _expand,
-    "Split": _split, "Constant": _constant, "ConstantOfShape": _constant_of_shape,
-    "Identity": _elementwise(lambda x: x), "Dropout": _dropout, "Cast": _cast, "Pad": _pad,
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    "Transpose": _transpose,
+    "Concat": _concat,
+    "Shape": _shape,
+    "Gather": _gather,
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": _squeeze,
+    "Slice": _slice,
+    "Expand": _expand,
+    "Split": _split,
+    "Constant": _constant,
+    "ConstantOfShape": _constant_of_shape,
+    "Identity": _elementwise(lambda x: x),
+    "Dropout": _dropout,
+    "Cast": _cast,
+    "Pad": _pad,
     # pooling, reductions, normalisation
-    "GlobalAveragePool": _global_pool(torch.mean), "GlobalMaxPool": _global_pool(torch.amax),
-    "AveragePool": _pool, "MaxPool": _pool,
+    "GlobalAveragePool": _global_pool(torch.mean),
+    "GlobalMaxPool": _global_pool(torch.amax),
+    "AveragePool": _pool,
+    "MaxPool": _pool,
     "ReduceMean": _reduce(lambda x, d, k: x.mean(dim=d, keepdim=k)),
     "ReduceSum": _reduce(lambda x, d, k: x.sum(dim=d, keepdim=k)),
     "ReduceMax": _reduce(lambda x, d, k: x.amax(dim=d, keepdim=k)),
     "ReduceL2": _reduce(lambda x, d, k: torch.linalg.vector_norm(x, 2, dim=d, keepdim=k)),
-    "LpNormalization": _lp_norm, "Softmax": _softmax(torch.softmax), "LogSoftmax": _softmax(torch.log_softmax),
-    "TopK": _topk, "ScatterElements": _scatter_elements, "ScatterND": _scatter_nd, "Range": _range,
+    "LpNormalization": _lp_norm,
+    "Softmax": _softmax(torch.softmax),
+    "LogSoftmax": _softmax(torch.log_softmax),
+    "TopK": _topk,
+    "ScatterElements": _scatter_elements,
+    "ScatterND": _scatter_nd,
+    "Range": _range,
     "Resize": _resize,
     # quantisation
-    "DequantizeLinear": _dequantize, "QuantizeLinear": _quantize,
+    "DequantizeLinear": _dequantize,
+    "QuantizeLinear": _quantize,
 }
 
 
@@ -787,8 +894,9 @@ class OnnxGraphModule(nn.Module):
         self.input_names = [i.name for i in graph.input if i.name not in consts]
         self.output_names = [o.name for o in graph.output]
         self.output = self.output_names[0] if self.output_names else ""
-        dims = [graph.input[[i.name for i in graph.input].index(n)].type.tensor_type.shape.dim
-                for n in self.input_names]
+        dims = [
+            graph.input[[i.name for i in graph.input].index(n)].type.tensor_type.shape.dim for n in self.input_names
+        ]
         #: the graph's input batch is fixed to 1 (see _reshape)
         self.fixed_batch = bool(dims) and len(dims[0]) > 0 and dims[0][0].dim_value == 1
         self._batch = _Batch() if self.fixed_batch else None
@@ -859,7 +967,7 @@ class OnnxGraphModule(nn.Module):
     def run(self, *inputs: torch.Tensor, keep: Collection[str] = ()) -> dict[str, torch.Tensor]:
         """{name: value} of the graph outputs and of the intermediate values named in keep."""
         if self.per_sample and inputs and inputs[0].shape[0] > 1:
-            parts = [self._run([x[i:i + 1] for x in inputs], keep) for i in range(inputs[0].shape[0])]
+            parts = [self._run([x[i : i + 1] for x in inputs], keep) for i in range(inputs[0].shape[0])]
             return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         return self._run(list(inputs), keep)
 

@@ -39,15 +39,22 @@ from interpface.models.adapters import warp_chips
 from interpface.models.face_model import FaceModel
 from interpface.models.onnx_graph import OnnxGraphModule, check_supported
 
-__all__ = ["OnnxFaceModel", "load_onnx_face_model", "read_onnx", "read_sidecar", "onnxruntime_session",
-           "MAX_BYTES", "TOLERANCE", "QDQ_TOLERANCE", "SIDECAR_KEYS"]
+__all__ = [
+    "OnnxFaceModel",
+    "load_onnx_face_model",
+    "read_onnx",
+    "read_sidecar",
+    "onnxruntime_session",
+    "MAX_BYTES",
+    "TOLERANCE",
+    "QDQ_TOLERANCE",
+    "SIDECAR_KEYS",
+]
 
 #: default size cap of a model, its external data included
 MAX_BYTES = 1 << 30
-SIDECAR_KEYS = frozenset({"input_size", "alignment", "mean", "std", "channel_order", "layers", "default_layer",
-                          "name"})
-INSIGHTFACE = {"input_size": 112, "alignment": "arcface", "mean": [0.5] * 3, "std": [0.5] * 3,
-               "channel_order": "rgb"}
+SIDECAR_KEYS = frozenset({"input_size", "alignment", "mean", "std", "channel_order", "layers", "default_layer", "name"})
+INSIGHTFACE = {"input_size": 112, "alignment": "arcface", "mean": [0.5] * 3, "std": [0.5] * 3, "channel_order": "rgb"}
 #: The converted module must give onnxruntime's embedding within TOLERANCE x max(1, max |embedding|):
 #: float32 kernels that sum in another order differ by ~1e-6 relative; a wrong operator by far more.
 TOLERANCE = 1e-4
@@ -74,12 +81,15 @@ def _external_files(model: onnx.ModelProto, folder: Path) -> set[Path]:
             continue
         location = next((e.value for e in tensor.external_data if e.key == "location"), "")
         if not location or os.path.isabs(location):
-            raise CheckpointError(f"tensor {tensor.name!r}: external data location {location!r} is not a path "
-                                  f"relative to the model's folder")
+            raise CheckpointError(
+                f"tensor {tensor.name!r}: external data location {location!r} is not a path "
+                f"relative to the model's folder"
+            )
         target = (root / location).resolve()
         if not target.is_relative_to(root):
-            raise CheckpointError(f"tensor {tensor.name!r}: external data {location!r} resolves outside the "
-                                  f"model's folder; refused")
+            raise CheckpointError(
+                f"tensor {tensor.name!r}: external data {location!r} resolves outside the model's folder; refused"
+            )
         if not target.is_file():
             raise CheckpointError(f"tensor {tensor.name!r}: external data file {location!r} is missing")
         files.add(target)
@@ -118,8 +128,9 @@ def read_onnx(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> onnx.Model
         model = onnx.load(str(p), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - protobuf's errors vary; all mean the same to the user
         text = str(exc).strip().splitlines()
-        raise CheckpointError(f"{p}: not a readable ONNX file ({text[0][:120] if text else type(exc).__name__})") \
-            from None
+        raise CheckpointError(
+            f"{p}: not a readable ONNX file ({text[0][:120] if text else type(exc).__name__})"
+        ) from None
     try:
         files = _external_files(model, p.parent)
     except CheckpointError as exc:
@@ -174,19 +185,25 @@ def read_sidecar(path: str | os.PathLike) -> dict:
     def is_number(v) -> bool:
         return isinstance(v, (int, float)) and not isinstance(v, bool)
 
-    if "input_size" in spec and not (isinstance(spec["input_size"], int) and not isinstance(spec["input_size"], bool)
-                                     and spec["input_size"] >= 8):
+    if "input_size" in spec and not (
+        isinstance(spec["input_size"], int) and not isinstance(spec["input_size"], bool) and spec["input_size"] >= 8
+    ):
         raise bad("input_size", "an integer >= 8")
     for key, choices in (("alignment", ("arcface", "crop")), ("channel_order", ("rgb", "bgr"))):
         if key in spec and spec[key] not in choices:
             raise bad(key, " or ".join(repr(c) for c in choices))
     for key in ("mean", "std"):
         v = spec.get(key)
-        if key in spec and not (isinstance(v, list) and len(v) == 3 and all(is_number(e) for e in v)
-                                and (key == "mean" or all(e > 0 for e in v))):
+        if key in spec and not (
+            isinstance(v, list)
+            and len(v) == 3
+            and all(is_number(e) for e in v)
+            and (key == "mean" or all(e > 0 for e in v))
+        ):
             raise bad(key, "a list of 3 numbers" + (" > 0" if key == "std" else ""))
-    if "layers" in spec and not (isinstance(spec["layers"], list) and spec["layers"]
-                                 and all(isinstance(e, str) and e for e in spec["layers"])):
+    if "layers" in spec and not (
+        isinstance(spec["layers"], list) and spec["layers"] and all(isinstance(e, str) and e for e in spec["layers"])
+    ):
         raise bad("layers", "a non-empty list of graph value names")
     for key in ("default_layer", "name"):
         if key in spec and not (isinstance(spec[key], str) and spec[key]):
@@ -200,8 +217,20 @@ class OnnxFaceModel(FaceModel):
     the (N, D) embedding); ``layers`` are graph value names of 4-D feature maps; ``mean``, ``std``
     (1, 3, 1, 1) and ``channel_order`` are the preprocessing :meth:`prepare` applies."""
 
-    def __init__(self, module: OnnxGraphModule, *, name: str, dim: int, input_size: int, alignment: str,
-                 mean, std, channel_order: str, layers: tuple[str, ...], default_layer: str):
+    def __init__(
+        self,
+        module: OnnxGraphModule,
+        *,
+        name: str,
+        dim: int,
+        input_size: int,
+        alignment: str,
+        mean,
+        std,
+        channel_order: str,
+        layers: tuple[str, ...],
+        default_layer: str,
+    ):
         self.module = module.eval()
         self.name, self.dim, self.input_size = name, dim, input_size
         self.alignment, self.channel_order = alignment, channel_order
@@ -233,8 +262,9 @@ def _input_size(model: onnx.ModelProto, spec: dict, p: Path) -> int:
         raise CheckpointError(f"{p}: a face model takes one input image, this graph takes {len(inputs)}")
     tensor = inputs[0].type.tensor_type
     if tensor.elem_type != onnx.TensorProto.FLOAT:
-        raise CheckpointError(f"{p}: the input must be float32, it is "
-                              f"{onnx.TensorProto.DataType.Name(tensor.elem_type)}")
+        raise CheckpointError(
+            f"{p}: the input must be float32, it is {onnx.TensorProto.DataType.Name(tensor.elem_type)}"
+        )
     dims = [d.dim_value or None for d in tensor.shape.dim]
     if len(dims) != 4 or dims[1] not in (3, None):
         raise CheckpointError(f"{p}: the input must be (N, 3, S, S), it is {tuple(dims)}")
@@ -247,13 +277,18 @@ def _input_size(model: onnx.ModelProto, spec: dict, p: Path) -> int:
 
 def _choose_layers(module: OnnxGraphModule, values: dict, spec: dict, p: Path) -> tuple[tuple[str, ...], str]:
     """Response layers and the default one: the sidecar's, else every 4-D float map the graph computes."""
-    maps = [v for v, op in module.value_ops.items()
-            if op != "QuantizeLinear" and values[v].dim() == 4 and values[v].is_floating_point()]
+    maps = [
+        v
+        for v, op in module.value_ops.items()
+        if op != "QuantizeLinear" and values[v].dim() == 4 and values[v].is_floating_point()
+    ]
     if "layers" in spec:
         absent = [v for v in spec["layers"] if v not in maps]
         if absent:
-            raise CheckpointError(f"{p}: sidecar layer {absent[0]!r} is not a 4-D feature map of the graph "
-                                  f"(some are: {', '.join(maps[-4:]) or 'none'})")
+            raise CheckpointError(
+                f"{p}: sidecar layer {absent[0]!r} is not a 4-D feature map of the graph "
+                f"(some are: {', '.join(maps[-4:]) or 'none'})"
+            )
         layers = tuple(spec["layers"])
     else:
         layers = tuple(maps)
@@ -265,8 +300,7 @@ def _choose_layers(module: OnnxGraphModule, values: dict, spec: dict, p: Path) -
     return layers, (big or list(layers) or [""])[-1]
 
 
-def _check_against_onnxruntime(module: OnnxGraphModule, model: onnx.ModelProto, size: int, mean, std,
-                               p: Path) -> None:
+def _check_against_onnxruntime(module: OnnxGraphModule, model: onnx.ModelProto, size: int, mean, std, p: Path) -> None:
     """Refuse the module unless it gives onnxruntime's embedding on CHECK_INPUTS random inputs, as one
     batch. A graph whose batch is fixed to 1 runs one sample at a time in onnxruntime; if batching
     it here does not match, the module runs per sample (OnnxGraphModule.per_sample)."""
@@ -275,13 +309,13 @@ def _check_against_onnxruntime(module: OnnxGraphModule, model: onnx.ModelProto, 
     except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors
         raise CheckpointError(f"{p}: onnxruntime cannot load it: {str(exc).strip().splitlines()[0][:160]}") from None
     generator = torch.Generator().manual_seed(0)
-    x = (torch.rand(CHECK_INPUTS, 3, size, size, generator=generator) - torch.tensor(mean).view(1, 3, 1, 1)) \
-        / torch.tensor(std).view(1, 3, 1, 1)
+    x = (
+        torch.rand(CHECK_INPUTS, 3, size, size, generator=generator) - torch.tensor(mean).view(1, 3, 1, 1)
+    ) / torch.tensor(std).view(1, 3, 1, 1)
     name = module.input_names[0]
-    batches = [x[i:i + 1] for i in range(len(x))] if module.fixed_batch else [x]
+    batches = [x[i : i + 1] for i in range(len(x))] if module.fixed_batch else [x]
     try:
-        want = torch.from_numpy(np.concatenate([session.run([module.output], {name: b.numpy()})[0]
-                                                for b in batches]))
+        want = torch.from_numpy(np.concatenate([session.run([module.output], {name: b.numpy()})[0] for b in batches]))
     except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors
         raise CheckpointError(f"{p}: onnxruntime cannot run it: {str(exc).strip().splitlines()[0][:160]}") from None
     quantised = "QuantizeLinear" in module.value_ops.values()  # on activations (weights' are folded)
@@ -303,8 +337,10 @@ def _check_against_onnxruntime(module: OnnxGraphModule, model: onnx.ModelProto, 
         module.per_sample = True
         diff, why = difference()
     if not diff <= tolerance:  # NaN too
-        raise CheckpointError(f"{p}: the converted graph does not match onnxruntime: max abs difference "
-                              f"{diff:.3g} > {tolerance:.3g} on the embedding of {CHECK_INPUTS} random inputs{why}")
+        raise CheckpointError(
+            f"{p}: the converted graph does not match onnxruntime: max abs difference "
+            f"{diff:.3g} > {tolerance:.3g} on the embedding of {CHECK_INPUTS} random inputs{why}"
+        )
 
 
 def load_onnx_face_model(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> OnnxFaceModel:
@@ -327,14 +363,24 @@ def load_onnx_face_model(path: str | os.PathLike, *, max_bytes: int = MAX_BYTES)
             values = module.run(torch.zeros(1, 3, size, size), keep=module.value_ops)
     except CheckpointError as exc:
         raise CheckpointError(f"{p}: {exc}") from None
-    embeddings = [o for o in module.output_names
-                  if o in values and values[o].dim() == 2 and values[o].is_floating_point()]
+    embeddings = [
+        o for o in module.output_names if o in values and values[o].dim() == 2 and values[o].is_floating_point()
+    ]
     if not embeddings:
         shapes = ", ".join(f"{o} {tuple(values[o].shape)}" for o in module.output_names if o in values)
         raise CheckpointError(f"{p}: no 2-D (N, D) embedding among the graph's outputs ({shapes})")
     module.output = embeddings[0]
     layers, default = _choose_layers(module, values, spec, p)
     _check_against_onnxruntime(module, model, size, pre["mean"], pre["std"], p)
-    return OnnxFaceModel(module, name=spec.get("name", p.stem), dim=int(values[module.output].shape[1]),
-                         input_size=size, alignment=pre["alignment"], mean=pre["mean"], std=pre["std"],
-                         channel_order=pre["channel_order"], layers=layers, default_layer=default)
+    return OnnxFaceModel(
+        module,
+        name=spec.get("name", p.stem),
+        dim=int(values[module.output].shape[1]),
+        input_size=size,
+        alignment=pre["alignment"],
+        mean=pre["mean"],
+        std=pre["std"],
+        channel_order=pre["channel_order"],
+        layers=layers,
+        default_layer=default,
+    )

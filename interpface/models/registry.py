@@ -26,8 +26,16 @@ from typing import Callable
 from interpface.errors import CheckpointError
 from interpface.models.face_model import FaceModel
 
-__all__ = ["resolve_model", "list_schemes", "register_scheme", "model_display_name", "is_model_uri",
-           "scheme_of", "ENTRY_POINT_GROUP", "CODE_SCHEMES"]
+__all__ = [
+    "resolve_model",
+    "list_schemes",
+    "register_scheme",
+    "model_display_name",
+    "is_model_uri",
+    "scheme_of",
+    "ENTRY_POINT_GROUP",
+    "CODE_SCHEMES",
+]
 
 ENTRY_POINT_GROUP = "interpface.face_models"
 #: Schemes whose loading imports code named in the file: never reachable from a browser.
@@ -166,6 +174,8 @@ def resolve_model(uri: str | os.PathLike, *, cache_dir=None, allow_code: bool = 
         return uri
     scheme, rest = scheme_of(uri)
     if scheme in CODE_SCHEMES and not allow_code:
-        raise CheckpointError(f"{scheme}: models import code and cannot be loaded from here "
-                              "(command line and INTERPFACE_USER_MODELS only)")
+        raise CheckpointError(
+            f"{scheme}: models import code and cannot be loaded from here "
+            "(command line and INTERPFACE_USER_MODELS only)"
+        )
     return _SCHEMES[scheme].loader(rest, cache_dir=cache_dir, **options)

@@ -42,8 +42,9 @@ def dlib_shape(landmarks: np.ndarray):
 
     pts = np.rint(np.asarray(landmarks, np.float64)).astype(int)
     (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
-    return dlib.full_object_detection(dlib.rectangle(int(x0), int(y0), int(x1), int(y1)),
-                                      [dlib.point(int(x), int(y)) for x, y in pts])
+    return dlib.full_object_detection(
+        dlib.rectangle(int(x0), int(y0), int(x1), int(y1)), [dlib.point(int(x), int(y)) for x, y in pts]
+    )
 
 
 def face_chip(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -99,8 +100,9 @@ class TeacherDescriptors:
         idx = np.array([row.get(r, -1) for r in relpaths])
         missing = [r for r, i in zip(relpaths, idx) if i < 0 or not np.isfinite(self.descriptors[i]).all()]
         if missing:
-            raise CacheError(f"{len(missing)} image(s) have no teacher descriptor, e.g. {missing[:3]}; "
-                             "run `interpface data teacher`")
+            raise CacheError(
+                f"{len(missing)} image(s) have no teacher descriptor, e.g. {missing[:3]}; run `interpface data teacher`"
+            )
         return self.descriptors[idx]
 
 
@@ -109,8 +111,9 @@ def load_teacher(prepared_dir, name: str = TEACHER_NAME) -> TeacherDescriptors:
     if not path.is_file():
         raise CacheError(f"no teacher descriptors at {path}; run `interpface data teacher`")
     with np.load(path) as z:
-        return TeacherDescriptors([str(r) for r in z["relpaths"]], z["descriptors"].astype(np.float32),
-                                  str(z["source"]))
+        return TeacherDescriptors(
+            [str(r) for r in z["relpaths"]], z["descriptors"].astype(np.float32), str(z["source"])
+        )
 
 
 def _save(path: Path, relpaths, desc: np.ndarray, source: str) -> None:
@@ -120,8 +123,16 @@ def _save(path: Path, relpaths, desc: np.ndarray, source: str) -> None:
     os.replace(tmp, path)
 
 
-def compute_teacher(cache, *, rows=None, source: str = "port", workers: int | None = None,
-                    progress: bool = True, chunk: int = 64, save_every: int = 1024) -> tuple[TeacherDescriptors, dict]:
+def compute_teacher(
+    cache,
+    *,
+    rows=None,
+    source: str = "port",
+    workers: int | None = None,
+    progress: bool = True,
+    chunk: int = 64,
+    save_every: int = 1024,
+) -> tuple[TeacherDescriptors, dict]:
     """Describe `rows` of a PreparedDataset (default: every usable row) with the teacher and write the
     cache file. Resumable: rows the file already describes are kept, and the file is rewritten
     (atomically) every `save_every` images. source: "dlib" (dlib's C++ through its Python API) or
@@ -144,8 +155,14 @@ def compute_teacher(cache, *, rows=None, source: str = "port", workers: int | No
             desc = old.descriptors.copy()
     todo = rows[~np.isfinite(desc[rows]).all(axis=(1, 2))]
     t0 = time.perf_counter()
-    jobs = [(todo[i:i + chunk], [image_dir / cache.relpaths[r] for r in todo[i:i + chunk]],
-             cache.raw_landmarks[todo[i:i + chunk]]) for i in range(0, len(todo), chunk)]
+    jobs = [
+        (
+            todo[i : i + chunk],
+            [image_dir / cache.relpaths[r] for r in todo[i : i + chunk]],
+            cache.raw_landmarks[todo[i : i + chunk]],
+        )
+        for i in range(0, len(todo), chunk)
+    ]
     bar = tqdm(total=len(rows), initial=len(rows) - len(todo), desc="teacher", unit="img", disable=not progress)
     pool = None
     if source == "dlib":
@@ -176,8 +193,14 @@ def compute_teacher(cache, *, rows=None, source: str = "port", workers: int | No
     _save(path, cache.relpaths, desc, source)
     n_ok = int(np.isfinite(desc[rows]).all(axis=(1, 2)).sum())
     return TeacherDescriptors(list(cache.relpaths), desc, source), {
-        "path": str(path), "images": len(rows), "computed": len(todo), "described": n_ok, "seconds": seconds,
-        "images_per_s": len(todo) / max(seconds, 1e-9), "source": source}
+        "path": str(path),
+        "images": len(rows),
+        "computed": len(todo),
+        "described": n_ok,
+        "seconds": seconds,
+        "images_per_s": len(todo) / max(seconds, 1e-9),
+        "source": source,
+    }
 
 
 def _port_results(jobs):
@@ -198,5 +221,5 @@ def _port_results(jobs):
         if chips:
             chips = np.stack(chips)
             d = port_descriptors(net, np.concatenate([chips, np.ascontiguousarray(chips[:, :, ::-1])]))
-            out[where] = np.stack([d[:len(chips)], d[len(chips):]], axis=1)
+            out[where] = np.stack([d[: len(chips)], d[len(chips) :]], axis=1)
         yield rows, out

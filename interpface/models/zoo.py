@@ -57,8 +57,15 @@ def available_models(root: str | Path | None = None) -> dict[str, Path]:
     """{variant: checkpoint dir} for every model folder holding model.safetensors + config.json,
     reference variants first, in the paper's order; the training starting points are left out."""
     root = Path(root) if root else models_dir()
-    found = {p.name: p for p in sorted(root.glob("*")) if (p / "model.safetensors").is_file()
-             and (p / "config.json").is_file() and p.name not in STARTING_POINTS} if root.is_dir() else {}
+    found = (
+        {
+            p.name: p
+            for p in sorted(root.glob("*"))
+            if (p / "model.safetensors").is_file() and (p / "config.json").is_file() and p.name not in STARTING_POINTS
+        }
+        if root.is_dir()
+        else {}
+    )
     order = [v for v in REFERENCE_VARIANTS if v in found] + [v for v in found if v not in REFERENCE_VARIANTS]
     return {v: found[v] for v in order}
 

@@ -23,11 +23,17 @@ template = default_template()
 regions = list(template.regions)
 how = st.radio("Occluder", ["Named region", "Sliders"], horizontal=True, key="cmp_mode", bind=common.BIND)
 if how == "Named region":
-    rect = region_rect(st.selectbox("Region", regions, index=regions.index("nose"), key="cmp_region", bind=common.BIND), template)
+    rect = region_rect(
+        st.selectbox("Region", regions, index=regions.index("nose"), key="cmp_region", bind=common.BIND), template
+    )
 else:
     s1, s2, s3, s4 = st.columns(4)
-    rect = OcclusionRect(s1.slider("x", 0.0, 109.0, 55.0, key="cmp_cx"), s2.slider("y", 0.0, 109.0, 60.0, key="cmp_cy"),
-                         s3.slider("width", 4.0, 100.0, 32.0, key="cmp_w"), s4.slider("height", 4.0, 100.0, 12.0, key="cmp_h"))
+    rect = OcclusionRect(
+        s1.slider("x", 0.0, 109.0, 55.0, key="cmp_cx"),
+        s2.slider("y", 0.0, 109.0, 60.0, key="cmp_cy"),
+        s3.slider("width", 4.0, 100.0, 32.0, key="cmp_w"),
+        s4.slider("height", 4.0, 100.0, 12.0, key="cmp_h"),
+    )
 
 for i, (col, name) in enumerate(zip(st.columns(2), (a, b))):
     with col, common.guarded(name):

@@ -19,22 +19,33 @@ st.plotly_chart(fig, key="dist_hist")
 common.remember_figure("std_histograms", fig)
 # metric key -> (column label, number format); a black box without negative peaks shows None there
 SUMMARY_COLUMNS = {
-    "spread_pos": ("spread + (px)", "%.2f"), "spread_neg": ("spread − (px)", "%.2f"),
-    "hull_fraction_pos": ("hull fraction +", "%.3f"), "hull_fraction_neg": ("hull fraction −", "%.3f"),
-    "regions_covered_pos": ("regions +", "%d"), "regions_covered_neg": ("regions −", "%d"),
-    "median_peak_std_pos": ("median std + (px)", "%.2f"), "median_peak_std_neg": ("median std − (px)", "%.2f"),
+    "spread_pos": ("spread + (px)", "%.2f"),
+    "spread_neg": ("spread − (px)", "%.2f"),
+    "hull_fraction_pos": ("hull fraction +", "%.3f"),
+    "hull_fraction_neg": ("hull fraction −", "%.3f"),
+    "regions_covered_pos": ("regions +", "%d"),
+    "regions_covered_neg": ("regions −", "%d"),
+    "median_peak_std_pos": ("median std + (px)", "%.2f"),
+    "median_peak_std_neg": ("median std − (px)", "%.2f"),
     "location_instability": ("instability", "%.4f"),
 }
 rows = [{"model": common.label(n), **{k: a.metrics.get(k) for k in SUMMARY_COLUMNS}} for n, a in analyses.items()]
-st.dataframe(rows, hide_index=True, column_config={
-    k: st.column_config.NumberColumn(label, format=fmt) for k, (label, fmt) in SUMMARY_COLUMNS.items()})
+st.dataframe(
+    rows,
+    hide_index=True,
+    column_config={k: st.column_config.NumberColumn(label, format=fmt) for k, (label, fmt) in SUMMARY_COLUMNS.items()},
+)
 
 with_diffs = {n: a for n, a in analyses.items() if a.differences is not None}
 if with_diffs:
     names = next(iter(with_diffs.values())).differences.names
     st.subheader("What an occlusion changes (Fig. 6)")
-    regions = st.multiselect("Occluded regions", names, default=[r for r in ("eyes", "nose", "mouth") if r in names]
-                             or names[:2], key="dist_regions")
+    regions = st.multiselect(
+        "Occluded regions",
+        names,
+        default=[r for r in ("eyes", "nose", "mouth") if r in names] or names[:2],
+        key="dist_regions",
+    )
     if regions:
         fig6 = feature_difference_figure(with_diffs, regions=regions)
         st.plotly_chart(fig6, key="dist_fig6")

@@ -9,21 +9,32 @@ st.title("interpface — interpretable face recognition")
 st.write(
     "Face-recognition CNNs whose filters each attach to one face part (Yin et al., *Towards Interpretable "
     "Face Recognition*, ICCV 2019): a hypercolumn network whose 320 response maps are pushed apart by the "
-    "**SAD** loss and made robust to occlusion by the **FAD** loss.")
+    "**SAD** loss and made robust to occlusion by the **FAD** loss."
+)
 
 handle = common.dataset_handle()
 if handle is None:
-    st.info("No dataset configured: using the bundled reference models, precomputed analyses and sample "
-            "faces. Set INTERPFACE_DATA to a folder holding LFW to browse real faces.")
+    st.info(
+        "No dataset configured: using the bundled reference models, precomputed analyses and sample "
+        "faces. Set INTERPFACE_DATA to a folder holding LFW to browse real faces."
+    )
 else:
     ds, cache = handle
-    st.success(f"Dataset: {ds.name} at {ds.image_dir} — {len(ds):,} images, "
-               f"{'prepared cache found' if cache is not None else 'not prepared (faces are aligned on demand)'}.")
+    st.success(
+        f"Dataset: {ds.name} at {ds.image_dir} — {len(ds):,} images, "
+        f"{'prepared cache found' if cache is not None else 'not prepared (faces are aligned on demand)'}."
+    )
 
 root = common.served_models_dir()
-st.caption("Models are served from the bundled reference models"
-           + (f" and the folder `{root}`" if root else " (no model folder: start with `interpface dashboard --models-dir DIR`)")
-           + "; a visitor can add a model only by uploading it, for their own session.")
+st.caption(
+    "Models are served from the bundled reference models"
+    + (
+        f" and the folder `{root}`"
+        if root
+        else " (no model folder: start with `interpface dashboard --models-dir DIR`)"
+    )
+    + "; a visitor can add a model only by uploading it, for their own session."
+)
 common.add_user_model_form()
 found = common.models()
 if not found:
@@ -38,11 +49,13 @@ else:
                 c1, c2 = st.columns(2)
                 n_params = sum(p.numel() for p in fm.module.parameters())
                 shown = "uploaded in this session" if uri.startswith("upload:") else f"`{uri}`"
-                c1.markdown(f"**Black box** {shown}: {n_params / 1e6:.1f} M parameters, a {fm.dim}-d embedding "
-                            f"from a {fm.input_size}x{fm.input_size} input cut from the aligned face by its own "
-                            f"alignment. Response layers: {', '.join(f'`{n}`' for n in fm.layers)} (default "
-                            f"`{fm.default_layer}`: its channels are what the pages show as filters). No filter is "
-                            "trained to stick to a face part: the Peak atlas and Distributions measure how much they do.")
+                c1.markdown(
+                    f"**Black box** {shown}: {n_params / 1e6:.1f} M parameters, a {fm.dim}-d embedding "
+                    f"from a {fm.input_size}x{fm.input_size} input cut from the aligned face by its own "
+                    f"alignment. Response layers: {', '.join(f'`{n}`' for n in fm.layers)} (default "
+                    f"`{fm.default_layer}`: its channels are what the pages show as filters). No filter is "
+                    "trained to stick to a face part: the Peak atlas and Distributions measure how much they do."
+                )
                 ev = common.evaluation_of(name) or {}
                 if ev.get("table"):
                     c2.markdown("**Verification / identification (LFW DevTest)**")
@@ -56,14 +69,18 @@ else:
         with st.expander(f"{card['label']} ({name})", expanded=len(chosen) == 1):
             c1, c2 = st.columns(2)
             m = card["model"] or {}
-            c1.markdown(f"**Network**: width {m.get('width')}, N^f = {m.get('num_filters')}, "
-                        f"input {m.get('input_size')}², 576→576 conv: {m.get('phi_conv')}, LMF keeps "
-                        f"{m.get('lmf_keep')} of 576, {card['n_classes']:,} training identities")
+            c1.markdown(
+                f"**Network**: width {m.get('width')}, N^f = {m.get('num_filters')}, "
+                f"input {m.get('input_size')}², 576→576 conv: {m.get('phi_conv')}, LMF keeps "
+                f"{m.get('lmf_keep')} of 576, {card['n_classes']:,} training identities"
+            )
             tr = card["training"] or {}
             if tr:
-                c1.markdown(f"**Training**: `{tr.get('command')}` — {tr.get('steps')} steps, "
-                            f"{(tr.get('train_seconds') or 0) / 60:.0f} min, {tr.get('n_train_images')} images, "
-                            f"init from {tr.get('init_from') or 'scratch'}")
+                c1.markdown(
+                    f"**Training**: `{tr.get('command')}` — {tr.get('steps')} steps, "
+                    f"{(tr.get('train_seconds') or 0) / 60:.0f} min, {tr.get('n_train_images')} images, "
+                    f"init from {tr.get('init_from') or 'scratch'}"
+                )
                 c1.json(tr.get("final") or {}, expanded=False)
             ev = card["evaluation"] or {}
             if ev.get("table"):
@@ -74,8 +91,10 @@ else:
                 c2.markdown("**Interpretability**")
                 c2.json({k: v for k, v in pre.metrics.items() if not isinstance(v, (dict, list))}, expanded=False)
 
-st.caption("Black boxes (the dlib port; ONNX and IResNet models from the server's folder or uploaded in the sidebar's "
-           "'Add a face model') work on every page: their filters are the channels of one of their layers.")
+st.caption(
+    "Black boxes (the dlib port; ONNX and IResNet models from the server's folder or uploaded in the sidebar's "
+    "'Add a face model') work on every page: their filters are the channels of one of their layers."
+)
 st.subheader("Pages")
 st.markdown("""
 - **Occlusion probe** — place an occluder (region, sliders, or a box drawn on the face) and see the occluded face,

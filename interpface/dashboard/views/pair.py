@@ -10,9 +10,14 @@ from interpface.figures.pairs import faithfulness_curves_figure, pair_maps_figur
 from interpface.models.face_model import PART_FILTERS
 
 FAST = ("representation", "occlusion", "gradcam", "random")
-LABELS = {"representation": "representation (LMF, one pass)", "occlusion": "occlusion sweep",
-          "integrated_gradients": "integrated gradients", "gradcam": "Grad-CAM", "rise": "RISE (randomised masks)",
-          "random": "random (floor)"}
+LABELS = {
+    "representation": "representation (LMF, one pass)",
+    "occlusion": "occlusion sweep",
+    "integrated_gradients": "integrated gradients",
+    "gradcam": "Grad-CAM",
+    "rise": "RISE (randomised masks)",
+    "random": "random (floor)",
+}
 
 st.title("Why this match?")
 name = common.pick_model()
@@ -21,8 +26,10 @@ if name is None:
 model, info = common.load(name)
 black_box = not model.has(PART_FILTERS)
 if black_box:
-    st.sidebar.caption(f"{common.label(name)} is a black box: every model-agnostic method applies (occlusion, "
-                       "integrated gradients, RISE), on its own input cut from the aligned face.")
+    st.sidebar.caption(
+        f"{common.label(name)} is a black box: every model-agnostic method applies (occlusion, "
+        "integrated gradients, RISE), on its own input cut from the aligned face."
+    )
 left, right = st.columns(2)
 face_a = common.pick_face("pair_a", where=left, text="Face A (reference)")
 face_b = common.pick_face("pair_b", where=right, text="Face B (explained)")
@@ -56,10 +63,12 @@ with common.guarded("Pair"):
     import torch
 
     with torch.inference_mode():
-        f = torch.nn.functional.normalize(net(torch.from_numpy(chips).permute(0, 3, 1, 2).float() / 255.0), dim=1).numpy()
+        f = torch.nn.functional.normalize(
+            net(torch.from_numpy(chips).permute(0, 3, 1, 2).float() / 255.0), dim=1
+        ).numpy()
     score = float(f[0] @ f[1])
     # calibrated where an evaluation ships (the dlib port's cosines sit high: a shared mean direction)
-    thresholds = ((common.evaluation_of(name) or {}).get("thresholds") or {})
+    thresholds = (common.evaluation_of(name) or {}).get("thresholds") or {}
     m1, m2, m3 = st.columns(3)
     m1.metric("cosine similarity", f"{score:.3f}")
     if thresholds:
@@ -67,48 +76,90 @@ with common.guarded("Pair"):
         far = m2.selectbox("False accept rate", fars, index=0, key="pair_far", bind=common.BIND)
         thr = float(thresholds[far])
         same = score >= thr
-        m3.metric("decision", "same person" if same else "different people",
-                  help=f"threshold {thr:.3f} at FAR {far} (LFW DevTest impostor pairs)")
+        m3.metric(
+            "decision",
+            "same person" if same else "different people",
+            help=f"threshold {thr:.3f} at FAR {far} (LFW DevTest impostor pairs)",
+        )
     else:
         thr = m2.slider("Threshold (no calibration shipped with this model)", -1.0, 1.0, 0.5, 0.01, key="pair_thr")
         same = score >= thr
         m3.metric("decision", "same person" if same else "different people")
 
     applicable = methods_for(model)
-    chosen = st.multiselect("Methods", applicable, default=[m for m in FAST if m in applicable],
-                            format_func=lambda m: LABELS.get(m, m), key="pair_methods", bind=common.BIND,
-                            help="Integrated gradients and RISE take a few seconds each on this CPU.")
+    chosen = st.multiselect(
+        "Methods",
+        applicable,
+        default=[m for m in FAST if m in applicable],
+        format_func=lambda m: LABELS.get(m, m),
+        key="pair_methods",
+        bind=common.BIND,
+        help="Integrated gradients and RISE take a few seconds each on this CPU.",
+    )
     masks = 256
     if "rise" in chosen:
         masks = st.select_slider("RISE masks", [128, 256, 512, 1024], value=256, key="pair_rise_masks")
     if chosen:
-        maps = _maps(model_key, common.face_key(face_a), common.face_key(face_b), tuple(chosen), face_a["crop"],
-                     face_b["crop"], masks)
+        maps = _maps(
+            model_key,
+            common.face_key(face_a),
+            common.face_key(face_b),
+            tuple(chosen),
+            face_a["crop"],
+            face_b["crop"],
+            masks,
+        )
         fig = pair_maps_figure(face_a["crop"], face_b["crop"], maps, score=score)
         st.plotly_chart(fig, key="pair_maps")
         common.remember_figure("pair_maps", fig)
-        st.caption("Time per map: " + ", ".join(f"{LABELS.get(m, m)} {1000 * p.seconds:.0f} ms" for m, p in maps.items()))
+        st.caption(
+            "Time per map: " + ", ".join(f"{LABELS.get(m, m)} {1000 * p.seconds:.0f} ms" for m, p in maps.items())
+        )
 
         st.subheader("Deletion and insertion")
         c1, c2 = st.columns([1, 3])
-        kind = c1.radio("Map", ["similarity", "dissimilarity"], index=0 if same else 1, key="pair_kind", bind=common.BIND,
-                        help="Similarity maps are read on genuine pairs, dissimilarity maps on impostor pairs.")
+        kind = c1.radio(
+            "Map",
+            ["similarity", "dissimilarity"],
+            index=0 if same else 1,
+            key="pair_kind",
+            bind=common.BIND,
+            help="Similarity maps are read on genuine pairs, dissimilarity maps on impostor pairs.",
+        )
         baseline = c1.radio("Deleted pixels become", ["black", "blur"], key="pair_baseline", bind=common.BIND)
         short = "sim" if kind == "similarity" else "dis"
         curves, fractions = {}, None
         for m, p in maps.items():
-            c = _curves(model_key, common.face_key(face_a), common.face_key(face_b), f"{m}:{kind}:{masks}", baseline,
-                        face_a["crop"], face_b["crop"], getattr(p, kind))
+            c = _curves(
+                model_key,
+                common.face_key(face_a),
+                common.face_key(face_b),
+                f"{m}:{kind}:{masks}",
+                baseline,
+                face_a["crop"],
+                face_b["crop"],
+                getattr(p, kind),
+            )
             fractions = c.fractions
             curves[m] = {baseline: {f"{short}_del": c.deletion.tolist(), f"{short}_ins": c.insertion.tolist()}}
-        cfig = faithfulness_curves_figure({"fractions": fractions.tolist(), "curves": curves}, baseline,
-                                          title=f"This pair: {kind} maps, {baseline} baseline")
+        cfig = faithfulness_curves_figure(
+            {"fractions": fractions.tolist(), "curves": curves},
+            baseline,
+            title=f"This pair: {kind} maps, {baseline} baseline",
+        )
         c2.plotly_chart(cfig, key="pair_curves")
         common.remember_figure("pair_curves", cfig)
-        rows = [{"method": LABELS.get(m, m), "deletion AUC": round(float(np.trapezoid(v[baseline][f"{short}_del"], fractions)), 4),
-                 "insertion AUC": round(float(np.trapezoid(v[baseline][f"{short}_ins"], fractions)), 4)}
-                for m, v in curves.items()]
+        rows = [
+            {
+                "method": LABELS.get(m, m),
+                "deletion AUC": round(float(np.trapezoid(v[baseline][f"{short}_del"], fractions)), 4),
+                "insertion AUC": round(float(np.trapezoid(v[baseline][f"{short}_ins"], fractions)), 4),
+            }
+            for m, v in curves.items()
+        ]
         c1.dataframe(rows, hide_index=True)
-        st.caption("A faithful similarity map drops the score fast when its pixels are deleted (low deletion AUC) "
-                   "and raises it fast when they are inserted (high insertion AUC); a faithful dissimilarity map "
-                   "does the opposite. The random map is the floor.")
+        st.caption(
+            "A faithful similarity map drops the score fast when its pixels are deleted (low deletion AUC) "
+            "and raises it fast when they are inserted (high insertion AUC); a faithful dissimilarity map "
+            "does the opposite. The random map is the floor."
+        )
