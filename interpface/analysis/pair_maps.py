@@ -17,6 +17,11 @@ match with A (the *similarity* map is its positive part), negative where they co
   the covariance of each pixel's mask value with the cosine, over the masks.
 - ``random``: seeded uniform noise in [-1, 1], the floor every faithful map must beat.
 
+The verification-literature methods ``fggb``, ``xssab`` and ``corrrise``
+(``interpface.analysis.verification_maps``) apply to every model too; they are taken by name
+(``pair_map(..., "fggb")``, ``methods_for(model, verification=True)``) and left out of the default
+set, which stays the methods above.
+
 Sign convention everywhere: positive = supports the match (removing it lowers the cosine).
 """
 
@@ -31,12 +36,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from interpface.analysis._common import batch_slices, input_size, to_input
+from interpface.analysis.verification_maps import VERIFICATION_METHODS, corrrise_map, fggb_map, xssab_map
 from interpface.errors import InterpfaceError
 from interpface.models.face_model import PART_FILTERS, REPRESENTATION_MAP, FaceModel
 
-__all__ = ["PAIR_METHODS", "PairMap", "pair_map", "pair_maps", "representation_map", "rise_map", "methods_for"]
+__all__ = ["PAIR_METHODS", "ALL_PAIR_METHODS", "PairMap", "pair_map", "pair_maps", "representation_map", "rise_map",
+           "methods_for"]
 
 PAIR_METHODS = ("representation", "occlusion", "integrated_gradients", "gradcam", "rise", "random")
+#: every method pair_map takes: the default set and, by name, FGGB, xSSAB and CorrRISE
+ALL_PAIR_METHODS = PAIR_METHODS + VERIFICATION_METHODS
 
 
 @dataclass
@@ -56,10 +65,10 @@ class PairMap:
         return np.clip(-self.signed, 0, None)
 
 
-def methods_for(model: FaceModel) -> tuple[str, ...]:
+def methods_for(model: FaceModel, *, verification: bool = False) -> tuple[str, ...]:
     """The pair-map methods that apply to a model (the representation map needs REPRESENTATION_MAP,
-    Grad-CAM the part filters' psi layer)."""
-    out = [m for m in PAIR_METHODS]
+    Grad-CAM the part filters' psi layer); verification: with FGGB, xSSAB and CorrRISE (every model)."""
+    out = [m for m in PAIR_METHODS] + (list(VERIFICATION_METHODS) if verification else [])
     if not model.has(REPRESENTATION_MAP):
         out.remove("representation")
     if not model.has(PART_FILTERS):
@@ -119,10 +128,11 @@ def pair_map(face_model: FaceModel, face_a, face_b, method: str, *, seed: int = 
 
     face_a: a (3, S, S) tensor on the model's own input in [0, 1] (:meth:`FaceModel.chips`), its
     embedding (K,), or (models that take the crop's central window) a (110, 110, 3) uint8 crop;
-    face_b: a tensor or a crop. kwargs go to the method (rise: n_masks, cells; occlusion: window, stride)."""
-    if method not in PAIR_METHODS:
-        raise InterpfaceError(f"unknown pair-map method {method!r}; choose from {', '.join(PAIR_METHODS)}")
-    applicable = methods_for(face_model)
+    face_b: a tensor or a crop. kwargs go to the method (rise: n_masks, cells; occlusion: window, stride;
+    fggb, xssab: threshold, chunk; corrrise: n_masks, patches, patch_size, rank)."""
+    if method not in ALL_PAIR_METHODS:
+        raise InterpfaceError(f"unknown pair-map method {method!r}; choose from {', '.join(ALL_PAIR_METHODS)}")
+    applicable = methods_for(face_model, verification=True)
     if method not in applicable:
         raise InterpfaceError(f"{method} does not apply to {face_model.name} (it applies: {', '.join(applicable)})")
     model = face_model.input_net()
@@ -145,6 +155,13 @@ def pair_map(face_model: FaceModel, face_a, face_b, method: str, *, seed: int = 
     elif method == "rise":
         signed = rise_map(model, face_b, f_a, seed=seed, **{k: v for k, v in kwargs.items()
                                                            if k in ("n_masks", "cells", "keep", "baseline", "batch_size")})
+    elif method == "fggb":
+        signed = fggb_map(model, face_b, f_a, **{k: v for k, v in kwargs.items() if k in ("threshold", "chunk")})
+    elif method == "xssab":
+        signed = xssab_map(model, face_b, f_a, **{k: v for k, v in kwargs.items() if k == "threshold"})
+    elif method == "corrrise":
+        signed = corrrise_map(model, face_b, f_a, seed=seed, **{
+            k: v for k, v in kwargs.items() if k in ("n_masks", "patches", "patch_size", "batch_size", "rank")})
     else:
         signed = np.random.default_rng(seed).uniform(-1, 1, size=(size, size))
     return PairMap(method, np.asarray(signed, np.float64), time.perf_counter() - t0)

@@ -1,0 +1,428 @@
+"""Verification saliency maps from the explainable-face-verification literature: FGGB, xSSAB, CorrRISE.
+
+Each gives a signed (S, S) map of face B's input pixels for its cosine similarity to face A, on any
+model through its [0, 1]-input module (``FaceModel.input_net``): positive = supports the match (the
+similarity map is the positive part), negative = counts against it (the dissimilarity map). Notation:
+f = the model's raw embedding of B's input x, D its size, f_hat = f / |f|, a_hat = f_A / |f_A|,
+v = a_hat * f_hat (elementwise: the per-dimension shares of the cosine, sum_k v_k = cos), theta the
+decision threshold (default 0: the split of the cosine into its positive and negative terms; the
+papers use the model's EER threshold on their protocol — pass ``threshold=``).
+
+- **FGGB** (Lu, Xu, Ebrahimi, FG 2024, arXiv 2403.04549; as FAME's ``fggb`` and the authors'
+  ``code_fggb.py``): every embedding dimension is backpropagated separately through the normalised
+  embedding, G_k = mean over colour channels of |d f_hat_k / d x|, each map scaled to unit L2 norm
+  (G~_k = G_k / (|G_k|_2 + 1e-8)), and weighted by its share of the similarity less an even share of
+  the threshold: S = sum_k G~_k (v_k - theta / D). S+ is the similarity map, S- the dissimilarity map.
+  Parameter-free. The D backward passes are batched: on any module, a vmapped backward over chunks
+  of one-hot cotangents (``torch.autograd.grad(..., is_grads_batched=True)``; a loop where an
+  operator has no batching rule). On our part-filter network the last layer is not backpropagated
+  per dimension at all: f_k depends on Psi's channel k only (f = mean of LMF(psi)), so the cotangent
+  of f_hat_k at Psi's input is a single-channel transposed convolution (one batched matmul for all
+  k), and the hypercolumn trunk below it is replayed backwards from a tape of its forward as
+  channels-last transposed convolutions (_TrunkVJP), 2-3x faster than the vmapped autograd backward;
+  both are checked against the network's own forward and autograd at run time, else the generic
+  path runs. The cost stays D trunk backward passes (~250 M multiply-adds each for the 320-d network
+  at 96 px, ~80 G per map): seconds per map on one CPU thread, not milliseconds.
+- **xSSAB** (Huber, Luu, Terhoerst, Damer, WACV 2024, arXiv 2304.13409; the authors' code,
+  ``methodology/gradient_calculator.py``): the cosine is split into the dimensions that argue for the
+  match, P = {k : v_k >= theta / D}, and those against it; cos+ = sum_{k in P} a_hat_k f_hat_k and
+  cos- = sum_{k not in P} a_hat_k f_hat_k are each backpropagated to B's input once, and the combined
+  map is mean_c |d cos+ / d x| - mean_c |d cos- / d x| (the authors' "combi" map: positive gradient
+  map minus negative gradient map). Two backward passes.
+- **CorrRISE** (Lu, Xu, Ebrahimi, WACV 2024, arXiv 2305.08546; as FAME's ``corrise`` and the authors'
+  ``Corrise.py``): N = 500 masks, each the image with 3 black squares (30 px at the authors' 112 px
+  input, scaled here to the model's input size S) at uniform positions inside the image; the score of
+  a mask is the cosine of masked B to A; the map is, per pixel, the Pearson correlation over the masks
+  between the pixel's keep indicator (1 = visible) and the *rank* of the score (so a Spearman
+  correlation; average ranks for ties, as scipy's rankdata in the original); pixels never occluded get
+  0. A pixel whose visibility goes with a high score supports the match.
+
+  How it differs from our ``rise`` (pair_maps.rise_map): RISE's smooth masks (bilinearly upsampled
+  low-resolution grids, keep probability 0.5, random shifts) against CorrRISE's hard black squares;
+  and ``rise`` takes the *covariance* of mask and raw score, CorrRISE the *correlation* with the
+  score's rank: each pixel is divided by its own mask standard deviation (border pixels, covered
+  less often, are not discounted) and by the scores' spread (maps of different pairs share a scale,
+  [-1, 1]), and the rank transform keeps a few extreme scores from dominating.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from interpface.analysis._common import batch_slices, input_size, to_input
+from interpface.errors import InterpfaceError
+
+__all__ = ["VERIFICATION_METHODS", "fggb_map", "fggb_gradients", "fggb_gradients_naive", "xssab_map",
+           "corrrise_map", "corrrise_masks", "average_ranks", "default_patch_size"]
+
+VERIFICATION_METHODS = ("fggb", "xssab", "corrrise")
+
+#: FAME / code_fggb.py: f / (|f| + eps) and G_k / (|G_k| + eps)
+_EPS = 1e-8
+
+
+def _unit(f: torch.Tensor) -> torch.Tensor:
+    return f / (f.norm(dim=-1, keepdim=True) + _EPS)
+
+
+def _leaf(face_b, size: int) -> torch.Tensor:
+    return to_input(face_b, size).detach().clone().requires_grad_(True)
+
+
+def _channel_abs_mean(g: torch.Tensor) -> torch.Tensor:
+    """(..., 3, S, S) gradients -> (..., S, S) mean over colour channels of |g|."""
+    return g.abs().mean(dim=-3)
+
+
+def _batched_vjp(output: torch.Tensor, x: torch.Tensor, cotangents: torch.Tensor) -> torch.Tensor:
+    """d <c_i, output> / d x for every row c_i of cotangents (C, *output.shape): (C, *x.shape).
+    One vmapped backward; a loop of backward passes where an operator has no batching rule."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*performance drop.*")
+            (g,) = torch.autograd.grad(output, x, grad_outputs=cotangents, is_grads_batched=True, retain_graph=True)
+        return g
+    except (RuntimeError, NotImplementedError):
+        return torch.stack([torch.autograd.grad(output, x, grad_outputs=c, retain_graph=True)[0] for c in cotangents])
+
+
+# ------------------------------------------------------------------------------------------- FGGB
+def _part_filter_net(model: nn.Module):
+    """Our InterpretableFaceNet in eval mode with the layout the FGGB shortcut assumes, else None."""
+    from interpface.models.networks import InterpretableFaceNet
+
+    if not isinstance(model, InterpretableFaceNet) or model.training:
+        return None
+    psi = model.psi
+    if psi.stride != (1, 1) or psi.dilation != (1, 1) or psi.groups != 1 or psi.padding_mode != "zeros" \
+            or any(not isinstance(p, int) or 2 * p + 1 != k for p, k in zip(psi.padding, psi.kernel_size)):
+        return None  # the shortcut assumes a 'same' convolution: psi and phi share the G x G grid
+    return model
+
+
+class _TrunkVJP:
+    """The transposed Jacobian of our network's hypercolumn trunk (input x -> Psi's input phi) at one
+    face, for many cotangents at once: a tape of the forward (each conv + eval BatchNorm folded into one
+    weight, each activation's derivative, the L2 normalisations, the upsamplings) replayed backwards as
+    transposed convolutions in channels-last layout. 2-3x faster on the CPU than a vmapped autograd
+    backward, whose convolution / BatchNorm / ELU backward have no batching rule and run one row at a
+    time. Built only where the layout is the one it knows; its result is checked against autograd."""
+
+    _LOW = ("conv11", "conv12", "conv21", "conv22", "conv23", "conv31", "conv32", "conv33")
+    _MID = ("conv41", "conv42", "conv43")
+    _HIGH = ("conv51", "conv52", "conv53")
+
+    def __init__(self, net, x: torch.Tensor):
+        self.net = net
+        cl = torch.channels_last
+        with torch.no_grad():
+            h = (x.detach().float() - 0.5) * 2.0
+            self.low, h = self._chain(self._LOW, h)
+            c33 = h
+            self.mid, h = self._chain(self._MID, h)
+            c43 = h
+            self.high, c53 = self._chain(self._HIGH, h)
+            size = c33.shape[-2:]
+            self.c43_size, self.c53_size = c43.shape[-2:], c53.shape[-2:]
+            self.t44, c44 = self._chain(("conv44",), F.interpolate(c43, size=size, mode="bilinear", align_corners=False))
+            self.t54, c54 = self._chain(("conv54",), F.interpolate(c53, size=size, mode="bilinear", align_corners=False))
+            parts = [c33, c44, c54]
+            self.l2 = None
+            if net.config.l2_normalize_parts:
+                from interpface.models import networks
+
+                eps = float(getattr(networks, "_L2_EPS", 1e-6))
+                self.l2 = []
+                for i, p in enumerate(parts):
+                    sq = p.square().sum(dim=1, keepdim=True)
+                    inv = sq.clamp_min(eps * eps).rsqrt()
+                    y = p * inv
+                    self.l2.append(((y * (sq >= eps * eps)).contiguous(memory_format=cl), inv.contiguous(memory_format=cl)))
+                    parts[i] = y
+            self.splits = [p.shape[1] for p in parts]
+            phi = torch.cat(parts, dim=1)
+            self.tphi = []
+            if net.phi_conv is not None:
+                self.tphi, phi = self._chain((None,), phi, layers=(net.phi_conv,))
+        self.phi = phi
+
+    @classmethod
+    def supports(cls, net) -> bool:
+        from interpface.models.networks import _ConvBNAct
+
+        names = cls._LOW + cls._MID + cls._HIGH + ("conv44", "conv54")
+        layers = [getattr(net, n, None) for n in names] + ([net.phi_conv] if net.phi_conv is not None else [])
+        return all(isinstance(m, _ConvBNAct) and isinstance(m.bn, nn.BatchNorm2d) and not m.bn.training
+                   and m.bn.track_running_stats and isinstance(m.act, (nn.ELU, nn.ReLU))
+                   and m.conv.groups == 1 and m.conv.dilation == (1, 1) and m.conv.padding_mode == "zeros"
+                   for m in layers)
+
+    def _chain(self, names, h, layers=None):
+        tape = []
+        for layer in layers or [getattr(self.net, n) for n in names]:
+            conv, bn, act = layer.conv, layer.bn, layer.act
+            pre = bn(conv(h))
+            out = act(pre)
+            if isinstance(act, nn.ELU):
+                d = torch.where(pre > 0, torch.ones_like(pre), out + act.alpha)
+            else:
+                d = (pre > 0).float()
+            s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            w = (conv.weight * s[:, None, None, None]).float()
+            pad = [h.shape[-2 + i] - ((out.shape[-2 + i] - 1) * conv.stride[i] - 2 * conv.padding[i]
+                                      + conv.kernel_size[i]) for i in range(2)]
+            tape.append((w.contiguous(memory_format=torch.channels_last), conv.stride, conv.padding, tuple(pad),
+                         d.contiguous(memory_format=torch.channels_last)))
+            h = out
+        return tape, h
+
+    @staticmethod
+    def _back(tape, g):
+        """g is overwritten (in-place products: a fresh product costs ~10x more in page faults)."""
+        for w, stride, padding, out_pad, d in reversed(tape):
+            g = F.conv_transpose2d(g.mul_(d), w, stride=stride, padding=padding, output_padding=out_pad)
+        return g
+
+    @staticmethod
+    def _up_adjoint(g, size):
+        z = torch.zeros(g.shape[0], g.shape[1], *size, requires_grad=True)
+        with torch.enable_grad():
+            out = F.interpolate(z, size=g.shape[-2:], mode="bilinear", align_corners=False)
+            (gz,) = torch.autograd.grad(out, z, g)
+        return gz.contiguous(memory_format=torch.channels_last)
+
+    @torch.no_grad()
+    def __call__(self, v: torch.Tensor, overwrite: bool = False) -> torch.Tensor:
+        """(C, C_phi, G, G) cotangents at phi -> (C, 3, S, S) at the input. overwrite: v (float32,
+        channels-last) may be used as scratch space instead of being copied."""
+        cl = torch.channels_last
+        if overwrite and v.dtype == torch.float32 and v.is_contiguous(memory_format=cl):
+            g = v
+        else:
+            g = torch.empty_like(v, dtype=torch.float32, memory_format=cl).copy_(v)
+        if self.tphi:
+            g = self._back(self.tphi, g)
+        g33, g44, g54 = torch.split(g, self.splits, dim=1)
+        if self.l2 is not None:  # y / |y| per position: g - y <y, g>, over |x|
+            g33, g44, g54 = (gp.addcmul_(y, (y * gp).sum(dim=1, keepdim=True), value=-1.0).mul_(inv)
+                             for gp, (y, inv) in zip((g33, g44, g54), self.l2))
+        g43 = self._up_adjoint(self._back(self.t44, g44), self.c43_size)
+        g53 = self._up_adjoint(self._back(self.t54, g54), self.c53_size)
+        g43 = g43.add_(self._back(self.high, g53))
+        g33 = self._back(self.mid, g43).add_(g33)
+        return self._back(self.low, g33).mul_(2.0).contiguous()
+
+
+def _trunk_vjp(net, x: torch.Tensor, phi: torch.Tensor):
+    """The taped trunk VJP where it applies and agrees with autograd (on phi itself and on one random
+    cotangent), else None (autograd's batched backward then)."""
+    if not _TrunkVJP.supports(net):
+        return None
+    trunk = _TrunkVJP(net, x)
+    if trunk.phi.shape != phi.shape or not torch.allclose(trunk.phi, phi.detach(), rtol=1e-4, atol=1e-5):
+        return None
+    probe = torch.randn(phi.shape, generator=torch.Generator().manual_seed(0))
+    with torch.enable_grad():
+        (want,) = torch.autograd.grad(phi, x, grad_outputs=probe, retain_graph=True)
+    got = trunk(probe)
+    if not torch.allclose(got, want, rtol=1e-3, atol=1e-4 * float(want.abs().max()) + 1e-12):
+        return None
+    return trunk
+
+
+def _channel_transpose(d: torch.Tensor, weight: torch.Tensor, padding) -> torch.Tensor:
+    """Row k: the transposed convolution of the single map d[k] (G, G) with Psi's filter k (C, kh, kw),
+    (K, C, G, G) — a grouped conv_transpose2d, as one batched matmul over unfolded maps (oneDNN's
+    grouped transposed convolution is ~20x slower here)."""
+    k, c, kh, kw = weight.shape
+    cols = F.unfold(d[:, None], (kh, kw), padding=padding)  # (K, kh*kw, G*G); 'same' padding: (k - 1) / 2
+    u = torch.bmm(cols.transpose(1, 2), weight.flip(2, 3).reshape(k, c, kh * kw).transpose(1, 2))  # (K, G*G, C)
+    return u.view(k, *d.shape[-2:], c).permute(0, 3, 1, 2)  # channels-last memory, as the trunk's tape
+
+
+def _fggb_rows_part_filters(net, x: torch.Tensor, chunk: int):
+    """(D, S, S) unit-norm maps G~_k and f_hat (D,) for our network, or None where the shortcut's
+    forward does not reproduce the network's own output (then the generic path runs)."""
+    from interpface.models.lmf import large_magnitude_filter
+
+    with torch.enable_grad():
+        phi, psi = net._psi(*net._hypercolumn(x))  # phi keeps its graph back to x
+        psi_d = psi.detach().float().requires_grad_(True)
+        f = large_magnitude_filter(psi_d, net.config.lmf_keep).mean(dim=(2, 3))[0]
+        with torch.no_grad():
+            reference = net(x.detach()).float()[0]
+        if not torch.allclose(f.detach(), reference, rtol=1e-4, atol=1e-5 * float(reference.abs().max()) + 1e-7):
+            return None
+        (dpsi,) = torch.autograd.grad(f.sum(), psi_d)  # channel k: d f_k / d psi_k (LMF's kept set / G^2)
+    f = f.detach()
+    if net.psi_bn is not None:  # eval-mode BatchNorm: psi_k = s_k * conv_k + b_k
+        bn = net.psi_bn
+        dpsi = dpsi * (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach().float()[None, :, None, None]
+    weight = net.psi.weight.detach().float()  # (D, C_phi, 3, 3)
+    d = f.shape[0]
+    n = f.norm()
+    # f_hat = f / (n + eps): d f_hat_k / d f = e_k / (n + eps) - f_k f / (n (n + eps)^2), so with
+    # U_k = d f_k / d phi the cotangent of f_hat_k at phi is (U_k - f_k / (n (n + eps)) sum_j f_j U_j) / (n + eps)
+    scale = 1.0 / (n + _EPS)
+    mix = f * scale / n.clamp_min(1e-30)  # f_k / (n (n + eps))
+    u_star = F.conv_transpose2d(dpsi * f[None, :, None, None], weight, padding=net.psi.padding)  # sum_j f_j U_j
+    trunk = _trunk_vjp(net, x, phi)
+    if trunk is not None:  # the trunk is linear in the cotangent: combine at the (smaller) input instead
+        g_star = trunk(u_star)[0] * scale
+    maps = torch.empty(d, x.shape[-2], x.shape[-1])
+    for sl in batch_slices(d, chunk):
+        u = _channel_transpose(dpsi[0, sl], weight[sl], net.psi.padding)  # U_k = d f_k / d phi (k, C_phi, G, G)
+        if trunk is not None:
+            g = trunk(u, overwrite=True).mul_(scale).sub_(mix[sl, None, None, None] * g_star[None])
+        else:
+            v = (u - mix[sl, None, None, None] * u_star) * scale
+            g = _batched_vjp(phi, x, v[:, None].to(phi.dtype))[:, 0]
+        maps[sl] = _channel_abs_mean(g.float())
+    return maps, f * scale
+
+
+def _fggb_rows_generic(model: nn.Module, x: torch.Tensor, chunk: int):
+    with torch.enable_grad():
+        f_hat = _unit(model(x).float())[0]
+        d = f_hat.shape[0]
+        eye = torch.eye(d)
+        maps = torch.empty(d, x.shape[-2], x.shape[-1])
+        for sl in batch_slices(d, chunk):
+            g = _batched_vjp(f_hat, x, eye[sl])  # (k, 1, 3, S, S)
+            maps[sl] = _channel_abs_mean(g[:, 0].float())
+    return maps, f_hat.detach()
+
+
+def fggb_gradients(model: nn.Module, face_b, *, chunk: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """FGGB's per-dimension gradient maps of B: G~ (D, S, S), G~_k = mean_c |d f_hat_k / d x| scaled to
+    unit L2 norm, and f_hat (D,). Batched over chunks of `chunk` dimensions."""
+    size = input_size(model)
+    x = _leaf(face_b, size)
+    out = None
+    net = _part_filter_net(model)
+    if net is not None:
+        out = _fggb_rows_part_filters(net, x, chunk)
+    if out is None:
+        out = _fggb_rows_generic(model, x, chunk)
+    maps, f_hat = out
+    norms = maps.flatten(1).norm(dim=1)
+    return maps / (norms[:, None, None] + _EPS), f_hat
+
+
+def fggb_gradients_naive(model: nn.Module, face_b, dims=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same maps one backward pass per dimension (the authors' loop; a reference for tests), for
+    every dimension or those in `dims`."""
+    size = input_size(model)
+    x = _leaf(face_b, size)
+    with torch.enable_grad():
+        f_hat = _unit(model(x).float())[0]
+        maps = []
+        for k in range(f_hat.shape[0]) if dims is None else dims:
+            (g,) = torch.autograd.grad(f_hat[k], x, retain_graph=True)
+            m = _channel_abs_mean(g[0])
+            maps.append(m / (m.norm() + _EPS))
+    return torch.stack(maps), f_hat.detach()
+
+
+def fggb_map(model: nn.Module, face_b, f_a: torch.Tensor, *, threshold: float = 0.0, chunk: int = 32) -> np.ndarray:
+    """FGGB: S = sum_k G~_k (a_hat_k f_hat_k - theta / D), (S, S) float64 (see the module docstring)."""
+    maps, f_hat = fggb_gradients(model, face_b, chunk=chunk)
+    a_hat = _unit(f_a.detach().clone().float().reshape(-1))
+    if a_hat.shape != f_hat.shape:
+        raise InterpfaceError(f"face A's embedding has {a_hat.numel()} dimensions, the model gives {f_hat.numel()}")
+    w = a_hat * f_hat - float(threshold) / f_hat.numel()
+    return torch.einsum("k,kij->ij", w.double(), maps.double()).numpy()
+
+
+# ------------------------------------------------------------------------------------------ xSSAB
+def xssab_maps(model: nn.Module, face_b, f_a: torch.Tensor, *, threshold: float = 0.0
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """xSSAB's positive and negative gradient maps of B, each (S, S) >= 0: mean_c |d cos+ / d x| and
+    mean_c |d cos- / d x| (see the module docstring)."""
+    size = input_size(model)
+    x = _leaf(face_b, size)
+    a_hat = F.normalize(f_a.detach().clone().float().reshape(1, -1), dim=1)[0]
+    with torch.enable_grad():
+        f_hat = F.normalize(model(x).float(), dim=1)[0]
+        if a_hat.shape != f_hat.shape:
+            raise InterpfaceError(f"face A's embedding has {a_hat.numel()} dimensions, the model gives {f_hat.numel()}")
+        supports = (a_hat * f_hat.detach()) >= float(threshold) / f_hat.numel()
+        weights = torch.stack([torch.where(supports, a_hat, 0.0), torch.where(supports, 0.0, a_hat)])
+        cos = weights @ f_hat  # (2,): cos+ and cos-
+        g = _batched_vjp(cos, x, torch.eye(2))  # (2, 1, 3, S, S)
+    pos, neg = _channel_abs_mean(g[:, 0].double())
+    return pos.numpy(), neg.numpy()
+
+
+def xssab_map(model: nn.Module, face_b, f_a: torch.Tensor, *, threshold: float = 0.0) -> np.ndarray:
+    """xSSAB's combined map: positive gradient map minus negative gradient map, (S, S) float64."""
+    pos, neg = xssab_maps(model, face_b, f_a, threshold=threshold)
+    return pos - neg
+
+
+# --------------------------------------------------------------------------------------- CorrRISE
+def default_patch_size(size: int) -> int:
+    """The authors' 30-px squares on a 112-px input, scaled to a size-px input."""
+    return max(1, int(round(30 * size / 112)))
+
+
+def corrrise_masks(n_masks: int, size: int, *, patches: int = 3, patch_size: int | None = None,
+                   seed: int = 0) -> torch.Tensor:
+    """(n_masks, size, size) float keep masks: 1 = visible, 0 inside `patches` squares of patch_size
+    whose top-left corners are uniform over the positions where the square fits inside the image."""
+    p = default_patch_size(size) if patch_size is None else int(patch_size)
+    if not 1 <= p <= size:
+        raise InterpfaceError(f"patch_size must be in [1, {size}], got {p}")
+    gen = torch.Generator().manual_seed(int(seed))
+    rows = torch.randint(0, size - p + 1, (n_masks, patches), generator=gen)
+    cols = torch.randint(0, size - p + 1, (n_masks, patches), generator=gen)
+    r = torch.arange(size)
+    in_rows = (r >= rows[..., None]) & (r < rows[..., None] + p)  # (N, P, S)
+    in_cols = (r >= cols[..., None]) & (r < cols[..., None] + p)
+    covered = (in_rows[..., :, None] & in_cols[..., None, :]).any(dim=1)
+    return (~covered).float()
+
+
+def average_ranks(scores: np.ndarray) -> np.ndarray:
+    """Ranks 1..N of scores, ties sharing their average rank (scipy.stats.rankdata's default)."""
+    s = np.asarray(scores, np.float64).reshape(-1)
+    order = np.argsort(s, kind="mergesort")
+    ordinal = np.empty(len(s))
+    ordinal[order] = np.arange(1, len(s) + 1)
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    sums = np.zeros(len(counts))
+    np.add.at(sums, inverse, ordinal)
+    return (sums / counts)[inverse]
+
+
+def corrrise_map(model: nn.Module, face_b, f_a: torch.Tensor, *, n_masks: int = 500, patches: int = 3,
+                 patch_size: int | None = None, seed: int = 0, batch_size: int = 64, rank: bool = True,
+                 masks: torch.Tensor | None = None) -> np.ndarray:
+    """CorrRISE: per pixel, the correlation over the masks between its keep indicator and the rank of
+    the masked face's cosine to A (rank=False: the raw cosine, Pearson). (S, S) float64 in [-1, 1].
+    masks: an (N, S, S) keep-mask set to use instead of drawing one (the authors share one set)."""
+    size = input_size(model)
+    x = to_input(face_b, size)
+    if masks is None:
+        masks = corrrise_masks(n_masks, size, patches=patches, patch_size=patch_size, seed=seed)
+    masks = torch.as_tensor(masks, dtype=torch.float32).reshape(-1, size, size)
+    ref = F.normalize(f_a.detach().clone().float().reshape(1, -1), dim=1)
+    scores = torch.empty(len(masks))
+    with torch.inference_mode():
+        for sl in batch_slices(len(masks), batch_size):
+            f = F.normalize(model(x * masks[sl, None]).float(), dim=1)
+            scores[sl] = (f * ref).sum(dim=1)
+    s = average_ranks(scores.numpy()) if rank else scores.double().numpy()
+    keep = masks.double().numpy().reshape(len(masks), -1)
+    kc = keep - keep.mean(axis=0)
+    sc = s - s.mean()
+    cov = sc @ kc / len(s)
+    denom = np.sqrt((kc * kc).mean(axis=0)) * np.sqrt((sc * sc).mean())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where(denom > 0, cov / np.where(denom > 0, denom, 1.0), 0.0)
+    return corr.reshape(size, size)
