@@ -46,10 +46,18 @@ class SmallCNN(nn.Module):
     def __init__(self, dim: int = 64, size: int = 96, seed: int = 0):
         super().__init__()
         torch.manual_seed(seed)
-        self.body = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ELU(),
-                                  nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ELU(),
-                                  nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ELU(), nn.Flatten(),
-                                  nn.Linear(32 * (size // 8) ** 2, dim))
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 16, 3, stride=2, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ELU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ELU(),
+            nn.Conv2d(32, 32, 3, stride=2, padding=1),
+            nn.ELU(),
+            nn.Flatten(),
+            nn.Linear(32 * (size // 8) ** 2, dim),
+        )
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight)
@@ -104,8 +112,8 @@ def run_reference(args) -> int:
             res[f"fggb@{thr}"] = (m["similar"] - m["dissimilar"])[0].double().numpy()
             backbone = _NormalisedInput(net).eval()
             matcher = FaceMatching(backbone, "cross-check").eval()
-            img_b = (item["b"].permute(1, 2, 0).double().numpy() * 255.0)
-            img_a = (item["a"].permute(1, 2, 0).double().numpy() * 255.0)
+            img_b = item["b"].permute(1, 2, 0).double().numpy() * 255.0
+            img_a = item["a"].permute(1, 2, 0).double().numpy() * 255.0
             maps = []
             for version, name in ((1, "pos"), (2, "neg")):
                 g = get_gradient(img_b, img_a, matcher, backbone, version, "cross-check", thr)
@@ -137,9 +145,14 @@ def _pairs(n_pairs=2):
         lfw = load_lfw(None)
         pairs = LFWProtocols.load(lfw.protocol_dir).dev_test_pairs
         chosen = [next(p for p in pairs if p.same), next(p for p in pairs if not p.same)]
-        faces = [(f"{'genuine' if p.same else 'impostor'} {Path(p.a).stem}|{Path(p.b).stem}",
-                  pipe.prepare(load_image(lfw.path(p.a)), fallback=True),
-                  pipe.prepare(load_image(lfw.path(p.b)), fallback=True)) for p in chosen]
+        faces = [
+            (
+                f"{'genuine' if p.same else 'impostor'} {Path(p.a).stem}|{Path(p.b).stem}",
+                pipe.prepare(load_image(lfw.path(p.a)), fallback=True),
+                pipe.prepare(load_image(lfw.path(p.b)), fallback=True),
+            )
+            for p in chosen
+        ]
     except DatasetError:
         from interpface.faces.samples import sample_faces
 
@@ -175,8 +188,10 @@ def main() -> int:
     from interpface.models.registry import resolve_model
 
     torch.set_num_threads(1)
-    face_models = {"full": lambda: resolve_model(str(ROOT / "assets" / "models" / "full")),
-                   "dlib": lambda: resolve_model("dlib-resnet")}
+    face_models = {
+        "full": lambda: resolve_model(str(ROOT / "assets" / "models" / "full")),
+        "dlib": lambda: resolve_model("dlib-resnet"),
+    }
     full = face_models["full"]()
     models, cases, masks, ours, fms = {}, {}, {}, {}, {}
     pairs = _pairs()
@@ -207,8 +222,20 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         job, out = Path(tmp) / "job.pt", Path(tmp) / "out.pt"
         torch.save({"models": models, "cases": cases, "masks": masks}, job)
-        cmd = [args.reference_python, str(Path(__file__).resolve()), "--role", "reference", "--fame", str(args.fame),
-               "--xssab", str(args.xssab), "--job", str(job), "--out", str(out)]
+        cmd = [
+            args.reference_python,
+            str(Path(__file__).resolve()),
+            "--role",
+            "reference",
+            "--fame",
+            str(args.fame),
+            "--xssab",
+            str(args.xssab),
+            "--job",
+            str(job),
+            "--out",
+            str(out),
+        ]
         if args.xssab_stubs:
             cmd += ["--xssab-stubs", str(args.xssab_stubs)]
         env = dict(os.environ, PYTHONPATH=str(ROOT))  # the modules' classes unpickle from the project

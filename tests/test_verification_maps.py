@@ -36,7 +36,7 @@ class RegionNet(nn.Module):
             self.conv.weight[0] = 1.0 / 48
             self.conv.bias.copy_(torch.tensor([0.0, 0.5]))
         mask = torch.zeros(1, 2, SIZE // 4, SIZE // 4)
-        mask[0, 0, REGION[0].start // 4:REGION[0].stop // 4, REGION[1].start // 4:REGION[1].stop // 4] = 1
+        mask[0, 0, REGION[0].start // 4 : REGION[0].stop // 4, REGION[1].start // 4 : REGION[1].stop // 4] = 1
         mask[0, 1] = 1
         self.register_buffer("mask", mask)
 
@@ -69,8 +69,10 @@ def region():
 
 def _grown(pixels: int) -> np.ndarray:
     inside = np.zeros((SIZE, SIZE), bool)
-    inside[max(0, REGION[0].start - pixels):REGION[0].stop + pixels,
-           max(0, REGION[1].start - pixels):REGION[1].stop + pixels] = True
+    inside[
+        max(0, REGION[0].start - pixels) : REGION[0].stop + pixels,
+        max(0, REGION[1].start - pixels) : REGION[1].stop + pixels,
+    ] = True
     return inside
 
 
@@ -89,8 +91,10 @@ def test_signs_the_evidence_for_and_against_lands_on_the_region(region, method):
     model, face_b = region
     grown = _grown(REACH.get(method, 0))
     region_px = _grown(0)
-    for f_a, kind, other, sign in ((torch.tensor([1.0, 0.0]), "similarity", "dissimilarity", 1),
-                                   (torch.tensor([-1.0, 0.0]), "dissimilarity", "similarity", -1)):
+    for f_a, kind, other, sign in (
+        (torch.tensor([1.0, 0.0]), "similarity", "dissimilarity", 1),
+        (torch.tensor([-1.0, 0.0]), "dissimilarity", "similarity", -1),
+    ):
         m = pair_map(model, f_a, face_b, method)
         assert m.signed.shape == (SIZE, SIZE) and np.isfinite(m.signed).all()
         mass = getattr(m, kind)
@@ -106,8 +110,10 @@ def test_every_new_method_beats_the_random_floor_on_deletion(region):
     model, face_b = region
     f_a = torch.tensor([1.0, 0.0])
     net = model.input_net()
-    aucs = {m: deletion_insertion(net, f_a, face_b, pair_map(model, f_a, face_b, m).similarity).deletion_auc
-            for m in NEW + ("random",)}
+    aucs = {
+        m: deletion_insertion(net, f_a, face_b, pair_map(model, f_a, face_b, m).similarity).deletion_auc
+        for m in NEW + ("random",)
+    }
     for method in NEW:
         assert aucs[method] < aucs["random"] - 0.05, aucs
 
@@ -126,9 +132,15 @@ class SmallCNN(nn.Module):
     def __init__(self, dim=12, size=32):
         super().__init__()
         self.config = SimpleNamespace(input_size=size, num_filters=dim)
-        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ELU(),
-                                  nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Flatten(),
-                                  nn.Linear(8 * (size // 2) ** 2, dim))
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ELU(),
+            nn.Conv2d(8, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(8 * (size // 2) ** 2, dim),
+        )
 
     def forward(self, x):
         return self.body(x)
@@ -191,7 +203,7 @@ def test_fggb_and_xssab_closed_forms_on_a_linear_model():
     torch.manual_seed(2)
     b = torch.rand(3, 8, 8)
     f_a = torch.randn(6, dtype=torch.float64)
-    f = (b.double().flatten() @ net.w.T + net.b)
+    f = b.double().flatten() @ net.w.T + net.b
     n = f.norm()
     jac = (torch.eye(6, dtype=torch.float64) / (n + 1e-8) - torch.outer(f, f) / (n * (n + 1e-8) ** 2)) @ net.w
     g = jac.view(6, 3, 8, 8).abs().mean(dim=1)
@@ -199,8 +211,9 @@ def test_fggb_and_xssab_closed_forms_on_a_linear_model():
     f_hat, a_hat = f / (n + 1e-8), f_a / f_a.norm()
     for threshold in (0.0, 0.4):
         w = a_hat * f_hat - threshold / 6
-        assert np.allclose(vm.fggb_map(net, b, f_a.float(), threshold=threshold),
-                           torch.einsum("k,kij->ij", w, g).numpy(), atol=1e-5)
+        assert np.allclose(
+            vm.fggb_map(net, b, f_a.float(), threshold=threshold), torch.einsum("k,kij->ij", w, g).numpy(), atol=1e-5
+        )
         support = a_hat * f_hat >= threshold / 6
         pos, neg = vm.xssab_maps(net, b, f_a.float(), threshold=threshold)
         jac_unit = (torch.eye(6, dtype=torch.float64) - torch.outer(f_hat, f_hat)) @ net.w / n  # F.normalize

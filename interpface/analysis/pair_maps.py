@@ -40,8 +40,16 @@ from interpface.analysis.verification_maps import VERIFICATION_METHODS, corrrise
 from interpface.errors import InterpfaceError
 from interpface.models.face_model import PART_FILTERS, REPRESENTATION_MAP, FaceModel
 
-__all__ = ["PAIR_METHODS", "ALL_PAIR_METHODS", "PairMap", "pair_map", "pair_maps", "representation_map", "rise_map",
-           "methods_for"]
+__all__ = [
+    "PAIR_METHODS",
+    "ALL_PAIR_METHODS",
+    "PairMap",
+    "pair_map",
+    "pair_maps",
+    "representation_map",
+    "rise_map",
+    "methods_for",
+]
 
 PAIR_METHODS = ("representation", "occlusion", "integrated_gradients", "gradcam", "rise", "random")
 #: every method pair_map takes: the default set and, by name, FGGB, xSSAB and CorrRISE
@@ -100,8 +108,18 @@ def representation_map(model: nn.Module, face_b, f_a: torch.Tensor) -> np.ndarra
     return pixels.double().numpy()
 
 
-def rise_map(model: nn.Module, face_b, f_a: torch.Tensor, *, n_masks: int = 512, cells: int = 7,
-             keep: float = 0.5, baseline: float = 0.0, seed: int = 0, batch_size: int = 64) -> np.ndarray:
+def rise_map(
+    model: nn.Module,
+    face_b,
+    f_a: torch.Tensor,
+    *,
+    n_masks: int = 512,
+    cells: int = 7,
+    keep: float = 0.5,
+    baseline: float = 0.0,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> np.ndarray:
     """CorrRISE-style map: covariance over seeded random masks of each pixel's mask value with the
     cosine of the masked face B (masked-out pixels set to `baseline`) to f_A. (S, S)."""
     size = input_size(model)
@@ -111,7 +129,7 @@ def rise_map(model: nn.Module, face_b, f_a: torch.Tensor, *, n_masks: int = 512,
     grid = (torch.rand(n_masks, 1, cells + 1, cells + 1, generator=gen) < keep).float()
     up = F.interpolate(grid, size=((cells + 1) * cell, (cells + 1) * cell), mode="bilinear", align_corners=False)
     shifts = torch.randint(0, cell, (n_masks, 2), generator=gen)
-    masks = torch.stack([up[i, 0, sy:sy + size, sx:sx + size] for i, (sy, sx) in enumerate(shifts.tolist())])
+    masks = torch.stack([up[i, 0, sy : sy + size, sx : sx + size] for i, (sy, sx) in enumerate(shifts.tolist())])
     scores = torch.empty(n_masks)
     ref = f_a.float()[None]
     with torch.inference_mode():
@@ -144,24 +162,41 @@ def pair_map(face_model: FaceModel, face_a, face_b, method: str, *, seed: int = 
     elif method == "occlusion":
         from interpface.analysis.sensitivity import occlusion_sweep
 
-        sweep = occlusion_sweep(model, face_b, window=kwargs.get("window", 16), stride=kwargs.get("stride", 8),
-                                reference=f_a, batch_size=kwargs.get("batch_size", 32))
+        sweep = occlusion_sweep(
+            model,
+            face_b,
+            window=kwargs.get("window", 16),
+            stride=kwargs.get("stride", 8),
+            reference=f_a,
+            batch_size=kwargs.get("batch_size", 32),
+        )
         signed = sweep.attribution("cosine")
     elif method in ("integrated_gradients", "gradcam"):
         from interpface.analysis.attribution import pixel_attribution
 
-        signed = pixel_attribution(model, to_input(face_b, size)[0], method=method, reference=f_a,
-                                   steps=kwargs.get("steps", 32)).astype(np.float64)
+        signed = pixel_attribution(
+            model, to_input(face_b, size)[0], method=method, reference=f_a, steps=kwargs.get("steps", 32)
+        ).astype(np.float64)
     elif method == "rise":
-        signed = rise_map(model, face_b, f_a, seed=seed, **{k: v for k, v in kwargs.items()
-                                                           if k in ("n_masks", "cells", "keep", "baseline", "batch_size")})
+        signed = rise_map(
+            model,
+            face_b,
+            f_a,
+            seed=seed,
+            **{k: v for k, v in kwargs.items() if k in ("n_masks", "cells", "keep", "baseline", "batch_size")},
+        )
     elif method == "fggb":
         signed = fggb_map(model, face_b, f_a, **{k: v for k, v in kwargs.items() if k in ("threshold", "chunk")})
     elif method == "xssab":
         signed = xssab_map(model, face_b, f_a, **{k: v for k, v in kwargs.items() if k == "threshold"})
     elif method == "corrrise":
-        signed = corrrise_map(model, face_b, f_a, seed=seed, **{
-            k: v for k, v in kwargs.items() if k in ("n_masks", "patches", "patch_size", "batch_size", "rank")})
+        signed = corrrise_map(
+            model,
+            face_b,
+            f_a,
+            seed=seed,
+            **{k: v for k, v in kwargs.items() if k in ("n_masks", "patches", "patch_size", "batch_size", "rank")},
+        )
     else:
         signed = np.random.default_rng(seed).uniform(-1, 1, size=(size, size))
     return PairMap(method, np.asarray(signed, np.float64), time.perf_counter() - t0)

@@ -57,8 +57,17 @@ from torch import nn
 from interpface.analysis._common import batch_slices, input_size, to_input
 from interpface.errors import InterpfaceError
 
-__all__ = ["VERIFICATION_METHODS", "fggb_map", "fggb_gradients", "fggb_gradients_naive", "xssab_map",
-           "corrrise_map", "corrrise_masks", "average_ranks", "default_patch_size"]
+__all__ = [
+    "VERIFICATION_METHODS",
+    "fggb_map",
+    "fggb_gradients",
+    "fggb_gradients_naive",
+    "xssab_map",
+    "corrrise_map",
+    "corrrise_masks",
+    "average_ranks",
+    "default_patch_size",
+]
 
 VERIFICATION_METHODS = ("fggb", "xssab", "corrrise")
 
@@ -99,8 +108,13 @@ def _part_filter_net(model: nn.Module):
     if not isinstance(model, InterpretableFaceNet) or model.training:
         return None
     psi = model.psi
-    if psi.stride != (1, 1) or psi.dilation != (1, 1) or psi.groups != 1 or psi.padding_mode != "zeros" \
-            or any(not isinstance(p, int) or 2 * p + 1 != k for p, k in zip(psi.padding, psi.kernel_size)):
+    if (
+        psi.stride != (1, 1)
+        or psi.dilation != (1, 1)
+        or psi.groups != 1
+        or psi.padding_mode != "zeros"
+        or any(not isinstance(p, int) or 2 * p + 1 != k for p, k in zip(psi.padding, psi.kernel_size))
+    ):
         return None  # the shortcut assumes a 'same' convolution: psi and phi share the G x G grid
     return model
 
@@ -129,8 +143,12 @@ class _TrunkVJP:
             self.high, c53 = self._chain(self._HIGH, h)
             size = c33.shape[-2:]
             self.c43_size, self.c53_size = c43.shape[-2:], c53.shape[-2:]
-            self.t44, c44 = self._chain(("conv44",), F.interpolate(c43, size=size, mode="bilinear", align_corners=False))
-            self.t54, c54 = self._chain(("conv54",), F.interpolate(c53, size=size, mode="bilinear", align_corners=False))
+            self.t44, c44 = self._chain(
+                ("conv44",), F.interpolate(c43, size=size, mode="bilinear", align_corners=False)
+            )
+            self.t54, c54 = self._chain(
+                ("conv54",), F.interpolate(c53, size=size, mode="bilinear", align_corners=False)
+            )
             parts = [c33, c44, c54]
             self.l2 = None
             if net.config.l2_normalize_parts:
@@ -142,7 +160,9 @@ class _TrunkVJP:
                     sq = p.square().sum(dim=1, keepdim=True)
                     inv = sq.clamp_min(eps * eps).rsqrt()
                     y = p * inv
-                    self.l2.append(((y * (sq >= eps * eps)).contiguous(memory_format=cl), inv.contiguous(memory_format=cl)))
+                    self.l2.append(
+                        ((y * (sq >= eps * eps)).contiguous(memory_format=cl), inv.contiguous(memory_format=cl))
+                    )
                     parts[i] = y
             self.splits = [p.shape[1] for p in parts]
             phi = torch.cat(parts, dim=1)
@@ -157,10 +177,17 @@ class _TrunkVJP:
 
         names = cls._LOW + cls._MID + cls._HIGH + ("conv44", "conv54")
         layers = [getattr(net, n, None) for n in names] + ([net.phi_conv] if net.phi_conv is not None else [])
-        return all(isinstance(m, _ConvBNAct) and isinstance(m.bn, nn.BatchNorm2d) and not m.bn.training
-                   and m.bn.track_running_stats and isinstance(m.act, (nn.ELU, nn.ReLU))
-                   and m.conv.groups == 1 and m.conv.dilation == (1, 1) and m.conv.padding_mode == "zeros"
-                   for m in layers)
+        return all(
+            isinstance(m, _ConvBNAct)
+            and isinstance(m.bn, nn.BatchNorm2d)
+            and not m.bn.training
+            and m.bn.track_running_stats
+            and isinstance(m.act, (nn.ELU, nn.ReLU))
+            and m.conv.groups == 1
+            and m.conv.dilation == (1, 1)
+            and m.conv.padding_mode == "zeros"
+            for m in layers
+        )
 
     def _chain(self, names, h, layers=None):
         tape = []
@@ -174,10 +201,19 @@ class _TrunkVJP:
                 d = (pre > 0).float()
             s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
             w = (conv.weight * s[:, None, None, None]).float()
-            pad = [h.shape[-2 + i] - ((out.shape[-2 + i] - 1) * conv.stride[i] - 2 * conv.padding[i]
-                                      + conv.kernel_size[i]) for i in range(2)]
-            tape.append((w.contiguous(memory_format=torch.channels_last), conv.stride, conv.padding, tuple(pad),
-                         d.contiguous(memory_format=torch.channels_last)))
+            pad = [
+                h.shape[-2 + i] - ((out.shape[-2 + i] - 1) * conv.stride[i] - 2 * conv.padding[i] + conv.kernel_size[i])
+                for i in range(2)
+            ]
+            tape.append(
+                (
+                    w.contiguous(memory_format=torch.channels_last),
+                    conv.stride,
+                    conv.padding,
+                    tuple(pad),
+                    d.contiguous(memory_format=torch.channels_last),
+                )
+            )
             h = out
         return tape, h
 
@@ -209,8 +245,10 @@ class _TrunkVJP:
             g = self._back(self.tphi, g)
         g33, g44, g54 = torch.split(g, self.splits, dim=1)
         if self.l2 is not None:  # y / |y| per position: g - y <y, g>, over |x|
-            g33, g44, g54 = (gp.addcmul_(y, (y * gp).sum(dim=1, keepdim=True), value=-1.0).mul_(inv)
-                             for gp, (y, inv) in zip((g33, g44, g54), self.l2))
+            g33, g44, g54 = (
+                gp.addcmul_(y, (y * gp).sum(dim=1, keepdim=True), value=-1.0).mul_(inv)
+                for gp, (y, inv) in zip((g33, g44, g54), self.l2)
+            )
         g43 = self._up_adjoint(self._back(self.t44, g44), self.c43_size)
         g53 = self._up_adjoint(self._back(self.t54, g54), self.c53_size)
         g43 = g43.add_(self._back(self.high, g53))
@@ -340,8 +378,7 @@ def fggb_map(model: nn.Module, face_b, f_a: torch.Tensor, *, threshold: float = 
 
 
 # ------------------------------------------------------------------------------------------ xSSAB
-def xssab_maps(model: nn.Module, face_b, f_a: torch.Tensor, *, threshold: float = 0.0
-               ) -> tuple[np.ndarray, np.ndarray]:
+def xssab_maps(model: nn.Module, face_b, f_a: torch.Tensor, *, threshold: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """xSSAB's positive and negative gradient maps of B, each (S, S) >= 0: mean_c |d cos+ / d x| and
     mean_c |d cos- / d x| (see the module docstring)."""
     size = input_size(model)
@@ -371,8 +408,9 @@ def default_patch_size(size: int) -> int:
     return max(1, int(round(30 * size / 112)))
 
 
-def corrrise_masks(n_masks: int, size: int, *, patches: int = 3, patch_size: int | None = None,
-                   seed: int = 0) -> torch.Tensor:
+def corrrise_masks(
+    n_masks: int, size: int, *, patches: int = 3, patch_size: int | None = None, seed: int = 0
+) -> torch.Tensor:
     """(n_masks, size, size) float keep masks: 1 = visible, 0 inside `patches` squares of patch_size
     whose top-left corners are uniform over the positions where the square fits inside the image."""
     p = default_patch_size(size) if patch_size is None else int(patch_size)
@@ -400,9 +438,19 @@ def average_ranks(scores: np.ndarray) -> np.ndarray:
     return (sums / counts)[inverse]
 
 
-def corrrise_map(model: nn.Module, face_b, f_a: torch.Tensor, *, n_masks: int = 500, patches: int = 3,
-                 patch_size: int | None = None, seed: int = 0, batch_size: int = 64, rank: bool = True,
-                 masks: torch.Tensor | None = None) -> np.ndarray:
+def corrrise_map(
+    model: nn.Module,
+    face_b,
+    f_a: torch.Tensor,
+    *,
+    n_masks: int = 500,
+    patches: int = 3,
+    patch_size: int | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    rank: bool = True,
+    masks: torch.Tensor | None = None,
+) -> np.ndarray:
     """CorrRISE: per pixel, the correlation over the masks between its keep indicator and the rank of
     the masked face's cosine to A (rank=False: the raw cosine, Pearson). (S, S) float64 in [-1, 1].
     masks: an (N, S, S) keep-mask set to use instead of drawing one (the authors share one set)."""
