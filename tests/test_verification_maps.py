@@ -297,3 +297,41 @@ def test_every_new_method_runs_on_an_onnx_graph(tmp_path):
     rows, f_hat = vm.fggb_gradients(model.input_net(), b)
     loop, _ = vm.fggb_gradients_naive(model.input_net(), b, [0, model.dim - 1])
     assert torch.allclose(rows[[0, model.dim - 1]], loop, atol=1e-5 * float(loop.max()))
+
+
+def test_the_faithfulness_command_takes_the_verification_methods(faces, faces_root, tmp_path, capsys):
+    import json
+
+    from interpface.cli.main import main
+    from interpface.faces.prepare import prepare_dataset
+    from interpface.models.checkpoint import save_checkpoint
+    from tests.tiny import tiny_model
+
+    prepare_dataset(faces, cache_dir=tmp_path / "cache", workers=1, progress=False)
+    net = tiny_model(0, he_init=True)
+    save_checkpoint(tmp_path / "tiny", net, model_config=net.config, extra={})
+    out = tmp_path / "f.json"
+    code = main(
+        [
+            "faithfulness",
+            "--checkpoint",
+            str(tmp_path / "tiny"),
+            "--pairs",
+            "1",
+            "--steps",
+            "4",
+            "--methods",
+            "fggb,xssab,random",
+            "--data-root",
+            str(faces_root),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--quiet",
+            "--json",
+            str(out),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["method"] for r in rows] == ["fggb", "xssab", "random"]
+    assert all(np.isfinite(r["black_similarity_deletion_auc"]) for r in rows)

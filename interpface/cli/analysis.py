@@ -123,7 +123,7 @@ def cmd_faithfulness(args) -> int:
     """Every pair-map method on seeded DevTest genuine and impostor pairs: deletion / insertion AUCs."""
     from interpface.analysis.faithfulness import BASELINES
     from interpface.analysis.pair_benchmark import faithfulness_table, load_devtest_pairs
-    from interpface.analysis.pair_maps import PAIR_METHODS
+    from interpface.analysis.pair_maps import ALL_PAIR_METHODS
     from interpface.files import write_json
     from interpface.models.registry import model_display_name, resolve_model
 
@@ -131,9 +131,9 @@ def cmd_faithfulness(args) -> int:
     methods = None
     if args.methods:
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-        unknown = [m for m in methods if m not in PAIR_METHODS]
+        unknown = [m for m in methods if m not in ALL_PAIR_METHODS]
         if unknown:
-            raise InterpfaceError(f"unknown method(s) {unknown}; choose from {', '.join(PAIR_METHODS)}")
+            raise InterpfaceError(f"unknown method(s) {unknown}; choose from {', '.join(ALL_PAIR_METHODS)}")
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
     if any(b not in BASELINES for b in baselines):
         raise InterpfaceError(f"baselines must be among {', '.join(BASELINES)}")
@@ -269,7 +269,7 @@ def add_commands(sub) -> None:
     p.add_argument(
         "--methods",
         help="comma-separated subset of: representation, occlusion, integrated_gradients, "
-        "gradcam, rise, random (default: all that apply)",
+        "gradcam, rise, random, fggb, xssab, corrrise (default: the first six that apply)",
     )
     p.add_argument("--baselines", default="black,blur", help="what deleted pixels become (black, blur)")
     p.add_argument("--steps", type=int, default=20, help="points per curve (default 20: 5%% of the pixels each)")

@@ -17,6 +17,9 @@ LABELS = {
     "gradcam": "Grad-CAM",
     "rise": "RISE (randomised masks)",
     "random": "random (floor)",
+    "fggb": "FGGB (per-dimension gradients, a few s)",
+    "xssab": "xSSAB (for / against)",
+    "corrrise": "CorrRISE (masks, slow)",
 }
 
 st.title("Why this match?")
@@ -86,7 +89,7 @@ with common.guarded("Pair"):
         same = score >= thr
         m3.metric("decision", "same person" if same else "different people")
 
-    applicable = methods_for(model)
+    applicable = methods_for(model, verification=True)  # FGGB, xSSAB, CorrRISE: offered, not preselected
     chosen = st.multiselect(
         "Methods",
         applicable,
