@@ -249,7 +249,7 @@ def test_filter_card_shows_location_top_faces_and_occlusion_effect(zoo, monkeypa
 
 def test_pair_page_explains_a_black_box(app):
     """Picked as the model, the dlib port is explained on its own 150x150 chips with the
-    model-agnostic methods only."""
+    model-agnostic methods only (the verification methods among them)."""
     app.switch_page("views/pair.py")
     app.run()
     app.selectbox(key="model").select("dlib_port")
@@ -260,6 +260,9 @@ def test_pair_page_explains_a_black_box(app):
         "integrated gradients",
         "RISE (randomised masks)",
         "random (floor)",
+        "FGGB (per-dimension gradients, a few s)",
+        "xSSAB (for / against)",
+        "CorrRISE (masks, slow)",
     }
     fig = app.session_state["last_figures"]["pair_maps"]
     heat = [t for t in fig.data if t.type == "heatmap"]

@@ -4,7 +4,6 @@ weight loading (no pickle runs), key mismatches, and the CLI taking `iresnet18:F
 from __future__ import annotations
 
 import json
-import shutil
 
 import cv2
 import numpy as np
@@ -177,7 +176,7 @@ def test_dlib_port_chip_and_its_crop_map(aligned):
     assert emb.shape == (2, 128) and float(emb[0] @ emb[1]) < 0.9
 
 
-def test_cli_embeds_and_evaluates_an_iresnet_state_dict(iresnet18_file, faces, tmp_path, capsys):
+def test_cli_embeds_an_iresnet_state_dict(iresnet18_file, faces, tmp_path, capsys):
     path, _ = iresnet18_file
     img = faces.path("Grace_Hopper/Grace_Hopper_0001.jpg")
     out = tmp_path / "e.npy"
@@ -189,41 +188,7 @@ def test_cli_embeds_and_evaluates_an_iresnet_state_dict(iresnet18_file, faces, t
     assert main(["embed", "--checkpoint", f"iresnet18:{path}", "--flip", "--quiet", "--out", str(out), str(img)]) == 0
     flipped = np.load(out)
     assert flipped.shape == (1, 512) and 0.5 < float(flipped[0] @ emb[0]) < 1.0 - 1e-6
-
-    root = tmp_path / "imgs"
-    for person in ("Grace_Hopper", "Eileen_Collins"):
-        (root / person).mkdir(parents=True)
-        for k in (1, 2):
-            shutil.copy(faces.path(f"{person}/{person}_{k:04d}.jpg"), root / person)
-    g, e = "Grace_Hopper/Grace_Hopper_{:04d}.jpg", "Eileen_Collins/Eileen_Collins_{:04d}.jpg"
-    pf = tmp_path / "pairs.txt"
-    pf.write_text(
-        f"{g.format(1)}\t{g.format(2)}\t1\n{e.format(1)}\t{e.format(2)}\t1\n"
-        f"{g.format(1)}\t{e.format(1)}\t0\n{g.format(2)}\t{e.format(2)}\t0\n"
-    )
-    js = tmp_path / "r.json"
-    code = main(
-        [
-            "evaluate",
-            "--checkpoint",
-            f"iresnet18:{path}",
-            "--protocol",
-            f"pairs:{pf}",
-            "--root",
-            str(root),
-            "--condition",
-            "clean,part:nose",
-            "--bootstrap",
-            "2",
-            "--quiet",
-            "--json",
-            str(js),
-        ]
-    )
-    assert code == 0
-    results = json.loads(js.read_text())["results"]
-    assert [r["condition"] for r in results] == ["clean", "part:nose"] and results[0]["n_pairs"] == 4
-    assert 0.0 <= results[0]["accuracy"] <= 1.0 or 0.0 <= results[0]["accuracy"] <= 100.0
+    # (evaluate on the face set: tests/test_model_contract.py, for every scheme)
 
 
 def test_black_box_models_get_pair_maps_and_faithfulness(aligned, iresnet18_file):

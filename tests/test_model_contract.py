@@ -20,6 +20,7 @@ from interpface.faces.align import apply_affine
 from interpface.faces.pipeline import FacePipeline
 from interpface.models.checkpoint import save_checkpoint
 from interpface.models.registry import resolve_model
+from tests.test_dashboard import PAGES
 from tests.test_onnx_models import export, tiny_iresnet
 from tests.tiny import tiny_model
 
@@ -208,20 +209,6 @@ def onnx_dashboard_env(zoo, tmp_path_factory, faces, faces_root):
         "INTERPFACE_USER_MODELS": f"specmodel={zoo['spec']}",
         "INTERPFACE_NO_BLACK_BOXES": "1",
     }
-
-
-PAGES = [
-    "views/overview.py",
-    "views/probe.py",
-    "views/filters.py",
-    "views/atlas.py",
-    "views/card.py",
-    "views/distributions.py",
-    "views/verification.py",
-    "views/pair.py",
-    "views/compare.py",
-    "views/export.py",
-]
 
 
 @pytest.mark.parametrize("model", ["tiny", "tiny_int8", "specmodel"])
