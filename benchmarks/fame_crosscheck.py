@@ -14,9 +14,10 @@ Two processes: this one (the project's environment) builds the models (a seeded 
 network assets/models/full, the dlib port), the pairs (the first genuine and impostor LFW DevTest
 pairs where a dataset is configured, else the bundled sample faces: astronaut vs Grace Hopper, Grace
 Hopper vs her mirror image), one shared CorrRISE mask set per input size, and our maps; a child run by
---reference-python (a separate environment with torch 2.13.0, numpy, scipy, opencv, scikit-learn,
-tqdm, matplotlib, safetensors, pyyaml) loads the reference code from the folders given, unpickles the
-same modules (the project on its path for their classes only) and writes its maps back. xSSAB's
+--reference-python (a separate environment with torch 2.13.0, numpy, scipy, opencv, scikit-image, scikit-learn,
+tqdm, matplotlib, safetensors, pyyaml) loads the reference code from the folders given, rebuilds the
+same modules (the CNN from its weights, ours and the dlib port from the project's own files) and writes
+its maps back. Both directions are tensors only (torch.load(weights_only=True), np.load without pickle). xSSAB's
 utils_os imports its two IResNet backbone files, which its repository does not ship: --xssab-stubs is a
 folder with a ``backbones`` package of stand-ins (never called: the check passes its own backbone).
 xSSAB takes images in 0..255, normalised to [-1, 1] inside: its gradients are 1/2 of ours on [0, 1].
@@ -38,6 +39,8 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLDS = (0.0, 0.3)
+#: the face models of the check, as model URIs both processes resolve
+FACE_MODELS = {"full": str(ROOT / "assets" / "models" / "full"), "dlib": "dlib-resnet"}
 
 
 class SmallCNN(nn.Module):
@@ -90,11 +93,24 @@ class _NormalisedInput(nn.Module):
         return self.net(x * 0.5 + 0.5)
 
 
+def _model(name: str, job: dict) -> nn.Module:
+    """The module a case names, rebuilt in this process: the CNN from the job's weights, ours and the
+    dlib port from the project's files (the same weights as in the main process)."""
+    if name == "cnn":
+        net = SmallCNN()
+        net.load_state_dict(job["cnn_state"])
+        return net.eval()
+    from interpface.models.registry import resolve_model
+
+    return resolve_model(FACE_MODELS[name]).input_net().eval()
+
+
 def run_reference(args) -> int:
     import numpy as np
 
     torch.set_num_threads(1)
-    job = torch.load(args.job, weights_only=False)
+    job = torch.load(args.job, weights_only=True)
+    nets = {name: _model(name, job) for name in job["models"]}
     fame_fggb = _load_file("fame_gradient", Path(args.fame) / "fame" / "baselines" / "gradient.py").fggb
     fame_corrise = _load_file("fame_perturbation", Path(args.fame) / "fame" / "baselines" / "perturbation.py").corrise
     sys.path[:0] = [str(args.xssab)] + ([str(args.xssab_stubs)] if args.xssab_stubs else [])
@@ -104,7 +120,7 @@ def run_reference(args) -> int:
     out = {}
     tmp = Path(tempfile.mkdtemp())
     for key, item in job["cases"].items():
-        net = job["models"][item["model"]]
+        net = nets[item["model"]]
         a, b = item["a"][None], item["b"][None]
         res = {}
         for thr in THRESHOLDS:
@@ -122,9 +138,9 @@ def run_reference(args) -> int:
             res[f"xssab@{thr}"] = (maps[0] - maps[1]).astype(np.float64)
         m = fame_corrise(net, b, a, masks=job["masks"][item["model"]][:, None])
         res["corrrise"] = (m["similar"] - m["dissimilar"])[0].double().numpy()
-        out[key] = res
+        out.update({f"{key}|{method}": value for method, value in res.items()})
         print(f"  reference: {key} done", flush=True)
-    torch.save(out, args.out)
+    np.savez(args.out, **out)
     return 0
 
 
@@ -188,18 +204,14 @@ def main() -> int:
     from interpface.models.registry import resolve_model
 
     torch.set_num_threads(1)
-    face_models = {
-        "full": lambda: resolve_model(str(ROOT / "assets" / "models" / "full")),
-        "dlib": lambda: resolve_model("dlib-resnet"),
-    }
-    full = face_models["full"]()
+    full = resolve_model(FACE_MODELS["full"])
     models, cases, masks, ours, fms = {}, {}, {}, {}, {}
     pairs = _pairs()
     for name in args.models.split(","):
         if name == "cnn":
             fm, net = full, SmallCNN().eval()  # the CNN reads our network's 96-px chips
         else:
-            fm = full if name == "full" else face_models[name]()
+            fm = full if name == "full" else resolve_model(FACE_MODELS[name])
             net = fm.input_net().eval()
             fms[name] = fm
         models[name] = net
@@ -220,8 +232,9 @@ def main() -> int:
             ours[key] = res
             print(f"  ours: {key} done", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        job, out = Path(tmp) / "job.pt", Path(tmp) / "out.pt"
-        torch.save({"models": models, "cases": cases, "masks": masks}, job)
+        job, out = Path(tmp) / "job.pt", Path(tmp) / "out.npz"
+        cnn_state = models["cnn"].state_dict() if "cnn" in models else {}
+        torch.save({"models": list(models), "cnn_state": cnn_state, "cases": cases, "masks": masks}, job)
         cmd = [
             args.reference_python,
             str(Path(__file__).resolve()),
@@ -238,9 +251,13 @@ def main() -> int:
         ]
         if args.xssab_stubs:
             cmd += ["--xssab-stubs", str(args.xssab_stubs)]
-        env = dict(os.environ, PYTHONPATH=str(ROOT))  # the modules' classes unpickle from the project
+        env = dict(os.environ, PYTHONPATH=str(ROOT))  # the reference rebuilds ours and the port from the project
         subprocess.run(cmd, check=True, env=env, cwd=tmp)
-        theirs = torch.load(out, weights_only=False)
+        with np.load(out, allow_pickle=False) as z:
+            theirs: dict[str, dict] = {}
+            for name in z.files:
+                key, method = name.rsplit("|", 1)
+                theirs.setdefault(key, {})[method] = z[name]
     print(f"\n{'case':<58}{'method':<12}{'spearman':>9}{'max|diff|/max|ref|':>20}")
     for key, res in ours.items():
         for method, mine in res.items():
