@@ -235,7 +235,8 @@ def test_corrrise_masks_are_squares_inside_the_image():
 
 
 def test_corrrise_is_the_spearman_correlation_of_visibility_and_score():
-    stats = pytest.importorskip("scipy.stats")
+    from scipy import stats
+
     torch.manual_seed(0)
     net = SmallCNN().eval()
     a, b = torch.rand(3, 32, 32), torch.rand(3, 32, 32)
@@ -283,7 +284,6 @@ def test_every_new_method_runs_on_the_dlib_port():
 def test_every_new_method_runs_on_an_onnx_graph(tmp_path):
     """An ONNX graph converted to a module (a tiny IResNet exported by torch.onnx): gradients flow
     through the converted operators, FGGB's batched rows equal the loop's."""
-    pytest.importorskip("onnxruntime")
     from interpface.models.registry import resolve_model
     from tests.test_onnx_models import export, tiny_iresnet
 

@@ -318,23 +318,33 @@ def warped_occlusion_sweep(
     tri, bary = template.mesh.locate(corners)
     quads = template.mesh.warp(tri, bary, lm).reshape(-1, 4, 2)
     masks = quad_masks(quads, template.size)  # (P, 110, 110)
-    if not fast:
-        f_clean, f_occ, cos_clean, cos_occ = _face_model_run(model, crop, lm, masks, reference, fill, batch_size, dims)
-        return SensitivitySweep(
-            "warped",
-            "crop",
-            0,
-            f_clean,
-            f_occ,
-            masks,
-            centers,
-            quads=quads,
-            rects=rects,
-            cos_clean=cos_clean,
-            cos_occluded=cos_occ,
-            dims=dims,
+    if fast:
+        f_clean, f_occ, cos_clean, cos_occ = _part_filter_run(
+            model.part_filters, crop, masks, reference, fill, batch_size, dims, incremental, s, off
         )
-    net = model.part_filters
+    else:
+        f_clean, f_occ, cos_clean, cos_occ = _face_model_run(model, crop, lm, masks, reference, fill, batch_size, dims)
+    return SensitivitySweep(
+        "warped",
+        "crop",
+        0,
+        f_clean,
+        f_occ,
+        masks,
+        centers,
+        quads=quads,
+        rects=rects,
+        cos_clean=cos_clean,
+        cos_occluded=cos_occ,
+        dims=dims,
+    )
+
+
+def _part_filter_run(
+    net, crop, masks, reference, fill: int, batch_size: int, dims, incremental: bool, s: int, off: int
+):
+    """Our network's clean and occluded embeddings for (P, 110, 110) masks: the occluded central
+    windows through the incremental forward (only the mask's bounding box is recomputed)."""
     x = to_input(crop, s)
     ref = _reference_embedding(net, reference, s)
     forward = OcclusionForward(net, x, enabled=incremental, dims=dims)
@@ -354,21 +364,7 @@ def warped_occlusion_sweep(
     def occluded(idx):
         return torch.where(torch.from_numpy(masks[idx])[:, None], fill_t, crop_t)[:, :, off : off + s, off : off + s]
 
-    f_clean, f_occ, cos_clean, cos_occ = _run(x, ref, forward, boxes, occluded, batch_size)
-    return SensitivitySweep(
-        "warped",
-        "crop",
-        0,
-        f_clean,
-        f_occ,
-        masks,
-        centers,
-        quads=quads,
-        rects=rects,
-        cos_clean=cos_clean,
-        cos_occluded=cos_occ,
-        dims=dims,
-    )
+    return _run(x, ref, forward, boxes, occluded, batch_size)
 
 
 def _face_model_run(

@@ -5,13 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from interpface.cli.options import BLACK_BOX_ANALYSIS, MODEL_HELP
 from interpface.errors import InterpfaceError
-
-MODEL_HELP = (
-    "a model URI: a checkpoint folder (or interpface:DIR), dlib-resnet, iresnet<18|34|50|100>:FILE, "
-    "onnx:FILE (with an optional FILE.json sidecar) or spec:FILE; a model without part filters is "
-    "analysed through the channels of its default response layer"
-)
 
 
 def _threads(args) -> None:
@@ -223,7 +218,7 @@ def add_commands(sub) -> None:
         "feature differences) on LFW DevTest faces",
     )
     p.add_argument("--model-spec", metavar="FILE", help="the same as --checkpoint spec:FILE")
-    p.add_argument("--checkpoint", metavar="MODEL", help=MODEL_HELP)
+    p.add_argument("--checkpoint", metavar="MODEL", help=MODEL_HELP + BLACK_BOX_ANALYSIS)
     p.add_argument("--out", required=True, help="output directory: analysis.npz + metrics.json")
     p.add_argument("--name", help="model name (default: the checkpoint directory's name)")
     p.add_argument(
@@ -240,7 +235,10 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("report", help="HTML report + PNG/SVG/PDF figures + CSV tables comparing checkpoints")
     p.add_argument(
-        "--checkpoints", required=True, metavar="MODEL,MODEL,...", help="comma-separated; each " + MODEL_HELP
+        "--checkpoints",
+        required=True,
+        metavar="MODEL,MODEL,...",
+        help="comma-separated; each " + MODEL_HELP + BLACK_BOX_ANALYSIS,
     )
     p.add_argument("--names", help="comma-separated model names (default: directory names)")
     p.add_argument("--out", required=True, help="output directory")

@@ -6,15 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from interpface.cli.options import MODEL_HELP, add_model_options, add_precision_option
 from interpface.errors import ConfigError, DatasetError
-
-MODEL_HELP = (
-    "a model URI: a checkpoint folder (or interpface:DIR), dlib-resnet (the PyTorch port of dlib's "
-    "ResNet), iresnet<18|34|50|100>:FILE (an ArcFace IResNet state dict: .safetensors, or .pth read with "
-    "torch.load(weights_only=True)), onnx:FILE (an ONNX graph; FILE.json beside it says its preprocessing) "
-    "or spec:FILE (a JSON spec naming your module)"
-)
-PRECISION_HELP = "embedding precision: auto (the model's default), fp32 or bf16"
 
 
 def _set_threads(n):
@@ -260,9 +253,7 @@ def add_commands(sub) -> None:
     p.add_argument("images", nargs="*", help="image files")
     p.add_argument("--list", metavar="FILE", help="a file with one image path per line ('#' comments)")
     p.add_argument("--root", help="folder that relative paths in --list are relative to (default: as written)")
-    p.add_argument("--checkpoint", metavar="MODEL", help=MODEL_HELP)
-    p.add_argument("--model-spec", metavar="FILE", help="the same as --checkpoint spec:FILE")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None, help=PRECISION_HELP)
+    add_model_options(p, precision=True)
     p.add_argument(
         "--peer",
         choices=["dlib", "dlib-port"],
@@ -290,9 +281,7 @@ def add_commands(sub) -> None:
         "(LFW-attribute Eyeglasses/Sunglasses DevTest images as probes). Occlusion goes on the probe "
         "side. See the README / interpface.evaluation.protocols for the exact definitions.",
     )
-    p.add_argument("--checkpoint", metavar="MODEL", help=MODEL_HELP)
-    p.add_argument("--model-spec", metavar="FILE", help="the same as --checkpoint spec:FILE")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None, help=PRECISION_HELP)
+    add_model_options(p, precision=True)
     p.add_argument(
         "--peer",
         choices=["dlib", "dlib-port"],
@@ -339,7 +328,7 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--checkpoint", required=True, metavar="A", help="model A: " + MODEL_HELP)
     p.add_argument("--against", required=True, metavar="B", help="model B, the same kinds")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None, help=PRECISION_HELP)
+    add_precision_option(p)
     p.add_argument("--protocol", default="lfw-devtest", help="lfw-devtest (default), lfw-view2 or pairs:FILE")
     p.add_argument(
         "--condition",

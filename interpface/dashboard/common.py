@@ -126,6 +126,19 @@ def load(name: str):
     return fm, getattr(fm, "info", {})
 
 
+def pick_layer(model, key: str, help: str) -> str | None:
+    """The sidebar's response-layer picker for a model without part filters (its "filters" are the
+    channels of a layer); None for ours, whose filters are the part filters."""
+    from interpface.models.face_model import PART_FILTERS
+
+    if model.has(PART_FILTERS):
+        return None
+    layers = list(model.layers)
+    return st.sidebar.selectbox(
+        "Response layer", layers, index=layers.index(model.default_layer), key=key, bind=BIND, help=help
+    )
+
+
 def model_key(name: str) -> str:
     """A key for caches shared by all sessions: the model's URI, or for an upload this session's own
     folder (two visitors' uploads of the same name never share a cache entry)."""

@@ -16,18 +16,11 @@ if name is None:
     st.stop()
 model, info = common.load(name)
 black_box = not model.has(PART_FILTERS)  # no part filters: the channels of one of its layers instead
-layer = None
-if black_box:
-    # a black box has no filters tied to dimensions: its "filters" are the channels of a layer
-    layer = st.sidebar.selectbox(
-        "Response layer",
-        list(model.layers),
-        index=list(model.layers).index(model.default_layer),
-        key="flt_layer",
-        bind=common.BIND,
-        help="Channels of this layer are shown as its filters, resampled from the model's own "
-        "input into the aligned face.",
-    )
+layer = common.pick_layer(
+    model,
+    "flt_layer",
+    "Channels of this layer are shown as its filters, resampled from the model's own input into the aligned face.",
+)
 
 
 def _respond(faces: list[dict]):

@@ -16,16 +16,9 @@ if name is None:
     st.stop()
 model, info = common.load(name)
 black_box = not model.has(PART_FILTERS)  # no part filters: the channels of one of its layers instead
-layer = None
-if black_box:
-    layer = st.sidebar.selectbox(
-        "Response layer",
-        list(model.layers),
-        index=list(model.layers).index(model.default_layer),
-        key="probe_layer",
-        bind=common.BIND,
-        help="The heatmaps show this layer's channels (a black box has no per-dimension filters).",
-    )
+layer = common.pick_layer(
+    model, "probe_layer", "The heatmaps show this layer's channels (a black box has no per-dimension filters)."
+)
 template = default_template()
 
 left, right = st.columns([1, 1])
