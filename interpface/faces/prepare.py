@@ -12,6 +12,10 @@ Every file is written to a temporary name and renamed, so a killed run leaves on
 rerun skips finished chunks. A bad image is recorded as ``failed`` with its reason and never stops
 the run. Images where the detector finds no face are fitted in a central box (the dataset's median
 detection box) and recorded as ``fallback``; readers can exclude them.
+
+With ``ray=ADDRESS`` (`data prepare --ray`) the same per-image code runs as Ray Data over image batches
+(one detector per actor, loaded from the landmark model's path) and the driver writes the same chunk
+files in the same order: see :mod:`interpface.faces.distributed` and docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -74,71 +78,97 @@ def _worker_init(model_path):
     _DETECTOR = LandmarkDetector(model_path)
 
 
-def _detect_chunk(job):
-    """Phase 1 for one chunk: returns the chunk's arrays (also saved to disk)."""
-    out_path, image_dir, relpaths = job
+def detect_images(detector, image_dir, relpaths) -> dict[str, np.ndarray]:
+    """Phase 1 for a batch of images (local chunks and Ray batches alike): dlib detections in
+    original pixels, one row per relpath, a bad image recorded as failed / no_face."""
+    from interpface.errors import NoFaceError
+
     n = len(relpaths)
     status, errors = [], []
     landmarks = np.full((n, 68, 2), np.nan, np.float32)
     boxes = np.full((n, 4), -1, np.int32)
     hw = np.zeros((n, 2), np.int32)
     n_faces = np.zeros(n, np.int32)
-    detector = []
-    from interpface.errors import NoFaceError
-
+    found_by = []
     for i, rel in enumerate(relpaths):
         try:
             rgb = load_image(Path(image_dir) / rel)
             hw[i] = rgb.shape[:2]
-            det = _DETECTOR.detect(rgb)
+            det = detector.detect(rgb)
             landmarks[i], boxes[i], n_faces[i] = det.landmarks, det.box, det.n_faces
             status.append(det.status)
             errors.append("")
-            detector.append(det.detector)
+            found_by.append(det.detector)
         except NoFaceError as exc:
             status.append("no_face")
             errors.append(str(exc))
-            detector.append("none")
+            found_by.append("none")
         except InterpfaceError as exc:
             status.append("failed")
             errors.append(f"{type(exc).__name__}: {exc}")
-            detector.append("none")
+            found_by.append("none")
         except Exception as exc:  # noqa: BLE001 - one bad image must never stop the run
             status.append("failed")
             errors.append(f"{type(exc).__name__}: {exc}")
-            detector.append("none")
-    arrays = dict(
-        relpaths=np.array(relpaths),
-        status=np.array(status),
-        errors=np.array(errors),
-        landmarks=landmarks,
-        boxes=boxes,
-        hw=hw,
-        n_faces=n_faces,
-        detector=np.array(detector),
+            found_by.append("none")
+    return _detect_arrays(
+        dict(
+            relpaths=relpaths,
+            status=status,
+            errors=errors,
+            landmarks=landmarks,
+            boxes=boxes,
+            hw=hw,
+            n_faces=n_faces,
+            detector=found_by,
+        )
     )
-    _atomic_savez(Path(out_path), **arrays)
-    return n
 
 
-def _align_chunk(job):
-    """Phase 2 for one chunk: fallback fits, then aligned crops with the template."""
-    out_path, det_path, image_dir, template_lm, fallback_rel, use_fallback = job
+def _detect_arrays(d: dict) -> dict[str, np.ndarray]:
+    """A detection chunk's arrays with their on-disk dtypes (from lists or from Ray's columns)."""
+    text = lambda v: np.array([str(x) for x in v])
+    return dict(
+        relpaths=text(d["relpaths"]),
+        status=text(d["status"]),
+        errors=text(d["errors"]),
+        landmarks=np.asarray(d["landmarks"], np.float32).reshape(-1, 68, 2),
+        boxes=np.asarray(d["boxes"], np.int32).reshape(-1, 4),
+        hw=np.asarray(d["hw"], np.int32).reshape(-1, 2),
+        n_faces=np.asarray(d["n_faces"], np.int32),
+        detector=text(d["detector"]),
+    )
+
+
+def _detect_chunk(job):
+    """Phase 1 for one chunk: returns the chunk's arrays (also saved to disk)."""
+    out_path, image_dir, relpaths = job
+    _atomic_savez(Path(out_path), **detect_images(_DETECTOR, image_dir, relpaths))
+    return len(relpaths)
+
+
+def _found_by(det: dict) -> np.ndarray:
+    """Which detector found each face (caches from before the detector chain: HOG alone)."""
+    if "detector" in det:
+        return np.asarray(det["detector"]).astype(str)
+    return np.where(np.isin(det["status"], ["ok", "multiple"]), "hog", "none")
+
+
+def align_images(
+    detector, image_dir, det: dict, template_lm, fallback_rel, use_fallback: bool
+) -> dict[str, np.ndarray]:
+    """Phase 2 for a batch of detected images (local chunks and Ray batches alike): fallback fits,
+    then aligned crops with the template. det: phase 1's arrays of these images."""
     from interpface.faces.landmarks import central_box
 
-    det = dict(np.load(det_path))
+    template_lm = np.asarray(template_lm, np.float64)
     n = len(det["relpaths"])
     crops = np.zeros((n, ALIGNED_SIZE, ALIGNED_SIZE, 3), np.uint8)
     aligned_lm = np.full((n, 68, 2), np.nan, np.float32)
-    raw_lm = det["landmarks"].copy()
-    status = det["status"].astype(object)
-    errors = det["errors"].astype(object)
-    # which detector found each face (caches from before the detector chain: HOG alone)
-    found_by = (
-        det["detector"].astype(object)
-        if "detector" in det
-        else np.where(np.isin(det["status"], ["ok", "multiple"]), "hog", "none").astype(object)
-    )
+    raw_lm = np.array(det["landmarks"], np.float32).reshape(n, 68, 2)
+    status = np.asarray(det["status"]).astype(str).astype(object)
+    errors = np.asarray(det["errors"]).astype(str).astype(object)
+    found_by = _found_by(det).astype(object)
     for i, rel in enumerate(det["relpaths"]):
         if status[i] == "failed" or (status[i] == "no_face" and not use_fallback):
             status[i] = "failed"
@@ -148,24 +178,48 @@ def _align_chunk(job):
             if status[i] == "no_face":
                 h, w = rgb.shape[:2]
                 cx, cy, frac = fallback_rel
-                raw_lm[i] = _DETECTOR.fit(rgb, central_box((h, w), frac, (cx, cy)))
+                raw_lm[i] = detector.fit(rgb, central_box((h, w), frac, (cx, cy)))
                 status[i], found_by[i] = "fallback", "fallback"
             face = align_face(rgb, raw_lm[i], template_lm)
             crops[i], aligned_lm[i] = face.crop, face.landmarks
         except Exception as exc:  # noqa: BLE001
             status[i], errors[i] = "failed", f"{type(exc).__name__}: {exc}"
-    _atomic_savez(
-        Path(out_path),
-        crops=crops,
-        landmarks=aligned_lm,
-        raw_landmarks=raw_lm,
-        status=status.astype(str),
-        errors=errors.astype(str),
-        relpaths=det["relpaths"],
-        n_faces=det["n_faces"],
-        detector=found_by.astype(str),
+    return _align_arrays(
+        dict(
+            crops=crops,
+            landmarks=aligned_lm,
+            raw_landmarks=raw_lm,
+            status=status,
+            errors=errors,
+            relpaths=det["relpaths"],
+            n_faces=det["n_faces"],
+            detector=found_by,
+        )
     )
-    return n
+
+
+def _align_arrays(d: dict) -> dict[str, np.ndarray]:
+    """An aligned chunk's arrays with their on-disk dtypes (from one batch or from Ray's columns)."""
+    text = lambda v: np.array([str(x) for x in v])
+    return dict(
+        crops=np.asarray(d["crops"], np.uint8).reshape(-1, ALIGNED_SIZE, ALIGNED_SIZE, 3),
+        landmarks=np.asarray(d["landmarks"], np.float32).reshape(-1, 68, 2),
+        raw_landmarks=np.asarray(d["raw_landmarks"], np.float32).reshape(-1, 68, 2),
+        status=text(d["status"]),
+        errors=text(d["errors"]),
+        relpaths=text(d["relpaths"]),
+        n_faces=np.asarray(d["n_faces"], np.int32),
+        detector=text(d["detector"]),
+    )
+
+
+def _align_chunk(job):
+    """Phase 2 for one chunk: fallback fits, then aligned crops with the template."""
+    out_path, det_path, image_dir, template_lm, fallback_rel, use_fallback = job
+    det = dict(np.load(det_path))
+    arrays = align_images(_DETECTOR, image_dir, det, template_lm, fallback_rel, use_fallback)
+    _atomic_savez(Path(out_path), **arrays)
+    return len(arrays["relpaths"])
 
 
 # -------------------------------------------------------------------------------------- the driver
@@ -200,6 +254,110 @@ def _chunk_done(path: Path, relpaths: list[str]) -> bool:
         return False
 
 
+# ------------------------------------------------------------------------------------ Ray Data runs
+#: images per Ray batch (at most; fewer when there are fewer images than workers x this)
+RAY_BATCH_SIZE = 64
+
+
+class _RayPrepareWorker:
+    """One Ray actor: loads the dlib models once (from the landmark model's path), then detects or
+    aligns numpy batches of images; every row keeps its ``index`` and ``chunk``."""
+
+    def __init__(
+        self, model_path: str, phase: str, image_dir: str, template_lm=None, fallback_rel=None, use_fallback=True
+    ):
+        from interpface.faces.landmarks import LandmarkDetector
+
+        self.detector = LandmarkDetector(model_path)
+        self.phase, self.image_dir = phase, image_dir
+        self.template_lm = None if template_lm is None else np.asarray(template_lm, np.float64)
+        self.fallback_rel, self.use_fallback = fallback_rel, use_fallback
+
+    def __call__(self, batch: dict) -> dict:
+        if self.phase == "detect":
+            out = detect_images(self.detector, self.image_dir, [str(r) for r in batch["relpaths"]])
+        else:
+            out = align_images(
+                self.detector, self.image_dir, batch, self.template_lm, tuple(self.fallback_rel), self.use_fallback
+            )
+        return {**out, "index": batch["index"], "chunk": batch["chunk"]}
+
+
+def _ray_batch_size(n: int, workers: int) -> int:
+    return max(1, min(RAY_BATCH_SIZE, -(-n // max(1, workers))))
+
+
+def _ray_chunks(rows, n_per_chunk: dict, constructor_kwargs: dict, workers, bar, arrays, save):
+    """Stream Ray's result batches; save each chunk (rows in input order) once all its rows are back."""
+    from interpface.faces.distributed import cluster_cpus, import_ray, map_batches
+
+    workers = workers or cluster_cpus(import_ray())
+    parts: dict[int, list[dict]] = {}
+    for batch in map_batches(
+        rows,
+        _RayPrepareWorker,
+        constructor_kwargs=constructor_kwargs,
+        batch_size=_ray_batch_size(len(rows), workers),
+        workers=workers,
+    ):
+        for c in np.unique(batch["chunk"]):
+            keep = batch["chunk"] == c
+            parts.setdefault(int(c), []).append({k: v[keep] for k, v in batch.items()})
+            if sum(len(p["index"]) for p in parts[int(c)]) == n_per_chunk[int(c)]:
+                done = parts.pop(int(c))
+                merged = {k: np.concatenate([p[k] for p in done]) for k in done[0]}
+                order = np.argsort(merged["index"], kind="stable")
+                save(int(c), arrays({k: v[order] for k, v in merged.items()}))
+        bar.update(len(batch["index"]))
+    if parts:
+        raise RuntimeError(f"Ray returned incomplete chunks: {sorted(parts)}")
+
+
+def _ray_detect(jobs, workers, model_path, bar) -> None:
+    """Phase 1 on Ray: rows = images of the pending chunks; the driver writes the chunk files."""
+    if not jobs:
+        return
+    rows, n_per_chunk, paths = [], {}, {}
+    for c, (out_path, _, relpaths) in enumerate(jobs):
+        n_per_chunk[c], paths[c] = len(relpaths), out_path
+        rows += [{"index": len(rows) + k, "chunk": c, "relpaths": rel} for k, rel in enumerate(relpaths)]
+    kwargs = {"model_path": model_path, "phase": "detect", "image_dir": jobs[0][1]}
+    save = lambda c, arrays: _atomic_savez(Path(paths[c]), **arrays)
+    _ray_chunks(rows, n_per_chunk, kwargs, workers, bar, _detect_arrays, save)
+
+
+def _ray_align(jobs, workers, model_path, bar) -> None:
+    """Phase 2 on Ray: rows = detected images (their phase-1 arrays) of the pending chunks."""
+    if not jobs:
+        return
+    rows, n_per_chunk, paths = [], {}, {}
+    for c, (out_path, det_path, _, _, _, _) in enumerate(jobs):
+        det = dict(np.load(det_path))
+        det["detector"] = _found_by(det)
+        n_per_chunk[c], paths[c] = len(det["relpaths"]), out_path
+        for k in range(len(det["relpaths"])):
+            rows.append(
+                {
+                    "index": len(rows),
+                    "chunk": c,
+                    **{
+                        key: det[key][k] for key in ("relpaths", "status", "errors", "landmarks", "n_faces", "detector")
+                    },
+                }
+            )
+    _, _, image_dir, template_lm, fallback_rel, use_fallback = jobs[0]
+    kwargs = {
+        "model_path": model_path,
+        "phase": "align",
+        "image_dir": image_dir,
+        "template_lm": np.asarray(template_lm, np.float64).tolist(),
+        "fallback_rel": [float(x) for x in fallback_rel],
+        "use_fallback": bool(use_fallback),
+    }
+    save = lambda c, arrays: _atomic_savez(Path(paths[c]), **arrays)
+    _ray_chunks(rows, n_per_chunk, kwargs, workers, bar, _align_arrays, save)
+
+
 def _run(fn, jobs, workers, model_path, bar):
     if not jobs:
         return
@@ -224,13 +382,31 @@ def prepare_dataset(
     fallback: bool = True,
     landmark_model=None,
     progress: bool = True,
+    ray: str | None = None,
 ) -> PrepareReport:
-    """Build (or finish) the aligned cache of a dataset. Returns counts by status and failure reasons."""
+    """Build (or finish) the aligned cache of a dataset. Returns counts by status and failure reasons.
+
+    ray: None (a local process pool of ``workers``), or a Ray address ("auto", "local",
+    "HOST:6379"; see :func:`interpface.faces.distributed.ray_session`): detection and alignment
+    then run as Ray Data over image batches on ``workers`` actors (default: every CPU of the
+    cluster), each loading the landmark model from its path once. The driver writes the same chunk
+    files, so the cache is the local run's, byte for byte in its arrays."""
     from interpface.faces.landmarks import find_landmark_model
 
     model_path = str(find_landmark_model(landmark_model))
     template = template or default_template()
+    if ray is not None:
+        from interpface.faces.distributed import ray_session
+
+        with ray_session(ray):
+            return _prepare(dataset, cache_dir, workers, limit, template, fallback, model_path, progress, ray=True)
     workers = workers or min(os.cpu_count() or 1, 8)
+    return _prepare(dataset, cache_dir, workers, limit, template, fallback, model_path, progress, ray=False)
+
+
+def _prepare(
+    dataset, cache_dir, workers, limit, template, fallback, model_path, progress, *, ray: bool
+) -> PrepareReport:
     records = dataset.records[:limit] if limit else dataset.records
     root = dataset_cache_dir(dataset, cache_dir)
     det_dir, out_dir = root / "detect", root / f"aligned-{template.digest}"
@@ -252,7 +428,10 @@ def prepare_dataset(
         disable=not progress,
         initial=len(records) - sum(len(j[2]) for j in todo),
     ) as bar:
-        _run(_detect_chunk, todo, workers, model_path, bar)
+        if ray:
+            _ray_detect(todo, workers, model_path, bar)
+        else:
+            _run(_detect_chunk, todo, workers, model_path, bar)
 
     # Fallback box = the median detected box, relative to the image size.
     rel_boxes = []
@@ -292,7 +471,10 @@ def prepare_dataset(
         disable=not progress,
         initial=len(records) - sum(len(rel) for _, rel in pending),
     ) as bar:
-        _run(_align_chunk, todo, workers, model_path, bar)
+        if ray:
+            _ray_align(todo, workers, model_path, bar)
+        else:
+            _run(_align_chunk, todo, workers, model_path, bar)
 
     report = _consolidate(dataset, records, chunks, out_dir, template, fallback_rel)
     seconds = time.perf_counter() - t0
