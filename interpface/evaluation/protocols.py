@@ -333,6 +333,7 @@ class Evaluator:
         attributes=None,
         progress: bool = False,
         precision: str | None = None,
+        pairs_file=None,
     ):
         from interpface.faces.template import default_template
 
@@ -349,8 +350,12 @@ class Evaluator:
             self._init_lfw(protocol, data_root, cache_dir, attributes)
         elif protocol.startswith("pairs:"):
             self._init_pairs(Path(protocol[len("pairs:") :]).expanduser(), root, data_root, pipeline, fallback)
+        elif protocol.startswith("dataset:"):
+            self._init_dataset(protocol[len("dataset:") :], pairs_file, data_root, cache_dir)
         else:
-            raise ConfigError(f"unknown protocol {protocol!r}: use lfw-devtest, lfw-view2 or pairs:FILE")
+            raise ConfigError(
+                f"unknown protocol {protocol!r}: use lfw-devtest, lfw-view2, pairs:FILE or dataset:lfw|folder:PATH"
+            )
         self.timings["setup_s"] = time.perf_counter() - t0
 
     # -- setup ---------------------------------------------------------------------------------------
@@ -398,6 +403,18 @@ class Evaluator:
         if bar:
             bar.close()
 
+    def _init_dataset(self, spec: str, pairs_file, data_root, cache_dir):
+        """dataset:SPEC: a prepared dataset's pairs (a pairs file, LFW's DevTest pairs, or pairs drawn from
+        its identities: interpface.faces.sources.dataset_pairs), faces from its cache."""
+        from interpface.faces.sources import dataset_pairs, has_identities, open_prepared
+
+        self.dataset, prepared = open_prepared(spec, data_root=data_root, cache_dir=cache_dir, template=self.template)
+        dp = dataset_pairs(self.dataset, prepared, pairs_file, seed=self.seed, exclude_fallback=False)
+        self.pairs, self.pairs_source, self.pair_folds = dp.pairs, dp.source, None
+        self.identity_groups = has_identities(prepared)  # the bootstrap resamples identities
+        keys = sorted({p for q in self.pairs for p in (q.a, q.b)})
+        self.faces = _cache_faces(self.dataset, prepared, keys, self.template)
+
     # -- embeddings ------------------------------------------------------------------------------------
     def _quads(self, positions: np.ndarray, cond: Condition) -> list:
         from interpface.faces.occlusion import PhysicalMask, random_rect, region_rect
@@ -443,8 +460,9 @@ class Evaluator:
         if len(todo):
             t0 = time.perf_counter()
             bar = _bar(len(todo), f"embed {name}", self.progress)
-            for start in range(0, len(todo), _CHUNK):
-                part = todo[start : start + _CHUNK]
+            step = getattr(self.embedder, "chunk_size", _CHUNK)  # a Ray embedder takes larger parts
+            for start in range(0, len(todo), step):
+                part = todo[start : start + step]
                 emb[part] = self.embedder.embed(self.faces, part, self._quads(part, cond))
                 if bar:
                     bar.update(len(part))
@@ -519,7 +537,7 @@ class Evaluator:
             (scores, labels), ga, gb = self._devtest_all_pairs(cond)
             return scores, labels, ga, gb
         scores, labels, keep = self._pair_scores(self.pairs, cond)
-        if self.protocol == "lfw-view2":
+        if self.protocol == "lfw-view2" or getattr(self, "identity_groups", False):
             ga = np.array([q.a.split("/")[0] for q in self.pairs])[keep]
             gb = np.array([q.b.split("/")[0] for q in self.pairs])[keep]
             return scores, labels, ga, gb
@@ -562,9 +580,12 @@ class Evaluator:
                     "View 2 pairs.txt, official 10 folds, threshold from the other 9; mean, sample std"
                 )
             else:
-                out["accuracy_protocol"] = f"{self.n_folds}-fold stratified cross-validation on the file's pairs"
+                source = getattr(self, "pairs_source", "the file's pairs")
+                out["accuracy_protocol"] = f"{self.n_folds}-fold stratified cross-validation on {source}"
             kind = "pair" if ga is None else "identity-cluster"
-            out["verification_protocol"] = f"all pairs of the file, {kind} bootstrap ({self.n_bootstrap} resamples)"
+            out["verification_protocol"] = (
+                f"all {getattr(self, 'pairs_source', 'pairs of the file')}, {kind} bootstrap ({self.n_bootstrap} resamples)"
+            )
             out.update(self._verification(scores, labels, ga, gb))
             out.update(rank1=None, rank1_std=None, rank5=None, rank5_std=None)
         return out
