@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from interpface.cli.options import MODEL_HELP, add_model_options, add_precision_option
+from interpface.cli.options import MODEL_HELP, add_model_options, add_precision_option, add_ray_option
 from interpface.errors import ConfigError, DatasetError
 
 
@@ -73,7 +73,24 @@ def cmd_embed(args) -> int:
     from interpface.faces.landmarks import LandmarkDetector
 
     details: list[dict] = []
-    if args.peer:
+    if args.ray:
+        from interpface.evaluation.distributed import embed_images_ray
+
+        emb, failures = embed_images_ray(
+            None if args.peer else str(args.checkpoint),
+            sources,
+            peer=args.peer,
+            address=args.ray,
+            workers=args.ray_workers,
+            landmark_model=args.landmark_model,
+            fallback=args.fallback,
+            batch_size=args.batch_size,
+            flip=args.flip,
+            precision=args.precision,
+            progress=progress,
+            details=details,
+        )
+    elif args.peer:
         emb, failures = embedder.embed_images(
             sources, LandmarkDetector(args.landmark_model), fallback=args.fallback, progress=progress, details=details
         )
@@ -140,8 +157,7 @@ def _conditions(values) -> list[str]:
 
 
 def cmd_evaluate(args) -> int:
-    from interpface.evaluation.protocols import Evaluator, format_table, parse_condition
-    from interpface.files import write_json
+    from interpface.evaluation.protocols import parse_condition
 
     _set_threads(args.threads)
     conditions = _conditions(args.condition)
@@ -150,6 +166,37 @@ def cmd_evaluate(args) -> int:
     embedder, name, info = _load_embedder(args)
     if args.peer and args.flip:
         raise ConfigError("--flip applies to --checkpoint models only")
+    if args.ray:
+        return _evaluate_on_ray(args, embedder, name, info, conditions)
+    return _evaluate(args, embedder, name, info, conditions)
+
+
+def _evaluate_on_ray(args, model, name, info, conditions) -> int:
+    """The embedding step on Ray workers (one model each, resolved from --checkpoint's URI); the
+    rest (occluders, metrics) on this machine, as without --ray."""
+    from interpface.evaluation.distributed import RayModelEmbedder
+    from interpface.faces.distributed import ray_session
+
+    if args.peer:
+        raise ConfigError("evaluate --ray embeds with a --checkpoint model; use embed --ray for the peers")
+    embedder = RayModelEmbedder(
+        str(args.checkpoint),
+        model=model,
+        batch_size=args.batch_size,
+        flip=args.flip,
+        precision=args.precision,
+        cache_dir=args.cache_dir,
+        workers=args.ray_workers,
+        name=name,
+    )
+    with ray_session(args.ray):
+        return _evaluate(args, embedder, name, {**info, "ray": args.ray}, conditions)
+
+
+def _evaluate(args, embedder, name, info, conditions) -> int:
+    from interpface.evaluation.protocols import Evaluator, format_table
+    from interpface.files import write_json
+
     t0 = time.perf_counter()
     ev = Evaluator(
         embedder,
@@ -195,6 +242,17 @@ def cmd_evaluate(args) -> int:
 
 
 # ----------------------------------------------------------------------------------------- compare
+def _dataset_protocol(args) -> tuple[str, str | None]:
+    """(protocol, pairs file): --dataset / --pairs FILE -> "dataset:SPEC" (a prepared dataset's pairs,
+    faces from its cache), else --protocol (default lfw-devtest)."""
+    dataset, pairs = getattr(args, "dataset", None), getattr(args, "pairs", None)
+    if dataset is None and pairs is None:
+        return args.protocol or "lfw-devtest", None
+    if args.protocol:
+        raise ConfigError("give --protocol, or --dataset / --pairs FILE, not both")
+    return f"dataset:{dataset or 'lfw'}", pairs
+
+
 def cmd_compare(args) -> int:
     from interpface.evaluation.comparison import compare_models, format_comparison
     from interpface.evaluation.protocols import Evaluator, parse_condition
@@ -206,16 +264,18 @@ def cmd_compare(args) -> int:
         parse_condition(c)  # fail early on a typo
     if args.bootstrap < 2:
         raise ConfigError("--bootstrap needs at least 2 resamples for a spread")
+    protocol, pairs_file = _dataset_protocol(args)
     evaluators = []
     for ckpt in (args.checkpoint, args.against):
         one = argparse.Namespace(checkpoint=ckpt, peer=None, model_spec=None, batch_size=args.batch_size)
         embedder, name, _ = _load_embedder(one)
         ev = Evaluator(
             embedder,
-            args.protocol,
+            protocol,
             data_root=args.data_root,
             cache_dir=args.cache_dir,
             root=args.root,
+            pairs_file=pairs_file,
             seed=args.seed,
             n_bootstrap=0,
             batch_size=args.batch_size,
@@ -230,8 +290,9 @@ def cmd_compare(args) -> int:
     t0 = time.perf_counter()
     results = [compare_models(*evaluators, condition=c, n_resamples=args.bootstrap) for c in conditions]
     r0 = results[0]
+    source = getattr(evaluators[0], "pairs_source", None)
     print(
-        f"{r0['a']} against {r0['b']} on {args.protocol}: percent; paired {r0['kind']} "
+        f"{r0['a']} against {r0['b']} on {protocol}{f' ({source})' if source else ''}: percent; paired {r0['kind']} "
         f"({args.bootstrap} resamples); z = diff / paired std, > 0: {r0['a']} better"
     )
     print(format_comparison(results))
@@ -239,7 +300,8 @@ def cmd_compare(args) -> int:
     write_json(
         args.json,
         {
-            "protocol": args.protocol,
+            "protocol": protocol,
+            "pairs_file": pairs_file,
             "checkpoint": str(args.checkpoint),
             "against": str(args.against),
             "results": results,
@@ -267,6 +329,7 @@ def add_commands(sub) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--landmark-model", help="path of shape_predictor_68_face_landmarks.dat")
+    add_ray_option(p, workers=True)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_embed)
 
@@ -314,6 +377,7 @@ def add_commands(sub) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_ray_option(p, workers=True)
     p.add_argument(
         "--json", metavar="OUT", help="write the results as JSON (one condition: its dict; several: {'results': [...]})"
     )
@@ -329,7 +393,22 @@ def add_commands(sub) -> None:
     p.add_argument("--checkpoint", required=True, metavar="A", help="model A: " + MODEL_HELP)
     p.add_argument("--against", required=True, metavar="B", help="model B, the same kinds")
     add_precision_option(p)
-    p.add_argument("--protocol", default="lfw-devtest", help="lfw-devtest (default), lfw-view2 or pairs:FILE")
+    p.add_argument(
+        "--protocol",
+        default=None,
+        help="lfw-devtest (default), lfw-view2 or pairs:FILE (images aligned on the fly)",
+    )
+    p.add_argument(
+        "--dataset",
+        metavar="lfw|folder:PATH",
+        help="a prepared dataset instead of --protocol: its pairs (--pairs FILE, else LFW's DevTest pairs or pairs "
+        "drawn from the folder's identities), faces from its cache",
+    )
+    p.add_argument(
+        "--pairs",
+        metavar="FILE",
+        help="with --dataset (default lfw): pathA<TAB>pathB<TAB>0|1 per line, relative to the dataset's folder",
+    )
     p.add_argument(
         "--condition",
         action="append",

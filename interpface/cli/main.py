@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from interpface.cli.options import add_ray_option
 from interpface.errors import InterpfaceError
 from interpface.files import write_json
 
@@ -29,6 +30,7 @@ def cmd_data_prepare(args) -> int:
         fallback=not args.no_fallback,
         landmark_model=args.landmark_model,
         progress=not args.quiet,
+        ray=args.ray,
     )
     counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
     print(
@@ -308,7 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     p = dsub.add_parser("prepare", help="detect, landmark and align a dataset into the cache (resumable)")
     data_args(p)
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores, at most 8)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes (default: all cores, at most 8; with --ray: every CPU of the cluster)",
+    )
+    add_ray_option(p)
     p.add_argument("--limit", type=int, default=None, help="only the first N images (sorted order)")
     p.add_argument(
         "--no-fallback",
@@ -408,10 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_plugin_commands(sub) -> None:
     """Subcommands that live with their subsystem (training, evaluation, analysis, dashboard)."""
-    from interpface.cli import analysis, dashboard, evaluation
+    from interpface.cli import analysis, dashboard, evaluation, trust
     from training import cli as training_cli
 
-    for module in (training_cli, evaluation, analysis, dashboard):
+    for module in (training_cli, evaluation, analysis, trust, dashboard):
         module.add_commands(sub)
 
 
