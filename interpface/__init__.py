@@ -22,6 +22,8 @@ from interpface.errors import (
     InterpfaceError,
     LandmarkModelMissingError,
     NoFaceError,
+    NoIdentitiesError,
+    NoPairsError,
 )
 
 __version__ = "0.1.0"
@@ -99,6 +101,8 @@ __all__ = [
     "LandmarkModelMissingError",
     "ModelConfig",
     "NoFaceError",
+    "NoIdentitiesError",
+    "NoPairsError",
     "OcclusionRect",
     "Pair",
     "PhysicalMask",

@@ -42,6 +42,14 @@ class DatasetError(InterpfaceError):
     """Dataset root or protocol files missing or malformed."""
 
 
+class NoIdentitiesError(DatasetError):
+    """The analysis needs to know who is who, and the dataset has no identities (a flat folder)."""
+
+
+class NoPairsError(DatasetError):
+    """The analysis needs verification pairs, and the dataset has none (no identities, no pairs file)."""
+
+
 class CacheError(InterpfaceError):
     """The prepared-data cache is missing or does not match what was asked."""
 

@@ -84,3 +84,40 @@ def test_limit(small_dataset, tmp_path):
     assert report.n_images == 4
     index = json.loads((tmp_path / "c").glob("prepared/*/aligned-*/index.json").__next__().read_text())
     assert len(index["images"]) == 4
+
+
+def test_a_messy_folder_prepares_with_counts_and_keeps_what_is_prepared(tmp_path, faces, capsys):
+    """Bad input through `data prepare`: non-images, a duplicate, a nested folder, a one-image identity,
+    an empty folder, undecodable / grey / transparent images. Counts, no crash; a later --limit run
+    does not shrink the finished cache."""
+    from PIL import Image
+
+    from interpface.cli.main import main
+    from tests.test_datasets import _messy_folder
+
+    root = _messy_folder(tmp_path / "messy", faces)
+    Image.open(faces.path(faces.records[7].relpath)).convert("L").save(root / "Bob" / "grey.png")
+    Image.open(faces.path(faces.records[8].relpath)).convert("RGBA").save(root / "Bob" / "alpha.png")
+    (root / "Bob" / "fake.png").write_text("text named like an image")
+    (root / "Solo").mkdir()
+    (root / "Solo" / "only.jpg").write_bytes(faces.path(faces.records[12].relpath).read_bytes())
+    cache = tmp_path / "cache"
+    args = ["data", "prepare", "--dataset", f"folder:{root}", "--cache-dir", str(cache), "--workers", "1", "--quiet"]
+    assert main(args + ["--json", str(tmp_path / "p.json")]) == 0
+    out = capsys.readouterr().out
+    assert "messy: 10 images of 3 identities (1 with a single image: no genuine pair)" in out
+    for line in ("1 file(s) that are not images skipped", "1 image(s) directly in the folder", "1 folder(s) without",
+                 "1 image(s) in nested folders", "1 group(s) of identical files (2 images"):  # fmt: skip
+        assert line in out, line
+    report = json.loads((tmp_path / "p.json").read_text())
+    assert (
+        report["n_images"] == 10 and report["counts"]["failed"] == 1 and report["failures"] == {"ImageDecodeError": 1}
+    )
+    assert len(report["notes"]) == 5
+    ds = PreparedDataset(report["cache_dir"])
+    assert ds.usable().sum() == 9 and ds.status[ds.rows(["Bob/fake.png"])[0]] == "failed"
+    # a run on the first few images keeps the whole cache (nothing prepared is lost)
+    assert main(args + ["--limit", "2"]) == 0
+    assert len(PreparedDataset(report["cache_dir"])) == 10
+    assert main(["data", "info", "--dataset", f"folder:{root}", "--cache-dir", str(cache)]) == 0
+    assert "identities_with_one_image: 1" in capsys.readouterr().out

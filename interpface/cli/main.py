@@ -17,11 +17,24 @@ from interpface.files import write_json
 
 
 # ------------------------------------------------------------------------------------------ data
+def _dataset_notes(dataset) -> list[str]:
+    """What a folder held besides usable images (skipped files, duplicates, one-image identities)."""
+    from interpface.faces.datasets import duplicates_line, find_duplicates
+
+    notes = list(dataset.scan.lines()) if dataset.scan is not None else []
+    dup = duplicates_line(find_duplicates(dataset))
+    return notes + ([dup] if dup else [])
+
+
 def cmd_data_prepare(args) -> int:
     from interpface.faces.datasets import load_dataset
     from interpface.faces.prepare import prepare_dataset
 
     dataset = load_dataset(args.dataset, args.data_root)
+    notes = _dataset_notes(dataset)
+    print(dataset.summary())
+    for note in notes:
+        print(f"  note: {note}")
     report = prepare_dataset(
         dataset,
         cache_dir=args.cache_dir,
@@ -41,7 +54,7 @@ def cmd_data_prepare(args) -> int:
     if report.failures:
         print("failures: " + ", ".join(f"{k} {v}" for k, v in report.failures.items()))
     print(f"cache: {report.cache_dir}")
-    write_json(args.json, report.to_dict())
+    write_json(args.json, {**report.to_dict(), "dataset": dataset.summary(), "notes": notes})
     return 0
 
 
@@ -55,6 +68,8 @@ def cmd_data_info(args) -> int:
         "image_dir": str(dataset.image_dir),
         "images": len(dataset),
         "identities": len(dataset.identities),
+        "identities_with_one_image": len(dataset.singletons),
+        "notes": _dataset_notes(dataset),
     }
     if dataset.protocol_dir is not None:
         p = LFWProtocols.load(dataset.protocol_dir)

@@ -410,6 +410,10 @@ def _prepare(
     records = dataset.records[:limit] if limit else dataset.records
     root = dataset_cache_dir(dataset, cache_dir)
     det_dir, out_dir = root / "detect", root / f"aligned-{template.digest}"
+    if limit and len(records) < len(dataset.records):
+        done = _already_prepared(out_dir, records)
+        if done is not None:  # a larger run finished already: never shrink its cache to the first N
+            return done
     det_dir.mkdir(parents=True, exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -486,6 +490,24 @@ def _prepare(
         seconds,
         len(records) / max(seconds, 1e-9),
         report.get("detectors"),
+    )
+
+
+def _already_prepared(out_dir: Path, records: list[ImageRecord]) -> PrepareReport | None:
+    """The report of a consolidated cache that holds every one of these records already, else None."""
+    try:
+        index = json.loads((out_dir / "index.json").read_text())
+        entries = {e["relpath"]: e for e in index["images"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not all(r.relpath in entries for r in records):
+        return None
+    mine = [entries[r.relpath] for r in records]
+    counts = Counter(e["status"] for e in mine)
+    failures = Counter(e["error"].split(":")[0] or "unknown" for e in mine if e["status"] == "failed")
+    detectors = Counter(e.get("detector", "hog") for e in mine if e["status"] != "failed")
+    return PrepareReport(
+        str(out_dir), len(mine), {k: counts.get(k, 0) for k in STATUSES}, dict(failures), 0.0, 0.0, dict(detectors)
     )
 
 
