@@ -236,3 +236,111 @@ def test_report_puts_a_black_box_beside_ours(mini_lfw, tiny_ckpts, tmp_path):
     assert {"fig8_heatmaps_iresnet18_different", "attributions_iresnet18", "fig10_roc_clean"} <= set(summary["figures"])
     filters = (out / "tables" / "filters.csv").read_text().splitlines()
     assert sum(line.startswith("iresnet18,") for line in filters) == 256  # layer3 of an IResNet: 256 channels
+
+
+# -- any dataset: a folder per identity and a flat folder, not LFW ----------------------------------
+@pytest.fixture(scope="module")
+def folder_datasets(tmp_path_factory, faces):
+    """(identity folder, flat folder, cache): the face set's 24 images renamed into a folder per
+    identity ("Grace Hopper/photo 1.jpg") and into one flat folder, both prepared into one cache."""
+    import shutil
+
+    from interpface.faces.datasets import load_dataset
+    from interpface.faces.prepare import prepare_dataset
+
+    root = tmp_path_factory.mktemp("folders")
+    people, flat, cache = root / "my people", root / "flat", root / "cache"
+    flat.mkdir()
+    for r in faces.records:
+        person, k = r.identity.replace("_", " "), int(r.relpath[-8:-4])
+        (people / person).mkdir(parents=True, exist_ok=True)
+        shutil.copy(faces.path(r.relpath), people / person / f"photo {k}.jpg")
+        shutil.copy(faces.path(r.relpath), flat / r.relpath.split("/")[1])
+    for folder in (people, flat):
+        prepare_dataset(load_dataset(f"folder:{folder}"), cache_dir=cache, workers=1, progress=False)
+    return people, flat, cache
+
+
+def _run(*argv):
+    return main([str(a) for a in argv])
+
+
+def test_analyze_faithfulness_report_compare_on_a_folder_per_identity(folder_datasets, tiny_ckpts, tmp_path, capsys):
+    people, _, cache = folder_datasets
+    ds = ["--dataset", f"folder:{people}", "--cache-dir", cache, "--quiet"]
+    rc = _run("analyze", "--checkpoint", tiny_ckpts[0], "--images", 6, "--regions", "eyes", "--bootstrap", 0,
+              "--out", tmp_path / "an", *ds)  # fmt: skip
+    assert rc == 0
+    metrics = json.loads((tmp_path / "an" / "metrics.json").read_text())
+    assert metrics["n_images"] == 6 and metrics["meta"]["dataset"] == f"folder:{people}"
+    assert "6 my people faces" in capsys.readouterr().out
+
+    rc = _run("faithfulness", "--checkpoint", tiny_ckpts[0], "--n-pairs", 2, "--methods", "representation,random",
+              "--baselines", "black", "--steps", 4, "--json", tmp_path / "f.json", *ds)  # fmt: skip
+    assert rc == 0
+    f = json.loads((tmp_path / "f.json").read_text())
+    assert f["rows"][0]["n_genuine"] == 2 and f["rows"][0]["n_impostor"] == 2 and f["pairs_file"] is None
+    assert "drawn from the identities of my people" in f["pairs_note"]
+
+    rc = _run("report", "--checkpoints", tiny_ckpts[0], "--images", 8, "--n-pairs", 12, "--bootstrap", 0,
+              "--heatmap-faces", 2, "--heatmap-filters", 2, "--formats", "html", "--out", tmp_path / "rep", *ds)  # fmt: skip
+    assert rc == 0
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    assert summary["dataset"] == "my people" and summary["notes"] == []
+    assert {"fig10_roc_clean", "fig8_heatmaps_base_same", "attributions_base"} <= set(summary["figures"])
+    assert "my people" in (tmp_path / "rep" / "report.html").read_text()
+
+    rc = _run("compare", "--checkpoint", tiny_ckpts[0], "--against", tiny_ckpts[1], "--bootstrap", 5,
+              "--json", tmp_path / "c.json", *ds)  # fmt: skip
+    assert rc == 0
+    c = json.loads((tmp_path / "c.json").read_text())
+    assert c["protocol"] == f"dataset:folder:{people}" and c["results"][0]["kind"] == "identity cluster bootstrap"
+
+
+def test_a_flat_folder_runs_what_needs_no_identities(folder_datasets, tiny_ckpts, tmp_path, capsys):
+    _, flat, cache = folder_datasets
+    ds = ["--dataset", f"folder:{flat}", "--cache-dir", cache, "--quiet"]
+    assert _run("analyze", "--checkpoint", tiny_ckpts[0], "--images", 5, "--regions", "none", "--bootstrap", 0,
+                "--out", tmp_path / "an", *ds) == 0  # fmt: skip
+    capsys.readouterr()
+    # pairs need identities or a pairs file: one line that says so, exit status 2
+    faith = ["faithfulness", "--checkpoint", tiny_ckpts[0], "--methods", "random", "--baselines", "black",
+             "--steps", 4, *ds]  # fmt: skip
+    assert _run(*faith, "--n-pairs", 1) == 2
+    err = capsys.readouterr().err
+    assert "no identities and no pairs: pass --pairs FILE" in err and "Traceback" not in err
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text(
+        "Grace_Hopper_0001.jpg\tGrace_Hopper_0002.jpg\t1\n"
+        "Wide_Hopper_0001.jpg\tWide_Hopper_0003.jpg\t1\n"
+        "Grace_Hopper_0001.jpg\tEileen_Collins_0002.jpg\t0\n"
+        f"{flat}/Long_Hopper_0001.jpg\t./Eileen_Collins_0003.jpg\t0\n"  # absolute and ./ paths are fine
+    )
+    assert _run(*faith, "--pairs", pairs, "--json", tmp_path / "f.json") == 0
+    assert json.loads((tmp_path / "f.json").read_text())["rows"][0]["n_genuine"] == 2
+    # the report leaves out what needs identities or pairs, and says so
+    report = ["report", "--checkpoints", tiny_ckpts[0], "--images", 6, "--bootstrap", 0, "--heatmap-faces", 2,
+              "--heatmap-filters", 2, "--formats", "html", *ds]  # fmt: skip
+    assert _run(*report, "--out", tmp_path / "rep") == 0
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    assert not any("roc" in f or f.endswith("_same") for f in summary["figures"])
+    assert len(summary["notes"]) == 2 and "note: " in capsys.readouterr().out
+    assert _run(*report, "--out", tmp_path / "rep2", "--pairs", pairs) == 0
+    assert "fig10_roc_clean" in json.loads((tmp_path / "rep2" / "summary.json").read_text())["figures"]
+    # a pairs file naming images that are not in the dataset: counts, before the long part
+    pairs.write_text("Grace_Hopper_0001.jpg\tnobody.jpg\t1\nGrace_Hopper_0009.jpg\tGrace_Hopper_0002.jpg\t1\n")
+    capsys.readouterr()
+    assert _run(*report, "--out", tmp_path / "rep3", "--pairs", pairs) == 2
+    assert "2 of 2 pairs name 2 image(s) that are not in the dataset flat" in capsys.readouterr().err
+    assert not (tmp_path / "rep3" / "analyses").exists()
+
+
+def test_an_unprepared_folder_names_the_command_to_run(tmp_path, tiny_ckpts, faces, capsys):
+    import shutil
+
+    (tmp_path / "new" / "Ann").mkdir(parents=True)
+    shutil.copy(faces.path(faces.records[0].relpath), tmp_path / "new" / "Ann" / "a.jpg")
+    rc = _run("analyze", "--checkpoint", tiny_ckpts[0], "--dataset", f"folder:{tmp_path / 'new'}", "--out",
+              tmp_path / "an", "--cache-dir", tmp_path / "cache", "--quiet")  # fmt: skip
+    assert rc == 2
+    assert f"run `interpface data prepare --dataset folder:{tmp_path / 'new'}" in capsys.readouterr().err

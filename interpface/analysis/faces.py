@@ -1,4 +1,4 @@
-"""The faces the analyses run on: a reproducible sample of LFW DevTest from the prepared cache."""
+"""The faces the analyses run on: a reproducible sample of a prepared dataset (LFW: its View-1 DevTest)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 
 from interpface.errors import CacheError
 
-__all__ = ["Faces", "load_devtest_faces", "load_faces"]
+__all__ = ["Faces", "load_devtest_faces", "load_dataset_faces", "load_faces"]
 
 
 @dataclass
@@ -60,6 +60,37 @@ def load_devtest_faces(
     if len(rows) == 0:
         raise CacheError(f"no usable DevTest images in the prepared cache {cache.directory}")
     rows = np.sort(rows)
+    if n is not None and n < len(rows):
+        if n < 1:
+            raise CacheError(f"--images must be >= 1, got {n}")
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=n, replace=False))
+    return load_faces(cache, rows)
+
+
+def load_dataset_faces(
+    n: int | None = 1000,
+    *,
+    dataset="lfw",
+    seed: int = 0,
+    data_root=None,
+    cache_dir=None,
+    exclude_fallback: bool = True,
+) -> Faces:
+    """n faces (seeded, in cache order) of a prepared dataset: ``lfw`` -> :func:`load_devtest_faces`
+    (its View-1 DevTest); ``folder:PATH`` or a FaceDataset -> every usable image of its prepared cache
+    (all when n is None or larger). Raises CacheError naming `interpface data prepare` when the dataset is
+    not prepared, or when it has no usable face."""
+    from interpface.faces.sources import open_prepared
+
+    if isinstance(dataset, str) and dataset == "lfw":
+        return load_devtest_faces(
+            n, seed=seed, data_root=data_root, cache_dir=cache_dir, exclude_fallback=exclude_fallback
+        )
+    ds, cache = open_prepared(dataset, data_root=data_root, cache_dir=cache_dir)
+    rows = np.flatnonzero(cache.usable(exclude_fallback=exclude_fallback))
+    if len(rows) == 0:
+        counts = ", ".join(f"{k} {v}" for k, v in cache.index.get("counts", {}).items())
+        raise CacheError(f"no usable face in the prepared {ds.name} ({counts}): no image had a face found")
     if n is not None and n < len(rows):
         if n < 1:
             raise CacheError(f"--images must be >= 1, got {n}")

@@ -18,7 +18,7 @@ from interpface.analysis.pair_maps import methods_for, pair_map
 from interpface.errors import CacheError
 from interpface.models.face_model import FaceModel
 
-__all__ = ["PairSet", "load_devtest_pairs", "faithfulness_table", "model_input_pairs"]
+__all__ = ["PairSet", "load_devtest_pairs", "load_pairs", "faithfulness_table", "model_input_pairs"]
 
 
 @dataclass
@@ -32,6 +32,7 @@ class PairSet:
     keys: list[str]
     landmarks_a: np.ndarray | None = None
     landmarks_b: np.ndarray | None = None
+    note: str = ""  # where the pairs come from, what was left out (load_pairs)
 
 
 def model_input_pairs(model: FaceModel, pairs: PairSet) -> PairSet:
@@ -78,6 +79,84 @@ def load_devtest_pairs(n: int, *, seed: int = 0, data_root=None, cache_dir=None)
         np.stack([cache.landmarks[r[0]] for _, r in chosen]),
         np.stack([cache.landmarks[r[1]] for _, r in chosen]),
     )
+
+
+def load_pairs(
+    n: int | None = 20,
+    *,
+    dataset="lfw",
+    pairs_file=None,
+    seed: int = 0,
+    data_root=None,
+    cache_dir=None,
+) -> PairSet:
+    """n genuine and n impostor pairs (seeded) of any prepared dataset, both faces detected (no fallback).
+
+    dataset: ``lfw``, ``folder:PATH`` or a FaceDataset; pairs_file: ``pathA<TAB>pathB<TAB>0|1`` paths
+    relative to the dataset's folder. Without a pairs file: LFW -> :func:`load_devtest_pairs` (the same
+    View-1 DevTest pairs); a dataset with identities -> pairs drawn from them
+    (:func:`interpface.faces.sources.identity_pairs`); a flat folder -> NoPairsError. With fewer usable
+    pairs of a kind than n, all of them (n None: all). PairSet.note says where they come from and what
+    was left out."""
+    from interpface.faces.sources import dataset_pairs, open_prepared
+
+    if pairs_file is None and isinstance(dataset, str) and dataset == "lfw":
+        out = load_devtest_pairs(n, seed=seed, data_root=data_root, cache_dir=cache_dir)
+        out.note = "LFW View-1 DevTest pairs"
+        return out
+    ds, cache = open_prepared(dataset, data_root=data_root, cache_dir=cache_dir)
+    dp = dataset_pairs(ds, cache, pairs_file, n_generated=max(n or 500, 1), seed=seed, exclude_fallback=True)
+    same = dp.same
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for kind in (True, False):
+        ok = np.flatnonzero(same == kind)
+        if n is not None and len(ok) > n:
+            ok = np.sort(rng.choice(ok, size=n, replace=False))
+        chosen.extend(ok.tolist())
+    ra, rb = dp.rows_a[chosen], dp.rows_b[chosen]
+    order = np.argsort(ra, kind="stable")  # read the memmap in row order
+    a = np.empty((len(chosen),) + cache.crops.shape[1:], np.uint8)
+    b = np.empty_like(a)
+    a[order] = cache.crops[ra[order]]
+    b[np.argsort(rb, kind="stable")] = cache.crops[np.sort(rb)]
+    notes = [f"{int(same[chosen].sum())} genuine + {int((~same[chosen]).sum())} impostor {dp.source}"]
+    if dp.note():
+        notes.append(dp.note())
+    return PairSet(
+        a,
+        b,
+        same[chosen],
+        [f"{dp.pairs[i].a} | {dp.pairs[i].b}" for i in chosen],
+        np.asarray(cache.landmarks[ra], np.float32),
+        np.asarray(cache.landmarks[rb], np.float32),
+        note="; ".join(notes),
+    )
+
+
+def _identity(relpath: str) -> str:
+    """The identity folder of a dataset-relative path ("" for a flat folder)."""
+    parts = relpath.replace("\\", "/").split("/")
+    return parts[0] if len(parts) > 1 else ""
+
+
+def _donors(pairs: PairSet) -> list[int]:
+    """For each genuine pair, the pair whose face B donates patches: an impostor pair's B of another
+    identity than both faces (or any other pair's B where identities are unknown). -1: none."""
+    out = []
+    for i, key in enumerate(pairs.keys):
+        if not pairs.same[i]:
+            out.append(-1)
+            continue
+        ids = {_identity(k.strip()) for k in key.split("|")}
+        candidates = [j for j in range(len(pairs.keys)) if j != i and not pairs.same[j]]
+        candidates += [j for j in range(len(pairs.keys)) if j != i and pairs.same[j]]
+        pick = next(
+            (j for j in candidates if _identity(pairs.keys[j].split("|")[1].strip()) not in ids - {""}),
+            -1,
+        )
+        out.append(pick)
+    return out
 
 
 def faithfulness_table(

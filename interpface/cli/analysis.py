@@ -5,7 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from interpface.cli.options import BLACK_BOX_ANALYSIS, MODEL_HELP
+from interpface.cli.options import (
+    BLACK_BOX_ANALYSIS,
+    MODEL_HELP,
+    add_dataset_option,
+    add_pairs_options,
+    pairs_args,
+)
 from interpface.errors import InterpfaceError
 
 
@@ -36,14 +42,17 @@ def cmd_analyze(args) -> int:
     apply_model_spec(args)
     if not args.checkpoint:
         raise InterpfaceError("give --checkpoint MODEL (a folder, dlib-resnet, iresnet<d>:FILE, onnx:FILE, spec:FILE)")
-    from interpface.analysis.faces import load_devtest_faces
+    from interpface.analysis.faces import load_dataset_faces
     from interpface.analysis.precomputed import save_precomputed
     from interpface.analysis.run import analyze_checkpoint
+    from interpface.faces.sources import dataset_label
     from interpface.files import write_json
 
     _threads(args)
     t0 = time.perf_counter()
-    faces = load_devtest_faces(args.images, seed=args.seed, data_root=args.data_root, cache_dir=args.cache_dir)
+    faces = load_dataset_faces(
+        args.images, dataset=args.dataset, seed=args.seed, data_root=args.data_root, cache_dir=args.cache_dir
+    )
     from interpface.models.registry import model_display_name
 
     name = args.name or model_display_name(args.checkpoint)
@@ -58,9 +67,10 @@ def cmd_analyze(args) -> int:
         seed=args.seed,
         quiet=args.quiet,
     )
+    result.meta["dataset"] = args.dataset
     out = result.save(args.out)
     m = result.metrics
-    print(f"{name}: {result.n_images} DevTest faces, {result.n_filters} filters -> {out}")
+    print(f"{name}: {result.n_images} {dataset_label(args.dataset)} faces, {result.n_filters} filters -> {out}")
     for sign in ("pos", "neg"):
         print(
             f"  {sign}: spread {m[f'spread_{sign}']:.2f} px, hull fraction {m[f'hull_fraction_{sign}']:.3f}, "
@@ -89,12 +99,15 @@ def cmd_report(args) -> int:
     checkpoints = [c.strip() for c in args.checkpoints.split(",") if c.strip()]
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
+    pairs_file, n_pairs = pairs_args(args, 1000)
     summary = build_report(
         checkpoints,
         args.out,
         names=names,
         n_images=args.images,
-        n_pairs=args.pairs or None,
+        n_pairs=n_pairs or None,
+        dataset=args.dataset,
+        pairs_file=pairs_file,
         heatmap_faces=args.heatmap_faces,
         heatmap_filters=args.heatmap_filters,
         formats=formats,
@@ -110,14 +123,17 @@ def cmd_report(args) -> int:
         f"({len(summary['figures'])} figures x {len(formats)} formats, {len(summary['tables'])} tables, "
         f"{summary['seconds']:.0f} s)"
     )
+    for note in summary.get("notes", []):
+        print(f"  note: {note}")
     write_json(args.json, summary)
     return 0
 
 
 def cmd_faithfulness(args) -> int:
-    """Every pair-map method on seeded DevTest genuine and impostor pairs: deletion / insertion AUCs."""
+    """Every pair-map method on seeded genuine and impostor pairs of a dataset (LFW: DevTest): deletion /
+    insertion AUCs."""
     from interpface.analysis.faithfulness import BASELINES
-    from interpface.analysis.pair_benchmark import faithfulness_table, load_devtest_pairs
+    from interpface.analysis.pair_benchmark import faithfulness_table, load_pairs
     from interpface.analysis.pair_maps import ALL_PAIR_METHODS
     from interpface.files import write_json
     from interpface.models.registry import model_display_name, resolve_model
@@ -132,8 +148,18 @@ def cmd_faithfulness(args) -> int:
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
     if any(b not in BASELINES for b in baselines):
         raise InterpfaceError(f"baselines must be among {', '.join(BASELINES)}")
+    pairs_file, n_pairs = pairs_args(args, 20)
+    if n_pairs < 1:
+        raise InterpfaceError(f"--n-pairs must be >= 1, got {n_pairs}")
     model = resolve_model(args.checkpoint, cache_dir=args.cache_dir)
-    pairs = load_devtest_pairs(args.pairs, seed=args.seed, data_root=args.data_root, cache_dir=args.cache_dir)
+    pairs = load_pairs(
+        n_pairs,
+        dataset=args.dataset,
+        pairs_file=pairs_file,
+        seed=args.seed,
+        data_root=args.data_root,
+        cache_dir=args.cache_dir,
+    )
     name = args.name or model_display_name(args.checkpoint)
     bar = None
     if not args.quiet:
@@ -156,12 +182,16 @@ def cmd_faithfulness(args) -> int:
     result.update(
         model=name,
         checkpoint=str(args.checkpoint),
-        pairs=args.pairs,
+        pairs=n_pairs,
+        dataset=args.dataset,
+        pairs_file=pairs_file,
+        pairs_note=pairs.note,
         seed=args.seed,
         seconds=round(time.perf_counter() - t0, 1),
     )
+    n_same = int(pairs.same.sum())
     print(
-        f"{name}: {args.pairs} genuine + {args.pairs} impostor DevTest pairs "
+        f"{name}: {n_same} genuine + {len(pairs.same) - n_same} impostor pairs ({pairs.note}) "
         f"(AUC over the fraction of B's pixels; similarity maps: lower deletion / higher insertion = more faithful)"
     )
     for b in baselines:
@@ -202,7 +232,13 @@ def cmd_faithfulness(args) -> int:
 
 def add_commands(sub) -> None:
     def common(p):
-        p.add_argument("--images", type=int, default=1000, help="DevTest faces to analyse (default 1000, seeded)")
+        p.add_argument(
+            "--images",
+            type=int,
+            default=1000,
+            help="faces to analyse (default 1000, seeded): of LFW DevTest, or of a folder dataset's usable faces",
+        )
+        add_dataset_option(p)
         p.add_argument("--seed", type=int, default=0, help="seed of the image sample")
         p.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples of the images (0 = none)")
         p.add_argument("--batch-size", type=int, default=32)
@@ -215,7 +251,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser(
         "analyze",
         help="interpretability analyses of one checkpoint (peaks, spreads, stds, "
-        "feature differences) on LFW DevTest faces",
+        "feature differences) on LFW DevTest faces or a prepared folder dataset",
     )
     p.add_argument("--model-spec", metavar="FILE", help="the same as --checkpoint spec:FILE")
     p.add_argument("--checkpoint", metavar="MODEL", help=MODEL_HELP + BLACK_BOX_ANALYSIS)
@@ -242,7 +278,9 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--names", help="comma-separated model names (default: directory names)")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--pairs", type=int, default=1000, help="DevTest pairs for the ROC (default all 1000; 0 = no ROC)")
+    add_pairs_options(
+        p, "pairs for the ROC (default 1000: half genuine, half impostor; LFW: all its DevTest pairs; 0 = no ROC)"
+    )
     p.add_argument("--heatmap-faces", type=int, default=4, help="faces per heatmap grid")
     p.add_argument("--heatmap-filters", type=int, default=8, help="filters per heatmap grid")
     p.add_argument(
@@ -256,14 +294,15 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser(
         "faithfulness",
-        help="pair similarity / dissimilarity maps of every method on seeded DevTest "
-        "pairs, scored by deletion / insertion curves",
+        help="pair similarity / dissimilarity maps of every method on seeded pairs (LFW DevTest, "
+        "a pairs file or a folder dataset's identities), scored by deletion / insertion curves",
     )
     p.add_argument(
         "--checkpoint", required=True, metavar="MODEL", help=MODEL_HELP + " (every method that applies to it)"
     )
     p.add_argument("--name", help="model name (default: the checkpoint directory's name)")
-    p.add_argument("--pairs", type=int, default=20, help="genuine and as many impostor DevTest pairs (default 20)")
+    add_dataset_option(p)
+    add_pairs_options(p, "genuine and as many impostor pairs (default 20; fewer when the dataset has fewer)")
     p.add_argument(
         "--methods",
         help="comma-separated subset of: representation, occlusion, integrated_gradients, "

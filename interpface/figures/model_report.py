@@ -1,10 +1,12 @@
 """`interpface report`: the paper's analyses for several checkpoints, side by side, as one
 self-contained HTML page plus every figure (PNG/SVG/PDF) and table (CSV).
 
-For each model: :func:`interpface.analysis.run.analyze_checkpoint` on N LFW DevTest faces (peaks,
-spreads, stds, feature differences per region), an ROC on the View-1 DevTest pairs (clean, and with
-every image occluded at a seeded random position), filter heatmaps over faces of different subjects
-and of one subject, and pixel attributions of one genuine pair's cosine similarity.
+For each model: :func:`interpface.analysis.run.analyze_checkpoint` on N faces of a prepared dataset
+(LFW: its DevTest; peaks, spreads, stds, feature differences per region), an ROC on the dataset's pairs
+(LFW's View-1 DevTest pairs, a pairs file, or pairs drawn from its identities; clean, and with every image
+occluded at a seeded random position), filter heatmaps over faces of different subjects and of one
+subject, and pixel attributions of one genuine pair's cosine similarity. A dataset without identities
+or pairs gets every section but those that need them, with a line saying why.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from interpface.errors import InterpfaceError
 from interpface.models.face_model import PART_FILTERS
 
-__all__ = ["ModelAnalysis", "build_report", "devtest_roc"]
+__all__ = ["ModelAnalysis", "build_report", "dataset_roc", "devtest_roc", "pairs_roc"]
 
 FIG7_REGIONS = ("eyes", "nose", "mouth", "forehead", "left_cheek", "chin")
 
@@ -49,28 +51,75 @@ def devtest_roc(
     """ROC of the cosine similarity on LFW View-1 DevTest pairs (the first n_pairs/2 genuine and
     impostor pairs), clean and with every image occluded at a seeded random position (seed + cache
     row). Returns ({"clean": roc_points, "occluded": roc_points}, rows (a, b) of the first genuine pair)."""
-    from tqdm import tqdm
+    roc, first, _ = dataset_roc(
+        model,
+        n_pairs=n_pairs,
+        data_root=data_root,
+        cache_dir=cache_dir,
+        batch_size=batch_size,
+        quiet=quiet,
+        seed=seed,
+    )
+    return roc, first
 
-    from interpface.faces.datasets import LFWProtocols, load_lfw
-    from interpface.faces.occlusion import occlude_seeded
-    from interpface.faces.prepare import PreparedDataset
-    from interpface.figures.roc import roc_points
 
-    lfw = load_lfw(data_root)
-    cache = PreparedDataset.open(lfw, cache_dir)
-    pairs = LFWProtocols.load(lfw.protocol_dir).dev_test_pairs
+def dataset_roc(
+    model,
+    *,
+    dataset="lfw",
+    pairs_file=None,
+    n_pairs: int | None = None,
+    data_root=None,
+    cache_dir=None,
+    batch_size: int = 32,
+    quiet: bool = True,
+    seed: int = 0,
+) -> tuple[dict[str, dict], tuple[int, int] | None, str]:
+    """:func:`devtest_roc` on any prepared dataset's pairs (:func:`interpface.faces.sources.dataset_pairs`:
+    a pairs file, LFW's DevTest pairs, or pairs drawn from the identities): the first n_pairs/2 genuine
+    and as many impostor pairs. Returns (roc by condition, rows of the first genuine pair, a line on
+    where the pairs come from). NoPairsError when the dataset has no pairs."""
+    from interpface.faces.datasets import LFWProtocols
+    from interpface.faces.sources import dataset_pairs, open_prepared
+
+    ds, cache = open_prepared(dataset, data_root=data_root, cache_dir=cache_dir)
+    if pairs_file is None and ds.protocol_dir is not None:
+        pairs = LFWProtocols.load(ds.protocol_dir).dev_test_pairs
+        source = "LFW View-1 DevTest pairs"
+    else:
+        dp = dataset_pairs(
+            ds, cache, pairs_file, n_generated=max((n_pairs or 1000) // 2, 1), seed=seed, exclude_fallback=False
+        )
+        pairs, source = dp.pairs, dp.source + (f"; {dp.note()}" if dp.note() else "")
     if n_pairs is not None:
         same = [p for p in pairs if p.same][: n_pairs // 2]
         diff = [p for p in pairs if not p.same][: n_pairs - len(same)]
         pairs = same + diff
     if not pairs:
-        return {}, None
+        return {}, None, source
     a = cache.rows([p.a for p in pairs])
     b = cache.rows([p.b for p in pairs])
+    labels = np.array([p.same for p in pairs], dtype=int)
+    roc = pairs_roc(model, cache, a, b, labels, batch_size=batch_size, quiet=quiet, seed=seed)
+    first = next(((int(i), int(j)) for i, j, p in zip(a, b, pairs) if p.same), None)
+    n_same = int(labels.sum())
+    return roc, first, f"{n_same} genuine + {len(labels) - n_same} impostor {source}"
+
+
+def pairs_roc(
+    model, cache, rows_a, rows_b, labels, *, batch_size: int = 32, quiet: bool = True, seed: int = 0
+) -> dict[str, dict]:
+    """ROC of the cosine similarity of pairs of cache rows, clean and with every image occluded at a
+    seeded random position (seed + cache row): {"clean": roc_points, "occluded": roc_points}."""
+    from tqdm import tqdm
+
+    from interpface.faces.occlusion import occlude_seeded
+    from interpface.figures.roc import roc_points
+
+    a, b = np.asarray(rows_a), np.asarray(rows_b)
     uniq = np.unique(np.concatenate([a, b]))
     pos = {r: i for i, r in enumerate(uniq)}
     crops = np.asarray(cache.crops[uniq])
-    labels = np.array([p.same for p in pairs], dtype=int)
     lms = np.asarray(cache.landmarks[uniq])
     out = {}
     for cond in ("clean", "occluded"):
@@ -87,9 +136,8 @@ def devtest_roc(
         f = np.concatenate(parts)
         f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
         scores = np.array([f[pos[i]] @ f[pos[j]] for i, j in zip(a, b)])
-        out[cond] = roc_points(labels, scores)
-    first = next(((int(i), int(j)) for i, j, p in zip(a, b, pairs) if p.same), None)
-    return out, first
+        out[cond] = roc_points(np.asarray(labels, dtype=int), scores)
+    return out
 
 
 def _tar_at(roc: dict, far: float) -> float:
@@ -113,21 +161,26 @@ def build_report(
     data_root=None,
     cache_dir=None,
     quiet: bool = False,
+    dataset="lfw",
+    pairs_file=None,
 ) -> dict[str, Any]:
     """Run everything and write the report into out_dir:
 
     report.html (self-contained), figures/<name>.<fmt> for every figure and format, tables/*.csv,
-    analyses/<model>/{analysis.npz, metrics.json}, summary.json. Returns the summary dict."""
+    analyses/<model>/{analysis.npz, metrics.json}, summary.json. Returns the summary dict.
+
+    dataset: ``lfw`` (its DevTest faces and pairs), ``folder:PATH`` or a FaceDataset, prepared;
+    pairs_file: the ROC's pairs (``pathA<TAB>pathB<TAB>0|1``, relative to the dataset's folder)."""
     from tqdm import tqdm
 
     from interpface.analysis.attribution import pixel_attribution
-    from interpface.analysis.faces import load_devtest_faces
+    from interpface.analysis.faces import load_dataset_faces
     from interpface.analysis.feature_difference import difference_summary
     from interpface.analysis.heatmaps import choose_faces, choose_filters, response_heatmaps
     from interpface.analysis.run import analyze_checkpoint
     from interpface.analysis.sensitivity import occlusion_sweep
-    from interpface.faces.datasets import load_lfw
-    from interpface.faces.prepare import PreparedDataset
+    from interpface.errors import NoPairsError
+    from interpface.faces.sources import dataset_label, dataset_pairs, open_prepared
     from interpface.figures import (
         attribution_figure,
         difference_location_figure,
@@ -164,8 +217,20 @@ def build_report(
             names[i] = f"{n}_{seen[n]}"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    faces = load_devtest_faces(n_images, seed=seed, data_root=data_root, cache_dir=cache_dir)
-    cache = PreparedDataset.open(load_lfw(data_root), cache_dir)
+    faces = load_dataset_faces(n_images, dataset=dataset, seed=seed, data_root=data_root, cache_dir=cache_dir)
+    ds, cache = open_prepared(dataset, data_root=data_root, cache_dir=cache_dir)
+    ds_label = dataset_label(ds)
+    notes: list[str] = []  # what could not be done on this dataset, and why
+    pairs_note, no_pairs = None, False
+    identities = list(faces.identities) if any(faces.identities) else None
+    if identities is None:
+        notes.append(f"{ds_label} has no identities: heatmaps over one subject's images are left out")
+    if n_pairs and (pairs_file is not None or ds.protocol_dir is None):
+        try:  # a pairs file naming missing images fails here, before the long part
+            dataset_pairs(ds, cache, pairs_file, n_generated=max(n_pairs // 2, 1), seed=seed, exclude_fallback=False)
+        except NoPairsError as exc:
+            no_pairs = True
+            notes.append(f"no ROC and no pair attributions: {exc}")
     models: list[ModelAnalysis] = []
     for ckpt, name in tqdm(list(zip(checkpoints, names)), desc="models", unit="model", disable=quiet):
         t0 = time.perf_counter()
@@ -174,22 +239,27 @@ def build_report(
         )
         result.save(out / "analyses" / name)
         ma = ModelAnalysis(name, str(ckpt), result)
-        if n_pairs:
-            ma.roc, first = devtest_roc(
-                model,
-                n_pairs=n_pairs,
-                data_root=data_root,
-                cache_dir=cache_dir,
-                batch_size=batch_size,
-                quiet=quiet,
-                seed=seed,
-            )
-        else:
-            first = None
+        first = None
+        if n_pairs and not no_pairs:
+            try:
+                ma.roc, first, pairs_note = dataset_roc(
+                    model,
+                    dataset=ds,
+                    pairs_file=pairs_file,
+                    n_pairs=n_pairs,
+                    cache_dir=cache_dir,
+                    batch_size=batch_size,
+                    quiet=quiet,
+                    seed=seed,
+                )
+            except NoPairsError as exc:  # e.g. no usable pair left
+                no_pairs = True
+                notes.append(f"no ROC and no pair attributions: {exc}")
         filters = choose_filters(result.mean_xy[:, 0], result.std[:, 0], heatmap_filters)
         black_box = not model.has(PART_FILTERS)  # Grad-CAM on psi and the crop's window are part-filter things
-        for mode in ("different", "same"):
-            idx = choose_faces(result.identities or list(range(len(faces))), heatmap_faces, mode=mode, seed=seed)
+        for mode in ("different", "same") if identities is not None else ("different",):
+            # without identities, every image stands for a subject of its own
+            idx = choose_faces(identities or list(faces.relpaths), heatmap_faces, mode=mode, seed=seed)
             ma.heatmaps[mode] = (
                 response_heatmaps(model, faces.crops[idx], filters, landmarks=faces.landmarks[idx]),
                 [faces.relpaths[i] for i in idx],
@@ -247,7 +317,7 @@ def build_report(
     if any(m.roc for m in models):
         for cond in ("clean", "occluded"):
             figs_roc[f"fig10_roc_{cond}"] = roc_figure(
-                {m.name: m.roc[cond] for m in models if m.roc}, title=f"ROC on LFW DevTest pairs ({cond})"
+                {m.name: m.roc[cond] for m in models if m.roc}, title=f"ROC on {ds_label} pairs ({cond})"
             )
 
     table_metrics = metrics_table(metrics)
@@ -305,7 +375,9 @@ def build_report(
     sections = [
         ReportSection(
             "Summary",
-            f"{len(models)} model(s), {n} LFW DevTest faces (seed {seed}). Spread: mean distance "
+            f"{len(models)} model(s), {n} {ds_label} faces (seed {seed}). "
+            + "".join(f"{note[0].upper()}{note[1:]}. " for note in notes)
+            + "Spread: mean distance "
             "of the per-filter average peak locations to their centroid (template px); hull fraction: their "
             "convex-hull area over the face region; median peak std: median over filters of the std of the "
             "peak location; error bars and _sd columns: bootstrap std over images.",
@@ -336,7 +408,7 @@ def build_report(
         sections.append(
             ReportSection(
                 "Verification ROC (Fig. 10)",
-                "Cosine similarity on the LFW View-1 DevTest pairs, clean and with every image "
+                f"Cosine similarity on {pairs_note}, clean and with every image "
                 "occluded by a seeded random warped black rectangle.",
                 figures=figs_roc,
                 tables={"roc": table_roc},
@@ -360,6 +432,9 @@ def build_report(
         },
         "n_images": n,
         "n_pairs": n_pairs,
+        "dataset": ds_label,
+        "pairs": pairs_note,
+        "notes": notes,
         "figures": sorted(all_figs),
         "formats": list(formats),
         "tables": {k: str(out / "tables" / f"{k}.csv") for k in tables},
