@@ -50,8 +50,9 @@ def model_input_pairs(model: FaceModel, pairs: PairSet) -> PairSet:
     )
 
 
-def load_devtest_pairs(n: int, *, seed: int = 0, data_root=None, cache_dir=None) -> PairSet:
-    """n genuine and n impostor View-1 DevTest pairs (seeded), both faces detected (no fallback)."""
+def load_devtest_pairs(n: int, *, seed: int = 0, data_root=None, cache_dir=None, up_to: bool = False) -> PairSet:
+    """n genuine and n impostor View-1 DevTest pairs (seeded), both faces detected (no fallback);
+    up_to: all usable pairs of a kind where there are fewer than n (else CacheError)."""
     from interpface.faces.datasets import LFWProtocols, load_lfw
     from interpface.faces.prepare import PreparedDataset
 
@@ -65,9 +66,9 @@ def load_devtest_pairs(n: int, *, seed: int = 0, data_root=None, cache_dir=None)
         cand = [p for p in pairs if p.same == same]
         rows = [cache.rows([p.a, p.b], missing_ok=True) for p in cand]
         ok = [i for i, r in enumerate(rows) if (r >= 0).all() and usable[r].all()]
-        if len(ok) < n:
+        if len(ok) < n and not up_to:
             raise CacheError(f"only {len(ok)} usable {'genuine' if same else 'impostor'} DevTest pairs, {n} asked")
-        for i in sorted(rng.choice(ok, size=n, replace=False)):
+        for i in sorted(rng.choice(ok, size=min(n, len(ok)), replace=False)):
             chosen.append((cand[i], rows[i]))
     a = np.stack([np.asarray(cache.crops[r[0]]) for _, r in chosen])
     b = np.stack([np.asarray(cache.crops[r[1]]) for _, r in chosen])
@@ -169,23 +170,47 @@ def faithfulness_table(
     seed: int = 0,
     progress=None,
     rise_masks: int = 512,
+    threshold: float | None = None,
+    patch_grid: int = 8,
+    patch_fraction: float = 0.25,
+    n_resamples: int = 1000,
 ) -> dict:
-    """Pair maps of every method on every pair, scored by deletion / insertion on the model's own input.
+    """Pair maps of every method on every pair, scored on the model's own input by two protocols.
 
-    {"rows": [per method: n pairs, seconds_per_map, and per baseline the mean / std over pairs of
-    similarity_deletion_auc, similarity_insertion_auc (genuine pairs) and dissimilarity_deletion_auc,
-    dissimilarity_insertion_auc (impostor pairs)], "curves": {method: {baseline: {kind: mean curve}}},
-    "fractions": (steps + 1,)}."""
+    - Ours (:mod:`.faithfulness`): deletion / insertion curves of the cosine, per baseline: the mean /
+      std over pairs of similarity_deletion_auc, similarity_insertion_auc (genuine pairs) and
+      dissimilarity_deletion_auc, dissimilarity_insertion_auc (impostor pairs).
+    - The field's (:mod:`.accuracy_curves`, FAME / Lu et al.): accuracy over all pairs at the clean EER
+      threshold with the black baseline at P = 0, 10, ..., 100 % (read off the same curves when steps is
+      a multiple of 10, else at every step): fame_deletion_auc, fame_insertion_auc with bootstrap std and 95 % interval;
+      and the Patch-LFW-style swap (:mod:`.patch_swap`): fnmr_best / _worst / _random on genuine pairs,
+      fmr_best / ... on impostor pairs.
+
+    threshold: the clean EER threshold (default: from these pairs' untouched cosines; pass the one of
+    a larger pair set for a stable value). Returns {"rows": [per method], "curves": {method: {baseline:
+    {kind: mean curve}}}, "fame_curves": {method: {"deletion", "insertion"}}, "per_pair": {method:
+    {metric: (P,) values}}, "fractions", "threshold", ...}; per_pair feeds the comparisons with the
+    random map (:mod:`.trust`)."""
+    from interpface.analysis.accuracy_curves import FAME_FRACTIONS, accuracy_curves, eer_threshold
+    from interpface.analysis.patch_swap import patch_swap_rates, patch_swap_scores
+
+    if "black" not in baselines:
+        baselines = ("black",) + tuple(baselines)
     methods = tuple(methods) if methods is not None else methods_for(model)
     net = model.input_net()
     pairs = model_input_pairs(model, pairs)
-    per = {
-        m: {"seconds": [], **{f"{b}_{k}": [] for b in baselines for k in ("sim_del", "sim_ins", "dis_del", "dis_ins")}}
-        for m in methods
+    n_pairs = len(pairs.same)
+    donors = _donors(pairs)
+    kinds = ("sim_del", "sim_ins", "dis_del", "dis_ins")
+    per = {m: {"seconds": [], **{f"{b}_{k}": [] for b in baselines for k in kinds}} for m in methods}
+    curves = {m: {b: {k: [] for k in kinds} for b in baselines} for m in methods}
+    # the black curves of each pair in its map's order (similarity on genuine, dissimilarity on impostor)
+    raw = {
+        m: {"deletion": np.zeros((n_pairs, steps + 1)), "insertion": np.zeros((n_pairs, steps + 1))} for m in methods
     }
-    curves = {m: {b: {k: [] for k in ("sim_del", "sim_ins", "dis_del", "dis_ins")} for b in baselines} for m in methods}
+    swaps = {m: {o: np.full(n_pairs, np.nan) for o in ("best", "worst", "random")} for m in methods}
     fractions = None
-    for i in range(len(pairs.same)):
+    for i in range(n_pairs):
         for m in methods:
             pm = pair_map(model, pairs.crops_a[i], pairs.crops_b[i], m, seed=seed + i, n_masks=rise_masks)
             per[m]["seconds"].append(pm.seconds)
@@ -199,15 +224,37 @@ def faithfulness_table(
                 per[m][f"{b}_{kind}_ins"].append(c.insertion_auc)
                 curves[m][b][f"{kind}_del"].append(c.deletion)
                 curves[m][b][f"{kind}_ins"].append(c.insertion)
+                if b == "black":
+                    raw[m]["deletion"][i], raw[m]["insertion"][i] = c.deletion, c.insertion
+            donor = pairs.crops_a[i] if not pairs.same[i] else (pairs.crops_b[donors[i]] if donors[i] >= 0 else None)
+            if donor is not None:
+                s = patch_swap_scores(
+                    net,
+                    pairs.crops_a[i],
+                    pairs.crops_b[i],
+                    donor,
+                    saliency,
+                    grid=patch_grid,
+                    fraction=patch_fraction,
+                    seed=seed + i,
+                )
+                for o, v in s.items():
+                    swaps[m][o][i] = v
         if progress is not None:
             progress(1)
+    clean = raw[methods[0]]["deletion"][:, 0] if methods else np.zeros(0)
+    source = "given"
+    if threshold is None:
+        threshold, source = eer_threshold(clean, pairs.same), "these pairs"
+    # the protocol's P = 0, 10, ..., 100 % where the curves have those points, else every point
+    every, fame_fractions = (steps // 10, FAME_FRACTIONS) if steps % 10 == 0 else (1, np.asarray(fractions))
     names = {
         "sim_del": "similarity_deletion_auc",
         "sim_ins": "similarity_insertion_auc",
         "dis_del": "dissimilarity_deletion_auc",
         "dis_ins": "dissimilarity_insertion_auc",
     }
-    rows = []
+    rows, fame_curves, per_pair = [], {}, {}
     for m in methods:
         row = {
             "method": m,
@@ -221,7 +268,28 @@ def faithfulness_table(
                 v = np.asarray(per[m][f"{b}_{k}"], np.float64)
                 row[f"{b}_{name}"] = float(v.mean()) if len(v) else None
                 row[f"{b}_{name}_std"] = float(v.std(ddof=1)) if len(v) > 1 else None
+        dele, ins = raw[m]["deletion"][:, ::every], raw[m]["insertion"][:, ::every]
+        acc = accuracy_curves(
+            dele, ins, pairs.same, threshold, fractions=fame_fractions, n_resamples=n_resamples, seed=seed
+        )
+        row.update(
+            fame_deletion_auc=acc.deletion_auc,
+            fame_deletion_auc_std=acc.deletion_auc_std,
+            fame_deletion_auc_ci=list(acc.deletion_auc_ci),
+            fame_insertion_auc=acc.insertion_auc,
+            fame_insertion_auc_std=acc.insertion_auc_std,
+            fame_insertion_auc_ci=list(acc.insertion_auc_ci),
+        )
+        ok = ~np.isnan(swaps[m]["best"])
+        row.update(patch_swap_rates({o: v[ok] for o, v in swaps[m].items()}, pairs.same[ok], threshold))
         rows.append(row)
+        fame_curves[m] = {"deletion": acc.deletion.tolist(), "insertion": acc.insertion.tolist()}
+        per_pair[m] = {
+            **{f"{b}_{k}": [float(x) for x in per[m][f"{b}_{k}"]] for b in baselines for k in kinds},
+            "fame_deletion_scores": dele.tolist(),
+            "fame_insertion_scores": ins.tolist(),
+            **{f"swap_{o}": [None if np.isnan(x) else float(x) for x in v] for o, v in swaps[m].items()},
+        }
     mean_curves = {
         m: {b: {k: (np.mean(v, axis=0).tolist() if v else None) for k, v in d.items()} for b, d in cb.items()}
         for m, cb in curves.items()
@@ -229,7 +297,16 @@ def faithfulness_table(
     return {
         "rows": rows,
         "curves": mean_curves,
+        "fame_curves": fame_curves,
+        "fame_fractions": np.asarray(fame_fractions).tolist(),
+        "per_pair": per_pair,
+        "same": [bool(s) for s in pairs.same],
+        "keys": list(pairs.keys),
         "fractions": None if fractions is None else fractions.tolist(),
         "baselines": list(baselines),
         "steps": steps,
+        "threshold": float(threshold),
+        "threshold_source": source,
+        "patch_grid": patch_grid,
+        "patch_fraction": patch_fraction,
     }

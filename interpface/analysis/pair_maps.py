@@ -9,6 +9,11 @@ match with A (the *similarity* map is its positive part), negative where they co
   cos(f_A, f_B) = sum_p sum_k f_A[k] LMF(psi_B)_k(p) / (G^2 |f_A| |f_B|). Each cell's share is spread
   evenly over its (S/G)^2 input pixels, so the map sums to the cosine. Needs a model with the
   REPRESENTATION_MAP capability (ours); every other model gets every other method.
+- ``representation_fggb``: the representation read with FGGB's weighting: per dimension k, where its
+  value comes from, |LMF(psi_B)_k(p)| over the G x G cells scaled to unit L2 norm, weighted by the
+  dimension's share of the cosine, v_k = a_hat_k f_hat_B_k (less an even share of a threshold, 0 by
+  default), and summed over k. One forward pass; REPRESENTATION_MAP models only. It does not sum to
+  the cosine; it ranks the cells by the evidence of the dimensions that carry the match.
 - ``occlusion``: our occlusion sweep (window 16, stride 8, baseline 0): per pixel, the mean drop of the
   cosine over the windows covering it (captum.attr.Occlusion's map; the incremental forward makes it fast).
 - ``integrated_gradients`` and ``gradcam``: captum on the cosine target (interpface.analysis.attribution).
@@ -47,13 +52,15 @@ __all__ = [
     "pair_map",
     "pair_maps",
     "representation_map",
+    "representation_fggb_map",
     "rise_map",
     "methods_for",
 ]
 
 PAIR_METHODS = ("representation", "occlusion", "integrated_gradients", "gradcam", "rise", "random")
-#: every method pair_map takes: the default set and, by name, FGGB, xSSAB and CorrRISE
-ALL_PAIR_METHODS = PAIR_METHODS + VERIFICATION_METHODS
+#: every method pair_map takes: the default set and, by name, FGGB, xSSAB, CorrRISE and the
+#: FGGB-weighted representation map
+ALL_PAIR_METHODS = PAIR_METHODS + VERIFICATION_METHODS + ("representation_fggb",)
 
 
 @dataclass
@@ -76,9 +83,9 @@ class PairMap:
 def methods_for(model: FaceModel, *, verification: bool = False) -> tuple[str, ...]:
     """The pair-map methods that apply to a model (the representation map needs REPRESENTATION_MAP,
     Grad-CAM the part filters' psi layer); verification: with FGGB, xSSAB and CorrRISE (every model)."""
-    out = [m for m in PAIR_METHODS] + (list(VERIFICATION_METHODS) if verification else [])
+    out = [m for m in PAIR_METHODS] + (list(VERIFICATION_METHODS) + ["representation_fggb"] if verification else [])
     if not model.has(REPRESENTATION_MAP):
-        out.remove("representation")
+        out = [m for m in out if not m.startswith("representation")]
     if not model.has(PART_FILTERS):
         out.remove("gradcam")
     return tuple(out)
@@ -106,6 +113,23 @@ def representation_map(model: nn.Module, face_b, f_a: torch.Tensor) -> np.ndarra
     k = size // g
     pixels = torch.kron(cells, torch.ones(k, k)) / (k * k)  # each cell's share spread over its pixels
     return pixels.double().numpy()
+
+
+@torch.inference_mode()
+def representation_fggb_map(model: nn.Module, face_b, f_a: torch.Tensor, *, threshold: float = 0.0) -> np.ndarray:
+    """The representation map with FGGB's weighting (see the module docstring): (S, S).
+    model: the part-filter network (``FaceModel.part_filters``)."""
+    size = input_size(model)
+    inter = model.forward_intermediates(to_input(face_b, size))
+    psi = inter.psi_lmf[0].float()  # (K, G, G)
+    k_dims, g = psi.shape[0], psi.shape[-1]
+    shares = F.normalize(f_a.float(), dim=0) * F.normalize(inter.f[0].float(), dim=0)  # (K,), sums to the cosine
+    weights = shares - threshold / k_dims
+    evidence = psi.abs().reshape(k_dims, -1)
+    evidence = evidence / (evidence.norm(dim=1, keepdim=True) + 1e-8)
+    cells = (weights[:, None] * evidence).sum(0).reshape(g, g)
+    k = size // g
+    return (torch.kron(cells, torch.ones(k, k)) / (k * k)).double().numpy()
 
 
 def rise_map(
@@ -159,6 +183,8 @@ def pair_map(face_model: FaceModel, face_a, face_b, method: str, *, seed: int = 
     f_a = _embedding(model, face_a, size)
     if method == "representation":
         signed = representation_map(model, face_b, f_a)
+    elif method == "representation_fggb":
+        signed = representation_fggb_map(model, face_b, f_a, **{k: v for k, v in kwargs.items() if k == "threshold"})
     elif method == "occlusion":
         from interpface.analysis.sensitivity import occlusion_sweep
 
