@@ -431,10 +431,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_plugin_commands(sub) -> None:
     """Subcommands that live with their subsystem (training, evaluation, analysis, dashboard)."""
-    from interpface.cli import analysis, dashboard, evaluation, trust
+    from interpface.cli import analysis, dashboard, evaluation, failures, trust
     from training import cli as training_cli
 
-    for module in (training_cli, evaluation, analysis, trust, dashboard):
+    for module in (training_cli, evaluation, failures, analysis, trust, dashboard):
         module.add_commands(sub)
 
 
