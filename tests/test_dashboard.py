@@ -471,3 +471,48 @@ def test_the_served_models_folder_is_listed_and_never_left(tmp_path, zoo, monkey
     box.select_index(options.index("r18 (black box)"))
     at.run()
     _ok(at)
+
+
+def test_a_prepared_folder_is_a_dataset_of_the_pages(zoo, monkeypatch, tmp_path, faces):
+    """Folders prepared in the cache (a folder per identity, a flat folder) join LFW in the sidebar's
+    Dataset picker; the pages that show dataset faces show theirs."""
+    import shutil
+
+    from interpface.faces.datasets import load_dataset
+    from interpface.faces.prepare import prepare_dataset
+
+    people, flat, cache = tmp_path / "team", tmp_path / "snaps", tmp_path / "cache"
+    flat.mkdir()
+    for r in faces.records[::3]:
+        (people / r.identity).mkdir(parents=True, exist_ok=True)
+        shutil.copy(faces.path(r.relpath), people / r.relpath)
+        shutil.copy(faces.path(r.relpath), flat / r.relpath.split("/")[1])
+    for folder in (people, flat):
+        prepare_dataset(load_dataset(f"folder:{folder}"), cache_dir=cache, workers=1, progress=False)
+    for key, value in {**zoo, "INTERPFACE_CACHE": str(cache)}.items():
+        monkeypatch.setenv(key, value)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    _ok(at)
+    picker = at.selectbox(key="dataset")
+    ids = list(picker.options)
+    assert len(ids) == 3 and ids[0].startswith("LFW") and "/" not in "".join(ids)  # labels; no server path
+    team = next(o for o in ids if o.startswith("team"))
+    snaps = next(o for o in ids if o.startswith("snaps"))
+    assert "no identities" in snaps and "no identities" not in team
+    picker.set_value(team)
+    at.switch_page("views/probe.py")
+    at.run()
+    at.radio(key="probe_face_src").set_value("Dataset")
+    at.run()
+    _ok(at)
+    assert set(at.selectbox(key="probe_face_person").options) == {r.identity for r in faces.records[::3]}
+    for page in ("views/filters.py", "views/atlas.py", "views/overview.py"):
+        at.switch_page(page)
+        at.run()
+        _ok(at)
+    assert any("team" in s.value for s in at.success)
+    at.selectbox(key="dataset").set_value(snaps)
+    at.switch_page("views/atlas.py")
+    at.run()
+    _ok(at)

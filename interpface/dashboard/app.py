@@ -21,4 +21,10 @@ pages = [
     st.Page(VIEWS / "compare.py", title="Compare", icon=":material/compare:"),
     st.Page(VIEWS / "export.py", title="Export", icon=":material/download:"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+with st.sidebar:
+    from interpface.dashboard import common
+
+    with common.guarded("Datasets"):
+        common.pick_dataset()  # one picker for every page that shows dataset faces (bound to the URL)
+page.run()

@@ -344,26 +344,131 @@ def prepare_sample(name: str) -> dict:
     return _face_dict(get_pipeline().prepare(sample_face(name)))
 
 
-@st.cache_resource(show_spinner=False)
-def dataset_handle():
-    """(FaceDataset, PreparedDataset or None) when a dataset is configured, else None."""
+#: The id of LFW among the datasets (the others: their cache folder's name, never a server path).
+LFW = "lfw"
+
+
+def _where() -> tuple[str, str]:
+    """(cache root, data root) as the environment says now: the key of the dataset caches below."""
+    from interpface.faces.prepare import cache_root
+
+    return str(cache_root()), os.environ.get("INTERPFACE_DATA", "")
+
+
+def datasets() -> dict[str, str]:
+    """{id: label} of the datasets whose faces the pages can show: LFW when configured (prepared or
+    not: its faces are then aligned on demand), then every dataset prepared in the cache
+    (`interpface data prepare --dataset folder:PATH`). An id is "lfw" or a cache folder's name, so a
+    URL never carries a server path."""
+    return _datasets(*_where())
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _datasets(cache: str, data: str) -> dict[str, str]:
     from interpface.faces.datasets import load_lfw
+    from interpface.faces.sources import list_prepared
+
+    out: dict[str, str] = {}
+    try:
+        lfw = load_lfw()
+        out[LFW] = f"LFW ({len(lfw):,} images)"
+    except InterpfaceError:
+        lfw = None
+    for info in list_prepared(cache):
+        if info.spec == "lfw":
+            if lfw is not None and Path(info.image_dir).resolve() == Path(lfw.image_dir).resolve():
+                out[LFW] = f"LFW ({info.n_images:,} images, prepared)"
+            continue
+        out.setdefault(info.directory.parent.name, info.label)
+    return out
+
+
+def _prepared_dirs(cache: str) -> dict[str, Path]:
+    from interpface.faces.sources import list_prepared
+
+    return {i.directory.parent.name: i.directory for i in list_prepared(cache) if i.spec != "lfw"}
+
+
+def current_dataset() -> str | None:
+    """The dataset chosen in the sidebar (:func:`pick_dataset`), else the first one; None without any."""
+    found = datasets()
+    chosen = st.session_state.get("dataset")
+    return chosen if chosen in found else next(iter(found), None)
+
+
+def pick_dataset(where=st.sidebar) -> str | None:
+    """The sidebar's dataset picker (shown when there is a choice; bound to the URL). Returns the id."""
+    found = datasets()
+    if len(found) < 2:
+        return next(iter(found), None)
+    ids = list(found)
+    current = current_dataset()
+    return where.selectbox(
+        "Dataset",
+        ids,
+        index=ids.index(current) if current in ids else 0,
+        format_func=lambda i: found.get(i, i),
+        key="dataset",
+        bind=BIND,
+        help="Whose faces the pages show: LFW, or a folder of your own prepared with "
+        "`interpface data prepare --dataset folder:PATH`.",
+    )
+
+
+def dataset_id_of(spec: str | None) -> str | None:
+    """The id of a dataset given by its spec (``lfw`` / ``folder:PATH``, as an analysis records it),
+    when it is available here; None otherwise."""
+    if not spec:
+        return None
+    if spec == LFW:
+        return LFW if LFW in datasets() else None
+    if spec.startswith("folder:"):
+        from interpface.faces.sources import list_prepared
+
+        path = Path(spec[len("folder:") :]).expanduser().resolve()
+        for info in list_prepared(_where()[0]):
+            if info.spec != "lfw" and Path(info.image_dir).resolve() == path:
+                return info.directory.parent.name
+    return None
+
+
+@st.cache_resource(show_spinner=False)
+def _dataset_handle(dataset_id: str, cache_dir: str, data: str):
+    from interpface.faces.datasets import FaceDataset, ImageRecord, load_lfw
     from interpface.faces.prepare import PreparedDataset
 
-    try:
-        ds = load_lfw()
-    except InterpfaceError:
+    if dataset_id == LFW:
+        try:
+            ds = load_lfw()
+        except InterpfaceError:
+            return None
+        try:
+            cache = PreparedDataset.open(ds, cache_dir)
+        except InterpfaceError:
+            cache = None
+        return ds, cache
+    directory = _prepared_dirs(cache_dir).get(dataset_id)
+    if directory is None:
         return None
-    try:
-        cache = PreparedDataset.open(ds)
-    except InterpfaceError:
-        cache = None
+    cache = PreparedDataset(directory)  # the cache alone: its folder need not be scanned (or even exist)
+    records = [ImageRecord(r, i) for r, i in zip(cache.relpaths, cache.identities)]
+    name = str(cache.index.get("dataset", dataset_id))
+    ds = FaceDataset(name, Path(cache.index["image_dir"]), records, has_identities=any(cache.identities))
     return ds, cache
 
 
+def dataset_handle(dataset_id: str | None = None):
+    """(FaceDataset, PreparedDataset or None) of a dataset (default: the one chosen in the sidebar), or
+    None when there is none."""
+    dataset_id = dataset_id or current_dataset()
+    return None if dataset_id is None else _dataset_handle(dataset_id, *_where())
+
+
 @st.cache_data(max_entries=256, show_spinner=False)
-def prepare_dataset_image(relpath: str) -> dict:
-    handle = dataset_handle()
+def _dataset_image(dataset_id: str, relpath: str, cache_dir: str, data: str) -> dict:
+    handle = _dataset_handle(dataset_id, cache_dir, data)
+    if handle is None:
+        raise InterpfaceError("this dataset is not available here")
     ds, cache = handle
     if cache is not None:
         row = int(cache.rows([relpath], missing_ok=True)[0])
@@ -377,18 +482,36 @@ def prepare_dataset_image(relpath: str) -> dict:
                 "detector": entry.get("detector", "hog"),
                 "fit_residual": entry.get("fit_residual") if entry.get("fit_residual") is not None else float("nan"),
             }
+        if dataset_id != LFW:
+            raise InterpfaceError(f"{relpath}: no face was found in it when the dataset was prepared")
     return prepare_bytes(Path(ds.path(relpath)).read_bytes(), fallback=True)
 
 
+def prepare_dataset_image(relpath: str, dataset_id: str | None = None) -> dict:
+    """A dataset image's prepared face dict (from the cache; LFW without a cache: aligned now)."""
+    return _dataset_image(dataset_id or current_dataset(), relpath, *_where())
+
+
 @st.cache_data(show_spinner=False)
-def dataset_people() -> dict[str, list[str]]:
-    handle = dataset_handle()
+def _dataset_people(dataset_id: str, cache_dir: str, data: str) -> dict[str, list[str]]:
+    handle = _dataset_handle(dataset_id, cache_dir, data)
     if handle is None:
         return {}
+    ds, cache = handle
+    usable = None if cache is None or dataset_id == LFW else set(np.flatnonzero(cache.usable()).tolist())
     people: dict[str, list[str]] = {}
-    for rec in handle[0].records:
-        people.setdefault(rec.identity, []).append(rec.relpath)
+    for i, rec in enumerate(ds.records):
+        if usable is None or i in usable:
+            # a dataset without identities: every image stands for itself
+            people.setdefault(rec.identity or rec.relpath, []).append(rec.relpath)
     return people
+
+
+def dataset_people(dataset_id: str | None = None) -> dict[str, list[str]]:
+    """{identity: [relpath, ...]} of a dataset (default: the chosen one); images without a face left
+    out of a prepared folder; a flat folder's images each under their own name."""
+    dataset_id = dataset_id or current_dataset()
+    return {} if dataset_id is None else _dataset_people(dataset_id, *_where())
 
 
 def pick_face(key: str, *, where=None, text: str = "Face") -> dict | None:
@@ -396,7 +519,8 @@ def pick_face(key: str, *, where=None, text: str = "Face") -> dict | None:
     where = where or st.container()
     with where:
         st.markdown(f"**{text}**")
-        sources = ["Sample faces"] + (["Dataset"] if dataset_handle() is not None else []) + ["Upload", "Camera"]
+        has_dataset = dataset_handle() is not None
+        sources = ["Sample faces"] + (["Dataset"] if has_dataset else []) + ["Upload", "Camera"]
         source = st.radio("Source", sources, horizontal=True, key=f"{key}_src", bind=BIND, label_visibility="collapsed")
         face = None
         with guarded("This image cannot be used"):
@@ -404,8 +528,13 @@ def pick_face(key: str, *, where=None, text: str = "Face") -> dict | None:
                 name = st.selectbox("Sample", ["astronaut", "grace_hopper"], key=f"{key}_sample", bind=BIND)
                 face = {**prepare_sample(name), "label": name}
             elif source == "Dataset":
+                found = datasets()
+                if len(found) > 1:
+                    st.caption(f"From {found[current_dataset()]} (another dataset: the sidebar's Dataset).")
                 people = dataset_people()
                 names = sorted(people)
+                if not names:
+                    raise InterpfaceError("no face was found in this dataset's images when it was prepared")
                 default = names.index("Colin_Powell") if "Colin_Powell" in names else 0
                 person = st.selectbox("Person (type to search)", names, index=default, key=f"{key}_person", bind=BIND)
                 images = people[person]

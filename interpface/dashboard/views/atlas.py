@@ -80,10 +80,10 @@ with common.guarded("Heatmaps"):
     from interpface.analysis.probe import respond
     from interpface.figures.probe import response_grid
 
-    handle = common.dataset_handle()
-    if handle is not None:
-        people = common.dataset_people()
-        many = [p for p in people if len(people[p]) >= 4][::40][:6]
+    people = common.dataset_people() if common.dataset_handle() is not None else {}
+    if people:
+        # people with several images (LFW: every 40th); a small or flat dataset: whoever it has
+        many = ([p for p in people if len(people[p]) >= 4][::40] or list(people)[:: max(1, len(people) // 6)])[:6]
         faces = [common.prepare_dataset_image(people[p][0]) for p in many]
         titles = many
     else:

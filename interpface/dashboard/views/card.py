@@ -112,7 +112,9 @@ with right:
             "`interpface analyze --precompute` to add them."
         )
     elif top is not None:
-        handle = common.dataset_handle()
+        # the faces of the dataset this analysis ran on (LFW for the shipped ones), when it is here
+        source = common.dataset_id_of(analysis.meta.get("dataset", common.LFW))
+        handle = common.dataset_handle(source) if source else None
         shown = [j for j in range(top.index.shape[1]) if top.index[k, j] >= 0]
         for row_start in range(0, len(shown), 2):  # 2 per row: each drawn SHOWN px wide
             cols = st.columns(2)
@@ -122,7 +124,7 @@ with right:
                 if handle is not None and rel:
                     # with the dataset: the same window cut from the full-quality aligned crop
                     with common.guarded(rel):
-                        crop = common.prepare_dataset_image(rel)["crop"]
+                        crop = common.prepare_dataset_image(rel, source)["crop"]
                         x0, y0 = thumb_origin(top.peak_xy[k, j], crop.shape[0])
                         tile = crop[y0 : y0 + THUMB_WINDOW, x0 : x0 + THUMB_WINDOW]
                 who = rel.split("/")[0].replace("_", " ") or f"row {int(top.index[k, j])}"

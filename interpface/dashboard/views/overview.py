@@ -16,13 +16,21 @@ handle = common.dataset_handle()
 if handle is None:
     st.info(
         "No dataset configured: using the bundled reference models, precomputed analyses and sample "
-        "faces. Set INTERPFACE_DATA to a folder holding LFW to browse real faces."
+        "faces. Set INTERPFACE_DATA to a folder holding LFW, or prepare a folder of your own with "
+        "`interpface data prepare --dataset folder:PATH`, to browse real faces."
     )
 else:
     ds, cache = handle
+    found = common.datasets()
     st.success(
-        f"Dataset: {ds.name} at {ds.image_dir} — {len(ds):,} images, "
-        f"{'prepared cache found' if cache is not None else 'not prepared (faces are aligned on demand)'}."
+        f"Dataset: {found.get(common.current_dataset(), ds.name)} at {ds.image_dir} — {len(ds):,} images, "
+        + ("no identities, " if not ds.has_identities else "")
+        + f"{'prepared cache found' if cache is not None else 'not prepared (faces are aligned on demand)'}."
+        + (
+            f" Others, in the sidebar's Dataset: {', '.join(v for k, v in found.items() if k != common.current_dataset())}."
+            if len(found) > 1
+            else ""
+        )
     )
 
 root = common.served_models_dir()
