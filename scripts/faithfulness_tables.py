@@ -1,17 +1,15 @@
 #!/usr/bin/env python
-"""Method x model tables of `interpface faithfulness` runs (out/faithfulness/<model>.json) for docs/results.md.
+"""Method x model tables of the trust runs (scripts/trust_runs.sh) for docs/results.md.
 
-    for v in base base_aug sad fad full; do
-        interpface faithfulness --checkpoint assets/models/$v --pairs 10 --rise-masks 256 --json out/faithfulness/$v.json
-    done
-    interpface faithfulness --checkpoint dlib-resnet --name dlib_port --pairs 10 --rise-masks 256 --json out/faithfulness/dlib_port.json
-    .venv/bin/python scripts/faithfulness_tables.py [--dir out/faithfulness] [--baseline black] [--docs]
+    ./scripts/trust_runs.sh            # runs every model, then this script with --docs
+    .venv/bin/python scripts/faithfulness_tables.py [--dir out/trust] [--docs]
 
-Prints (and writes <dir>/tables.md): similarity deletion AUC (genuine pairs; lower = more faithful),
-similarity insertion AUC (higher = more faithful) and ms per map, each method x model, then per
-model the representation map's gap to the best perturbation method's deletion AUC (the target: within
-10% of it), and every curve of one model (--detail, default full). --docs also writes them into
-docs/results.md, between its `<!-- BEGIN faithfulness_tables.py -->` / `<!-- END ... -->` markers.
+Reads <dir>/<model>.faithfulness.json (`interpface faithfulness`), <model>.sanity.json (`interpface
+sanity`) and <model>.trust.json (`interpface trust`) and prints (and writes <dir>/tables.md): the
+trust verdicts, our protocol (cosine deletion / insertion AUC, black baseline), the field's protocol
+(accuracy at the clean EER threshold), the patch swap, the sanity checks, the time per map, and the
+representation map with and without FGGB's weighting. --docs also writes them into docs/results.md,
+between its `<!-- BEGIN faithfulness_tables.py -->` / `<!-- END ... -->` markers.
 """
 
 from __future__ import annotations
@@ -20,106 +18,188 @@ import argparse
 import json
 from pathlib import Path
 
-ORDER = ("base", "base_aug", "sad", "fad", "full", "dlib_port")
-METHODS = ("representation", "occlusion", "integrated_gradients", "gradcam", "rise", "random")
-PERTURBATION = ("occlusion", "integrated_gradients", "rise")
-
-
-def cell(row: dict | None, key: str) -> str:
-    if row is None:
-        return "–"
-    sd = row.get(key + "_std")
-    return f"{row[key]:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
-
-
-DETAIL = (
-    ("black_similarity_deletion_auc", "sim. deletion AUC (black) ↓"),
-    ("black_similarity_insertion_auc", "sim. insertion AUC (black) ↑"),
-    ("black_dissimilarity_deletion_auc", "dis. deletion AUC (black) ↑"),
-    ("black_dissimilarity_insertion_auc", "dis. insertion AUC (black) ↓"),
-    ("blur_similarity_deletion_auc", "sim. deletion AUC (blur) ↓"),
+ORDER = ("base", "base_aug", "sad", "fad", "full", "dlib_port", "dlib_port_onnx")
+METHODS = (
+    "representation",
+    "representation_fggb",
+    "occlusion",
+    "integrated_gradients",
+    "gradcam",
+    "rise",
+    "fggb",
+    "xssab",
+    "corrrise",
+    "random",
 )
+ICON = {"better than chance": "✅", "not better than chance": "⚠️", "worse than chance": "⛔", "the floor": "🎲"}
 
 
-def detail_table(run: dict) -> str:
-    """Every curve of one model's run: similarity and dissimilarity maps, both baselines, ms per map."""
-    n = run["rows"][0]
-    lines = [
-        f"**`{run['model']}`, every curve** ({n['n_genuine']} genuine + {n['n_impostor']} impostor pairs; "
-        f"{run.get('seconds', 0):.0f} s)",
-        "",
-        "| method | " + " | ".join(title for _, title in DETAIL) + " | ms / map |",
-        "|---|" + "---|" * (len(DETAIL) + 1),
-    ]
-    for r in run["rows"]:
-        lines.append(
-            f"| {r['method']} | "
-            + " | ".join(cell(r, key) for key, _ in DETAIL)
-            + f" | {1000 * r['seconds_per_map']:.0f} |"
-        )
+def _read(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _table(title: str, runs, cell) -> str:
+    lines = [f"**{title}**", "", "| method | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
+    for m in METHODS:
+        cells = [cell(n, m) for n in runs]
+        if any(c != "–" for c in cells):
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dir", default="out/faithfulness")
-    ap.add_argument("--baseline", default="black", choices=("black", "blur"))
-    ap.add_argument("--detail", default="full", help="the model whose every curve is tabulated")
+    ap.add_argument("--dir", default="out/trust")
     ap.add_argument("--docs", action="store_true", help="also write the tables into docs/results.md")
     args = ap.parse_args()
     d = Path(args.dir)
-    runs = {n: json.loads((d / f"{n}.json").read_text()) for n in ORDER if (d / f"{n}.json").is_file()}
-    if not runs:
+    faith = {n: _read(d / f"{n}.faithfulness.json") for n in ORDER}
+    faith = {n: r for n, r in faith.items() if r}
+    if not faith:
         raise SystemExit(f"no faithfulness runs in {d}")
-    rows = {n: {r["method"]: r for r in run["rows"]} for n, run in runs.items()}
-    b = args.baseline
-    parts = []
-    for title, key in (
-        (
-            f"similarity deletion AUC, {b} baseline (genuine pairs; lower = more faithful)",
-            f"{b}_similarity_deletion_auc",
-        ),
-        (
-            f"similarity insertion AUC, {b} baseline (genuine pairs; higher = more faithful)",
-            f"{b}_similarity_insertion_auc",
-        ),
-    ):
-        lines = [f"**{title}**", "", "| method | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
-        for m in METHODS:
-            lines.append(f"| {m} | " + " | ".join(cell(rows[n].get(m), key) for n in runs) + " |")
-        parts.append("\n".join(lines))
-    lines = [
-        "**ms per map** (1 thread, machine shared with training)",
-        "",
-        "| method | " + " | ".join(runs) + " |",
-        "|---|" + "---|" * len(runs),
+    runs = list(faith)
+    rows = {n: {r["method"]: r for r in run["rows"]} for n, run in faith.items()}
+    sanity = {n: (_read(d / f"{n}.sanity.json") or {}).get("methods", {}) for n in runs}
+    cards = {n: (_read(d / f"{n}.trust.json") or {}).get("cards", {}) for n in runs}
+
+    def row(n, m):
+        return rows[n].get(m)
+
+    def mean_sd(n, m, key, digits=3):
+        r = row(n, m)
+        if r is None or r.get(key) is None:
+            return "–"
+        sd = r.get(key + "_std")
+        return f"{r[key]:.{digits}f}" + (f" ± {sd:.{digits}f}" if sd is not None else "")
+
+    first = faith[runs[0]]
+    n_gen, n_imp = first["rows"][0]["n_genuine"], first["rows"][0]["n_impostor"]
+    parts = [
+        f"Each model: {n_gen} genuine + {n_imp} impostor LFW DevTest pairs (seed {first.get('seed', 0)}), "
+        f"maps on the model's own input, one CPU thread; the random map is the floor. "
+        f"`dlib_port_onnx` is the dlib port exported to ONNX (`scripts/export_dlib_onnx.py`) and loaded as a "
+        f"black box (`onnx:FILE`, ArcFace alignment); sanity checks on "
+        f"{(_read(d / f'{runs[0]}.sanity.json') or {}).get('pairs', '?')} pairs per model."
     ]
-    for m in METHODS:
-        lines.append(
-            f"| {m} | "
-            + " | ".join(f"{1000 * rows[n][m]['seconds_per_map']:.0f}" if m in rows[n] else "–" for n in runs)
-            + " |"
+
+    def verdict(n, m):
+        c = cards[n].get(m)
+        if not c:
+            return "–"
+        gain = c.get("cosine_deletion", {}).get("gain")
+        mark = "" if c.get("sanity") == "passes" else " (sanity: fails)" if c.get("sanity") == "fails" else ""
+        return f"{ICON.get(c['verdict'], '')} {gain:+.3f}{mark}" if gain is not None else c["verdict"]
+
+    parts.append(
+        _table(
+            "Trust verdicts: gain in deletion AUC over the random map (cosine, black; positive = faithful), "
+            "✅ better than chance, ⚠️ not, ⛔ worse; sanity-check failures marked",
+            runs,
+            verdict,
         )
-    parts.append("\n".join(lines))
+    )
+    parts.append(
+        _table(
+            "Our protocol: similarity deletion AUC, black baseline (genuine pairs; lower = more faithful)",
+            runs,
+            lambda n, m: mean_sd(n, m, "black_similarity_deletion_auc"),
+        )
+    )
+    parts.append(
+        _table(
+            "Our protocol: dissimilarity deletion AUC, black baseline (impostor pairs; higher = more faithful)",
+            runs,
+            lambda n, m: mean_sd(n, m, "black_dissimilarity_deletion_auc"),
+        )
+    )
+    thr = ", ".join(f"{n} {faith[n]['threshold']:.3f}" for n in runs)
+    parts.append(
+        _table(
+            "The field's protocol (FAME / Lu et al.): deletion AUC of verification accuracy at the clean EER "
+            f"threshold, P = 0..100 % (lower = more faithful; bootstrap std over pairs). Thresholds: {thr}",
+            runs,
+            lambda n, m: mean_sd(n, m, "fame_deletion_auc"),
+        )
+    )
+    parts.append(
+        _table(
+            "The field's protocol: insertion AUC of accuracy (higher = more faithful)",
+            runs,
+            lambda n, m: mean_sd(n, m, "fame_insertion_auc"),
+        )
+    )
+
+    def swap(n, m):
+        r = row(n, m)
+        if r is None or r.get("fnmr_best") is None:
+            return "–"
+        return f"{r['fnmr_best']:.2f} / {r['fnmr_random']:.2f} / {r['fnmr_worst']:.2f}"
+
+    def swap_fmr(n, m):
+        r = row(n, m)
+        if r is None or r.get("fmr_best") is None:
+            return "–"
+        return f"{r['fmr_best']:.2f} / {r['fmr_random']:.2f} / {r['fmr_worst']:.2f}"
+
+    grid, frac = first.get("patch_grid", 8), first.get("patch_fraction", 0.25)
+    parts.append(
+        _table(
+            f"Patch swap (Patch-LFW style, {int(100 * frac)} % of {grid}x{grid} patches): FNMR on genuine pairs "
+            "after swapping the best- / randomly- / worst-ranked patches with another identity's (faithful: "
+            "best > random > worst)",
+            runs,
+            swap,
+        )
+    )
+    parts.append(
+        _table(
+            "Patch swap: FMR on impostor pairs after swapping the best / random / worst patches with the "
+            "gallery face's",
+            runs,
+            swap_fmr,
+        )
+    )
+
+    def sane(n, m):
+        r = sanity[n].get(m)
+        if not r:
+            return "–"
+        full = r["cascading"][-1]
+        return f"{'pass' if r['passes'] else 'FAIL'} ({full['spearman_abs']:.2f} / {full['ssim']:.2f})"
+
+    parts.append(
+        _table(
+            "Sanity checks: every layer randomised (cascading, top down); |map| Spearman / SSIM to the "
+            "trained model's map (pass: both < 0.5)",
+            runs,
+            sane,
+        )
+    )
+    parts.append(
+        _table(
+            "ms per map (one thread)",
+            runs,
+            lambda n, m: f"{1000 * row(n, m)['seconds_per_map']:.0f}" if row(n, m) else "–",
+        )
+    )
     lines = [
-        f"**Representation map vs the best perturbation method (similarity deletion AUC, {b})**",
+        "**The representation map, exact split vs FGGB weighting** (similarity deletion AUC black ↓ / "
+        "accuracy deletion AUC ↓ / patch-swap FNMR best ↑)",
         "",
-        "| model | representation | best perturbation | gap | within 10%? |",
-        "|---|---|---|---|---|",
+        "| model | exact split | FGGB-weighted |",
+        "|---|---|---|",
     ]
-    key = f"{b}_similarity_deletion_auc"
     for n in runs:
-        if "representation" not in rows[n]:
+        if "representation" not in rows[n] or "representation_fggb" not in rows[n]:
             continue
-        rep = rows[n]["representation"][key]
-        best_m = min((m for m in PERTURBATION if m in rows[n]), key=lambda m: rows[n][m][key])
-        best = rows[n][best_m][key]
-        gap = rep - best
-        ok = gap <= 0.1 * abs(best)
-        lines.append(f"| {n} | {rep:.3f} | {best:.3f} ({best_m}) | {gap:+.3f} | {'yes' if ok else 'no'} |")
+        cells = []
+        for m in ("representation", "representation_fggb"):
+            r = rows[n][m]
+            cells.append(
+                f"{r['black_similarity_deletion_auc']:.3f} / {r['fame_deletion_auc']:.3f} / {r['fnmr_best']:.2f}"
+            )
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
     parts.append("\n".join(lines))
-    if args.detail in runs:
-        parts.append(detail_table(runs[args.detail]))
     text = "\n\n".join(parts) + "\n"
     (d / "tables.md").write_text(text)
     print(text)

@@ -167,6 +167,9 @@ def cmd_faithfulness(args) -> int:
 
         bar = tqdm(total=len(pairs.same), desc=f"faithfulness {name}", unit="pair")
     t0 = time.perf_counter()
+    from interpface.cli.trust import clean_threshold, print_field_protocol
+
+    threshold, threshold_source = clean_threshold(model, args, args.threshold_pairs)
     result = faithfulness_table(
         model,
         pairs,
@@ -176,7 +179,10 @@ def cmd_faithfulness(args) -> int:
         seed=args.seed,
         progress=bar.update if bar else None,
         rise_masks=args.rise_masks,
+        threshold=threshold,
     )
+    if threshold_source:
+        result["threshold_source"] = threshold_source
     if bar:
         bar.close()
     result.update(
@@ -215,6 +221,7 @@ def cmd_faithfulness(args) -> int:
                 + "".join(f"{c:>16}" for c in cells)
                 + f"{1000 * row['seconds_per_map']:>10.0f}"
             )
+    print_field_protocol(result)
     if args.figures:
         from interpface.figures.export import export_figure
         from interpface.figures.pairs import faithfulness_curves_figure
@@ -311,6 +318,14 @@ def add_commands(sub) -> None:
     p.add_argument("--baselines", default="black,blur", help="what deleted pixels become (black, blur)")
     p.add_argument("--steps", type=int, default=20, help="points per curve (default 20: 5%% of the pixels each)")
     p.add_argument("--rise-masks", type=int, default=512, help="random masks per RISE map")
+    p.add_argument(
+        "--threshold-pairs",
+        type=int,
+        default=200,
+        metavar="N",
+        help="the accuracy protocol's clean EER threshold from N genuine + N impostor untouched pairs "
+        "(default 200; 0 = from the explained pairs)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the pairs, the random map and RISE's masks")
     p.add_argument("--figures", metavar="DIR", help="also write the mean curves as figures")
     p.add_argument("--formats", default="html", help="figure formats (html, png, svg, pdf; static ones need Chromium)")

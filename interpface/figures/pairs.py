@@ -38,10 +38,12 @@ def pair_maps_figure(
     title: str | None = None,
     tile: int = 220,
     columns: int = 4,
+    marks: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Face A, face B, then one panel per method: its signed map over B (red: supports the match,
     blue: counts against it; a symmetric range per panel, so each panel shows its own evidence), in
-    rows of `columns` panels so that each face stays legible. maps: method -> PairMap (or (S, S) array).
+    rows of `columns` panels so that each face stays legible. maps: method -> PairMap (or (S, S) array);
+    marks: method -> a warning written under its panel's title (e.g. "not better than chance").
 
     Traces: go.Image for A and B and under every map; one go.Heatmap per method (name = method)."""
     crop_a, crop_b = np.asarray(crop_a, np.uint8), np.asarray(crop_b, np.uint8)
@@ -51,7 +53,11 @@ def pair_maps_figure(
     cols = max(1, min(columns, n_panels))
     rows = -(-n_panels // cols)
     gray = np.repeat(crop_b.mean(axis=-1, keepdims=True), 3, axis=-1).astype(np.uint8)
-    titles = ["face A", "face B"] + [n.replace("_", " ") for n in names]
+    marks = dict(marks or {})
+    titles = ["face A", "face B"] + [
+        n.replace("_", " ") + (f"<br><span style='color:#b45309'>⚠ {marks[n]}</span>" if marks.get(n) else "")
+        for n in names
+    ]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.02, vertical_spacing=0.08)
 
     def cell(i):
