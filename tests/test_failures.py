@@ -443,3 +443,19 @@ def test_cli_failures_on_lfw_devtest(tmp_path_factory, tiny, capsys):
     assert data["protocol"] == "lfw-devtest" and data["n_usable"] == 28 and data["n_pairs"] == 28 * 27 // 2
     assert "lfw:Eyeglasses" in data["images"]["columns"] and "lfw:Male" in data["images"]["columns"]
     assert any(s["column"].startswith("lfw:") for s in data["slices"]["slices"]["0.1"])
+
+
+# ---------------------------------------------------------------------------------- embedding map
+def test_embedding_map_pca_and_its_fallback(rng, monkeypatch):
+    import interpface.evaluation.projection as P
+
+    emb = rng.normal(size=(40, 16)).astype(np.float32)
+    emb[3] = np.nan
+    xy, method = P.embedding_map(emb, "pca")
+    assert method == "pca" and xy.shape == (40, 2) and np.isnan(xy[3]).all() and np.isfinite(np.delete(xy, 3, 0)).all()
+    monkeypatch.setattr(P, "umap_available", lambda: False)
+    assert P.embedding_map(emb, "auto")[1] == "pca"  # no umap-learn: PCA
+    with pytest.raises(ConfigError, match="umap-learn"):
+        P.embedding_map(emb, "umap")
+    with pytest.raises(ConfigError):
+        P.embedding_map(emb, "tsne")

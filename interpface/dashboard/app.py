@@ -18,6 +18,7 @@ pages = [
     st.Page(VIEWS / "distributions.py", title="Distributions", icon=":material/bar_chart:"),
     st.Page(VIEWS / "verification.py", title="Verification", icon=":material/verified_user:"),
     st.Page(VIEWS / "pair.py", title="Why this match?", icon=":material/join_inner:"),
+    st.Page(VIEWS / "failures.py", title="Failures", icon=":material/report:"),
     st.Page(VIEWS / "compare.py", title="Compare", icon=":material/compare:"),
     st.Page(VIEWS / "export.py", title="Export", icon=":material/download:"),
 ]

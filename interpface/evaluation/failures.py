@@ -96,9 +96,10 @@ class _FaceEmbeddings(Evaluator):
 @dataclass
 class FailureReport:
     """What find_failures found. info: model, dataset, protocol, conditions, thresholds, counts,
-    timings; images: {"keys", "identities", "usable", "columns": {name: (M,) values}}; fars: {far key:
-    {"far", "threshold", "n_false_accepts", "n_false_rejects", "false_accepts": [...], "false_rejects":
-    [...]}} (the top records by margin); slices: slice_rates' result; embeddings: (M, D) clean
+    timings; images: {"keys", "identities", "usable", "columns": {name: (M,) values}, "slices": {name:
+    (M,) the slice each face is in (a bin's label for a numeric column)}}; fars: {far key: {"far",
+    "threshold", "n_false_accepts", "n_false_rejects", "false_accepts": [...], "false_rejects": [...]
+    (the top records by margin), "per_image": {"false_accepts", "false_rejects": (M,) counts}}}; slices: slice_rates' result; embeddings: (M, D) clean
     embeddings (NaN rows for unusable faces); thumbnails: (M, THUMBNAIL, THUMBNAIL, 3) uint8 crops."""
 
     info: dict
@@ -534,10 +535,19 @@ def find_failures(
                 "n_false_accepts": int((here & ~err.genuine).sum()),
                 "n_false_rejects": int((here & err.genuine).sum()),
             }
+        m_all = len(keys)
         far_out[key] = {
             "far": f,
             "threshold": thr,
             "resolvable": True,
+            "per_image": {  # how many false accepts / rejects each face takes part in
+                "false_accepts": np.bincount(
+                    np.concatenate([err.a[~err.genuine], err.b[~err.genuine]]), minlength=m_all
+                ).tolist(),
+                "false_rejects": np.bincount(
+                    np.concatenate([err.a[err.genuine], err.b[err.genuine]]), minlength=m_all
+                ).tolist(),
+            },
             "n_false_accepts": int((~err.genuine).sum()),
             "n_false_rejects": int(err.genuine.sum()),
             "by_condition": by_cond,
@@ -606,10 +616,16 @@ def find_failures(
         "seed": seed,
         "timings": timings,
     }
+    slice_of: dict[str, list] = {c: [None] * len(keys) for c in cols}  # each face's slice in each column
+    for sl in slices:
+        if sl.images is not None:
+            for p in np.flatnonzero(sl.images):
+                slice_of[sl.column][p] = sl.value
     images = {
         "keys": list(keys),
         "identities": list(faces.identities),
         "usable": usable.tolist(),
         "columns": {k: _clean(v) for k, v in cols.items()},
+        "slices": slice_of,
     }
     return FailureReport(info, images, far_out, rates, e_all, thumbs)

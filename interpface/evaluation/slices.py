@@ -264,16 +264,24 @@ def _pair_totals(layout: PairLayout, m: np.ndarray, by_identity: bool, slices: l
     return gen * scale, imp * scale
 
 
+_ROW_CHUNK = 50_000  # error rows weighted at once (bounds memory: rows x resamples)
+
+
 def _error_counts(layout, m, by_identity, errors: ErrorRows, slices: list[Slice], membership: str, pair_index):
     """(false rejects, false accepts), each (S + 1, B)."""
-    w = _row_weights(layout, m, by_identity, errors.a, errors.b, errors.genuine, pair_index)  # (E, B)
-    gen = errors.genuine[:, None]
-    fr = _sums(slices, errors.a, errors.b, errors.condition, w * gen, membership)
-    fa = _sums(slices, errors.a, errors.b, errors.condition, w * ~gen, membership)
-    return (
-        np.vstack([fr, (w * gen).sum(0)[None]]),
-        np.vstack([fa, (w * ~gen).sum(0)[None]]),
-    )
+    fr = np.zeros((len(slices) + 1, m.shape[0]))
+    fa = np.zeros_like(fr)
+    for start in range(0, len(errors.a), _ROW_CHUNK):
+        part = slice(start, start + _ROW_CHUNK)
+        a, b, cond, gen = errors.a[part], errors.b[part], errors.condition[part], errors.genuine[part]
+        pidx = None if pair_index is None else pair_index[part]
+        w = _row_weights(layout, m, by_identity, a, b, gen, pidx)  # (E, B)
+        w_fr, w_fa = w * gen[:, None], w * ~gen[:, None]
+        fr[:-1] += _sums(slices, a, b, cond, w_fr, membership)
+        fa[:-1] += _sums(slices, a, b, cond, w_fa, membership)
+        fr[-1] += w_fr.sum(0)
+        fa[-1] += w_fa.sum(0)
+    return fr, fa
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
