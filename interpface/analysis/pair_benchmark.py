@@ -103,7 +103,8 @@ def load_pairs(
 
     if pairs_file is None and isinstance(dataset, str) and dataset == "lfw":
         out = load_devtest_pairs(n, seed=seed, data_root=data_root, cache_dir=cache_dir)
-        out.note = "LFW View-1 DevTest pairs"
+        n_same = int(out.same.sum())
+        out.note = f"{n_same} genuine + {len(out.same) - n_same} impostor LFW View-1 DevTest pairs"
         return out
     ds, cache = open_prepared(dataset, data_root=data_root, cache_dir=cache_dir)
     dp = dataset_pairs(ds, cache, pairs_file, n_generated=max(n or 500, 1), seed=seed, exclude_fallback=True)
