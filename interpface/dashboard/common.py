@@ -619,6 +619,25 @@ def analyses_for(names: list[str]) -> dict:
     return out
 
 
+def trust_cards_of(name: str) -> dict | None:
+    """{method: trust card} of a listed model: shipped with the reference models and the dlib port, or
+    NAME.trust.json beside a model in the served folder; None where none was measured (uploads)."""
+    from interpface.analysis.trust import load_trust_cards
+
+    uri = models().get(name)
+    if uri is None or uri.startswith("upload:"):
+        return None
+    # the shipped cards describe the shipped models: the bundled folder and the dlib port, not a
+    # model that merely has the same name ($INTERPFACE_MODELS in tests, the operator's folder)
+    bundled = model_root() is None and name in available_models(None)
+    if bundled or (name in BLACK_BOXES and uri == BLACK_BOXES[name]):
+        return load_trust_cards(name)
+    root = served_models_dir()
+    if root is not None and name in scan_models_dir(root):
+        return load_trust_cards(name, root)
+    return None
+
+
 def evaluation_of(name: str) -> dict | None:
     """The shipped evaluation (tables, ROC points, thresholds) of a model or black box, or None."""
     from interpface.models.registry import scheme_of

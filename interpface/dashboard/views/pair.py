@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from interpface.analysis.pair_maps import methods_for, pair_map
+from interpface.analysis.trust import BETTER, NOT_BETTER, WORSE
 from interpface.dashboard import common
 from interpface.figures.pairs import faithfulness_curves_figure, pair_maps_figure
 from interpface.models.face_model import PART_FILTERS
@@ -20,7 +21,54 @@ LABELS = {
     "fggb": "FGGB (per-dimension gradients, a few s)",
     "xssab": "xSSAB (for / against)",
     "corrrise": "CorrRISE (masks, slow)",
+    "representation_fggb": "representation, FGGB-weighted",
 }
+
+VERDICT_ICON = {BETTER: "✅", NOT_BETTER: "⚠️", WORSE: "⛔", "the floor": "🎲"}
+
+
+def trust_section(name: str, methods, cards: dict) -> None:
+    """One trust card per chosen method: is its map better than the random map on this model's pairs,
+    does it pass the randomisation sanity check, what does it cost, and what can it show."""
+    st.subheader("Can I trust these maps?")
+    if not cards:
+        st.info(
+            f"No trust card has been measured for {common.label(name)}. Measure one with "
+            "`interpface faithfulness --checkpoint MODEL --methods ... --json f.json`, "
+            "`interpface sanity --checkpoint MODEL --json s.json` and "
+            "`interpface trust --faithfulness f.json --sanity s.json --precompute NAME --precompute-dir DIR` "
+            "(DIR: the served models folder)."
+        )
+        return
+    st.caption(
+        "Measured on LFW DevTest pairs: the gain in deletion AUC over the random map (cosine of the pair, "
+        "and verification accuracy at the clean EER threshold; 95 % intervals over pairs; positive = "
+        "removes the evidence faster than chance) and the randomisation sanity check (the map must change "
+        "when the model's weights are randomised)."
+    )
+    shown = [m for m in methods if m in cards]
+    for start in range(0, len(shown), 3):
+        for col, m in zip(st.columns(3), shown[start : start + 3]):
+            c = cards[m]
+            box = col.container(border=True)
+            box.markdown(f"**{LABELS.get(m, m)}**  \n{VERDICT_ICON.get(c['verdict'], '')} {c['verdict']}")
+            cd, ad = c.get("cosine_deletion"), c.get("accuracy_deletion")
+            lines = []
+            if cd:
+                lines.append(f"cosine deletion gain {cd['gain']:+.3f} [{cd['ci'][0]:+.3f}, {cd['ci'][1]:+.3f}]")
+            if ad:
+                lines.append(f"accuracy deletion gain {ad['gain']:+.3f} [{ad['ci'][0]:+.3f}, {ad['ci'][1]:+.3f}]")
+            sanity = c.get("sanity", "not run")
+            detail = c.get("sanity_detail")
+            if detail:
+                sanity += f" (|map| Spearman {detail['spearman_abs']:.2f}, SSIM {detail['ssim']:.2f} after randomising)"
+            lines += [f"sanity check: {sanity}", f"{1000 * c['seconds_per_map']:.0f} ms per map"]
+            box.markdown("  \n".join(lines))
+            box.caption(c.get("what_it_shows", ""))
+    missing = [LABELS.get(m, m) for m in methods if m not in cards]
+    if missing:
+        st.caption("No card measured for: " + ", ".join(missing))
+
 
 st.title("Why this match?")
 name = common.pick_model()
@@ -112,12 +160,15 @@ with common.guarded("Pair"):
             face_b["crop"],
             masks,
         )
-        fig = pair_maps_figure(face_a["crop"], face_b["crop"], maps, score=score)
+        cards = common.trust_cards_of(name) or {}
+        marks = {m: c["verdict"] for m, c in cards.items() if c.get("verdict") in (NOT_BETTER, WORSE)}
+        fig = pair_maps_figure(face_a["crop"], face_b["crop"], maps, score=score, marks=marks)
         st.plotly_chart(fig, key="pair_maps")
         common.remember_figure("pair_maps", fig)
         st.caption(
             "Time per map: " + ", ".join(f"{LABELS.get(m, m)} {1000 * p.seconds:.0f} ms" for m, p in maps.items())
         )
+        trust_section(name, chosen, cards)
 
         st.subheader("Deletion and insertion")
         c1, c2 = st.columns([1, 3])
