@@ -56,6 +56,10 @@ class TrainConfig:
     distill_occluded: bool = True  # the occluded copy is pulled toward the clean face's teacher target too
     # the occluded branch's distillation terms count this many times the clean branch's (1: the two averaged)
     w_distill_occluded: float = 1.0
+    # where the teacher's targets come from: "precomputed" (`interpface data teacher`, one per image and
+    # flip, whatever else the augmentation does) or "online" (the dlib port, bf16 where the CPU has it, run
+    # every step on exactly the student's augmented view: training/teacher_online.py)
+    teacher_mode: str = "precomputed"
     # data
     dataset: str = "lfw"
     data_root: str | None = None
@@ -64,6 +68,14 @@ class TrainConfig:
     exclude_fallback: bool = True
     crop: int = 96
     flip: bool = True
+    # colour jitter on the aligned crop: brightness, contrast and saturation each scaled by a factor drawn
+    # in [1 - s, 1 + s] per image (0: off); with precomputed targets the target stays the unjittered face's
+    colour_jitter: float = 0.0
+    # mixing faces of the batch (teacher_mode: online only: no precomputed target exists for a mixed face):
+    # each image mixed with a partner by mixup (lam ~ Beta(mixup_alpha, mixup_alpha)) or, with probability
+    # cutmix_prob, by cutmix; the identity loss takes both labels weighted lam and 1 - lam
+    mixup_alpha: float = 0.0
+    cutmix_prob: float = 0.0
     pairs_per_batch: int = 0  # identities that bring 2 images each to every batch (genuine pairs for the relation loss)
     occluder_size: tuple = (32.0, 12.0)
     # which occluder the occluded branch sees: "rectangle" (the paper's, occluder_size), a realistic
@@ -121,6 +133,24 @@ class TrainConfig:
             )
         if self.w_distill_occluded < 0:
             raise ConfigError("w_distill_occluded must be >= 0")
+        if self.teacher_mode not in ("precomputed", "online"):
+            raise ConfigError(f"teacher_mode must be 'precomputed' or 'online', got {self.teacher_mode!r}")
+        if self.teacher_mode == "online" and self.teacher not in (None, "dlib_resnet_v1"):
+            raise ConfigError(
+                f"teacher_mode: online runs the dlib port (teacher: dlib_resnet_v1), not {self.teacher!r}"
+            )
+        if self.teacher_mode == "online" and not self.uses_distillation:
+            raise ConfigError(
+                "teacher_mode: online needs a distillation weight (w_distill_cosine / w_distill_relation)"
+            )
+        if not 0 <= self.colour_jitter < 1:
+            raise ConfigError(f"colour_jitter must be in [0, 1), got {self.colour_jitter}")
+        if self.mixup_alpha < 0 or not 0 <= self.cutmix_prob <= 1:
+            raise ConfigError("mixup_alpha must be >= 0 and cutmix_prob in [0, 1]")
+        if self.mixing and self.teacher_mode != "online":
+            raise ConfigError("mixup / cutmix need teacher_mode: online (a mixed face has no precomputed target)")
+        if self.mixing and self.occlusion:
+            raise ConfigError("mixup / cutmix and the occluded branch are not combined (FAD and Eq. 5 take one face)")
 
     @property
     def uses_sad(self) -> bool:
@@ -129,6 +159,10 @@ class TrainConfig:
     @property
     def uses_distillation(self) -> bool:
         return self.w_distill_cosine > 0 or self.w_distill_relation > 0
+
+    @property
+    def mixing(self) -> bool:
+        return self.mixup_alpha > 0 or self.cutmix_prob > 0
 
     @property
     def teacher_dim(self) -> int:

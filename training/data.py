@@ -129,6 +129,10 @@ class BatchMaker:
         occluder: str = "rectangle",
         pairs_per_batch: int = 0,
         occluder_height_max: float | None = None,
+        colour_jitter: float = 0.0,
+        mixup_alpha: float = 0.0,
+        cutmix_prob: float = 0.0,
+        chip_maps: np.ndarray | None = None,
     ):
         if batch_size % world_size:
             raise ValueError(f"global batch {batch_size} is not divisible by {world_size} ranks")
@@ -149,6 +153,16 @@ class BatchMaker:
         self._multi = [np.array(v) for _, v in sorted(by_label.items()) if len(v) >= 2]
         if self.pairs_per_batch and len(self._multi) < self.pairs_per_batch:
             raise ValueError(f"only {len(self._multi)} identities have 2+ images; pairs_per_batch is {pairs_per_batch}")
+        # the augmented-view path (see _view_batch): colour jitter, mixing between faces, and the online
+        # teacher's chips (chip_maps: (N, 2, 2, 3) crop -> chip maps of every image, training.teacher_online)
+        self.colour_jitter, self.mixup_alpha, self.cutmix_prob = (
+            float(colour_jitter),
+            float(mixup_alpha),
+            float(cutmix_prob),
+        )
+        self.chip_maps = chip_maps
+        if self.mixing and occlusion:
+            raise ValueError("mixup / cutmix are not combined with the occluded branch")
         self.template = default_template()
         self.steps_per_epoch = max(1, len(data) // batch_size)
         self._perm_epoch, self._perm = -1, None
@@ -186,9 +200,16 @@ class BatchMaker:
             return occlude_batch(crops, landmarks, rng, self.template, (width, height))[0]
         return draw_occluder(kind, rng, self.template).apply_batch(crops, landmarks)[0]
 
+    @property
+    def mixing(self) -> bool:
+        return self.mixup_alpha > 0 or self.cutmix_prob > 0
+
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         """{'clean': (b, 3, crop, crop) float [0,1], 'occluded' (same, when enabled), 'labels': (b,),
-        'teacher': (b, D) distillation targets (when the data has them)}."""
+        'teacher': (b, D) distillation targets (when the data has them)}; with colour jitter, mixing or
+        the online teacher's chips see :meth:`_view_batch`."""
+        if self.colour_jitter > 0 or self.mixing or self.chip_maps is not None:
+            return self._view_batch(step)
         idx = self.indices(step)
         rng = np.random.default_rng([self.seed, 2, step])  # same on every rank: one physical mask
         crops = self.data.crops[idx]
@@ -212,3 +233,104 @@ class BatchMaker:
         if self.data.teacher is not None:  # the teacher's target of the image as it is shown (flipped or not)
             out["teacher"] = torch.from_numpy(self.data.teacher[idx, flips.astype(np.int64)])
         return out
+
+    def _view_batch(self, step: int) -> dict[str, torch.Tensor]:
+        """The augmented-view batch: the same crop offsets, flips and occluder draws as :meth:`batch` (so
+        without jitter or mixing the student's windows are the same), then on the whole 110 px crop:
+
+        - colour jitter (strength s): brightness, contrast and saturation each scaled by a factor drawn
+          uniformly in [1 - s, 1 + s] per image (the clean and the occluded copy alike);
+        - mixing: each image with a partner from the same rank's slice; mixup (weight lam ~
+          Beta(alpha, alpha)) or, with probability cutmix_prob, cutmix (a square of the partner pasted in,
+          area fraction drawn uniformly); 'labels_b' is the partner's label and 'mix_lam' the weight of
+          the image's own label (for cutmix the share of the student's window that stayed its own);
+        - with chip_maps, 'teacher_chips' (b, 3, 150, 150) in [0, 255]: dlib's chip cut from the same
+          augmented crop (mixed, jittered, flipped) with everything outside the student's window replaced
+          by the window's border, through the image's crop -> chip map (its mirrored map when flipped).
+
+        The extra draws come from their own stream (seed, 4, step), drawn for the global batch."""
+        idx = self.indices(step)
+        rng = np.random.default_rng([self.seed, 2, step])
+        crops = self.data.crops[idx]
+        images = [crops]
+        if self.occlusion:
+            images.append(self._occlude(crops, self.data.landmarks[idx], rng))
+        size, c = crops.shape[1], self.crop
+        offs = rng.integers(0, size - c + 1, size=(self.batch_size, 2))
+        flips = rng.random(self.batch_size) < 0.5 if self.flip else np.zeros(self.batch_size, bool)
+        per_rank = self.batch_size // self.world_size
+        sl = slice(self.rank * per_rank, self.rank * per_rank + len(idx))
+        offs, flips = offs[sl].copy(), flips[sl]
+        # the window of a flipped crop: cutting then flipping (batch) = flipping then cutting here
+        offs[flips, 1] = size - c - offs[flips, 1]
+        aug = np.random.default_rng([self.seed, 4, step])
+        B = self.batch_size
+        jitter = aug.uniform(1 - self.colour_jitter, 1 + self.colour_jitter, size=(B, 3))[sl]
+        lam = aug.beta(self.mixup_alpha, self.mixup_alpha, size=B) if self.mixup_alpha > 0 else np.ones(B)
+        use_cut = aug.random(B) < self.cutmix_prob
+        cut_area = aug.random(B)
+        cut_centre = aug.random((B, 2)) * size
+        partners = [aug.permutation(per_rank) for _ in range(self.world_size)][self.rank][: len(idx)]
+        lam, use_cut, cut_area, cut_centre = lam[sl], use_cut[sl], cut_area[sl], cut_centre[sl]
+
+        views = []
+        for arr in images:
+            v = arr.astype(np.float32) / 255.0
+            v[flips] = v[flips, :, ::-1]
+            if self.colour_jitter > 0:
+                v = _colour_jitter(v, jitter)
+            views.append(v)
+        mix_lam = np.ones(len(idx), np.float32)
+        if self.mixing:
+            v, partner = views[0], views[0][partners]
+            out_v = v.copy()
+            for i in range(len(idx)):
+                if use_cut[i]:
+                    half = 0.5 * size * np.sqrt(cut_area[i])
+                    (cy, cx) = cut_centre[i]
+                    y0, y1 = int(np.clip(round(cy - half), 0, size)), int(np.clip(round(cy + half), 0, size))
+                    x0, x1 = int(np.clip(round(cx - half), 0, size)), int(np.clip(round(cx + half), 0, size))
+                    out_v[i, y0:y1, x0:x1] = partner[i, y0:y1, x0:x1]
+                    wy, wx = offs[i]
+                    inter = max(0, min(y1, wy + c) - max(y0, wy)) * max(0, min(x1, wx + c) - max(x0, wx))
+                    mix_lam[i] = 1.0 - inter / (c * c)
+                else:
+                    mix_lam[i] = lam[i]
+                    out_v[i] = lam[i] * v[i] + (1 - lam[i]) * partner[i]
+            views[0] = out_v
+        out = {}
+        for key, v in zip(("clean", "occluded"), views):
+            cut = np.stack([a[y : y + c, x : x + c] for a, (y, x) in zip(v, offs)])
+            out[key] = torch.from_numpy(np.ascontiguousarray(cut)).permute(0, 3, 1, 2)
+        labels = self.data.labels[idx]
+        out["labels"] = torch.from_numpy(labels)
+        if self.mixing:
+            out["labels_b"] = torch.from_numpy(labels[partners])
+            out["mix_lam"] = torch.from_numpy(mix_lam)
+        if self.chip_maps is not None:
+            from .teacher_online import cut_chips
+
+            seen = np.stack(
+                [
+                    np.pad(a[y : y + c, x : x + c], ((y, size - c - y), (x, size - c - x), (0, 0)), mode="edge")
+                    for a, (y, x) in zip(views[0], offs)
+                ]
+            )
+            chips = cut_chips(seen, self.chip_maps[idx, flips.astype(np.int64)])
+            out["teacher_chips"] = torch.from_numpy(chips).permute(0, 3, 1, 2)
+        elif self.data.teacher is not None:
+            out["teacher"] = torch.from_numpy(self.data.teacher[idx, flips.astype(np.int64)])
+        return out
+
+
+def _colour_jitter(v: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """(b, H, W, 3) float [0, 1] RGB and (b, 3) factors (brightness, contrast, saturation) -> jittered,
+    clipped to [0, 1]."""
+    grey_w = np.array([0.299, 0.587, 0.114], np.float32)
+    f = factors.astype(np.float32)[:, None, None, :]
+    v = v * f[..., 0:1]
+    mean = (v @ grey_w).mean(axis=(1, 2))[:, None, None, None]
+    v = (v - mean) * f[..., 1:2] + mean
+    grey = (v @ grey_w)[..., None]
+    v = (v - grey) * f[..., 2:3] + grey
+    return np.clip(v, 0.0, 1.0, out=v)

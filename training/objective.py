@@ -25,7 +25,8 @@ from .config import TrainConfig
 
 
 class SiameseObjective(nn.Module):
-    """forward(clean (b,3,S,S), occluded (b,3,S,S) or None, labels (b,), teacher (b,D) or None) -> dict
+    """forward(clean (b,3,S,S), occluded (b,3,S,S) or None, labels (b,), teacher (b,D) or None, and for
+    mixed faces labels_b (b,) and mix_lam (b,), the share of labels) -> dict
     of scalar terms (already weighted), plus 'loss' (their sum) and 'accuracy' (clean branch, no
     gradient). The distillation terms average the clean and (with distill_occluded) the occluded
     branch, the latter weighted by w_distill_occluded, both toward the clean face's teacher target."""
@@ -59,6 +60,8 @@ class SiameseObjective(nn.Module):
         occluded: torch.Tensor | None,
         labels: torch.Tensor,
         teacher: torch.Tensor | None = None,
+        labels_b: torch.Tensor | None = None,
+        mix_lam: torch.Tensor | None = None,
     ) -> dict:
         cfg = self.cfg
         b = clean.shape[0]
@@ -66,7 +69,12 @@ class SiameseObjective(nn.Module):
         inter = self.net.forward_intermediates(x)
         f_clean = inter.f[:b].float()
         logits_clean = self.net.logits(inter.f[:b]).float()
-        terms = {"identity": cfg.w_identity * self.identity(logits_clean, labels)}
+        if labels_b is None:
+            terms = {"identity": cfg.w_identity * self.identity(logits_clean, labels)}
+        else:  # mixed faces (mixup / cutmix): both labels, weighted by each face's share
+            ce_a = F.cross_entropy(logits_clean, labels, reduction="none")
+            ce_b = F.cross_entropy(logits_clean, labels_b, reduction="none")
+            terms = {"identity": cfg.w_identity * (mix_lam * ce_a + (1 - mix_lam) * ce_b).mean()}
         if cfg.w_sad_filter > 0:
             terms["sad_filter"] = cfg.w_sad_filter * self.sad_filter(self.net.psi_weight.float())
         if cfg.w_sad_response > 0:
@@ -112,5 +120,7 @@ class SiameseObjective(nn.Module):
                 )
         terms["loss"] = sum(terms.values())
         with torch.no_grad():
-            terms["accuracy"] = (logits_clean.argmax(dim=1) == labels).float().mean()
+            # mixed faces: against the label of the larger share
+            shown = labels if labels_b is None else torch.where(mix_lam >= 0.5, labels, labels_b)
+            terms["accuracy"] = (logits_clean.argmax(dim=1) == shown).float().mean()
         return terms

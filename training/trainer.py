@@ -148,10 +148,18 @@ def train(
     run_dir = Path(run_dir) if run_dir else Path(cfg.out_dir) / cfg.name
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    online = cfg.teacher_mode == "online" and cfg.uses_distillation
     data = (
         data
         if data is not None
-        else load_training_set(cfg.dataset, cfg.split, cfg.data_root, cfg.cache_dir, cfg.exclude_fallback, cfg.teacher)
+        else load_training_set(
+            cfg.dataset,
+            cfg.split,
+            cfg.data_root,
+            cfg.cache_dir,
+            cfg.exclude_fallback,
+            None if online else cfg.teacher,  # online: no precomputed descriptors needed
+        )
     )
     torch.manual_seed(cfg.seed)
     net = _build_model(cfg, data).to(device)
@@ -180,6 +188,9 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
     if is_main:
         cfg.save(run_dir / "config.yaml")
+    teacher_net, maps = (
+        _online_teacher(cfg, data, run_dir, device, is_main, world, progress) if online else (None, None)
+    )
 
     end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
     if resume and start >= cfg.steps and (run_dir / "summary.json").is_file():
@@ -194,20 +205,7 @@ def train(
         )
     if cfg.compile:
         model = torch.compile(model)
-    batches = BatchMaker(
-        data,
-        cfg.batch_size,
-        seed=cfg.seed,
-        rank=rank,
-        world_size=world,
-        crop=cfg.crop,
-        flip=cfg.flip,
-        occlusion=cfg.occlusion,
-        occluder_size=cfg.occluder_size,
-        occluder=cfg.occluder,
-        pairs_per_batch=cfg.pairs_per_batch,
-        occluder_height_max=cfg.occluder_height_max,
-    )
+    batches = batch_maker(cfg, data, rank, world, maps)
     use_bf16 = cfg.bf16 and bf16_supported(device)
     logger = _Logger(run_dir, start, enabled=is_main)
     extra = {
@@ -225,16 +223,9 @@ def train(
     window_t, window_imgs = time.perf_counter(), 0
     for step in range(start, end):
         batch = batches.batch(step)
-        clean = batch["clean"].to(device, non_blocking=True)
-        occluded = batch.get("occluded")
-        occluded = occluded.to(device, non_blocking=True) if occluded is not None else None
-        if cfg.channels_last:
-            clean = clean.contiguous(memory_format=torch.channels_last)
-            occluded = occluded.contiguous(memory_format=torch.channels_last) if occluded is not None else None
-        labels = batch["labels"].to(device)
-        teacher = batch["teacher"].to(device) if cfg.uses_distillation else None
+        clean, occluded, labels, teacher, labels_b, mix_lam = step_inputs(batch, cfg, device, teacher_net)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            terms = model(clean, occluded, labels, teacher)
+            terms = model(clean, occluded, labels, teacher, labels_b, mix_lam)
         loss = terms["loss"]
         if not torch.isfinite(loss):
             bar.close()
@@ -295,6 +286,71 @@ def train(
         dist.barrier()
         dist.destroy_process_group()
     return summary
+
+
+def batch_maker(cfg: TrainConfig, data: TrainingSet, rank: int = 0, world: int = 1, chip_maps=None) -> BatchMaker:
+    """The run's BatchMaker (chip_maps: the online teacher's crop -> chip maps, or None)."""
+    return BatchMaker(
+        data,
+        cfg.batch_size,
+        seed=cfg.seed,
+        rank=rank,
+        world_size=world,
+        crop=cfg.crop,
+        flip=cfg.flip,
+        occlusion=cfg.occlusion,
+        occluder_size=cfg.occluder_size,
+        occluder=cfg.occluder,
+        pairs_per_batch=cfg.pairs_per_batch,
+        occluder_height_max=cfg.occluder_height_max,
+        colour_jitter=cfg.colour_jitter,
+        mixup_alpha=cfg.mixup_alpha,
+        cutmix_prob=cfg.cutmix_prob,
+        chip_maps=chip_maps,
+    )
+
+
+def step_inputs(batch: dict, cfg: TrainConfig, device, teacher_net=None) -> tuple:
+    """A batch (BatchMaker.batch) -> the objective's arguments on the device: (clean, occluded, labels,
+    teacher targets, labels_b, mix_lam); with an online teacher its targets are computed here."""
+    clean = batch["clean"].to(device, non_blocking=True)
+    occluded = batch.get("occluded")
+    occluded = occluded.to(device, non_blocking=True) if occluded is not None else None
+    if cfg.channels_last:
+        clean = clean.contiguous(memory_format=torch.channels_last)
+        occluded = occluded.contiguous(memory_format=torch.channels_last) if occluded is not None else None
+    labels = batch["labels"].to(device)
+    if not cfg.uses_distillation:
+        teacher = None
+    elif teacher_net is not None:  # online: the teacher on exactly the student's view
+        teacher = teacher_net.targets(batch["teacher_chips"])
+    else:
+        teacher = batch["teacher"].to(device)
+    labels_b = batch["labels_b"].to(device) if "labels_b" in batch else None
+    mix_lam = batch["mix_lam"].to(device) if "mix_lam" in batch else None
+    return clean, occluded, labels, teacher, labels_b, mix_lam
+
+
+def _online_teacher(cfg: TrainConfig, data: TrainingSet, run_dir: Path, device, is_main: bool, world: int, progress):
+    """The online teacher (training/teacher_online.py) and every image's crop -> chip maps. Its centre is
+    computed once per run from the un-augmented crops and their mirror images, kept in the run folder
+    (teacher_centre.npy), and read back on resume (and by the other DDP ranks)."""
+    import numpy as np
+
+    from .teacher_online import CENTRE_FILE, OnlineTeacher, chip_maps
+
+    teacher = OnlineTeacher(device=device, precision="auto" if cfg.bf16 else "fp32", cache_dir=cfg.cache_dir)
+    maps = chip_maps(data.landmarks, data.crops.shape[1])
+    path = run_dir / CENTRE_FILE
+    if is_main and not path.is_file():
+        centre = teacher.compute_centre(data.crops, maps, progress=progress)
+        tmp = path.with_name(f".{CENTRE_FILE}.tmp{os.getpid()}.npy")
+        np.save(tmp, centre)
+        os.replace(tmp, path)
+    if world > 1:
+        dist.barrier()
+    teacher.set_centre(np.load(path, allow_pickle=False))
+    return teacher, maps
 
 
 def _rank_checksums(net: torch.nn.Module, world: int) -> list[str]:
