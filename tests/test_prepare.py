@@ -121,3 +121,28 @@ def test_a_messy_folder_prepares_with_counts_and_keeps_what_is_prepared(tmp_path
     assert len(PreparedDataset(report["cache_dir"])) == 10
     assert main(["data", "info", "--dataset", f"folder:{root}", "--cache-dir", str(cache)]) == 0
     assert "identities_with_one_image: 1" in capsys.readouterr().out
+
+
+def test_pairs_of_a_partly_prepared_folder(small_dataset, tmp_path):
+    """A pairs file against a folder prepared with --limit: pairs with an image not prepared yet are left
+    out and counted; an image that is not in the folder at all stops with counts; a face not found too."""
+    from interpface.errors import DatasetError, NoPairsError
+    from interpface.faces.sources import dataset_pairs, open_prepared
+
+    prepare_dataset(small_dataset, cache_dir=tmp_path / "c", workers=1, limit=6, progress=False)
+    ds, cache = open_prepared(small_dataset, cache_dir=tmp_path / "c")
+    f = tmp_path / "pairs.tsv"
+    f.write_text(
+        "Grace_Hopper/Grace_Hopper_0001.jpg\tGrace_Hopper/Grace_Hopper_0002.jpg\t1\n"  # both prepared
+        "Eileen_Collins/Eileen_Collins_0001.jpg\tGrace_Hopper/Grace_Hopper_0004.jpg\t0\n"  # Grace 4: not yet
+        "Eileen_Collins/Eileen_Collins_0099.png\tEileen_Collins/Eileen_Collins_0001.jpg\t0\n"  # an empty file
+    )
+    dp = dataset_pairs(ds, cache, f)
+    assert len(dp) == 1 and dp.pairs[0].same and sum(dp.dropped.values()) == 2, dp.dropped
+    assert "not in the prepared cache" in dp.note() and "no face found" in dp.note()
+    f.write_text("Grace_Hopper/Grace_Hopper_0001.jpg\tNobody/x.jpg\t1\n")
+    with pytest.raises(DatasetError, match=r"1 of 1 pairs name 1 image\(s\) that are not in the dataset small"):
+        dataset_pairs(ds, cache, f)
+    f.write_text("Grace_Hopper/Grace_Hopper_9999.jpg\tGrace_Hopper/Grace_Hopper_0001.jpg\t1\n")  # garbage bytes
+    with pytest.raises(NoPairsError, match="no usable pair among the 1 pairs file"):
+        dataset_pairs(ds, cache, f)

@@ -217,7 +217,8 @@ def dataset_pairs(
     if pairs_file is not None:
         raw = read_pairs_file(pairs_file)
         where = f"the dataset {dataset.name} ({dataset.image_dir})"
-        pairs = check_pairs_in_dataset(raw, cache.relpaths, where=where, image_dir=dataset.image_dir)
+        known = [r.relpath for r in dataset.records] or cache.relpaths  # not prepared yet: counted below
+        pairs = check_pairs_in_dataset(raw, known, where=where, image_dir=dataset.image_dir)
         source = f"pairs file {Path(pairs_file).name}"
     elif dataset.protocol_dir is not None:
         pairs = LFWProtocols.load(dataset.protocol_dir).dev_test_pairs
