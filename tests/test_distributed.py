@@ -19,7 +19,7 @@ import interpface.faces.prepare as prep
 from interpface.cli.main import main
 from interpface.errors import ConfigError
 from interpface.faces.datasets import scan_identity_folders
-from interpface.faces.distributed import RayNotInstalledError, import_ray
+from interpface.faces.distributed import RayNotInstalledError, import_ray, plain_batch
 from interpface.faces.prepare import PreparedDataset
 from interpface.models.adapters import InterpretableFaceModel
 from interpface.models.checkpoint import save_checkpoint
@@ -94,6 +94,14 @@ def test_missing_ray_is_a_typed_error(monkeypatch, tiny_ckpt, faces, tmp_path, c
     argv = ["embed", image, "--checkpoint", str(tiny_ckpt), "--out", str(tmp_path / "e.npy"), "--ray", "auto"]
     assert main(argv + ["--quiet"]) == 2
     assert r"install interpface[ray]" in capsys.readouterr().err
+
+
+def test_result_batches_carry_text_as_objects():
+    # numpy's fixed-width text ('<U54', '<U66') became Arrow tensors of that width in Ray Data, and two
+    # batches of LFW paths of different widths then failed to concatenate (found on 400 LFW images)
+    batch = plain_batch({"relpaths": np.array(["a/a_1.jpg", "bb/bb_1.jpg"]), "hw": np.zeros((2, 2), np.int32)})
+    assert batch["relpaths"].dtype == object and batch["relpaths"].tolist() == ["a/a_1.jpg", "bb/bb_1.jpg"]
+    assert batch["hw"].dtype == np.int32
 
 
 # ----------------------------------------------------------------------------------- on Ray

@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from interpface.errors import ConfigError
-from interpface.faces.distributed import in_order, map_batches, ray_session
+from interpface.faces.distributed import in_order, map_batches, plain_batch, ray_session
 
 __all__ = ["embed_images_ray", "RayModelEmbedder"]
 
@@ -81,7 +81,7 @@ class _RayImageWorker:
         out = {
             "index": batch["index"],
             "emb": emb,
-            "error": error.astype(str),
+            "error": error,
             "has_details": np.zeros(n, bool),
             "detector": np.array([""] * n, dtype=object),
             "status": np.array([""] * n, dtype=object),
@@ -94,8 +94,7 @@ class _RayImageWorker:
             out["has_details"][k] = True
             for key in _DETAIL_KEYS:
                 out[key][k] = d[key]
-        out["detector"], out["status"] = out["detector"].astype(str), out["status"].astype(str)
-        return out
+        return plain_batch(out)
 
 
 def embed_images_ray(

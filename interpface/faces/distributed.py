@@ -26,7 +26,15 @@ import numpy as np
 
 from interpface.errors import ConfigError
 
-__all__ = ["RayNotInstalledError", "import_ray", "ray_session", "map_batches", "in_order", "cluster_cpus"]
+__all__ = [
+    "RayNotInstalledError",
+    "import_ray",
+    "ray_session",
+    "map_batches",
+    "in_order",
+    "cluster_cpus",
+    "plain_batch",
+]
 
 
 class RayNotInstalledError(ConfigError):
@@ -124,6 +132,13 @@ def map_batches(
         num_cpus=num_cpus,
     )
     yield from ds.iter_batches(batch_size=None, batch_format="numpy")
+
+
+def plain_batch(batch: dict) -> dict:
+    """A worker's result batch with its text columns as object arrays: numpy's fixed-width strings
+    ('<U54') become Arrow tensors of that width, and two batches of different widths then fail to
+    concatenate in one block."""
+    return {k: v.astype(object) if isinstance(v, np.ndarray) and v.dtype.kind in "US" else v for k, v in batch.items()}
 
 
 def in_order(batches, n: int) -> dict[str, np.ndarray]:

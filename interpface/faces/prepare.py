@@ -280,7 +280,9 @@ class _RayPrepareWorker:
             out = align_images(
                 self.detector, self.image_dir, batch, self.template_lm, tuple(self.fallback_rel), self.use_fallback
             )
-        return {**out, "index": batch["index"], "chunk": batch["chunk"]}
+        from interpface.faces.distributed import plain_batch
+
+        return plain_batch({**out, "index": batch["index"], "chunk": batch["chunk"]})
 
 
 def _ray_batch_size(n: int, workers: int) -> int:
@@ -320,7 +322,7 @@ def _ray_detect(jobs, workers, model_path, bar) -> None:
     rows, n_per_chunk, paths = [], {}, {}
     for c, (out_path, _, relpaths) in enumerate(jobs):
         n_per_chunk[c], paths[c] = len(relpaths), out_path
-        rows += [{"index": len(rows) + k, "chunk": c, "relpaths": rel} for k, rel in enumerate(relpaths)]
+        rows += [{"index": len(rows) + k, "chunk": c, "relpaths": str(rel)} for k, rel in enumerate(relpaths)]
     kwargs = {"model_path": model_path, "phase": "detect", "image_dir": jobs[0][1]}
     save = lambda c, arrays: _atomic_savez(Path(paths[c]), **arrays)
     _ray_chunks(rows, n_per_chunk, kwargs, workers, bar, _detect_arrays, save)
@@ -340,9 +342,9 @@ def _ray_align(jobs, workers, model_path, bar) -> None:
                 {
                     "index": len(rows),
                     "chunk": c,
-                    **{
-                        key: det[key][k] for key in ("relpaths", "status", "errors", "landmarks", "n_faces", "detector")
-                    },
+                    **{key: str(det[key][k]) for key in ("relpaths", "status", "errors", "detector")},
+                    "landmarks": det["landmarks"][k],
+                    "n_faces": int(det["n_faces"][k]),
                 }
             )
     _, _, image_dir, template_lm, fallback_rel, use_fallback = jobs[0]
