@@ -27,7 +27,8 @@ EVERY = "(every slice)"
 # smaller sets are analysed on opening the page; larger ones on a click (the operator may change it)
 AUTO_RUN_FACES = int(os.environ.get("INTERPFACE_FAILURES_AUTO_FACES", "500"))
 UMAP_MIN_FACES = 100  # fewer faces: PCA (a UMAP of a handful of points says nothing)
-GALLERY = 12
+GALLERY = 8
+PER_ROW = 4
 VERSION = 1  # of the on-disk report: bump when find_failures' output changes
 
 
@@ -64,7 +65,6 @@ def _folder(model_key: str, dataset_key: str, protocol: str, conditions: list[st
 
 def _face_params(prefix: str, identity: str, relpath: str) -> dict | None:
     """Query parameters that show a dataset image in a face picker (pick_face with this key prefix)."""
-    people = common.dataset_people(dataset_id)
     images = people.get(identity or relpath, [])
     if relpath not in images:
         return None
@@ -73,6 +73,10 @@ def _face_params(prefix: str, identity: str, relpath: str) -> dict | None:
         f"{prefix}_person": identity or relpath,
         f"{prefix}_img": str(images.index(relpath) + 1),
     }
+
+
+def _stem(relpath: str) -> str:
+    return relpath.rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
 
 def _n_faces(protocol: str) -> int:
@@ -184,6 +188,7 @@ if not report_file.is_file():
 
 report = _load(str(folder), report_file.stat().st_mtime)
 info = report.info
+people = common.dataset_people(dataset_id)  # {person: [relpath, ...]}: where a face sits in the face pickers
 fars = [k for k in info["far_keys"] if report.fars[k].get("resolvable")]
 if not fars:
     st.warning(" ".join(report.fars[k]["note"] for k in info["far_keys"]))
@@ -220,44 +225,47 @@ ranked = [r for r in rows if r.get("frr") is not None or r.get("far") is not Non
 labels = [slice_label(r) for r in ranked]
 if st.session_state.get("fail_slice") not in [EVERY, *labels]:
     st.session_state.pop("fail_slice", None)
-left, right = st.columns([3, 2])
-with left:
-    rate = st.radio(
-        "Rate",
-        ["frr", "far"],
-        format_func=RATE_LABELS.get,
-        horizontal=True,
-        key="fail_rate",
-        bind=common.BIND,
-    )
-    whole = report.slices["whole"][far]
-    fig = slice_figure(ranked, rate, whole=whole[rate], whole_ci=whole[f"{rate}_ci"], top=15)
-    st.plotly_chart(fig, key="fail_chart", on_select=_pick_slice_from_chart, selection_mode=("points",))
-    common.remember_figure(f"failures_slices_{far}_{rate}", fig)
-with right:
-    table = [
-        {
-            "slice": lab,
-            "FRR %": None if r["frr"] is None else round(100 * r["frr"], 1),
-            "FRR 95%": "" if not r.get("frr_ci") else f"{100 * r['frr_ci'][0]:.1f}–{100 * r['frr_ci'][1]:.1f}",
-            "vs whole": None if r["frr_diff"] is None else round(100 * r["frr_diff"], 1),
-            "beyond": "yes" if r["frr_beyond"] else "",
-            "FAR %": None if r["far"] is None else round(100 * r["far"], 3),
-            "faces": r["n_images"],
-            "genuine pairs": r["n_genuine"],
-        }
-        for lab, r in zip(labels, ranked)
-    ]
-    st.session_state["fail_table_labels"] = labels
-    st.dataframe(
-        table,
-        hide_index=True,
-        height=min(420, 35 * (len(table) + 1) + 3),
-        key="fail_table",
-        on_select=_pick_slice_from_table,
-        selection_mode="single-row",
-    )
-    st.caption("Worst false reject rate first. A click on a slice (chart or table) filters the mistakes below.")
+rate = st.radio(
+    "Rate",
+    ["frr", "far"],
+    format_func=RATE_LABELS.get,
+    horizontal=True,
+    key="fail_rate",
+    bind=common.BIND,
+)
+whole = report.slices["whole"][far]
+fig = slice_figure(ranked, rate, whole=whole[rate], whole_ci=whole[f"{rate}_ci"], top=15)
+st.plotly_chart(fig, key="fail_chart", on_select=_pick_slice_from_chart, selection_mode=("points",))
+common.remember_figure(f"failures_slices_{far}_{rate}", fig)
+table = [
+    {
+        "slice": lab,
+        "FRR %": None if r["frr"] is None else round(100 * r["frr"], 1),
+        "FRR 95% interval": "" if not r.get("frr_ci") else f"{100 * r['frr_ci'][0]:.1f} – {100 * r['frr_ci'][1]:.1f}",
+        "vs whole (points)": None if r["frr_diff"] is None else round(100 * r["frr_diff"], 1),
+        "beyond": "yes" if r["frr_beyond"] else "",
+        "FAR %": None if r["far"] is None else round(100 * r["far"], 3),
+        "FAR 95% interval": "" if not r.get("far_ci") else f"{100 * r['far_ci'][0]:.3f} – {100 * r['far_ci'][1]:.3f}",
+        "faces": r["n_images"],
+        "people": r.get("n_identities"),
+        "genuine pairs": r["n_genuine"],
+        "impostor pairs": r["n_impostor"],
+    }
+    for lab, r in zip(labels, ranked)
+]
+st.session_state["fail_table_labels"] = labels
+st.dataframe(
+    table,
+    hide_index=True,
+    height=min(320, 35 * (len(table) + 1) + 3),
+    key="fail_table",
+    on_select=_pick_slice_from_table,
+    selection_mode="single-row",
+)
+st.caption(
+    "Worst false reject rate first; beyond: the whole set's rate lies outside the slice's interval. A click on a "
+    "slice (chart or table) filters the mistakes below."
+)
 
 # ---- the gallery
 st.subheader("The mistakes, largest margin first")
@@ -274,21 +282,24 @@ kind = g1.radio(
     bind=common.BIND,
 )
 chosen_label = g2.selectbox("In slice", [EVERY, *labels], key="fail_slice", bind=common.BIND)
-count = int(g3.number_input("How many", 3, 60, GALLERY, step=3, key="fail_n", bind=common.BIND))
+count = int(g3.number_input("How many", PER_ROW, 60, GALLERY, step=PER_ROW, key="fail_n", bind=common.BIND))
 chosen = None if chosen_label == EVERY else ranked[labels.index(chosen_label)]
 records = [r for r in f[kind] if _in_slice(r, chosen, report)][:count]
 if not records:
     st.info("No such mistake" + ("" if chosen is None else f" in {chosen_label}") + f" among the {len(f[kind])} kept.")
-for start in range(0, len(records), 3):
-    for col, r in zip(st.columns(3), records[start : start + 3]):
+for start in range(0, len(records), PER_ROW):
+    for col, r in zip(st.columns(PER_ROW), records[start : start + PER_ROW]):
         box = col.container(border=True)
         with common.guarded("Pair"):
-            crops = [common.prepare_dataset_image(r[k], dataset_id)["crop"] for k in ("a", "b")]
-            box.image(crops, width=130, caption=[r["a"].split("/")[-1], r["b"].split("/")[-1]])
+            a, b = (common.prepare_dataset_image(r[k], dataset_id)["crop"] for k in ("a", "b"))
+            gap = np.full((a.shape[0], 4, 3), 255, np.uint8)
+            box.image(np.concatenate([a, gap, b], axis=1), width="stretch")  # the two faces side by side
         box.markdown(
             f"score **{r['score']:.3f}** · margin **{r['margin']:.3f}**"
             + ("" if r["condition"] == "clean" else f" · {r['condition']}")
-            + f"  \n{r['identity_a']} / {r['identity_b']}  \n{r['detector_a']} / {r['detector_b']}, fit "
+        )
+        box.caption(
+            f"{_stem(r['a'])}  \n{_stem(r['b'])}  \n{r['detector_a']} / {r['detector_b']}, fit "
             f"{r['fit_residual_a']} / {r['fit_residual_b']} px"
         )
         pa, pb = _face_params("pair_a", r["identity_a"], r["a"]), _face_params("pair_b", r["identity_b"], r["b"])
