@@ -64,7 +64,7 @@ def ray_session(address: str | None = "auto", *, num_cpus: int | None = None, qu
     shut down (a local Ray and its workers end with it)."""
     ray = import_ray()
     if quiet:
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
     if ray.is_initialized():
         _quiet_data(ray, quiet)
         yield ray
@@ -77,7 +77,7 @@ def ray_session(address: str | None = "auto", *, num_cpus: int | None = None, qu
     else:
         target = address
     if quiet:
-        kwargs["logging_level"] = logging.WARNING
+        kwargs["logging_level"] = logging.ERROR
     try:
         ray.init(address=target, **kwargs)
     except (ConnectionError, ValueError, RuntimeError) as exc:
