@@ -125,6 +125,16 @@ def test_prepare_on_ray_gives_the_local_cache(local_ray, small_dataset, tmp_path
         assert len(files) == 3
         for f in files:
             _arrays_equal(dict(np.load(f)), dict(np.load(b.directory.parent / sub / f.name)))
+    # a run killed half-way resumes on Ray: only the missing chunks go to the workers (chunks 1 and 2 here)
+    kept = {f: f.stat().st_mtime_ns for f in (b.directory.parent / "detect").glob("chunk_0000[02].npz")}
+    (b.directory.parent / "detect" / "chunk_00001.npz").unlink()
+    (b.directory / "chunk_00002.npz").unlink()
+    (b.directory / "index.json").unlink()
+    again = prep.prepare_dataset(small_dataset, cache_dir=tmp_path / "ray", workers=2, progress=False, ray="auto")
+    assert PreparedDataset(again.cache_dir).index == a.index
+    assert {f: f.stat().st_mtime_ns for f in kept} == kept  # finished chunks were not redone
+    for sub, name in (("detect", "chunk_00001.npz"), (a.directory.name, "chunk_00002.npz")):
+        _arrays_equal(dict(np.load(a.directory.parent / sub / name)), dict(np.load(b.directory.parent / sub / name)))
 
 
 def test_embed_on_ray_gives_the_local_rows(local_ray, tiny_ckpt, faces, tmp_path, capsys):
