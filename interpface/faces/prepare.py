@@ -368,7 +368,8 @@ def _run(fn, jobs, workers, model_path, bar):
         for job in jobs:
             bar.update(fn(job))
         return
-    ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
+    # forkserver, not fork: a process that already ran torch or dlib (threads, locks) can hang a forked child
+    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
     with ctx.Pool(workers, initializer=_worker_init, initargs=(model_path,)) as pool:
         for n in pool.imap_unordered(fn, jobs):
             bar.update(n)
