@@ -4,6 +4,10 @@
 Randomness is a pure function of (seed, step): the epoch permutation from (seed, epoch) and the
 batch's crops/flips/mask from (seed, step). So a resumed run needs only the step number to continue
 exactly, and every DDP rank draws the same physical mask for its slice of the global batch.
+
+With colour jitter, mixing between faces or the online teacher (training/teacher_online.py), the
+batch is made on the whole augmented 110 px crop instead (BatchMaker._view_batch): the teacher's chip
+is cut from the same view the student's window comes from.
 """
 
 from __future__ import annotations

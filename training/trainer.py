@@ -10,6 +10,7 @@ Run folder layout::
     RUN_DIR/latest.json                  which step folder is the newest complete one (atomic)
     RUN_DIR/log.csv, RUN_DIR/tb/         loss terms, accuracy, images/s, lr (CSV + TensorBoard)
     RUN_DIR/summary.json                 final losses, duration, throughput
+    RUN_DIR/teacher_centre.npy           teacher_mode: online: the centre of its targets (kept for resume)
 """
 
 from __future__ import annotations
