@@ -47,11 +47,11 @@ class State:
 
     def __init__(self, cfg, data, teacher=None, maps=None):
         from training.objective import SiameseObjective
-        from training.trainer import _build_model, batch_maker, bf16_supported
+        from training.trainer import batch_maker, bf16_supported, build_model
 
         self.cfg, self.teacher = cfg, teacher
         torch.manual_seed(cfg.seed)
-        self.net = _build_model(cfg, data)
+        self.net = build_model(cfg, data)
         if cfg.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.objective = SiameseObjective(self.net, cfg)

@@ -102,7 +102,8 @@ def _latest(run_dir: Path) -> Path | None:
     return run_dir / json.loads(p.read_text())["dir"]
 
 
-def _build_model(cfg: TrainConfig, data: TrainingSet) -> InterpretableFaceNet:
+def build_model(cfg: TrainConfig, data: TrainingSet) -> InterpretableFaceNet:
+    """The run's network for these classes: fresh, or from init_from (its heads as the config asks)."""
     model_cfg = get_model_config(
         cfg.model, **{"teacher_dim": cfg.teacher_dim, **cfg.model_overrides}, num_classes=data.num_classes
     )
@@ -163,7 +164,7 @@ def train(
         )
     )
     torch.manual_seed(cfg.seed)
-    net = _build_model(cfg, data).to(device)
+    net = build_model(cfg, data).to(device)
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
     objective = SiameseObjective(net, cfg).to(device)
