@@ -129,27 +129,55 @@ def test_a_larger_dataset_waits_for_a_click(env, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------ browser
-def test_failures_page_in_a_browser(env, tmp_path):
-    """In chromium: the page draws its charts without an error, and a gallery link opens the pair."""
+# the pixel position of a chart's first point (chart: index among the page's plotly charts)
+_POINT_JS = """(i) => { const el = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')[i];
+    const L = el._fullLayout, d = el._fullData[0], r = el.getBoundingClientRect();
+    return [r.left + L.xaxis._offset + L.xaxis.d2p(d.x[0]), r.top + L.yaxis._offset + L.yaxis.d2p(d.y[0])]; }"""
+
+
+def test_failures_page_in_a_browser(env):
+    """In chromium: the page draws its charts without an error; a click on a slice filters the gallery
+    (and goes into the URL); a gallery link opens that pair in Why this match?; a click on the map
+    shows the face, whose link opens it in the Occlusion probe."""
     from playwright.sync_api import sync_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS, errors_on, running_dashboard, wait_charts, wait_idle
 
-    with running_dashboard({**env, "INTERPFACE_DASHBOARD_THREADS": "1"}) as (url, _), sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url, wait_until="domcontentloaded")
-        page.get_by_role("link", name="Failures", exact=True).click()
-        page.get_by_role("heading", name="Failures").wait_for(timeout=120_000)
-        # the first visit analyses the set, then reruns: wait for the analysis' sections
+    def ready(page):
+        # the first visit analyses the set, then reruns: wait for the analysis' last section
         page.get_by_role("heading", name="The faces on a map").wait_for(timeout=300_000)
         wait_idle(page, timeout=300_000)
         wait_charts(page)
+
+    with running_dashboard({**env, "INTERPFACE_DASHBOARD_THREADS": "1"}) as (url, _), sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = b.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("link", name="Failures", exact=True).click()
+        ready(page)
         assert not errors_on(page), errors_on(page)
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "failures.png"), full_page=True)
-        page.get_by_role("link", name="Why this match?").nth(1).click()
+        main = page.locator('[data-testid="stMain"]')
+
+        page.mouse.click(*page.evaluate(_POINT_JS, 0))  # the slice chart's first point
+        page.wait_for_timeout(1000)
+        wait_idle(page)
+        assert "fail_slice=" in page.url and not errors_on(page)
+
+        main.get_by_role("link", name="Why this match?").first.click()
         page.get_by_role("heading", name="Why this match?").wait_for(timeout=60_000)
         wait_idle(page, timeout=120_000)
-        assert "pair_a_src=Dataset" in page.url and not errors_on(page)
+        assert "pair_a_src=Dataset" in page.url and "pair_b_person=" in page.url and not errors_on(page)
+
+        page.goto(url + "/failures", wait_until="domcontentloaded")
+        ready(page)
+        page.locator('[data-testid="stPlotlyChart"]').nth(1).scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        page.mouse.click(*page.evaluate(_POINT_JS, 1))  # a face on the map
+        main.get_by_text("face(s) selected").wait_for(timeout=60_000)
+        main.get_by_role("link", name="Probe", exact=True).first.click()
+        page.get_by_role("heading", name="Occlusion probe").wait_for(timeout=60_000)
+        wait_idle(page, timeout=120_000)
+        assert "probe_face_src=Dataset" in page.url and not errors_on(page)
         b.close()

@@ -158,7 +158,6 @@ def embedding_map_figure(
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
         xaxis={"showticklabels": False, "title": None},
         yaxis={"showticklabels": False, "title": None, "scaleanchor": "x"},
-        dragmode="lasso",
         legend={"itemsizing": "constant"},
     )
     return fig
