@@ -5,6 +5,8 @@ synthetically and realistically occluded LFW) that combine them, for our models 
 - :mod:`.metrics` — plain numpy metrics (ROC, TAR at FAR, EER, k-fold accuracy, ranks).
 - :mod:`.protocols` — :func:`evaluate` and the :class:`Evaluator`.
 - :mod:`.peers` — dlib's ResNet and other peers through the same code.
+- :mod:`.failures` / :mod:`.slices` — false accepts / rejects by margin and error rates per slice with
+  identity-cluster bootstrap intervals (`interpface failures`); :mod:`.projection` — 2-D embedding maps.
 """
 
 from interpface.evaluation.embedding import embed_images

@@ -8,4 +8,5 @@
   occluders (masks, sunglasses, scarf, hand).
 - :mod:`.datasets` — dataset readers and LFW protocols; :mod:`.prepare` — the aligned-face cache;
   :mod:`.pipeline` — one image in, an aligned face out; :mod:`.samples` — bundled sample faces.
+- :mod:`.pose` — head pose from the 68 landmarks; :mod:`.quality` — face size and sharpness.
 """
