@@ -459,3 +459,20 @@ def test_embedding_map_pca_and_its_fallback(rng, monkeypatch):
         P.embedding_map(emb, "umap")
     with pytest.raises(ConfigError):
         P.embedding_map(emb, "tsne")
+
+
+def test_cli_bad_files_are_one_line(folder, tiny, tmp_path, capsys):
+    """A pairs file naming a missing image and a metadata CSV naming an unknown one: exit 2, one line
+    that names the file's problem."""
+    spec, cache = folder
+    (tmp_path / "pairs.txt").write_text("Grace_Hopper/Grace_Hopper_0001.jpg\tNobody/x.jpg\t0\n")
+    (tmp_path / "meta.csv").write_text("image,site\nNobody/x.jpg,north\nGrace_Hopper/Grace_Hopper_0001.jpg,south\n")
+    base = ["failures", "--checkpoint", str(tiny), "--dataset", spec, "--cache-dir", str(cache), "--quiet"]
+    for extra, expected in (
+        (["--pairs", str(tmp_path / "pairs.txt")], "Nobody/x.jpg"),
+        (["--metadata", str(tmp_path / "meta.csv"), "--far", "0.1"], "not in the dataset"),
+        (["--pairs", str(tmp_path / "missing.txt")], "missing"),
+    ):
+        rc = main(base + extra)
+        err = capsys.readouterr().err
+        assert rc == 2 and expected in err and len(err.strip().splitlines()) == 1, err
