@@ -4,11 +4,11 @@
 # Each step is skipped when its JSON exists (rerun after an interruption). Needs LFW prepared
 # (`interpface data prepare`). Arguments: the models to run (default all: base base_aug sad fad full
 # dlib_port dlib_port_onnx; two shells with disjoint lists run in parallel). Environment: PAIRS
-# (genuine and as many impostor DevTest pairs per model, default 10), SANITY_PAIRS (default 1), OUT
+# (genuine and as many impostor DevTest pairs per model, default 6), SANITY_PAIRS (default 1), OUT
 # (default out/trust), THREADS (default 1), TABLES (0: skip the docs' tables).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PAIRS=${PAIRS:-10}
+PAIRS=${PAIRS:-6}
 SANITY_PAIRS=${SANITY_PAIRS:-1}
 OUT=${OUT:-out/trust}
 THREADS=${THREADS:-1}
@@ -21,7 +21,7 @@ run() {  # name checkpoint methods [precompute]
     local name=$1 ck=$2 methods=$3 keep=${4:-yes}
     local f="$OUT/$name.faithfulness.json" s="$OUT/$name.sanity.json"
     [ -f "$f" ] || $I faithfulness --checkpoint "$ck" --name "$name" --n-pairs "$PAIRS" --rise-masks 256 \
-        --threads "$THREADS" --methods "$methods" --baselines black,blur --quiet --json "$f" > "$OUT/$name.faithfulness.txt"
+        --threads "$THREADS" --methods "$methods" --baselines black --quiet --json "$f" > "$OUT/$name.faithfulness.txt"
     [ -f "$s" ] || $I sanity --checkpoint "$ck" --name "$name" --n-pairs "$SANITY_PAIRS" --rise-masks 256 \
         --threads "$THREADS" --methods "$methods" --quiet --json "$s" > "$OUT/$name.sanity.txt"
     if [ "$keep" = yes ]; then
