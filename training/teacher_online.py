@@ -35,12 +35,12 @@ def chip_maps(landmarks: np.ndarray, crop_size: int = 110) -> np.ndarray:
     ``[:, 0]`` the dlib port adapter's map (dlib.get_face_chip's alignment), ``[:, 1]`` the map from the
     mirrored crop to the mirrored chip (mirror_chip . map . mirror_crop): the chip of a flipped crop is
     then exactly the mirror image of the chip of the crop, as the precomputed mirror targets are."""
-    from interpface.models.adapters import _chip_transform  # the adapter's own crop -> chip map
+    from interpface.models.adapters import dlib_chip_transform  # the adapter's own crop -> chip map
 
     out = np.zeros((len(landmarks), 2, 2, 3), np.float32)
     fc, fi = _mirror(CHIP_SIZE), _mirror(crop_size)
     for k, lm in enumerate(np.asarray(landmarks, np.float64)):
-        m = np.vstack([_chip_transform(lm), [0.0, 0.0, 1.0]])
+        m = np.vstack([dlib_chip_transform(lm), [0.0, 0.0, 1.0]])
         out[k, 0] = m[:2]
         out[k, 1] = (fc @ m @ fi)[:2]
     return out

@@ -37,6 +37,7 @@ __all__ = [
     "ARCFACE_112",
     "ModelFileError",
     "arcface_points",
+    "dlib_chip_transform",
     "load_state_dict_file",
     "build_iresnet",
     "SpecFaceModel",
@@ -341,10 +342,10 @@ class DlibPortFaceModel(_StageOutputs, FaceModel):
         crops, landmarks = np.asarray(crops), np.asarray(landmarks)
         chips = np.stack([face_chip(crop, lm) for crop, lm in zip(crops, landmarks)])
         x = torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2).float()
-        return x, np.stack([_chip_transform(lm) for lm in landmarks])
+        return x, np.stack([dlib_chip_transform(lm) for lm in landmarks])
 
 
-def _chip_transform(landmarks: np.ndarray) -> np.ndarray:
+def dlib_chip_transform(landmarks: np.ndarray) -> np.ndarray:
     """(2, 3) the similarity crop px -> chip px that dlib.get_face_chip applies for these (68, 2)
     landmarks, from dlib's own chip details (dlib.get_face_chip_details)."""
     import dlib
