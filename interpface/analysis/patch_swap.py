@@ -33,24 +33,30 @@ __all__ = ["patch_ranking", "swap_patches", "patch_swap_scores", "patch_swap_rat
 ORDERS = ("best", "worst", "random")
 
 
+def _edges(size: int, grid: int) -> np.ndarray:
+    """(grid + 1,) pixel edges of the patches along one side (sides not divisible by grid: patches
+    differ by at most one pixel)."""
+    return np.rint(np.linspace(0, size, grid + 1)).astype(int)
+
+
 def patch_ranking(saliency: np.ndarray, grid: int) -> np.ndarray:
     """(grid * grid,) patch indices (row-major), highest mean saliency first (ties: lower index first)."""
     s = np.asarray(saliency, np.float64)
     size = s.shape[0]
-    if s.shape != (size, size) or size % grid:
-        raise InterpfaceError(f"saliency must be square with a side divisible by {grid}, got {s.shape}")
-    k = size // grid
-    means = s.reshape(grid, k, grid, k).mean(axis=(1, 3)).ravel()
+    if s.ndim != 2 or s.shape != (size, size) or size < grid:
+        raise InterpfaceError(f"saliency must be a square map of at least {grid} px a side, got {s.shape}")
+    e = _edges(size, grid)
+    means = np.array([s[e[i] : e[i + 1], e[j] : e[j + 1]].mean() for i in range(grid) for j in range(grid)])
     return np.argsort(-means, kind="stable")
 
 
 def swap_patches(x: torch.Tensor, donor: torch.Tensor, patches: np.ndarray, grid: int) -> torch.Tensor:
     """x with the given patches (row-major indices) taken from donor. x, donor: (3, S, S)."""
-    size = x.shape[-1]
-    k = size // grid
-    mask = torch.zeros(grid * grid)
-    mask[torch.from_numpy(np.array(patches, np.int64))] = 1.0
-    mask = torch.kron(mask.view(grid, grid), torch.ones(k, k)).bool()
+    e = _edges(x.shape[-1], grid)
+    mask = torch.zeros(x.shape[-2:], dtype=torch.bool)
+    for p in np.asarray(patches, np.int64).tolist():
+        i, j = divmod(p, grid)
+        mask[e[i] : e[i + 1], e[j] : e[j + 1]] = True
     return torch.where(mask, donor, x)
 
 
