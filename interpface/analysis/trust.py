@@ -3,18 +3,21 @@ model, what does it cost, and what can it show?
 
 A card reads two measured results: a faithfulness run (:func:`.pair_benchmark.faithfulness_table`,
 ``interpface faithfulness``) and, where one was run, a sanity run (:func:`.sanity.sanity_checks`,
-``interpface sanity``). Against the random map of the same run and pairs it compares
+``interpface sanity``). Against the random map of the same run and pairs it compares both AUCs,
+deletion and insertion, on both protocols:
 
-- **cosine deletion** (our protocol, black baseline): the similarity map's deletion AUC on genuine
-  pairs (lower is faithful) and the dissimilarity map's on impostor pairs (higher is faithful),
-  pooled as one signed gain per pair (random minus method on genuine, method minus random on
-  impostor pairs), with a 95 % bootstrap interval over pairs;
-- **accuracy deletion** (FAME's protocol): accuracy AUC at the clean EER threshold, random minus
-  method (positive is faithful), on the same bootstrap resamples of the pairs.
+- **cosine** (our protocol, black baseline): per pair, the gain of the method's AUC over the random
+  map's in the faithful direction — similarity maps on genuine pairs (deletion lower, insertion
+  higher is faithful), dissimilarity maps on impostor pairs (deletion higher, insertion lower) —
+  pooled over pairs, with a 95 % bootstrap interval;
+- **accuracy** (FAME's protocol): the accuracy AUC at the clean EER threshold, random minus method
+  for deletion and method minus random for insertion (positive is faithful), on the same bootstrap
+  resamples of the pairs.
 
-Verdict: "better than chance" when the cosine-deletion interval lies above zero and the accuracy
-gain is not below zero; "worse than chance" when the cosine interval lies below zero; otherwise
-"not better than chance". The dashboard marks maps that are not better than chance on the map itself.
+Verdict, from the cosine gains (per-pair, so their intervals are the informative ones): "better than
+chance" when the deletion or the insertion interval lies above zero and neither lies below it; "worse
+than chance" when one lies below zero and neither above; otherwise "not better than chance". The
+dashboard marks maps that are not better than chance on the map itself.
 """
 
 from __future__ import annotations
@@ -60,25 +63,40 @@ def _ci(values: np.ndarray, n_resamples: int, seed: int) -> list[float]:
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
-def _cosine_gain(per_m: dict, per_r: dict, same: np.ndarray) -> np.ndarray:
-    """(P,) per-pair gain over the random map of the deletion AUC (black), positive = more faithful."""
+def _cosine_gain(per_m: dict, per_r: dict, same: np.ndarray, curve: str) -> np.ndarray:
+    """(P,) per-pair gain over the random map of one curve's AUC (black; curve "del" or "ins"),
+    positive = more faithful: lower similarity deletion / higher similarity insertion on genuine pairs,
+    higher dissimilarity deletion / lower dissimilarity insertion on impostor pairs."""
+    sign = 1.0 if curve == "ins" else -1.0  # genuine: + for insertion, - for deletion; impostor: opposite
+    sim_m, sim_r = iter(per_m[f"black_sim_{curve}"]), iter(per_r[f"black_sim_{curve}"])
+    dis_m, dis_r = iter(per_m[f"black_dis_{curve}"]), iter(per_r[f"black_dis_{curve}"])
     gains = np.empty(len(same))
-    sim_m, sim_r = iter(per_m["black_sim_del"]), iter(per_r["black_sim_del"])
-    dis_m, dis_r = iter(per_m["black_dis_del"]), iter(per_r["black_dis_del"])
     for i, s in enumerate(same):  # per_pair lists hold genuine and impostor pairs in pair order
-        gains[i] = (next(sim_r) - next(sim_m)) if s else (next(dis_m) - next(dis_r))
+        gains[i] = sign * (next(sim_m) - next(sim_r)) if s else -sign * (next(dis_m) - next(dis_r))
     return gains
+
+
+def _verdict(intervals: list[list[float]]) -> str:
+    above = any(lo > 0 for lo, _ in intervals)
+    below = any(hi < 0 for _, hi in intervals)
+    if above and not below:
+        return BETTER
+    if below and not above:
+        return WORSE
+    return NOT_BETTER
 
 
 def trust_cards(faithfulness: dict, sanity: dict | None = None, *, n_resamples: int = 1000, seed: int = 0) -> dict:
     """{method: card} for every method of a faithfulness run (its JSON as written by
-    ``interpface faithfulness``). A card: cosine_deletion {method, random, gain, ci}, accuracy_deletion
-    {method, random, gain, ci}, verdict, sanity ("passes" / "fails" / "not run") with the similarity
-    after full randomisation, seconds_per_map, what_it_shows."""
+    ``interpface faithfulness``). A card: cosine_deletion / cosine_insertion {gain, ci, the AUCs of the
+    method and of the random map}, accuracy_deletion / accuracy_insertion {auc, random_auc, gain, ci},
+    patch_swap, verdict, sanity ("passes" / "fails" / "not run") with the similarity after full
+    randomisation, seconds_per_map, what_it_shows."""
     rows = {r["method"]: r for r in faithfulness["rows"]}
     per = faithfulness.get("per_pair") or {}
     same = np.asarray(faithfulness.get("same") or [], bool)
     threshold = faithfulness.get("threshold")
+    fractions = faithfulness.get("fame_fractions") or FAME_FRACTIONS
     have_random = "random" in per and len(same)
     san = (sanity or {}).get("methods", {})
     cards = {}
@@ -92,40 +110,38 @@ def trust_cards(faithfulness: dict, sanity: dict | None = None, *, n_resamples: 
         }
         verdict = None
         if have_random and m in per:
-            gains = _cosine_gain(per[m], per["random"], same)
-            card["cosine_deletion"] = {
-                "similarity_auc": row.get("black_similarity_deletion_auc"),
-                "random_similarity_auc": rows["random"].get("black_similarity_deletion_auc"),
-                "dissimilarity_auc": row.get("black_dissimilarity_deletion_auc"),
-                "random_dissimilarity_auc": rows["random"].get("black_dissimilarity_deletion_auc"),
-                "gain": float(gains.mean()),
-                "ci": _ci(gains, n_resamples, seed),
-            }
-            acc = paired_auc_difference(
-                per["random"]["fame_deletion_scores"],
-                per[m]["fame_deletion_scores"],
-                same,
-                threshold,
-                fractions=faithfulness.get("fame_fractions") or FAME_FRACTIONS,
-                n_resamples=n_resamples,
-                seed=seed,
-            )  # random minus method: positive = the method breaks decisions faster
-            card["accuracy_deletion"] = {
-                "auc": row.get("fame_deletion_auc"),
-                "random_auc": rows["random"].get("fame_deletion_auc"),
-                "gain": acc["difference"],
-                "ci": acc["ci"],
-            }
+            rnd = rows["random"]
+            for curve, name in (("del", "deletion"), ("ins", "insertion")):
+                gains = _cosine_gain(per[m], per["random"], same, curve)
+                card[f"cosine_{name}"] = {
+                    "similarity_auc": row.get(f"black_similarity_{name}_auc"),
+                    "random_similarity_auc": rnd.get(f"black_similarity_{name}_auc"),
+                    "dissimilarity_auc": row.get(f"black_dissimilarity_{name}_auc"),
+                    "random_dissimilarity_auc": rnd.get(f"black_dissimilarity_{name}_auc"),
+                    "gain": float(gains.mean()),
+                    "ci": _ci(gains, n_resamples, seed),
+                }
+                first, second = (per["random"], per[m]) if curve == "del" else (per[m], per["random"])
+                acc = paired_auc_difference(
+                    first[f"fame_{name}_scores"],
+                    second[f"fame_{name}_scores"],
+                    same,
+                    threshold,
+                    fractions=fractions,
+                    n_resamples=n_resamples,
+                    seed=seed,
+                )  # deletion: random minus method; insertion: method minus random (positive = faithful)
+                card[f"accuracy_{name}"] = {
+                    "auc": row.get(f"fame_{name}_auc"),
+                    "random_auc": rnd.get(f"fame_{name}_auc"),
+                    "gain": acc["difference"],
+                    "ci": acc["ci"],
+                }
             card["patch_swap"] = {k: row.get(k) for k in row if k.startswith(("fnmr_", "fmr_"))}
-            lo, hi = card["cosine_deletion"]["ci"]
             if m == "random":
                 verdict = "the floor"
-            elif lo > 0 and acc["difference"] >= 0:
-                verdict = BETTER
-            elif hi < 0:
-                verdict = WORSE
             else:
-                verdict = NOT_BETTER
+                verdict = _verdict([card["cosine_deletion"]["ci"], card["cosine_insertion"]["ci"]])
         card["verdict"] = verdict or "not measured against the random map"
         if m in san:
             full = san[m]["cascading"][-1]

@@ -41,10 +41,10 @@ def trust_section(name: str, methods, cards: dict) -> None:
         )
         return
     st.caption(
-        "Measured on LFW DevTest pairs: the gain in deletion AUC over the random map (cosine of the pair, "
-        "and verification accuracy at the clean EER threshold; 95 % intervals over pairs; positive = "
-        "removes the evidence faster than chance) and the randomisation sanity check (the map must change "
-        "when the model's weights are randomised)."
+        "Measured on LFW DevTest pairs: the gain over the random map of the deletion and insertion AUCs of "
+        "the pair's cosine (95 % intervals over pairs; positive = removes or restores the evidence faster "
+        "than chance) and of verification accuracy at the clean EER threshold, and the randomisation "
+        "sanity check (the map must change when the model's weights are randomised)."
     )
     shown = [m for m in methods if m in cards]
     for start in range(0, len(shown), 3):
@@ -52,12 +52,14 @@ def trust_section(name: str, methods, cards: dict) -> None:
             c = cards[m]
             box = col.container(border=True)
             box.markdown(f"**{LABELS.get(m, m)}**  \n{VERDICT_ICON.get(c['verdict'], '')} {c['verdict']}")
-            cd, ad = c.get("cosine_deletion"), c.get("accuracy_deletion")
             lines = []
-            if cd:
-                lines.append(f"cosine deletion gain {cd['gain']:+.3f} [{cd['ci'][0]:+.3f}, {cd['ci'][1]:+.3f}]")
-            if ad:
-                lines.append(f"accuracy deletion gain {ad['gain']:+.3f} [{ad['ci'][0]:+.3f}, {ad['ci'][1]:+.3f}]")
+            for key, text in (("cosine_deletion", "deletion"), ("cosine_insertion", "insertion")):
+                g = c.get(key)
+                if g:
+                    lines.append(f"{text} gain {g['gain']:+.3f} [{g['ci'][0]:+.3f}, {g['ci'][1]:+.3f}]")
+            acc = [c.get(k, {}).get("gain") for k in ("accuracy_deletion", "accuracy_insertion")]
+            if None not in acc:
+                lines.append(f"accuracy AUC gain: deletion {acc[0]:+.3f}, insertion {acc[1]:+.3f}")
             sanity = c.get("sanity", "not run")
             detail = c.get("sanity_detail")
             if detail:
