@@ -86,14 +86,17 @@ def main() -> int:
         c = cards[n].get(m)
         if not c:
             return "–"
-        gain = c.get("cosine_deletion", {}).get("gain")
+        dg, ig = (c.get(k, {}).get("gain") for k in ("cosine_deletion", "cosine_insertion"))
         mark = "" if c.get("sanity") == "passes" else " (sanity: fails)" if c.get("sanity") == "fails" else ""
-        return f"{ICON.get(c['verdict'], '')} {gain:+.3f}{mark}" if gain is not None else c["verdict"]
+        if dg is None or ig is None:
+            return c["verdict"]
+        return f"{ICON.get(c['verdict'], '')} {dg:+.3f} / {ig:+.3f}{mark}"
 
     parts.append(
         _table(
-            "Trust verdicts: gain in deletion AUC over the random map (cosine, black; positive = faithful), "
-            "✅ better than chance, ⚠️ not, ⛔ worse; sanity-check failures marked",
+            "Trust verdicts: gain in deletion / insertion AUC over the random map (cosine, black, per pair; "
+            "positive = faithful); ✅ better than chance (an interval above zero, none below), ⚠️ not, "
+            "⛔ worse; sanity-check failures marked",
             runs,
             verdict,
         )
