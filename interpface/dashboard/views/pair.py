@@ -24,7 +24,13 @@ LABELS = {
     "representation_fggb": "representation, FGGB-weighted",
 }
 
-VERDICT_ICON = {BETTER: "✅", NOT_BETTER: "⚠️", WORSE: "⛔", "the floor": "🎲"}
+#: Streamlit's own icons and colours (emoji need a font the browser may lack)
+VERDICT_BADGE = {
+    BETTER: ":green[:material/verified: better than chance]",
+    NOT_BETTER: ":orange[:material/warning: not better than chance]",
+    WORSE: ":red[:material/block: worse than chance]",
+    "the floor": ":gray[:material/casino: the floor]",
+}
 
 
 def trust_section(name: str, methods, cards: dict) -> None:
@@ -51,7 +57,7 @@ def trust_section(name: str, methods, cards: dict) -> None:
         for col, m in zip(st.columns(3), shown[start : start + 3]):
             c = cards[m]
             box = col.container(border=True)
-            box.markdown(f"**{LABELS.get(m, m)}**  \n{VERDICT_ICON.get(c['verdict'], '')} {c['verdict']}")
+            box.markdown(f"**{LABELS.get(m, m)}**  \n{VERDICT_BADGE.get(c['verdict'], c['verdict'])}")
             lines = []
             for key, text in (("cosine_deletion", "deletion"), ("cosine_insertion", "insertion")):
                 g = c.get(key)
