@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Time per pair map of every method on one model, in one run (targets: the representation map
-<= 50 ms per pair, the occlusion-sweep map <= 1 s; captum IntegratedGradients, the usual choice, is
-timed alongside).
+<= 50 ms per pair, the occlusion-sweep map <= 1 s, FGGB <= 1 s; captum IntegratedGradients, the usual
+choice, is timed alongside; --methods picks some).
 
     .venv/bin/python benchmarks/pair_map_speed.py [--checkpoint assets/models/full] [--pairs 5] [--threads 1]
                                                 [--repeats 3] [--json OUT]
@@ -29,6 +29,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rise-masks", type=int, default=512)
+    p.add_argument("--methods", help="comma-separated (default: every method that applies, FGGB, xSSAB, CorrRISE too)")
     p.add_argument("--json")
     args = p.parse_args()
 
@@ -41,20 +42,23 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     model = resolve_model(args.checkpoint)
     try:
-        from interpface.analysis.pair_benchmark import load_devtest_pairs
+        from interpface.analysis.pair_benchmark import load_devtest_pairs, model_input_pairs
 
-        pairs = load_devtest_pairs(args.pairs)
+        pairs = model_input_pairs(model, load_devtest_pairs(args.pairs))  # each model's own input
         faces = [(pairs.crops_a[i], pairs.crops_b[i]) for i in range(args.pairs)]  # the genuine ones
         source = f"{args.pairs} LFW DevTest genuine pairs"
     except DatasetError:
         from interpface.faces.pipeline import FacePipeline
         from interpface.faces.samples import sample_faces
 
-        crops = [FacePipeline().prepare(rgb).crop for rgb in sample_faces().values()]
-        faces = [(crops[0], crops[1])]
+        prepared = [FacePipeline().prepare(rgb) for rgb in sample_faces().values()]
+        x01, _ = model.chips(np.stack([p.crop for p in prepared]), np.stack([p.landmarks for p in prepared]))
+        chips = (x01 * 255).permute(0, 2, 3, 1).numpy().round().astype(np.uint8)
+        faces = [(chips[0], chips[1])]
         source = "the two bundled sample faces"
     times = {}
-    for method in methods_for(model):
+    methods = args.methods.split(",") if args.methods else methods_for(model, verification=True)
+    for method in methods:
         per_pair = []
         for a, b in faces:
             best = min(pair_map(model, a, b, method, n_masks=args.rise_masks).seconds for _ in range(args.repeats))

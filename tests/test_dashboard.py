@@ -19,6 +19,7 @@ PAGES = [
     "views/distributions.py",
     "views/verification.py",
     "views/pair.py",
+    "views/failures.py",
     "views/compare.py",
     "views/export.py",
 ]
@@ -164,6 +165,8 @@ def test_pair_page_maps_and_curves(app):
     _ok(app)
     fig = app.session_state["last_figures"]["pair_maps"]
     assert [t.name for t in fig.data if t.type == "heatmap"] == ["representation", "rise", "random"]
+    # a test-zoo model only shares its name with a shipped one: no shipped card is shown for it
+    assert any("No trust card has been measured" in i.value for i in app.info)
 
 
 def test_a_shared_url_restores_the_view(zoo, monkeypatch):
@@ -267,6 +270,11 @@ def test_pair_page_explains_a_black_box(app):
     fig = app.session_state["last_figures"]["pair_maps"]
     heat = [t for t in fig.data if t.type == "heatmap"]
     assert [t.name for t in heat] == ["occlusion", "random"] and len(heat[0].z) == 150
+    # the dlib port's shipped trust cards: one per shown method, the random map marked as the floor
+    assert any(h.value == "Can I trust these maps?" for h in app.subheader)
+    text = " ".join(m.value for m in app.markdown)
+    assert "**occlusion sweep**" in text and "**random (floor)**" in text and "the floor" in text
+    assert "sanity check: fails" in text  # the random map ignores the model
     assert any(m.label == "cosine similarity" for m in app.metric)
     # the decision uses the port's own DevTest calibration (its cosines sit high; 0.5 would call everyone the same)
     assert app.selectbox(key="pair_far").value == "0.01"

@@ -77,6 +77,12 @@ def test_patch_ranking_and_swap():
     assert y[:, :12, 12:24].eq(1).all() and y.sum() == 3 * 144
     with pytest.raises(InterpfaceError):
         patch_ranking(np.zeros((SIZE, SIZE - 1)), 8)
+    # a side not divisible by the grid (the dlib port's 150 px): patches of 18 or 19 px cover it all
+    y = swap_patches(torch.zeros(3, 150, 150), torch.ones(3, 150, 150), np.arange(64), 8)
+    assert y.eq(1).all()
+    sal = np.zeros((150, 150))
+    sal[131:, 131:] = 1.0
+    assert patch_ranking(sal, 8)[0] == 63
 
 
 def test_patch_swap_flips_the_decision_only_when_the_map_ranks_the_evidence_first(region):
@@ -151,7 +157,10 @@ def _faithfulness(gain_sim: float, gain_dis: float, n: int = 8) -> dict:
         return {
             "black_sim_del": list(sim),
             "black_dis_del": list(dis),
+            "black_sim_ins": [0.3] * n,  # insertion: no difference from the random map
+            "black_dis_ins": [0.1] * n,
             "fame_deletion_scores": fame,
+            "fame_insertion_scores": fame_rnd,
         }
 
     # accuracy protocol: genuine pairs start above 0.5, impostors below; 'good' flips them sooner
@@ -179,6 +188,7 @@ def test_trust_card_verdicts():
     good = cards["good"]
     assert good["verdict"] == BETTER and good["cosine_deletion"]["gain"] == pytest.approx(0.1)
     assert good["accuracy_deletion"]["gain"] > 0 and good["sanity"] == "not run"
+    assert good["cosine_insertion"]["gain"] == 0 and good["accuracy_insertion"]["gain"] == 0
     assert cards["random"]["verdict"] == "the floor"
     assert trust_cards(_faithfulness(-0.1, -0.1))["good"]["verdict"] == WORSE
     assert trust_cards(_faithfulness(0.0, 0.0))["good"]["verdict"] == NOT_BETTER
@@ -195,6 +205,19 @@ def test_trust_cards_are_saved_and_loaded_by_name_only(tmp_path):
     assert load_trust_cards("../etc/passwd", tmp_path) is None and load_trust_cards("other", tmp_path) is None
     with pytest.raises(ValueError):
         save_trust_cards("../x", {}, tmp_path)
+
+
+def test_shipped_trust_cards_cover_every_method_of_every_shipped_model():
+    from interpface.files import assets_dir
+
+    for name in ("base", "base_aug", "sad", "fad", "full", "dlib_port"):
+        cards = load_trust_cards(name)
+        assert cards, f"no trust cards shipped for {name}"
+        methods = set(cards)
+        assert {"occlusion", "integrated_gradients", "rise", "random", "fggb", "xssab", "corrrise"} <= methods
+        for card in cards.values():
+            assert card["verdict"] and card["sanity"] in ("passes", "fails") and card["what_it_shows"]
+    assert (assets_dir() / "analyses" / "trust").is_dir()
 
 
 # ------------------------------------------------------------------------------------------- CLI
