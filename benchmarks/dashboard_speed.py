@@ -54,7 +54,7 @@ def probe_update_ms(model_dir: str, n: int = 60) -> dict:
     }
 
 
-def _settled(page, done_js: str, title: str, t0: float, hold: float = 0.5, timeout: float = 120.0) -> float:
+def settled(page, done_js: str, title: str, t0: float, hold: float = 0.5, timeout: float = 120.0) -> float:
     """Seconds from t0 until the page reached a state that then held for `hold` s (the start of the
     final stable streak): guards against counting a half-rendered page as done."""
     streak = None
@@ -108,7 +108,7 @@ def browser_timings(models_root: str | None, screenshots: str | None = None) -> 
             for name, title in pages.items():
                 t = time.perf_counter()
                 page.get_by_role("link", name=name, exact=True).click()
-                out["page_switch_s"][name] = _settled(page, done_js, title, t)
+                out["page_switch_s"][name] = settled(page, done_js, title, t)
                 wait_charts(page)  # let the last drawing settle before the next click / screenshot
                 if screenshots and round_ == 1:
                     Path(screenshots).mkdir(parents=True, exist_ok=True)
@@ -131,7 +131,7 @@ def browser_timings(models_root: str | None, screenshots: str | None = None) -> 
             }
             for shot, (path, title) in views.items():
                 tall.goto(url + path, wait_until="domcontentloaded")
-                _settled(tall, done_js, title, time.perf_counter())
+                settled(tall, done_js, title, time.perf_counter())
                 wait_charts(tall)
                 tall.screenshot(path=str(Path(screenshots) / f"{shot}.png"), full_page=True)
             tall.close()

@@ -22,6 +22,9 @@ from urllib.parse import quote_plus
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from dashboard_speed import settled as settled_on  # noqa: E402
 
 TITLE = "Failures"
 DONE_JS = """(title) => {
@@ -40,18 +43,8 @@ ASKS_JS = """() => [...document.querySelectorAll('button')].some(b => b.innerTex
 
 
 def settled(page, title: str, t0: float, hold: float = 0.5, timeout: float = 600.0) -> float:
-    """Seconds from t0 until the page reached a done state that then held for `hold` s."""
-    streak = None
-    while time.perf_counter() - t0 < timeout:
-        now = time.perf_counter()
-        if page.evaluate(DONE_JS, title):
-            streak = streak or now
-            if now - streak >= hold:
-                return streak - t0
-        else:
-            streak = None
-        page.wait_for_timeout(50)
-    raise TimeoutError(f"page {title!r} did not settle")
+    """Seconds from t0 until the Failures page reached a done state that then held for `hold` s."""
+    return settled_on(page, DONE_JS, title, t0, hold, timeout)
 
 
 def main() -> int:
