@@ -263,7 +263,7 @@ def test_analyze_cli_on_a_black_box(iresnet18_file, faces_root, tmp_path, capsys
         ]
     )
     text = capsys.readouterr().out
-    assert code == 0 and "iresnet18: 8 DevTest faces, 256 filters" in text
+    assert code == 0 and "iresnet18: 8 LFW DevTest faces, 256 filters" in text
 
 
 def _write_spec(tmp_path, **over):

@@ -270,7 +270,7 @@ def test_an_onnx_model_through_every_command(zoo, faces, tmp_path, capsys):
         )
         == 0
     )
-    assert "tiny: 6 DevTest faces, 16 filters" in capsys.readouterr().out
+    assert "tiny: 6 LFW DevTest faces, 16 filters" in capsys.readouterr().out
     js = tmp_path / "f.json"
     assert (
         main(

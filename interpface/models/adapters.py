@@ -242,7 +242,7 @@ class IResNetFaceModel(_StageOutputs, FaceModel):
     std = torch.full((1, 3, 1, 1), 0.5)
 
     def __init__(self, net: IResNet, name: str | None = None):
-        self.module = net.eval()
+        self.module = net.eval().requires_grad_(False)  # inference only (see FaceModel: frozen weights)
         self.name = name or f"iresnet{net.depth}"
         self.dim = int(net.fc.out_features)
 
@@ -332,7 +332,7 @@ class DlibPortFaceModel(_StageOutputs, FaceModel):
     def __init__(self, net=None, cache_dir=None):
         from interpface.models.dlib_port import load_dlib_port
 
-        self.module = (net if net is not None else load_dlib_port(cache_dir)).eval()
+        self.module = (net if net is not None else load_dlib_port(cache_dir)).eval().requires_grad_(False)
         self.name = "dlib-resnet (PyTorch port)"
         self.layers = tuple(self.module.STAGES)
 
@@ -408,7 +408,7 @@ class SpecFaceModel(FaceModel):
         if spec.get("weights"):
             w = Path(spec["weights"])
             _load_strict(self.module, load_state_dict_file(w if w.is_absolute() else p.parent / w), w)
-        self.module.eval()
+        self.module.eval().requires_grad_(False)
         self.name = str(spec.get("name") or p.stem)
         self.input_size = int(spec["input_size"])
         self.alignment = str(spec.get("alignment", "arcface"))

@@ -96,6 +96,11 @@ class FaceModel:
     module (the nn.Module that maps the prepared input to the embedding), capabilities.
 
     Subclasses implement :meth:`prepare` and :meth:`layer_outputs`; :meth:`forward` runs the module.
+    A FaceModel is for inference and explanation: the analyses differentiate with respect to the input
+    only, so the adapters of other models and the registry freeze the module's weights
+    (``requires_grad_(False)``). That spares every backward pass the weight gradients, and oneDNN's
+    1x1-convolution weight-gradient kernel crashes on some AVX-512 CPUs (torch 2.13). Our own network
+    wrapped by hand (``InterpretableFaceModel(net)``) is left as it is: it may be the one in training.
     ``mean`` / ``std`` (1, 3, 1, 1) on [0, 1] RGB and ``channel_order`` describe the normalisation
     :meth:`prepare` applies, which :meth:`input_net` undoes for analyses that perturb pixels."""
 

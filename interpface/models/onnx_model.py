@@ -231,7 +231,7 @@ class OnnxFaceModel(FaceModel):
         layers: tuple[str, ...],
         default_layer: str,
     ):
-        self.module = module.eval()
+        self.module = module.eval().requires_grad_(False)  # inference only (see FaceModel: frozen weights)
         self.name, self.dim, self.input_size = name, dim, input_size
         self.alignment, self.channel_order = alignment, channel_order
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)

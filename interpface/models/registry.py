@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from interpface.errors import CheckpointError
 from interpface.models.face_model import FaceModel
 
@@ -178,4 +180,8 @@ def resolve_model(uri: str | os.PathLike, *, cache_dir=None, allow_code: bool = 
             f"{scheme}: models import code and cannot be loaded from here "
             "(command line and INTERPFACE_USER_MODELS only)"
         )
-    return _SCHEMES[scheme].loader(rest, cache_dir=cache_dir, **options)
+    model = _SCHEMES[scheme].loader(rest, cache_dir=cache_dir, **options)
+    module = getattr(model, "module", None)
+    if isinstance(module, torch.nn.Module):
+        module.requires_grad_(False)  # inference only, whatever the scheme (see FaceModel)
+    return model
