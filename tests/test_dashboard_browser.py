@@ -116,7 +116,7 @@ def test_heatmap_faces_are_legible(server, browser, page_name, title):
     """At a 1400 px viewport every face of a heatmap grid is drawn >= 160 px wide, square like the
     110x110 aligned crop (aspect within 5%)."""
     url, _ = server
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 2200})
     open_page(page, url, page_name)
     page.wait_for_function(
         """(frag) => [...document.querySelectorAll('.js-plotly-plot')].some(e => e._fullData &&
