@@ -15,8 +15,8 @@ from interpface.errors import ConfigError, DatasetError, NoIdentitiesError
 from interpface.evaluation.slices import ErrorRows, PairLayout, Slice, bin_numeric, image_slices, slice_rates
 from interpface.faces.pose import MODEL_INDICES, MODEL_POINTS, head_pose, rotation
 from interpface.faces.quality import face_size, sharpness
+from tests.conftest import NEEDS_LFW as NO_LFW  # the one skip reason: no LFW on this machine
 
-NO_LFW = "no LFW"
 FOLDER_IMAGES = "lfw/lfw-deepfunneled-160"
 
 
