@@ -43,7 +43,9 @@ PY
 echo "-- install it into a fresh virtual environment"
 rm -rf "$work/venv"
 "$PYTHON" -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install -q --disable-pip-version-check -c requirements.txt "${wheel}[dashboard]" \
+# pip takes no extras in a constraint (ray[data]==...): the same pins without them
+sed -E 's/\[[^]]*\]//' requirements.txt > "$work/constraints.txt"
+"$work/venv/bin/python" -m pip install -q --disable-pip-version-check -c "$work/constraints.txt" "${wheel}[dashboard]" \
     2>"$work/pip.log" || { cat "$work/pip.log" >&2; exit 1; }
 echo "installed in $((SECONDS - t0)) s"
 
