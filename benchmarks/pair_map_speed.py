@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Time per pair map of every method on one model, in one run (targets: the representation map
 <= 50 ms per pair, the occlusion-sweep map <= 1 s, FGGB <= 1 s; captum IntegratedGradients, the usual
-choice, is timed alongside; --methods picks some).
+choice, is timed alongside, and FGGB in float32 beside its default bf16 where the CPU has it; --methods
+picks some).
 
     .venv/bin/python benchmarks/pair_map_speed.py [--checkpoint assets/models/full] [--pairs 5] [--threads 1]
                                                 [--repeats 3] [--json OUT]
@@ -58,18 +59,26 @@ def main() -> int:
         source = "the two bundled sample faces"
     times = {}
     methods = args.methods.split(",") if args.methods else methods_for(model, verification=True)
-    for method in methods:
+    # FGGB runs in bf16 where the CPU has it ("auto"); its float32 run is timed beside it as the peer
+    runs = [(m, m, {}) for m in methods] + (
+        [("fggb (fp32)", "fggb", {"precision": "fp32"})] if "fggb" in methods else []
+    )
+    for label, method, extra in runs:
         per_pair = []
         for a, b in faces:
-            best = min(pair_map(model, a, b, method, n_masks=args.rise_masks).seconds for _ in range(args.repeats))
+            best = min(
+                pair_map(model, a, b, method, n_masks=args.rise_masks, **extra).seconds for _ in range(args.repeats)
+            )
             per_pair.append(best)
-        times[method] = float(np.median(per_pair))
+        times[label] = float(np.median(per_pair))
     print(
         f"{Path(args.checkpoint).name}, {source}, {args.threads} thread(s), best of {args.repeats}, median over pairs:"
     )
     ig = times.get("integrated_gradients")
     for method, t in times.items():
         ratio = f"  ({ig / t:.1f}x faster than IG)" if ig and method != "integrated_gradients" and t < ig else ""
+        if method == "fggb" and "fggb (fp32)" in times:
+            ratio += f"  ({times['fggb (fp32)'] / t:.2f}x faster than in fp32)"
         print(f"  {method:<22} {1000 * t:8.1f} ms{ratio}")
     if args.json:
         Path(args.json).write_text(json.dumps({"source": source, "threads": args.threads, "seconds": times}, indent=2))
