@@ -217,3 +217,59 @@ def test_teacher_targets_are_centred_and_unit():
     ).T
     new_cos = out[:, 0] @ out[:, 0].T
     assert raw_cos[~np.eye(10, dtype=bool)].mean() > 0.9 and abs(new_cos[~np.eye(10, dtype=bool)].mean()) < 0.3
+
+
+def test_distill_rank_loss_counts_order_not_scale():
+    """The rank term is small when the student orders the pairs as the teacher does (whatever its
+    scale), large when it reverses them, and a gradient step on a reversed student lowers it."""
+    from interpface.models.losses import DistillRankLoss
+
+    torch.manual_seed(0)
+    loss = DistillRankLoss(fraction=0.2, temperature=0.05)
+    teacher = torch.randn(12, 16)
+    same = loss(teacher.clone(), teacher)
+    # a student whose cosines are an increasing function of the teacher's orders every pair alike
+    t = torch.nn.functional.normalize(teacher, dim=1)
+    squeezed = torch.cat([t, 3.0 * torch.ones(12, 1)], dim=1)  # cosines pulled toward 1, order kept
+    assert loss(squeezed, teacher) < 0.5 * loss(torch.randn(12, 16), teacher)
+    reversed_ = -teacher  # s_ij = t_ij (the cosine of two negated vectors is unchanged) ...
+    assert torch.isclose(loss(reversed_, teacher), same)
+    f = torch.randn(12, 16, requires_grad=True)
+    before = loss(f, teacher)
+    before.backward()
+    with torch.no_grad():
+        after = loss(f - 0.5 * f.grad / f.grad.norm(), teacher)
+    assert after < before
+    assert loss(torch.randn(2, 16), torch.randn(2, 16)) == 0  # fewer than 3 faces: no pair of pairs
+
+
+def test_teacher_centre_margin_loss():
+    """The teacher's class centres as a fixed classifier: low for a projection on its class centre,
+    the margin raises it, and mixed faces weight both labels by their share."""
+    from interpface.models.losses import TeacherCentreMarginLoss
+
+    torch.manual_seed(0)
+    centres = torch.nn.functional.normalize(torch.randn(10, 32), dim=1)
+    labels = torch.arange(10)
+    on_centre = TeacherCentreMarginLoss(0.0)(centres * 2, centres, labels)
+    random = TeacherCentreMarginLoss(0.0)(torch.randn(10, 32), centres, labels)
+    assert on_centre < 0.1 < random
+    assert TeacherCentreMarginLoss(0.3)(centres, centres, labels) > on_centre
+    other = labels.roll(1)
+    lam = torch.full((10,), 0.25)
+    mixed = TeacherCentreMarginLoss(0.2)(centres, centres, labels, other, lam)
+    ce_a = TeacherCentreMarginLoss(0.2)._ce(centres @ centres.T, labels)
+    ce_b = TeacherCentreMarginLoss(0.2)._ce(centres @ centres.T, other)
+    assert torch.isclose(mixed, (0.25 * ce_a + 0.75 * ce_b).mean())
+
+
+def test_teacher_class_centres_are_unit_class_means():
+    from training.data import teacher_class_centres
+
+    targets = np.zeros((3, 2, 4), np.float32)
+    targets[0] = [[1, 0, 0, 0], [1, 0, 0, 0]]
+    targets[1] = [[0, 1, 0, 0], [0, 1, 0, 0]]
+    targets[2] = [[0, 0, 1, 0], [0, 0, 1, 0]]
+    c = teacher_class_centres(targets, np.array([0, 0, 1]), 3)
+    assert np.allclose(c[0], [2**-0.5, 2**-0.5, 0, 0]) and np.allclose(c[1], [0, 0, 1, 0])
+    assert np.allclose(c[2], 0)  # a class with no image

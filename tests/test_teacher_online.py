@@ -216,3 +216,37 @@ def test_patient_recipe_configs():
         assert cfg.name == variant and cfg.teacher_mode == "online" and not cfg.mixing
     assert all(c == changes[0] for c in changes)
     assert changes[0]["init_from"] == "assets/models/stem_patient"
+
+
+def test_rank_and_margin_terms_train_online_and_resume_exactly(tiny_data, tmp_path):  # noqa: F811
+    """The EKD-style rank term and the teacher's class centres as classifier, with mixed faces: both
+    terms logged, the class centres kept in the run folder (unit rows, one per class) and a resumed
+    run equal to an uninterrupted one."""
+    from training.teacher_online import CLASS_CENTRES_FILE
+
+    spec, data = tiny_data
+    extra = dict(w_distill_rank=1.0, w_distill_margin=1.0, mixup_alpha=0.4)
+    cfg = tiny_cfg(spec, **ONLINE, **extra)
+    train(cfg, tmp_path / "once", data=data, progress=False)
+    train(cfg, tmp_path / "twice", data=data, progress=False, stop_after=2)
+    summary = train(cfg, tmp_path / "twice", data=data, progress=False, resume=True)
+    centres = np.load(tmp_path / "once" / CLASS_CENTRES_FILE)
+    assert centres.shape == (data.num_classes, 128)
+    assert np.allclose(np.linalg.norm(centres, axis=1), 1, atol=1e-5)
+    assert np.array_equal(centres, np.load(tmp_path / "twice" / CLASS_CENTRES_FILE))
+    a, _ = load_model(tmp_path / "once" / "checkpoints" / "step_000004")
+    b, _ = load_model(tmp_path / "twice" / "checkpoints" / "step_000004")
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+    for term in ("distill_rank", "distill_margin"):
+        assert np.isfinite(summary["final"][term]) and summary["final"][term] > 0, term
+
+
+def test_rank_and_margin_config_errors():
+    with pytest.raises(ConfigError, match="distill_rank_fraction"):
+        TrainConfig(**ONLINE, w_distill_rank=1.0, distill_rank_fraction=0.0)
+    with pytest.raises(ConfigError, match="distill_margin"):
+        TrainConfig(**ONLINE, w_distill_margin=1.0, distill_margin=1.5)
+    with pytest.raises(ConfigError, match="w_distill_\\*"):
+        TrainConfig(w_distill_margin=1.0)  # no teacher
+    assert TrainConfig(teacher="dlib_resnet_v1", w_distill_margin=1.0).teacher_dim == 128

@@ -56,6 +56,16 @@ class TrainConfig:
     distill_occluded: bool = True  # the occluded copy is pulled toward the clean face's teacher target too
     # the occluded branch's distillation terms count this many times the clean branch's (1: the two averaged)
     w_distill_occluded: float = 1.0
+    # EKD-style rank loss (Huang et al., CVPR 2022): the batch pairs where the student's cosine differs most
+    # from the teacher's (this share of all pairs) must be ordered against every pair as the teacher orders them
+    w_distill_rank: float = 0.0
+    distill_rank_fraction: float = 0.1
+    distill_rank_temperature: float = 0.05
+    # the teacher's geometry for identities (ProxylessKD, MarginDistillation): its class centres (the mean
+    # target of each class's images) as a fixed cosine classifier on the projection of f, with an additive margin
+    w_distill_margin: float = 0.0
+    distill_margin: float = 0.2
+    distill_margin_scale: float = 30.0
     # where the teacher's targets come from: "precomputed" (`interpface data teacher`, one per image and
     # flip, whatever else the augmentation does) or "online" (the dlib port, bf16 where the CPU has it, run
     # every step on exactly the student's augmented view: training/teacher_online.py)
@@ -124,7 +134,7 @@ class TrainConfig:
         if self.psi_init_norm is not None and (not self.init_from or not self.psi_init_norm > 0):
             raise ConfigError("psi_init_norm needs init_from and a positive norm")
         if self.uses_distillation and not self.teacher:
-            raise ConfigError("w_distill_cosine / w_distill_relation need teacher: NAME (e.g. dlib_resnet_v1)")
+            raise ConfigError("the w_distill_* terms need teacher: NAME (e.g. dlib_resnet_v1)")
         self.occluder_size = tuple(float(v) for v in self.occluder_size)
         if self.occluder_height_max is not None and not self.occluder_height_max >= self.occluder_size[1]:
             raise ConfigError(
@@ -133,6 +143,12 @@ class TrainConfig:
             )
         if self.w_distill_occluded < 0:
             raise ConfigError("w_distill_occluded must be >= 0")
+        if min(self.w_distill_rank, self.w_distill_margin) < 0:
+            raise ConfigError("w_distill_rank and w_distill_margin must be >= 0")
+        if not 0 < self.distill_rank_fraction <= 1 or not self.distill_rank_temperature > 0:
+            raise ConfigError("distill_rank_fraction must be in (0, 1] and distill_rank_temperature > 0")
+        if not 0 <= self.distill_margin < 1 or not self.distill_margin_scale > 0:
+            raise ConfigError("distill_margin must be in [0, 1) and distill_margin_scale > 0")
         if self.teacher_mode not in ("precomputed", "online"):
             raise ConfigError(f"teacher_mode must be 'precomputed' or 'online', got {self.teacher_mode!r}")
         if self.teacher_mode == "online" and self.teacher not in (None, "dlib_resnet_v1"):
@@ -140,9 +156,7 @@ class TrainConfig:
                 f"teacher_mode: online runs the dlib port (teacher: dlib_resnet_v1), not {self.teacher!r}"
             )
         if self.teacher_mode == "online" and not self.uses_distillation:
-            raise ConfigError(
-                "teacher_mode: online needs a distillation weight (w_distill_cosine / w_distill_relation)"
-            )
+            raise ConfigError("teacher_mode: online needs a distillation weight (w_distill_*)")
         if not 0 <= self.colour_jitter < 1:
             raise ConfigError(f"colour_jitter must be in [0, 1), got {self.colour_jitter}")
         if self.mixup_alpha < 0 or not 0 <= self.cutmix_prob <= 1:
@@ -158,7 +172,12 @@ class TrainConfig:
 
     @property
     def uses_distillation(self) -> bool:
-        return self.w_distill_cosine > 0 or self.w_distill_relation > 0
+        return (
+            self.w_distill_cosine > 0
+            or self.w_distill_relation > 0
+            or self.w_distill_rank > 0
+            or self.w_distill_margin > 0
+        )
 
     @property
     def mixing(self) -> bool:
@@ -167,7 +186,7 @@ class TrainConfig:
     @property
     def teacher_dim(self) -> int:
         """Width of the model's teacher projection head (128 = dlib's descriptor) when it is trained."""
-        return 128 if self.w_distill_cosine > 0 else 0
+        return 128 if self.w_distill_cosine > 0 or self.w_distill_margin > 0 else 0
 
     @property
     def uses_fad(self) -> bool:

@@ -115,6 +115,16 @@ def teacher_targets(descriptors: np.ndarray) -> np.ndarray:
     return (d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
+def teacher_class_centres(targets: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """(N, 2, D) centred unit teacher targets (each image and its flip), (N,) class ids -> (C, D) float32
+    unit class centres: the mean target of each class (a class with no image keeps a zero row)."""
+    t = np.asarray(targets, np.float64)
+    sums = np.zeros((num_classes, t.shape[-1]))
+    np.add.at(sums, np.asarray(labels), t.sum(axis=1))
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return (sums / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
 class BatchMaker:
     """Turns a step number into this rank's batch (see the module docstring)."""
 

@@ -11,12 +11,14 @@ from torch import nn
 
 from interpface.models.losses import (
     DistillCosineLoss,
+    DistillRankLoss,
     DistillRelationLoss,
     FADLoss,
     IdentityLoss,
     OccludedIdentityLoss,
     SADFilterLoss,
     SADResponseLoss,
+    TeacherCentreMarginLoss,
     feature_selection_mask,
 )
 from interpface.models.networks import InterpretableFaceNet
@@ -41,6 +43,14 @@ class SiameseObjective(nn.Module):
         self.occluded_identity = OccludedIdentityLoss()
         self.distill_cosine = DistillCosineLoss()
         self.distill_relation = DistillRelationLoss()
+        self.distill_rank = DistillRankLoss(cfg.distill_rank_fraction, cfg.distill_rank_temperature)
+        self.distill_margin = TeacherCentreMarginLoss(cfg.distill_margin, cfg.distill_margin_scale)
+        # (C, D) the teacher's unit class centres (w_distill_margin): set_class_centres, before training
+        self.register_buffer("class_centres", None, persistent=False)
+
+    def set_class_centres(self, centres: torch.Tensor) -> None:
+        """(C, D) unit class centres of the teacher's targets (training.data.teacher_class_centres)."""
+        self.class_centres = torch.as_tensor(centres, dtype=torch.float32, device=self.net.psi_weight.device)
 
     def _tau(self, f_clean: torch.Tensor, f_occ: torch.Tensor) -> torch.Tensor:
         """tau from the batch mean |f - f^| over ALL pairs sharing the physical mask: under DDP the
@@ -116,6 +126,24 @@ class SiameseObjective(nn.Module):
                 terms["distill_relation"] = (
                     cfg.w_distill_relation
                     * sum(w * self.distill_relation(f, teacher) for f, w in branches)
+                    / len(branches)
+                )
+            if cfg.w_distill_rank > 0:
+                terms["distill_rank"] = (
+                    cfg.w_distill_rank * sum(w * self.distill_rank(f, teacher) for f, w in branches) / len(branches)
+                )
+            if cfg.w_distill_margin > 0:
+                if self.class_centres is None:
+                    raise ValueError("w_distill_margin needs the teacher's class centres (set_class_centres)")
+                terms["distill_margin"] = (
+                    cfg.w_distill_margin
+                    * sum(
+                        w
+                        * self.distill_margin(
+                            self.net.teacher_projection(f), self.class_centres, labels, labels_b, mix_lam
+                        )
+                        for f, w in branches
+                    )
                     / len(branches)
                 )
         terms["loss"] = sum(terms.values())

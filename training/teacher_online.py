@@ -23,6 +23,7 @@ from interpface.models.face_model import resolve_precision
 from interpface.models.teacher import CHIP_SIZE
 
 CENTRE_FILE = "teacher_centre.npy"
+CLASS_CENTRES_FILE = "teacher_class_centres.npy"
 
 
 def _mirror(n: int) -> np.ndarray:
@@ -105,19 +106,26 @@ class OnlineTeacher:
     def set_centre(self, centre: np.ndarray) -> None:
         self.centre = torch.as_tensor(np.asarray(centre, np.float32), device=self.device)
 
-    def compute_centre(self, crops: np.ndarray, maps: np.ndarray, *, batch: int = 128, progress: bool = False):
-        """The mean unit descriptor of every un-augmented crop and of its mirror image: (N, S, S, 3) uint8
-        crops and their (N, 2, 2, 3) :func:`chip_maps` -> (D,) float64 (also set as this teacher's centre)."""
+    def describe_crops(self, crops: np.ndarray, maps: np.ndarray, *, batch: int = 128, progress: bool = False):
+        """Every un-augmented crop and its mirror image: (N, S, S, 3) uint8 crops and their (N, 2, 2, 3)
+        :func:`chip_maps` -> (N, 2, D) float32 raw descriptors (as `interpface data teacher` stores them)."""
         from tqdm import tqdm
 
-        total = np.zeros(128, np.float64)
-        for i in tqdm(range(0, len(crops), batch), desc="teacher centre", unit="batch", disable=not progress):
+        out = np.zeros((len(crops), 2, 128), np.float32)
+        for i in tqdm(range(0, len(crops), batch), desc="teacher", unit="batch", disable=not progress):
             views = crops[i : i + batch].astype(np.float32) / 255.0
             mirrored = np.ascontiguousarray(views[:, :, ::-1])
             m = maps[i : i + batch]
             chips = np.concatenate([cut_chips(views, m[:, 0]), cut_chips(mirrored, m[:, 1])])
-            d = self.describe(torch.from_numpy(chips).permute(0, 3, 1, 2))
-            total += torch.nn.functional.normalize(d, dim=1).double().sum(dim=0).cpu().numpy()
-        centre = total / max(1, 2 * len(crops))
+            d = self.describe(torch.from_numpy(chips).permute(0, 3, 1, 2)).cpu().numpy()
+            out[i : i + len(views)] = np.stack([d[: len(views)], d[len(views) :]], axis=1)
+        return out
+
+    def compute_centre(self, crops: np.ndarray, maps: np.ndarray, *, batch: int = 128, progress: bool = False):
+        """The mean unit descriptor of every un-augmented crop and of its mirror image: (N, S, S, 3) uint8
+        crops and their (N, 2, 2, 3) :func:`chip_maps` -> (D,) float64 (also set as this teacher's centre)."""
+        from .data import teacher_centre
+
+        centre = teacher_centre(self.describe_crops(crops, maps, batch=batch, progress=progress))
         self.set_centre(centre)
         return centre

@@ -11,6 +11,7 @@ Run folder layout::
     RUN_DIR/log.csv, RUN_DIR/tb/         loss terms, accuracy, images/s, lr (CSV + TensorBoard)
     RUN_DIR/summary.json                 final losses, duration, throughput
     RUN_DIR/teacher_centre.npy           teacher_mode: online: the centre of its targets (kept for resume)
+    RUN_DIR/teacher_class_centres.npy    online with w_distill_margin: the teacher's class centres
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ LOG_FIELDS = (
     "occluded_identity",
     "distill_cosine",
     "distill_relation",
+    "distill_rank",
+    "distill_margin",
     "accuracy",
     "lr",
     "images_per_s",
@@ -193,6 +196,8 @@ def train(
     teacher_net, maps = (
         _online_teacher(cfg, data, run_dir, device, is_main, world, progress) if online else (None, None)
     )
+    if cfg.w_distill_margin > 0:
+        objective.set_class_centres(torch.from_numpy(_class_centres(cfg, data, run_dir, world)))
 
     end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
     if resume and start >= cfg.steps and (run_dir / "summary.json").is_file():
@@ -339,20 +344,56 @@ def _online_teacher(cfg: TrainConfig, data: TrainingSet, run_dir: Path, device, 
     (teacher_centre.npy), and read back on resume (and by the other DDP ranks)."""
     import numpy as np
 
-    from .teacher_online import CENTRE_FILE, OnlineTeacher, chip_maps
+    from .data import teacher_centre, teacher_class_centres
+    from .teacher_online import CENTRE_FILE, CLASS_CENTRES_FILE, OnlineTeacher, chip_maps
 
     teacher = OnlineTeacher(device=device, precision="auto" if cfg.bf16 else "fp32", cache_dir=cfg.cache_dir)
     maps = chip_maps(data.landmarks, data.crops.shape[1])
-    path = run_dir / CENTRE_FILE
-    if is_main and not path.is_file():
-        centre = teacher.compute_centre(data.crops, maps, progress=progress)
-        tmp = path.with_name(f".{CENTRE_FILE}.tmp{os.getpid()}.npy")
-        np.save(tmp, centre)
-        os.replace(tmp, path)
+    path, centres_path = run_dir / CENTRE_FILE, run_dir / CLASS_CENTRES_FILE
+    need_centres = cfg.w_distill_margin > 0 and not centres_path.is_file()
+    if is_main and (not path.is_file() or need_centres):
+        descriptors = teacher.describe_crops(data.crops, maps, progress=progress)
+        if not path.is_file():
+            _save_array(path, teacher_centre(descriptors))
+        if need_centres:  # the centred targets of a resumed run's own centre
+            targets = _centred(descriptors, np.load(path, allow_pickle=False))
+            _save_array(centres_path, teacher_class_centres(targets, data.labels, data.num_classes))
     if world > 1:
         dist.barrier()
     teacher.set_centre(np.load(path, allow_pickle=False))
     return teacher, maps
+
+
+def _centred(descriptors, centre):
+    """(N, 2, D) raw descriptors -> their centred unit targets for the given centre (D,)."""
+    import numpy as np
+
+    d = descriptors / np.linalg.norm(descriptors, axis=-1, keepdims=True) - centre
+    return d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12)
+
+
+def _save_array(path: Path, array) -> None:
+    """np.save through a temporary file and a rename (a crash leaves no half-written file)."""
+    import numpy as np
+
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def _class_centres(cfg: TrainConfig, data: TrainingSet, run_dir: Path, world: int):
+    """(C, D) the teacher's class centres for w_distill_margin: the online run's file (written with its
+    centre), or from the precomputed descriptors."""
+    import numpy as np
+
+    from .data import teacher_class_centres
+    from .teacher_online import CLASS_CENTRES_FILE
+
+    if cfg.teacher_mode == "online":
+        if world > 1:
+            dist.barrier()
+        return np.load(run_dir / CLASS_CENTRES_FILE, allow_pickle=False)
+    return teacher_class_centres(data.teacher, data.labels, data.num_classes)  # data.teacher: the targets already
 
 
 def _rank_checksums(net: torch.nn.Module, world: int) -> list[str]:

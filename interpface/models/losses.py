@@ -26,6 +26,8 @@ __all__ = [
     "LossWeights",
     "DistillCosineLoss",
     "DistillRelationLoss",
+    "DistillRankLoss",
+    "TeacherCentreMarginLoss",
     "feature_selection_mask",
 ]
 
@@ -211,6 +213,69 @@ class DistillRelationLoss(nn.Module):
         diff = fs @ fs.T - ts @ ts.T
         off = ~torch.eye(b, dtype=torch.bool, device=f.device)
         return diff[off].pow(2).mean()
+
+
+class DistillRankLoss(nn.Module):
+    """A rank loss on the pairs where the student and the teacher disagree most (after EKD, Huang et al.,
+    CVPR 2022, which selects the pairs that make the two models' TPR / FPR differ and constrains them by
+    rank rather than by value).
+
+    f (B, N) student representations, target (B, D) centred teacher descriptors. Over the B(B-1)/2
+    pairs of the batch: s, t the student's and the teacher's cosines; the critical pairs are the
+    `fraction` with the largest |s - t|. Each critical pair p is compared with every pair q; wherever the
+    teacher orders them (t_p > t_q), the student should too, by a smooth hinge weighted by how far apart
+    the teacher puts them: sum |t_p - t_q| T softplus(-sign(t_p - t_q) (s_p - s_q) / T) / sum |t_p - t_q|.
+    Only the order counts, not the value: a student with less capacity keeps its own scale."""
+
+    def __init__(self, fraction: float = 0.1, temperature: float = 0.05) -> None:
+        super().__init__()
+        self.fraction, self.temperature = float(fraction), float(temperature)
+
+    def forward(self, f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        b = f.shape[0]
+        if b < 3:
+            return f.float().sum() * 0
+        i, j = torch.triu_indices(b, b, 1, device=f.device)
+        fs = F.normalize(f.float(), dim=1, eps=_EPS)
+        ts = F.normalize(target.float(), dim=1, eps=_EPS)
+        s, t = (fs @ fs.T)[i, j], (ts @ ts.T)[i, j]
+        k = max(1, int(round(self.fraction * s.numel())))
+        critical = (s - t).detach().abs().topk(k).indices
+        gap = t[critical, None] - t[None, :]  # (k, P) the teacher's order of each critical pair vs every pair
+        weight = gap.abs()
+        hinge = F.softplus(-torch.sign(gap) * (s[critical, None] - s[None, :]) / self.temperature)
+        return self.temperature * (weight * hinge).sum() / weight.sum().clamp_min(_EPS)
+
+
+class TeacherCentreMarginLoss(nn.Module):
+    """The teacher's geometry for identities (ProxylessKD, Shi et al. 2020; MarginDistillation, Svitov and
+    Alyamkin 2020): the student's projection into the teacher's space is classified by the teacher's own
+    class centres, fixed, with an additive cosine margin.
+
+    projected (B, D) = teacher_projection(f), centres (C, D) unit class centres of the teacher's centred
+    targets, labels (B,) -> cross-entropy of scale * (cos(projected, c_k) - margin [k = label]). Mixed
+    faces (labels_b, lam): both labels, weighted by each face's share."""
+
+    def __init__(self, margin: float = 0.2, scale: float = 30.0) -> None:
+        super().__init__()
+        self.margin, self.scale = float(margin), float(scale)
+
+    def _ce(self, cos: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        logits = self.scale * (cos - self.margin * F.one_hot(labels, cos.shape[1]).to(cos.dtype))
+        return F.cross_entropy(logits, labels, reduction="none")
+
+    def forward(
+        self,
+        projected: torch.Tensor,
+        centres: torch.Tensor,
+        labels: torch.Tensor,
+        labels_b: torch.Tensor | None = None,
+        lam: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        cos = F.normalize(projected.float(), dim=1, eps=_EPS) @ centres.float().T
+        if labels_b is None:
+            return self._ce(cos, labels).mean()
+        return (lam * self._ce(cos, labels) + (1 - lam) * self._ce(cos, labels_b)).mean()
 
 
 @dataclass
