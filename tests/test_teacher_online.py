@@ -218,6 +218,24 @@ def test_patient_recipe_configs():
     assert changes[0]["init_from"] == "assets/models/stem_patient"
 
 
+def test_distillation_ab_configs():
+    """The distillation A/B (training/configs/ab_distill): every arm starts from the committed stem5 with
+    the patient teaching, and differs from the baseline arm only by its own term (the precomputed arm:
+    by where its targets come from, no mixing, and its steps at equal wall time)."""
+    from pathlib import Path
+
+    from training.config import load_config
+
+    folder = Path(__file__).resolve().parent.parent / "training" / "configs" / "ab_distill"
+    arms = {p.stem: load_config(p).to_dict() for p in folder.glob("*.yaml")}
+    base = arms.pop("baseline")
+    assert base["init_from"] == "assets/models/stem5" and base["teacher_mode"] == "online" and base["mixup_alpha"] > 0
+    diff = {name: {k: v for k, v in arm.items() if base[k] != v and k != "name"} for name, arm in arms.items()}
+    assert diff["rank"] == {"w_distill_rank": 30.0}
+    assert diff["margin"] == {"w_distill_margin": 0.3}
+    assert diff["precomputed"] == {"teacher_mode": "precomputed", "mixup_alpha": 0.0, "cutmix_prob": 0.0, "steps": 700}
+
+
 def test_rank_and_margin_terms_train_online_and_resume_exactly(tiny_data, tmp_path):  # noqa: F811
     """The EKD-style rank term and the teacher's class centres as classifier, with mixed faces: both
     terms logged, the class centres kept in the run folder (unit rows, one per class) and a resumed
