@@ -198,7 +198,7 @@ def test_online_config_errors():
 
 
 def test_patient_recipe_configs():
-    """stem_patient trains from scratch with the online teacher; each patient variant changes its parent
+    """stem_patient trains from scratch with the online teacher and the margin term; each patient variant changes its parent
     (../<variant>.yaml) by the same lines (equal budgets, one augmentation); nothing in the recipe points
     at a path outside the repository's tracked assets."""
     from pathlib import Path
@@ -207,7 +207,8 @@ def test_patient_recipe_configs():
 
     configs = Path(__file__).resolve().parent.parent / "training" / "configs"
     stem = load_config(configs / "stem_patient.yaml")
-    assert stem.init_from is None and stem.teacher_mode == "online" and stem.mixing and stem.schedule == "cosine"
+    assert stem.init_from is None and stem.teacher_mode == "online" and stem.schedule == "cosine"
+    assert stem.w_distill_margin > 0 and not stem.mixing  # the distillation A/B's outcome
     changes = []
     for variant in ("base", "base_aug", "sad", "fad", "full"):
         child, parent = read_config(configs / "patient" / f"{variant}.yaml"), read_config(configs / f"{variant}.yaml")
@@ -234,6 +235,7 @@ def test_distillation_ab_configs():
     assert diff["rank"] == {"w_distill_rank": 30.0}
     assert diff["margin"] == {"w_distill_margin": 0.3}
     assert diff["precomputed"] == {"teacher_mode": "precomputed", "mixup_alpha": 0.0, "cutmix_prob": 0.0, "steps": 700}
+    assert diff["online_nomix"] == {"mixup_alpha": 0.0, "cutmix_prob": 0.0}
 
 
 def test_rank_and_margin_terms_train_online_and_resume_exactly(tiny_data, tmp_path):  # noqa: F811
