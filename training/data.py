@@ -24,6 +24,8 @@ from interpface.faces.occlusion import occlude_batch
 from interpface.faces.prepare import PreparedDataset
 from interpface.faces.template import default_template
 
+from .teacher_online import teacher_centre  # the targets' centre (re-exported here)
+
 
 @dataclass
 class TrainingSet:
@@ -97,14 +99,6 @@ def load_training_set(
         relpaths=relpaths,
         teacher=targets,
     )
-
-
-def teacher_centre(descriptors: np.ndarray) -> np.ndarray:
-    """(N, 2, D) raw teacher descriptors -> (D,) float64 mean of their unit-norm copies over every image
-    and flip: the direction dlib's descriptors share, removed from every target (and from a test
-    face's descriptor when comparing with the targets)."""
-    d = np.asarray(descriptors, np.float64)
-    return (d / np.linalg.norm(d, axis=-1, keepdims=True)).reshape(-1, d.shape[-1]).mean(axis=0)
 
 
 def teacher_targets(descriptors: np.ndarray) -> np.ndarray:

@@ -68,6 +68,14 @@ def cut_chips(views: np.ndarray, maps: np.ndarray) -> np.ndarray:
     )
 
 
+def teacher_centre(descriptors: np.ndarray) -> np.ndarray:
+    """(N, 2, D) raw teacher descriptors -> (D,) float64 mean of their unit-norm copies over every image
+    and flip: the direction dlib's descriptors share, removed from every target (and from a test
+    face's descriptor when comparing with the targets)."""
+    d = np.asarray(descriptors, np.float64)
+    return (d / np.linalg.norm(d, axis=-1, keepdims=True)).reshape(-1, d.shape[-1]).mean(axis=0)
+
+
 class OnlineTeacher:
     """The dlib port as an online teacher: chips (b, 3, 150, 150) in [0, 255] -> centred unit targets.
 
@@ -124,8 +132,6 @@ class OnlineTeacher:
     def compute_centre(self, crops: np.ndarray, maps: np.ndarray, *, batch: int = 128, progress: bool = False):
         """The mean unit descriptor of every un-augmented crop and of its mirror image: (N, S, S, 3) uint8
         crops and their (N, 2, 2, 3) :func:`chip_maps` -> (D,) float64 (also set as this teacher's centre)."""
-        from .data import teacher_centre
-
         centre = teacher_centre(self.describe_crops(crops, maps, batch=batch, progress=progress))
         self.set_centre(centre)
         return centre
