@@ -239,8 +239,10 @@ def test_download_a_figure(server, browser, tmp_path):
     url, _ = server
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     open_page(page, url, "Export")
+    button = page.get_by_role("button", name="Download figure").first
+    button.wait_for(timeout=120_000)  # it appears once the figure is rendered: slow on a loaded 2-core CI machine
     with page.expect_download(timeout=120_000) as info:
-        page.get_by_role("button", name="Download figure").first.click()
+        button.click()
     path = tmp_path / info.value.suggested_filename
     info.value.save_as(path)
     assert path.stat().st_size > 1000

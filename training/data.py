@@ -101,11 +101,12 @@ def load_training_set(
     )
 
 
-def teacher_targets(descriptors: np.ndarray) -> np.ndarray:
-    """(N, 2, D) raw teacher descriptors -> centred (teacher_centre removed: dlib's descriptors share
-    one strong direction) and L2-normalised targets, float32."""
+def teacher_targets(descriptors: np.ndarray, centre: np.ndarray | None = None) -> np.ndarray:
+    """(N, 2, D) raw teacher descriptors -> centred (the centre removed: dlib's descriptors share one
+    strong direction; default teacher_centre(descriptors)) and L2-normalised targets, float32."""
     d = np.asarray(descriptors, np.float64)
-    d = d / np.linalg.norm(d, axis=-1, keepdims=True) - teacher_centre(d)
+    centre = teacher_centre(d) if centre is None else np.asarray(centre, np.float64)
+    d = d / np.linalg.norm(d, axis=-1, keepdims=True) - centre
     return (d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 

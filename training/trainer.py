@@ -344,7 +344,7 @@ def _online_teacher(cfg: TrainConfig, data: TrainingSet, run_dir: Path, device, 
     (teacher_centre.npy), and read back on resume (and by the other DDP ranks)."""
     import numpy as np
 
-    from .data import teacher_centre, teacher_class_centres
+    from .data import teacher_centre, teacher_class_centres, teacher_targets
     from .teacher_online import CENTRE_FILE, CLASS_CENTRES_FILE, OnlineTeacher, chip_maps
 
     teacher = OnlineTeacher(device=device, precision="auto" if cfg.bf16 else "fp32", cache_dir=cfg.cache_dir)
@@ -356,20 +356,12 @@ def _online_teacher(cfg: TrainConfig, data: TrainingSet, run_dir: Path, device, 
         if not path.is_file():
             _save_array(path, teacher_centre(descriptors))
         if need_centres:  # the centred targets of a resumed run's own centre
-            targets = _centred(descriptors, np.load(path, allow_pickle=False))
+            targets = teacher_targets(descriptors, np.load(path, allow_pickle=False))
             _save_array(centres_path, teacher_class_centres(targets, data.labels, data.num_classes))
     if world > 1:
         dist.barrier()
     teacher.set_centre(np.load(path, allow_pickle=False))
     return teacher, maps
-
-
-def _centred(descriptors, centre):
-    """(N, 2, D) raw descriptors -> their centred unit targets for the given centre (D,)."""
-    import numpy as np
-
-    d = descriptors / np.linalg.norm(descriptors, axis=-1, keepdims=True) - centre
-    return d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12)
 
 
 def _save_array(path: Path, array) -> None:
