@@ -18,7 +18,7 @@
 #
 # RECIPE=patient (issue 35: patient and consistent distillation; no precomputed targets):
 #   stem_patient: from scratch in one long cosine schedule (stem_patient.yaml), the dlib port run online on
-#   the student's augmented view (flip, colour jitter, mixup / cutmix); resumed across sessions from its
+#   the student's augmented view (flip, colour jitter); resumed across sessions from its
 #   last checkpoint (every 250 steps); exported to assets/models/stem_patient/ (commit it: the variants
 #   start there);
 #   base, base_aug, sad, fad, full: training/configs/patient/<variant>.yaml, each from
