@@ -230,6 +230,17 @@ def test_lfw_view2_and_natural_only_on_devtest(mini_lfw, tiny_model):
         ev.run("natural")
 
 
+def test_zero_trials_skips_identification_and_negative_counts_are_refused(mini_lfw, tiny_model):
+    from interpface.evaluation.protocols import format_table
+
+    root, cache = mini_lfw
+    r = Evaluator(tiny_model, "lfw-devtest", data_root=root, cache_dir=cache, n_bootstrap=0, n_trials=0).run("clean")
+    assert r["rank1"] is None and r["rank5"] is None and r["n_trials"] == 0 and r["accuracy"] is not None
+    assert "nan" not in format_table([r])  # a dash, not the mean of no trials
+    with pytest.raises(ConfigError, match=">= 0"):
+        Evaluator(tiny_model, "lfw-devtest", data_root=root, cache_dir=cache, n_trials=-1)
+
+
 def test_compare_scores_both_models_on_the_same_pairs_and_resamples(mini_lfw, tiny_model, tiny_ckpt, tmp_path, capsys):
     from interpface.evaluation.comparison import compare_models
 

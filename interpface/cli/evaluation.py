@@ -368,7 +368,7 @@ def add_commands(sub) -> None:
     p.add_argument("--flip", action="store_true", help="average f of each image and its mirror image")
     p.add_argument("--seed", type=int, default=0, help="seed of occluder positions, CV folds, bootstrap, galleries")
     p.add_argument("--bootstrap", type=int, default=50, help="bootstrap resamples for the spread of AUC/EER/TAR")
-    p.add_argument("--trials", type=int, default=10, help="random gallery draws for Rank-1/5")
+    p.add_argument("--trials", type=int, default=10, help="random gallery draws for Rank-1/5 (0 skips identification)")
     p.add_argument("--root", help="pairs:FILE: folder the pairs' paths are relative to (default: the LFW images)")
     p.add_argument("--fallback", action="store_true", help="pairs:FILE: fit landmarks in a central box when no face")
     p.add_argument("--attributes", metavar="FILE", help="natural: LFW attribute file (default: lfw/attributes/...)")

@@ -339,6 +339,8 @@ class Evaluator:
 
         if occlude not in ("probe", "both"):
             raise ConfigError(f"occlude must be 'probe' or 'both', got {occlude!r}")
+        if n_trials < 0 or n_bootstrap < 0:
+            raise ConfigError(f"trials and bootstrap must be >= 0 (0 skips them), got {n_trials} and {n_bootstrap}")
         self.embedder = _as_embedder(embedder, flip=flip, batch_size=batch_size, precision=precision)
         self.protocol, self.template = protocol, template or default_template()
         self.seed, self.n_bootstrap, self.n_trials, self.n_folds = seed, n_bootstrap, n_trials, n_folds
@@ -631,6 +633,8 @@ class Evaluator:
         """Closed-set identification over n_trials random gallery draws. probe_pos None: the clean
         protocol (gallery one image per person with >= 2, probes the rest); else fixed probes and a
         gallery drawn from gallery_pool (positions) for each person with >= 2 usable images."""
+        if self.n_trials == 0:  # identification skipped: no rates rather than the mean of none
+            return {"rank1": None, "rank1_std": None, "rank5": None, "rank5_std": None, "n_trials": 0}
         g_cond, p_cond = self._sides(cond)
         ids = np.array(self.faces.identities)
         ok = self.faces.ok
