@@ -16,15 +16,15 @@
 #   kept) and trains 600 steps with its own losses.
 #   The targets are precomputed once by `interpface data teacher`.
 #
-# RECIPE=patient (issue 35: patient and consistent distillation; no precomputed targets):
+# RECIPE=patient (patient and consistent distillation; no precomputed targets):
 #   stem_patient: from scratch in one long cosine schedule (stem_patient.yaml), the dlib port run online on
-#   the student's augmented view (flip, colour jitter); resumed across sessions from its
-#   last checkpoint (every 250 steps); exported to assets/models/stem_patient/ (commit it: the variants
-#   start there);
+#   the student's augmented view (flip, colour jitter), its class centres as a margin classifier; resumed
+#   from its last checkpoint (every 250 steps) when interrupted, refused when the run folder holds a run
+#   of another recipe; exported to assets/models/stem_patient/ (commit it: the variants start there);
 #   base, base_aug, sad, fad, full: training/configs/patient/<variant>.yaml, each from
 #   assets/models/stem_patient with the same budget, in runs/patient/<variant>.
 #
-# The t ablation is not shipped (the issue ships five models); train and export it elsewhere:
+# The t ablation is not shipped (the dashboard ships five models); train and export it elsewhere:
 #   VARIANTS="full_t130 full_t320" EXPORT_DIR=runs/export ./scripts/train_reference.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +40,9 @@ EXPORT_DIR=${EXPORT_DIR:-assets/models}
 train_and_export() {
     local name=$1 out=$2 config=${3:-training/configs/$1.yaml} run=${4:-runs/$1}
     if [ -f "$run/latest.json" ]; then
+        if [ "$(.venv/bin/python scripts/shipped_is_current.py --run "$run" "$config")" != yes ]; then
+            echo "$run was started with another recipe than $config; move it away to train afresh" >&2; exit 1
+        fi
         echo "== $name: resuming"; $PY train --resume "$run" --no-progress
     else
         echo "== $name: training"; $PY train --config "$config" --out "$run" --no-progress

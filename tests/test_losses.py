@@ -219,9 +219,9 @@ def test_teacher_targets_are_centred_and_unit():
     assert raw_cos[~np.eye(10, dtype=bool)].mean() > 0.9 and abs(new_cos[~np.eye(10, dtype=bool)].mean()) < 0.3
 
 
-def test_distill_rank_loss_counts_order_not_scale():
-    """The rank term is small when the student orders the pairs as the teacher does (whatever its
-    scale), large when it reverses them, and a gradient step on a reversed student lowers it."""
+def test_distill_rank_loss_follows_the_teachers_order():
+    """The rank term is small when the student orders the pairs as the teacher does, large when it
+    reverses them, and a gradient step on a random student lowers it."""
     from interpface.models.losses import DistillRankLoss
 
     torch.manual_seed(0)
@@ -234,6 +234,21 @@ def test_distill_rank_loss_counts_order_not_scale():
     assert loss(squeezed, teacher) < 0.5 * loss(torch.randn(12, 16), teacher)
     reversed_ = -teacher  # s_ij = t_ij (the cosine of two negated vectors is unchanged) ...
     assert torch.isclose(loss(reversed_, teacher), same)
+    # a student whose every pair's cosine falls as the teacher's rises: Gram matrix
+    # G = a I - e T + b 11^T (T the teacher's cosines; PSD for a >= e lambda_max(T), unit diagonal)
+    cos_t = t @ t.T
+    e = 0.5 / float(torch.linalg.eigvalsh(cos_t).max())
+    a = e * float(torch.linalg.eigvalsh(cos_t).max()) + 0.05
+    gram = a * torch.eye(12) - e * cos_t + (1 - a + e) * torch.ones(12, 12)
+    order_reversed = torch.linalg.cholesky(gram.double()).float()  # rows: embeddings with that Gram matrix
+    s_rev = (
+        torch.nn.functional.normalize(order_reversed, dim=1) @ torch.nn.functional.normalize(order_reversed, dim=1).T
+    )
+    i, j = torch.triu_indices(12, 12, 1)
+    assert torch.corrcoef(torch.stack([s_rev[i, j], cos_t[i, j]]))[0, 1] < -0.99  # every order reversed
+    assert loss(order_reversed, teacher) > 20 * same
+    # (not above a random student's: that one's cosines spread wider, and the hinge is in cosine units;
+    # the docstring says so)
     f = torch.randn(12, 16, requires_grad=True)
     before = loss(f, teacher)
     before.backward()
@@ -241,6 +256,27 @@ def test_distill_rank_loss_counts_order_not_scale():
         after = loss(f - 0.5 * f.grad / f.grad.norm(), teacher)
     assert after < before
     assert loss(torch.randn(2, 16), torch.randn(2, 16)) == 0  # fewer than 3 faces: no pair of pairs
+
+
+def test_distillation_cosines_stay_float32_under_bf16_autocast():
+    """bf16 would round each cosine by 0.002-0.004: the relation, rank and margin terms compute theirs
+    in float32 also inside the trainer's autocast."""
+    from interpface.models.losses import DistillRankLoss, DistillRelationLoss, TeacherCentreMarginLoss
+
+    torch.manual_seed(0)
+    f, teacher = torch.randn(16, 64), torch.randn(16, 128)
+    centres = torch.nn.functional.normalize(torch.randn(10, 128), dim=1)
+    labels = torch.arange(16) % 10
+    cases = [
+        (DistillRelationLoss(), (f, teacher)),
+        (DistillRankLoss(0.2), (f, teacher)),
+        (TeacherCentreMarginLoss(), (teacher + 0.1 * torch.randn(16, 128), centres, labels)),
+    ]
+    for loss, args in cases:
+        plain = loss(*args)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            auto = loss(*args)
+        assert auto.dtype == torch.float32 and torch.allclose(auto, plain, rtol=1e-5, atol=1e-7), type(loss).__name__
 
 
 def test_teacher_centre_margin_loss():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from interpface.errors import ConfigError
+from interpface.errors import CheckpointError, ConfigError
 from interpface.models.checkpoint import load_model
 from tests.test_training import tiny_cfg, tiny_data  # noqa: F401 - the module's fixture
 from training.config import TrainConfig
@@ -236,6 +236,8 @@ def test_distillation_ab_configs():
     assert diff["margin"] == {"w_distill_margin": 0.3}
     assert diff["precomputed"] == {"teacher_mode": "precomputed", "mixup_alpha": 0.0, "cutmix_prob": 0.0, "steps": 700}
     assert diff["online_nomix"] == {"mixup_alpha": 0.0, "cutmix_prob": 0.0}
+    assert diff["online_nomix_margin"] == {"mixup_alpha": 0.0, "cutmix_prob": 0.0, "w_distill_margin": 0.3}
+    assert set(diff) == {"rank", "margin", "precomputed", "online_nomix", "online_nomix_margin"}
 
 
 def test_rank_and_margin_terms_train_online_and_resume_exactly(tiny_data, tmp_path):  # noqa: F811
@@ -260,6 +262,11 @@ def test_rank_and_margin_terms_train_online_and_resume_exactly(tiny_data, tmp_pa
         assert torch.equal(va, vb), k
     for term in ("distill_rank", "distill_margin"):
         assert np.isfinite(summary["final"][term]) and summary["final"][term] > 0, term
+    # a class-centres file of another class list is refused on resume, with a typed one-line error
+    train(cfg, tmp_path / "stale", data=data, progress=False, stop_after=2)
+    np.save(tmp_path / "stale" / CLASS_CENTRES_FILE, centres[:-1])
+    with pytest.raises(CheckpointError, match="another class list"):
+        train(cfg, tmp_path / "stale", data=data, progress=False, resume=True)
 
 
 def test_rank_and_margin_config_errors():

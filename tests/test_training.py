@@ -481,6 +481,22 @@ def test_shipped_model_is_current_only_with_the_same_recipe(tmp_path):
     assert is_current(str(d), str(tmp_path / "missing.yaml")) == "no"
 
 
+def test_a_started_run_resumes_only_under_its_own_recipe(tmp_path):
+    """train_reference.sh resumes a run folder only when its saved config.yaml has the YAML's values."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from shipped_is_current import run_matches
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("name: stem\nsteps: 20000\nmixup_alpha: 0.4\nw_distill_margin: 0.0\n")
+    cfg = tmp_path / "stem.yaml"
+    cfg.write_text("name: stem\nsteps: 20000\nmixup_alpha: 0.4\n")
+    assert run_matches(str(run), str(cfg)) == "yes"
+    cfg.write_text("name: stem\nsteps: 20000\nmixup_alpha: 0.0\nw_distill_margin: 0.3\n")  # the recipe changed
+    assert run_matches(str(run), str(cfg)) == "no"
+    assert run_matches(str(tmp_path / "nothing"), str(cfg)) == "no"
+
+
 def test_config_extends_a_parent_and_overrides_it(tmp_path):
     """`extends: parent.yaml` (relative to the file): the child's keys replace the parent's, mappings merge."""
     (tmp_path / "parent.yaml").write_text("name: parent\nsteps: 100\nlr: 0.001\nmodel_overrides: {width: 0.5}\n")

@@ -9,6 +9,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from interpface.errors import ConfigError
 from interpface.models.losses import (
     DistillCosineLoss,
     DistillRankLoss,
@@ -50,6 +51,10 @@ class SiameseObjective(nn.Module):
 
     def set_class_centres(self, centres: torch.Tensor) -> None:
         """(C, D) unit class centres of the teacher's targets (training.data.teacher_class_centres)."""
+        projection = self.net.teacher_projection
+        if projection is None or centres.ndim != 2 or centres.shape[1] != projection.out_features:
+            want = "no projection (teacher_dim 0)" if projection is None else f"D = {projection.out_features}"
+            raise ConfigError(f"class centres of shape {tuple(centres.shape)} do not fit the network: {want}")
         self.class_centres = torch.as_tensor(centres, dtype=torch.float32, device=self.net.psi_weight.device)
 
     def _tau(self, f_clean: torch.Tensor, f_occ: torch.Tensor) -> torch.Tensor:

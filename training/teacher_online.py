@@ -10,8 +10,9 @@ on those chips and returns centred unit descriptors, as :func:`training.data.tea
 the precomputed ones.
 
 The centre (the direction dlib's descriptors share) is the mean unit descriptor of every un-augmented
-training crop and its mirror image, computed once per run (:meth:`OnlineTeacher.compute_centre`) and kept
-in the run folder, so a resumed run uses the same one.
+training crop and its mirror image, computed once per run (:func:`teacher_centre` of
+:meth:`OnlineTeacher.describe_crops`; the trainer derives the margin term's class centres from the same
+pass) and kept in the run folder, so a resumed run uses the same one.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class OnlineTeacher:
 
     precision: "auto" (bf16 autocast on CPUs with native bf16), "bf16" or "fp32"
     (:func:`interpface.models.face_model.resolve_precision`). centre: (D,) the direction removed from every
-    target (:meth:`compute_centre` makes it; None until then)."""
+    target (:meth:`set_centre`, or :meth:`compute_centre` in one call; None until then)."""
 
     def __init__(self, net=None, *, device: torch.device | str = "cpu", precision: str = "auto", cache_dir=None):
         from interpface.models.dlib_port import load_dlib_port

@@ -341,7 +341,8 @@ def step_inputs(batch: dict, cfg: TrainConfig, device, teacher_net=None) -> tupl
 def _online_teacher(cfg: TrainConfig, data: TrainingSet, run_dir: Path, device, is_main: bool, world: int, progress):
     """The online teacher (training/teacher_online.py) and every image's crop -> chip maps. Its centre is
     computed once per run from the un-augmented crops and their mirror images, kept in the run folder
-    (teacher_centre.npy), and read back on resume (and by the other DDP ranks)."""
+    (teacher_centre.npy), and read back on resume (and by the other DDP ranks); with w_distill_margin the
+    same pass gives the teacher's class centres (teacher_class_centres.npy, centred by that centre)."""
     import numpy as np
 
     from .data import teacher_centre, teacher_class_centres, teacher_targets
@@ -384,7 +385,16 @@ def _class_centres(cfg: TrainConfig, data: TrainingSet, run_dir: Path, world: in
     if cfg.teacher_mode == "online":
         if world > 1:
             dist.barrier()
-        return np.load(run_dir / CLASS_CENTRES_FILE, allow_pickle=False)
+        path = run_dir / CLASS_CENTRES_FILE
+        centres = np.load(path, allow_pickle=False)
+        if centres.ndim != 2 or centres.shape[0] != data.num_classes:
+            raise CheckpointError(
+                f"{path}: shape {centres.shape}, expected ({data.num_classes}, D): the centres of another class "
+                "list; delete the file and resume to recompute it"
+            )
+        return centres
+    if data.teacher is None:
+        raise ConfigError("w_distill_margin needs the teacher's targets (teacher: ... with `interpface data teacher`)")
     return teacher_class_centres(data.teacher, data.labels, data.num_classes)  # data.teacher: the targets already
 
 

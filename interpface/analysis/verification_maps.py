@@ -385,9 +385,10 @@ def _fggb_rows_part_filters(net, x: torch.Tensor, chunk: int, dtype: torch.dtype
     if trunk is not None:  # the trunk is linear in the cotangent: combine at the (smaller) input instead
         g_star = trunk(u_star)[0] * scale
     maps = torch.empty(d, x.shape[-2], x.shape[-1])
-    buffer = torch.empty(min(chunk, d) * weight.shape[1] * phi.shape[-2] * phi.shape[-1])
+    sparse = trunk is not None and not trunk.tphi  # U_k taken straight to the raw parts
+    buffer = torch.empty(min(chunk, d) * weight.shape[1] * phi.shape[-2] * phi.shape[-1]) if sparse else None
     for sl in batch_slices(d, chunk):
-        if trunk is not None and not trunk.tphi:  # U_k taken straight to the raw parts, sparse
+        if sparse:
             u = _sparse_part_cotangents(dpsi[0, sl], weight[sl], net.psi.padding, trunk.l2, buffer)
             g = trunk.from_parts(u).mul_(scale).sub_(mix[sl, None, None, None] * g_star[None])
         elif trunk is not None:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from interpface.errors import CheckpointError
+from interpface.errors import CheckpointError, ConfigError
 
 __all__ = [
     "FaceModel",
@@ -82,7 +82,7 @@ def resolve_precision(precision: str, device_type: str = "cpu") -> torch.dtype:
         return torch.bfloat16
     if precision == "auto":
         return inference_dtype(device_type)
-    raise CheckpointError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:

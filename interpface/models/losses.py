@@ -5,8 +5,10 @@
         + w_dc L_distill^cosine + w_dr L_distill^relation   (distillation from a teacher, ours)
 
 None of them modifies its inputs or talks to torch.distributed; the trainer combines them with
-explicit weights (LossWeights). Under bf16 autocast their matmuls run in bf16 (with float32
-accumulation); normalisations and reductions run in float32.
+explicit weights (LossWeights). Under bf16 autocast the identity and SAD losses' matmuls run in bf16
+(with float32 accumulation); the distillation terms' cosines, normalisations and reductions run in
+float32 (bf16's 8-bit mantissa would round a cosine by 0.002-0.004: ties in the rank term, a tenth of a
+logit in the margin term).
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ __all__ = [
 # Floor for norms in cosine similarities: an all-zero vector gets cosine 0 with everything
 # (instead of NaN), which is also what the diversity terms should see for a silent map/filter.
 _EPS = 1e-8
+
+
+def _cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(B, D), (C, D) -> (B, C) cosines in float32, also under autocast."""
+    with torch.autocast(a.device.type, enabled=False):
+        return F.normalize(a.float(), dim=1, eps=_EPS) @ F.normalize(b.float(), dim=1, eps=_EPS).T
 
 
 class IdentityLoss(nn.Module):
@@ -208,9 +216,7 @@ class DistillRelationLoss(nn.Module):
         b = f.shape[0]
         if b < 2:
             return f.float().sum() * 0
-        fs = F.normalize(f.float(), dim=1, eps=_EPS)
-        ts = F.normalize(target.float(), dim=1, eps=_EPS)
-        diff = fs @ fs.T - ts @ ts.T
+        diff = _cosines(f, f) - _cosines(target, target)
         off = ~torch.eye(b, dtype=torch.bool, device=f.device)
         return diff[off].pow(2).mean()
 
@@ -225,7 +231,10 @@ class DistillRankLoss(nn.Module):
     `fraction` with the largest |s - t|. Each critical pair p is compared with every pair q; wherever the
     teacher orders them (t_p > t_q), the student should too, by a smooth hinge weighted by how far apart
     the teacher puts them: sum |t_p - t_q| T softplus(-sign(t_p - t_q) (s_p - s_q) / T) / sum |t_p - t_q|.
-    Only the order counts, not the value: a student with less capacity keeps its own scale."""
+    The hinge constrains order, not values, but on the raw cosines: the pairs are chosen by the raw
+    |s - t| and the hinge's margin is T in cosine units, so a student whose cosines are compressed is
+    still pushed to spread them (EKD chooses the pairs by each model's own decision threshold, which
+    is free of scale; this term is not)."""
 
     def __init__(self, fraction: float = 0.1, temperature: float = 0.05) -> None:
         super().__init__()
@@ -236,9 +245,7 @@ class DistillRankLoss(nn.Module):
         if b < 3:
             return f.float().sum() * 0
         i, j = torch.triu_indices(b, b, 1, device=f.device)
-        fs = F.normalize(f.float(), dim=1, eps=_EPS)
-        ts = F.normalize(target.float(), dim=1, eps=_EPS)
-        s, t = (fs @ fs.T)[i, j], (ts @ ts.T)[i, j]
+        s, t = _cosines(f, f)[i, j], _cosines(target, target)[i, j]
         k = max(1, int(round(self.fraction * s.numel())))
         critical = (s - t).detach().abs().topk(k).indices
         gap = t[critical, None] - t[None, :]  # (k, P) the teacher's order of each critical pair vs every pair
@@ -272,7 +279,7 @@ class TeacherCentreMarginLoss(nn.Module):
         labels_b: torch.Tensor | None = None,
         lam: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        cos = F.normalize(projected.float(), dim=1, eps=_EPS) @ centres.float().T
+        cos = _cosines(projected, centres)  # the centres are unit: normalising them again only rounds
         if labels_b is None:
             return self._ce(cos, labels).mean()
         return (lam * self._ce(cos, labels) + (1 - lam) * self._ce(cos, labels_b)).mean()
