@@ -258,6 +258,22 @@ def test_distill_rank_loss_follows_the_teachers_order():
     assert loss(torch.randn(2, 16), torch.randn(2, 16)) == 0  # fewer than 3 faces: no pair of pairs
 
 
+def test_standardised_rank_loss_ignores_the_students_scale():
+    """standardise=True: a student whose cosines are an increasing affine map of another's scores the
+    same; the raw variant does not (a compressed student is pushed to spread)."""
+    from interpface.models.losses import DistillRankLoss
+
+    torch.manual_seed(0)
+    teacher, f = torch.randn(12, 16), torch.randn(12, 16)
+    # appending a constant coordinate maps every cosine c to (c + k^2) / (1 + k^2) for unit rows
+    unit = torch.nn.functional.normalize(f, dim=1)
+    squeezed = torch.cat([unit, 2.0 * torch.ones(12, 1)], dim=1)
+    z, raw = DistillRankLoss(0.2, 0.25, standardise=True), DistillRankLoss(0.2, 0.05)
+    assert torch.isclose(z(squeezed, teacher), z(unit, teacher), rtol=1e-4)
+    assert not torch.isclose(raw(squeezed, teacher), raw(unit, teacher), rtol=1e-2)
+    assert z(teacher.clone(), teacher) < 0.2 * z(f, teacher)
+
+
 def test_distillation_cosines_stay_float32_under_bf16_autocast():
     """bf16 would round each cosine by 0.002-0.004: the relation, rank and margin terms compute theirs
     in float32 also inside the trainer's autocast."""

@@ -237,7 +237,20 @@ def test_distillation_ab_configs():
     assert diff["precomputed"] == {"teacher_mode": "precomputed", "mixup_alpha": 0.0, "cutmix_prob": 0.0, "steps": 700}
     assert diff["online_nomix"] == {"mixup_alpha": 0.0, "cutmix_prob": 0.0}
     assert diff["online_nomix_margin"] == {"mixup_alpha": 0.0, "cutmix_prob": 0.0, "w_distill_margin": 0.3}
-    assert set(diff) == {"rank", "margin", "precomputed", "online_nomix", "online_nomix_margin"}
+    assert diff["online_nomix_margin_rankz"] == {
+        **diff["online_nomix_margin"],
+        "w_distill_rank": 6.5,
+        "distill_rank_standardise": True,
+        "distill_rank_temperature": 0.25,
+    }
+    assert set(diff) == {
+        "rank",
+        "margin",
+        "precomputed",
+        "online_nomix",
+        "online_nomix_margin",
+        "online_nomix_margin_rankz",
+    }
 
 
 def test_rank_and_margin_terms_train_online_and_resume_exactly(tiny_data, tmp_path):  # noqa: F811

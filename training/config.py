@@ -61,6 +61,9 @@ class TrainConfig:
     w_distill_rank: float = 0.0
     distill_rank_fraction: float = 0.1
     distill_rank_temperature: float = 0.05
+    # each model's cosines as z-scores over the batch's pairs first: pairs chosen and ordered free of the
+    # student's scale (the temperature is then in standard deviations)
+    distill_rank_standardise: bool = False
     # the teacher's geometry for identities (ProxylessKD, MarginDistillation): its class centres (the mean
     # target of each class's images) as a fixed cosine classifier on the projection of f, with an additive margin
     w_distill_margin: float = 0.0

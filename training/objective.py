@@ -44,7 +44,9 @@ class SiameseObjective(nn.Module):
         self.occluded_identity = OccludedIdentityLoss()
         self.distill_cosine = DistillCosineLoss()
         self.distill_relation = DistillRelationLoss()
-        self.distill_rank = DistillRankLoss(cfg.distill_rank_fraction, cfg.distill_rank_temperature)
+        self.distill_rank = DistillRankLoss(
+            cfg.distill_rank_fraction, cfg.distill_rank_temperature, standardise=cfg.distill_rank_standardise
+        )
         self.distill_margin = TeacherCentreMarginLoss(cfg.distill_margin, cfg.distill_margin_scale)
         # (C, D) the teacher's unit class centres (w_distill_margin): set_class_centres, before training
         self.register_buffer("class_centres", None, persistent=False)

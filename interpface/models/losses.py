@@ -234,11 +234,13 @@ class DistillRankLoss(nn.Module):
     The hinge constrains order, not values, but on the raw cosines: the pairs are chosen by the raw
     |s - t| and the hinge's margin is T in cosine units, so a student whose cosines are compressed is
     still pushed to spread them (EKD chooses the pairs by each model's own decision threshold, which
-    is free of scale; this term is not)."""
+    is free of scale). standardise=True first turns each model's B(B-1)/2 cosines into z-scores over
+    the batch: the term is then invariant to any increasing affine map of the student's cosines, and T
+    is in standard deviations."""
 
-    def __init__(self, fraction: float = 0.1, temperature: float = 0.05) -> None:
+    def __init__(self, fraction: float = 0.1, temperature: float = 0.05, standardise: bool = False) -> None:
         super().__init__()
-        self.fraction, self.temperature = float(fraction), float(temperature)
+        self.fraction, self.temperature, self.standardise = float(fraction), float(temperature), bool(standardise)
 
     def forward(self, f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         b = f.shape[0]
@@ -246,6 +248,9 @@ class DistillRankLoss(nn.Module):
             return f.float().sum() * 0
         i, j = torch.triu_indices(b, b, 1, device=f.device)
         s, t = _cosines(f, f)[i, j], _cosines(target, target)[i, j]
+        if self.standardise:
+            s = (s - s.mean()) / s.std().clamp_min(_EPS)
+            t = (t - t.mean()) / t.std().clamp_min(_EPS)
         k = max(1, int(round(self.fraction * s.numel())))
         critical = (s - t).detach().abs().topk(k).indices
         gap = t[critical, None] - t[None, :]  # (k, P) the teacher's order of each critical pair vs every pair
