@@ -2,10 +2,12 @@
 """Time per pair map of every method on one model, in one run (targets: the representation map
 <= 50 ms per pair, the occlusion-sweep map <= 1 s, FGGB <= 1 s; captum IntegratedGradients, the usual
 choice, is timed alongside, and FGGB in float32 beside its default bf16 where the CPU has it; --methods
-picks some).
+picks some). --floor (our part-filter networks) also times, in the same run, what FGGB cannot do
+without: its taped trunk backward for all D rows, and those rows' transposed convolutions alone, beside a
+bf16 matmul's rate on this core.
 
     .venv/bin/python benchmarks/pair_map_speed.py [--checkpoint assets/models/full] [--pairs 5] [--threads 1]
-                                                [--repeats 3] [--json OUT]
+                                                [--repeats 3] [--floor] [--json OUT]
 
 Pairs: seeded LFW DevTest genuine pairs when a dataset is configured, else the bundled sample faces.
 Each figure: the median over pairs of the best of --repeats runs, face A's embedding included.
@@ -31,6 +33,7 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rise-masks", type=int, default=512)
     p.add_argument("--methods", help="comma-separated (default: every method that applies, FGGB, xSSAB, CorrRISE too)")
+    p.add_argument("--floor", action="store_true", help="FGGB's trunk backward and its convolutions alone")
     p.add_argument("--json")
     args = p.parse_args()
 
@@ -80,9 +83,75 @@ def main() -> int:
         if method == "fggb" and "fggb (fp32)" in times:
             ratio += f"  ({times['fggb (fp32)'] / t:.2f}x faster than in fp32)"
         print(f"  {method:<22} {1000 * t:8.1f} ms{ratio}")
+    floor = fggb_floor(model, faces[0][1], args.repeats) if args.floor else None
+    if floor:
+        print(
+            f"  FGGB's floor, one face, {floor['rows']} rows in chunks of {floor['chunk']}: taped trunk backward "
+            f"{floor['trunk_s']:.3f} s, its transposed convolutions alone {floor['convolutions_s']:.3f} s "
+            f"({floor['convolution_gmac']:.1f} G multiply-adds, {floor['convolution_gmac_s']:.0f} G/s); "
+            f"a 2048^3 bf16 matmul: {floor['matmul_gmac_s']:.0f} G/s"
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps({"source": source, "threads": args.threads, "seconds": times}, indent=2))
+        out = {"source": source, "threads": args.threads, "seconds": times, "fggb_floor": floor}
+        Path(args.json).write_text(json.dumps(out, indent=2))
     return 0
+
+
+def fggb_floor(model, face, repeats: int, chunk: int = 16) -> dict | None:
+    """The part of an FGGB map no overhead trimming can remove, on our network in bf16: the taped trunk
+    backward (_TrunkVJP.from_parts) for all D rows, and its transposed convolutions alone (random
+    cotangents), each the best of `repeats`; None where FGGB's taped path does not apply."""
+    import time
+
+    import torch
+    import torch.nn.functional as F
+
+    from interpface.analysis import verification_maps as vm
+    from interpface.analysis._common import input_size, to_input
+
+    net = vm._part_filter_net(model.input_net())
+    if net is None or not vm._TrunkVJP.supports(net):
+        return None
+    x = to_input(face, input_size(net))
+    trunk = vm._TrunkVJP(net, x, torch.bfloat16)
+    rows = net.psi.weight.shape[0]
+    chunks = -(-rows // chunk)
+    cl = torch.channels_last
+    u = torch.randn(chunk, sum(trunk.splits), *trunk.phi.shape[-2:]).contiguous(memory_format=cl)
+    tapes = [*trunk.low, *trunk.mid, *trunk.high]
+    grads = [torch.randn(chunk, *d.shape[1:]).to(torch.bfloat16).contiguous(memory_format=cl) for *_, d in tapes]
+    macs = sum(chunk * d[0].numel() * w.shape[1] * w.shape[2] * w.shape[3] for w, *_, d in tapes) * chunks
+
+    def best(fn) -> float:
+        fn()
+        seconds = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            seconds.append(time.perf_counter() - t0)
+        return min(seconds)
+
+    def backward():
+        for _ in range(chunks):
+            trunk.from_parts(u.clone(memory_format=cl))
+
+    def convolutions():
+        for _ in range(chunks):
+            for (w, stride, padding, out_pad, _), g in zip(tapes, grads):
+                F.conv_transpose2d(g, w, stride=stride, padding=padding, output_padding=out_pad)
+
+    a, b = torch.randn(2048, 2048).bfloat16(), torch.randn(2048, 2048).bfloat16()
+    matmul = best(lambda: a @ b)
+    conv_s = best(convolutions)
+    return {
+        "rows": rows,
+        "chunk": chunk,
+        "trunk_s": best(backward),
+        "convolutions_s": conv_s,
+        "convolution_gmac": macs / 1e9,
+        "convolution_gmac_s": macs / conv_s / 1e9,
+        "matmul_gmac_s": 2048**3 / matmul / 1e9,
+    }
 
 
 if __name__ == "__main__":
