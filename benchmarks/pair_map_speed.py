@@ -107,12 +107,11 @@ def fggb_floor(model, face, repeats: int, chunk: int = 16) -> dict | None:
     import torch.nn.functional as F
 
     from interpface.analysis import verification_maps as vm
-    from interpface.analysis._common import input_size, to_input
 
     net = vm._part_filter_net(model.input_net())
     if net is None or not vm._TrunkVJP.supports(net):
         return None
-    x = to_input(face, input_size(net))
+    x = torch.from_numpy(np.ascontiguousarray(face)).permute(2, 0, 1)[None].float() / 255.0  # the model's own chip
     trunk = vm._TrunkVJP(net, x, torch.bfloat16)
     rows = net.psi.weight.shape[0]
     chunks = -(-rows // chunk)
