@@ -38,10 +38,11 @@ __all__ = [
 _EPS = 1e-8
 
 
-def _cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(B, D), (C, D) -> (B, C) cosines in float32, also under autocast."""
+def _cosines(a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, D), (C, D) -> (B, C) cosines in float32, also under autocast; b None: a's own (B, B)."""
     with torch.autocast(a.device.type, enabled=False):
-        return F.normalize(a.float(), dim=1, eps=_EPS) @ F.normalize(b.float(), dim=1, eps=_EPS).T
+        an = F.normalize(a.float(), dim=1, eps=_EPS)
+        return an @ (an if b is None else F.normalize(b.float(), dim=1, eps=_EPS)).T
 
 
 class IdentityLoss(nn.Module):
@@ -216,7 +217,7 @@ class DistillRelationLoss(nn.Module):
         b = f.shape[0]
         if b < 2:
             return f.float().sum() * 0
-        diff = _cosines(f, f) - _cosines(target, target)
+        diff = _cosines(f) - _cosines(target)
         off = ~torch.eye(b, dtype=torch.bool, device=f.device)
         return diff[off].pow(2).mean()
 
@@ -247,7 +248,7 @@ class DistillRankLoss(nn.Module):
         if b < 3:
             return f.float().sum() * 0
         i, j = torch.triu_indices(b, b, 1, device=f.device)
-        s, t = _cosines(f, f)[i, j], _cosines(target, target)[i, j]
+        s, t = _cosines(f)[i, j], _cosines(target)[i, j]
         if self.standardise:
             s = (s - s.mean()) / s.std().clamp_min(_EPS)
             t = (t - t.mean()) / t.std().clamp_min(_EPS)
