@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Time per pair map of every method on one model, in one run (targets: the representation map
 <= 50 ms per pair, the occlusion-sweep map <= 1 s, FGGB <= 1 s; captum IntegratedGradients, the usual
-choice, is timed alongside, and FGGB in float32 beside its default bf16 where the CPU has it; --methods
-picks some). --floor (our part-filter networks) also times, in the same run, what FGGB cannot do
-without: its taped trunk backward for all D rows, and those rows' transposed convolutions alone, beside a
-bf16 matmul's rate on this core.
+choice, is timed alongside, and FGGB in float32 and with every dimension beside its default (bf16 where
+the CPU has it, the default skip_mass); --methods picks some). --floor (our part-filter networks) also
+times, in the same run, what FGGB cannot do without: its taped trunk backward for all D rows, and those
+rows' transposed convolutions alone, beside a bf16 matmul's rate on this core.
 
     .venv/bin/python benchmarks/pair_map_speed.py [--checkpoint assets/models/full] [--pairs 5] [--threads 1]
                                                 [--repeats 3] [--floor] [--json OUT]
@@ -63,8 +63,11 @@ def main() -> int:
     times = {}
     methods = args.methods.split(",") if args.methods else methods_for(model, verification=True)
     # FGGB runs in bf16 where the CPU has it ("auto"); its float32 run is timed beside it as the peer
+    # and beside it with every dimension backpropagated (skip_mass=0: the authors' sum, no skipped terms)
     runs = [(m, m, {}) for m in methods] + (
-        [("fggb (fp32)", "fggb", {"precision": "fp32"})] if "fggb" in methods else []
+        [("fggb (fp32)", "fggb", {"precision": "fp32"}), ("fggb (every dim)", "fggb", {"skip_mass": 0.0})]
+        if "fggb" in methods
+        else []
     )
     for label, method, extra in runs:
         per_pair = []
@@ -82,7 +85,15 @@ def main() -> int:
         ratio = f"  ({ig / t:.1f}x faster than IG)" if ig and method != "integrated_gradients" and t < ig else ""
         if method == "fggb" and "fggb (fp32)" in times:
             ratio += f"  ({times['fggb (fp32)'] / t:.2f}x faster than in fp32)"
+            ratio += f"  ({times['fggb (every dim)'] / t:.2f}x faster than with every dimension)"
         print(f"  {method:<22} {1000 * t:8.1f} ms{ratio}")
+    if "fggb" in methods:
+        from interpface.analysis.verification_maps import FGGB_SKIP_MASS as skip_mass
+
+        kept = fggb_kept(model, faces)
+        print(
+            f"  FGGB backpropagated a median of {np.median([k for k, _ in kept]):.0f} of {kept[0][1]} dimensions (skip_mass {skip_mass})"
+        )
     floor = fggb_floor(model, faces[0][1], args.repeats) if args.floor else None
     if floor:
         print(
@@ -95,6 +106,22 @@ def main() -> int:
         out = {"source": source, "threads": args.threads, "seconds": times, "fggb_floor": floor}
         Path(args.json).write_text(json.dumps(out, indent=2))
     return 0
+
+
+def fggb_kept(model, faces) -> list[tuple[int, int]]:
+    """(dimensions FGGB backpropagates at its default skip_mass, all dimensions) per pair."""
+    import torch
+
+    from interpface.analysis.verification_maps import FGGB_SKIP_MASS, fggb_dims
+
+    net = model.input_net()
+    out = []
+    for a, b in faces:
+        with torch.no_grad():
+            f = net(torch.from_numpy(np.stack([a, b])).permute(0, 3, 1, 2).float() / 255.0).float()
+        f = torch.nn.functional.normalize(f, dim=1)
+        out.append((len(fggb_dims(f[0] * f[1], FGGB_SKIP_MASS)), f.shape[1]))
+    return out
 
 
 def fggb_floor(model, face, repeats: int, chunk: int = 16) -> dict | None:

@@ -11,12 +11,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from interpface.analysis import verification_maps as vm
 from interpface.analysis.faithfulness import deletion_insertion
 from interpface.analysis.pair_maps import ALL_PAIR_METHODS, PAIR_METHODS, methods_for, pair_map
-from interpface.errors import InterpfaceError
+from interpface.errors import ConfigError, InterpfaceError
 from interpface.models.face_model import FaceModel
 
 SIZE = 96
@@ -162,7 +163,7 @@ def test_fggb_batched_equals_the_per_dimension_loop_on_a_black_box():
     maps, f_hat = vm.fggb_gradients(net, b, chunk=5, precision="fp32")  # chunks of 5 over 12 dimensions
     naive, f_naive = vm.fggb_gradients_naive(net, b)
     assert torch.allclose(maps, naive, atol=1e-6) and torch.allclose(f_hat, f_naive, atol=1e-6)
-    got = vm.fggb_map(net, b, f_a, threshold=0.3, precision="fp32")
+    got = vm.fggb_map(net, b, f_a, threshold=0.3, precision="fp32", skip_mass=0)
     assert np.allclose(got, _fggb_from(naive, f_naive, f_a, 0.3), atol=1e-6)
 
 
@@ -199,7 +200,10 @@ def test_fggb_part_filter_shortcut_equals_the_per_dimension_loop(monkeypatch, ov
     naive, f_naive = vm.fggb_gradients_naive(net, b)
     assert torch.allclose(f_hat, f_naive, atol=1e-6)
     assert torch.allclose(maps, naive, atol=1e-5 * float(naive.abs().max()))
-    got, want = vm.fggb_map(net, b, f_a, threshold=0.2, precision="fp32"), _fggb_from(naive, f_naive, f_a, 0.2)
+    got, want = (
+        vm.fggb_map(net, b, f_a, threshold=0.2, precision="fp32", skip_mass=0),
+        _fggb_from(naive, f_naive, f_a, 0.2),
+    )
     assert np.allclose(got, want, atol=1e-5 * np.abs(want).max())
 
 
@@ -215,11 +219,45 @@ def test_fggb_in_bfloat16_keeps_the_float32_map():
     a, b = torch.rand(3, SIZE, SIZE), torch.rand(3, SIZE, SIZE)
     with torch.no_grad():
         f_a = net(a[None])[0]
-    exact = vm.fggb_map(net, b, f_a, precision="fp32")
-    fast = vm.fggb_map(net, b, f_a, precision="bf16")
+    exact = vm.fggb_map(net, b, f_a, precision="fp32", skip_mass=0)
+    fast = vm.fggb_map(net, b, f_a, precision="bf16", skip_mass=0)
     assert not np.array_equal(exact, fast)  # it did run in bfloat16
     assert np.linalg.norm(fast - exact) <= 0.02 * np.linalg.norm(exact)
     assert spearmanr(fast.ravel(), exact.ravel())[0] >= 0.999
+
+
+def test_fggb_skips_the_lightest_dimensions_within_its_bound(monkeypatch):
+    """skip_mass: the dimensions of smallest |w_k| up to that share of sum |w_k| are not backpropagated,
+    and the map moves by at most that mass (each G~_k has unit L2 norm)."""
+    from scipy.stats import spearmanr
+
+    from tests.tiny import tiny_model
+
+    rows = []
+    original = vm._TrunkVJP.from_parts
+    monkeypatch.setattr(vm._TrunkVJP, "from_parts", lambda self, g: rows.append(len(g)) or original(self, g))
+    net = tiny_model(0, he_init=True)
+    torch.manual_seed(1)
+    a, b = torch.rand(3, SIZE, SIZE), torch.rand(3, SIZE, SIZE)
+    with torch.no_grad():
+        f_a, f_b = net(a[None])[0], net(b[None])[0]
+    exact = vm.fggb_map(net, b, f_a, precision="fp32", skip_mass=0)
+    rows.clear()
+    fast = vm.fggb_map(net, b, f_a, precision="fp32", skip_mass=0.05)
+    w = F.normalize(f_a, dim=0) * F.normalize(f_b, dim=0)
+    kept = vm.fggb_dims(w, 0.05)
+    skipped = np.setdiff1d(np.arange(len(w)), kept.numpy())
+    assert 0 < len(skipped) < len(w) and sum(rows) - 2 == len(kept)  # only the kept rows went through the tape
+    assert (
+        float(w.abs()[skipped].sum())
+        <= 0.05 * float(w.abs().sum())
+        < float(w.abs()[skipped].sum() + w.abs()[kept].min())
+    )
+    assert np.linalg.norm(fast - exact) <= float(w.abs()[skipped].sum()) * (1 + 1e-4)
+    assert not np.array_equal(fast, exact) and spearmanr(fast.ravel(), exact.ravel())[0] >= 0.99
+    assert torch.equal(vm.fggb_dims(w, 0.0), torch.arange(len(w)))
+    with pytest.raises(ConfigError):
+        vm.fggb_map(net, b, f_a, skip_mass=1.0)
 
 
 class Linear(nn.Module):
@@ -249,7 +287,9 @@ def test_fggb_and_xssab_closed_forms_on_a_linear_model():
     for threshold in (0.0, 0.4):
         w = a_hat * f_hat - threshold / 6
         assert np.allclose(
-            vm.fggb_map(net, b, f_a.float(), threshold=threshold), torch.einsum("k,kij->ij", w, g).numpy(), atol=1e-5
+            vm.fggb_map(net, b, f_a.float(), threshold=threshold, skip_mass=0),
+            torch.einsum("k,kij->ij", w, g).numpy(),
+            atol=1e-5,
         )
         support = a_hat * f_hat >= threshold / 6
         pos, neg = vm.xssab_maps(net, b, f_a.float(), threshold=threshold)
@@ -305,7 +345,7 @@ def test_every_new_method_runs_on_the_dlib_port():
     model = DlibPortFaceModel()
     torch.manual_seed(0)
     a, b = torch.rand(3, 150, 150), torch.rand(3, 150, 150)
-    maps = {m: pair_map(model, a, b, m, n_masks=48, precision="fp32") for m in NEW}
+    maps = {m: pair_map(model, a, b, m, n_masks=48, precision="fp32", skip_mass=0) for m in NEW}
     for m, pm in maps.items():
         assert pm.signed.shape == (150, 150) and np.isfinite(pm.signed).all() and np.abs(pm.signed).max() > 0, m
     net = model.input_net()
@@ -334,8 +374,8 @@ def test_fggb_in_bfloat16_keeps_the_float32_map_on_the_dlib_port():
     net = model.input_net()
     with torch.no_grad():
         f_a = net(x01[:1])[0]
-    exact = vm.fggb_map(net, x01[1], f_a, precision="fp32")
-    fast = vm.fggb_map(net, x01[1], f_a, precision="bf16")
+    exact = vm.fggb_map(net, x01[1], f_a, precision="fp32", skip_mass=0)
+    fast = vm.fggb_map(net, x01[1], f_a, precision="bf16", skip_mass=0)
     assert not np.array_equal(exact, fast)
     assert spearmanr(fast.ravel(), exact.ravel())[0] >= 0.99
     large = np.abs(exact) > 0.5 * np.abs(exact).max()

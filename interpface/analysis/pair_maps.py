@@ -171,7 +171,7 @@ def pair_map(face_model: FaceModel, face_a, face_b, method: str, *, seed: int = 
     face_a: a (3, S, S) tensor on the model's own input in [0, 1] (:meth:`FaceModel.chips`), its
     embedding (K,), or (models that take the crop's central window) a (110, 110, 3) uint8 crop;
     face_b: a tensor or a crop. kwargs go to the method (rise: n_masks, cells; occlusion: window, stride;
-    fggb: threshold, chunk, precision; xssab: threshold; corrrise: n_masks, patches, patch_size, rank)."""
+    fggb: threshold, chunk, precision, skip_mass; xssab: threshold; corrrise: n_masks, patches, patch_size, rank)."""
     if method not in ALL_PAIR_METHODS:
         raise InterpfaceError(f"unknown pair-map method {method!r}; choose from {', '.join(ALL_PAIR_METHODS)}")
     applicable = methods_for(face_model, verification=True)
@@ -213,7 +213,10 @@ def pair_map(face_model: FaceModel, face_a, face_b, method: str, *, seed: int = 
         )
     elif method == "fggb":
         signed = fggb_map(
-            model, face_b, f_a, **{k: v for k, v in kwargs.items() if k in ("threshold", "chunk", "precision")}
+            model,
+            face_b,
+            f_a,
+            **{k: v for k, v in kwargs.items() if k in ("threshold", "chunk", "precision", "skip_mass")},
         )
     elif method == "xssab":
         signed = xssab_map(model, face_b, f_a, **{k: v for k, v in kwargs.items() if k == "threshold"})
