@@ -26,6 +26,7 @@
 #
 # The t ablation is not shipped (the dashboard ships five models); train and export it elsewhere:
 #   VARIANTS="full_t130 full_t320" EXPORT_DIR=runs/export ./scripts/train_reference.sh
+# (RECIPE=patient: training/configs/patient/full_t130.yaml and full_t320.yaml, from the patient stem)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh

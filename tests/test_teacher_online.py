@@ -210,7 +210,7 @@ def test_patient_recipe_configs():
     assert stem.init_from is None and stem.teacher_mode == "online" and stem.schedule == "cosine"
     assert stem.w_distill_margin > 0 and not stem.mixing  # the distillation A/B's outcome
     changes = []
-    for variant in ("base", "base_aug", "sad", "fad", "full"):
+    for variant in ("base", "base_aug", "sad", "fad", "full", "full_t130", "full_t320"):
         child, parent = read_config(configs / "patient" / f"{variant}.yaml"), read_config(configs / f"{variant}.yaml")
         changes.append({k: v for k, v in child.items() if parent.get(k) != v})
         cfg = load_config(configs / "patient" / f"{variant}.yaml")
