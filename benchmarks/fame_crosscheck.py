@@ -260,7 +260,7 @@ def main() -> int:
             for name in z.files:
                 key, method = name.rsplit("|", 1)
                 theirs.setdefault(key, {})[method] = z[name]
-    print(f"\n{'case':<58}{'method':<16}{'spearman':>9}{'max|diff|/max|ref|':>20}")
+    print(f"\n{'case':<58}{'method':<19}{'spearman':>9}{'max|diff|/max|ref|':>20}")
     for key, res in ours.items():
         for method, mine in res.items():
             ref = theirs[key][method.replace("(default)", "")]
@@ -268,7 +268,7 @@ def main() -> int:
                 ref = ref * 2.0  # their gradients are on [-1, 1] input
             rho = spearmanr(mine.ravel(), ref.ravel()).statistic
             rel = float(np.abs(mine - ref).max() / max(np.abs(ref).max(), 1e-30))
-            print(f"{key:<58}{method:<16}{rho:9.5f}{rel:20.2e}")
+            print(f"{key:<58}{method:<19}{rho:9.5f}{rel:20.2e}")
     if args.time:
         print("\ntime per map, one thread (best of 2; face A's embedding included):")
         for name, fm in fms.items():

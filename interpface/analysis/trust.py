@@ -46,8 +46,9 @@ WHAT_IT_SHOWS = {
     "filters and cannot resolve detail finer than that layer.",
     "rise": "Averages smooth random masks against the score, for any model; its map is blurry and its "
     "noise shrinks only with more masks (seconds per map).",
-    "fggb": "Backpropagates every embedding dimension and weights it by its share of the similarity, "
-    "parameter-free, for any differentiable model; it costs one backward pass per dimension.",
+    "fggb": "Backpropagates each embedding dimension and weights it by its share of the similarity, "
+    "parameter-free, for any differentiable model; it costs one backward pass per dimension (the "
+    "lightest, 2 % of the weight, are skipped).",
     "xssab": "Splits the cosine into the dimensions for and against the match and backpropagates each "
     "once: fast, any differentiable model, but gradient maps are local and can be noisy.",
     "corrrise": "Correlates hard square masks with the score's rank, for any model (black boxes "

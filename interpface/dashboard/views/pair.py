@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from interpface.analysis.pair_maps import methods_for, pair_map
-from interpface.analysis.trust import BETTER, NOT_BETTER, WORSE
+from interpface.analysis.trust import BETTER, NOT_BETTER, WHAT_IT_SHOWS, WORSE
 from interpface.dashboard import common
 from interpface.figures.pairs import faithfulness_curves_figure, pair_maps_figure
 from interpface.models.face_model import PART_FILTERS
@@ -72,7 +72,7 @@ def trust_section(name: str, methods, cards: dict) -> None:
                 sanity += f" (|map| Spearman {detail['spearman_abs']:.2f}, SSIM {detail['ssim']:.2f} after randomising)"
             lines += [f"sanity check: {sanity}", f"{1000 * c['seconds_per_map']:.0f} ms per map"]
             box.markdown("  \n".join(lines))
-            box.caption(c.get("what_it_shows", ""))
+            box.caption(WHAT_IT_SHOWS.get(m) or c.get("what_it_shows", ""))  # the method as it is now
     missing = [LABELS.get(m, m) for m in methods if m not in cards]
     if missing:
         st.caption("No card measured for: " + ", ".join(missing))
