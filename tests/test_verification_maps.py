@@ -167,20 +167,10 @@ def test_fggb_batched_equals_the_per_dimension_loop_on_a_black_box():
     assert np.allclose(got, _fggb_from(naive, f_naive, f_a, 0.3), atol=1e-6)
 
 
-@pytest.mark.parametrize(
-    "overrides",
-    [{}, {"phi_conv": True}, {"l2_normalize_parts": False}, {"psi_batchnorm": True}],
-    ids=["sparse-l2", "phi-conv-dense", "sparse-no-l2", "psi-bn"],
-)
-def test_fggb_part_filter_shortcut_equals_the_per_dimension_loop(monkeypatch, overrides):
-    """Our network: the Psi-channel shortcut (LMF's sparse cotangents taken through the parts' L2
-    normalisations, or the dense product below phi_conv) and the taped trunk backward give the
-    autograd loop's maps, in float32."""
+def _part_filter_net(**overrides):
+    """A tiny part-filter network, He-initialised, BatchNorm statistics from a few train-mode passes."""
     from interpface.models.networks import InterpretableFaceNet, get_model_config
 
-    rows = []
-    original = vm._TrunkVJP.from_parts
-    monkeypatch.setattr(vm._TrunkVJP, "from_parts", lambda self, g: rows.append(len(g)) or original(self, g))
     torch.manual_seed(0)
     net = InterpretableFaceNet(dataclasses.replace(get_model_config("tiny"), **overrides))
     for m in net.modules():
@@ -190,7 +180,22 @@ def test_fggb_part_filter_shortcut_equals_the_per_dimension_loop(monkeypatch, ov
     with torch.no_grad():
         for _ in range(3):
             net(torch.rand(8, 3, SIZE, SIZE))
-    net.eval()
+    return net.eval()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"phi_conv": True}, {"l2_normalize_parts": False}, {"psi_batchnorm": True}],
+    ids=["sparse-l2", "phi-conv-dense", "sparse-no-l2", "psi-bn"],
+)
+def test_fggb_part_filter_shortcut_equals_the_per_dimension_loop(monkeypatch, overrides):
+    """Our network: the Psi-channel shortcut (LMF's sparse cotangents taken through the parts' L2
+    normalisations, or the dense product below phi_conv) and the taped trunk backward give the
+    autograd loop's maps, in float32."""
+    rows = []
+    original = vm._TrunkVJP.from_parts
+    monkeypatch.setattr(vm._TrunkVJP, "from_parts", lambda self, g: rows.append(len(g)) or original(self, g))
+    net = _part_filter_net(**overrides)
     torch.manual_seed(1)
     a, b = torch.rand(3, SIZE, SIZE), torch.rand(3, SIZE, SIZE)
     with torch.no_grad():
@@ -224,22 +229,6 @@ def test_fggb_in_bfloat16_keeps_the_float32_map():
     assert not np.array_equal(exact, fast)  # it did run in bfloat16
     assert np.linalg.norm(fast - exact) <= 0.02 * np.linalg.norm(exact)
     assert spearmanr(fast.ravel(), exact.ravel())[0] >= 0.999
-
-
-def _part_filter_net(**overrides):
-    """A tiny part-filter network, He-initialised, BatchNorm statistics from a few train-mode passes."""
-    from interpface.models.networks import InterpretableFaceNet, get_model_config
-
-    torch.manual_seed(0)
-    net = InterpretableFaceNet(dataclasses.replace(get_model_config("tiny"), **overrides))
-    for m in net.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_normal_(m.weight)
-    net.train()
-    with torch.no_grad():
-        for _ in range(3):
-            net(torch.rand(8, 3, SIZE, SIZE))
-    return net.eval()
 
 
 @pytest.mark.parametrize("path", ["sparse-tape", "dense-tape", "generic"])
