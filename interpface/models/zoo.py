@@ -21,7 +21,7 @@ VARIANT_LABELS = {
 
 #: Training starting points kept beside the shipped models (so that variants can be trained in a
 #: later session without re-training them); they are not dashboard models.
-STARTING_POINTS = ("stem2", "stem5")
+STARTING_POINTS = ("stem2", "stem5", "stem_patient")
 
 #: Black boxes listed beside our models: name -> the --checkpoint value that loads it.
 BLACK_BOXES = {"dlib_port": "dlib-resnet"}
