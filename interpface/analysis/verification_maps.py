@@ -13,9 +13,10 @@ papers use the model's EER threshold on their protocol — pass ``threshold=``).
   embedding, G_k = mean over colour channels of |d f_hat_k / d x|, each map scaled to unit L2 norm
   (G~_k = G_k / (|G_k|_2 + 1e-8)), and weighted by its share of the similarity less an even share of
   the threshold: S = sum_k G~_k (v_k - theta / D). S+ is the similarity map, S- the dissimilarity map.
-  Parameter-free (``skip_mass`` below only trades time for a bounded change of the map). The D backward passes are batched: on any module, a vmapped backward over chunks
-  of one-hot cotangents (``torch.autograd.grad(..., is_grads_batched=True)``; a loop where an
-  operator has no batching rule). On our part-filter network the last layer is not backpropagated
+  Parameter-free (``skip_mass`` below only trades time for a bounded change of the map). The D
+  backward passes are batched: on any module, a vmapped backward over chunks of one-hot cotangents
+  (``torch.autograd.grad(..., is_grads_batched=True)``; a loop where an operator has no batching
+  rule). On our part-filter network the last layer is not backpropagated
   per dimension at all: f_k depends on Psi's channel k only (f = mean of LMF(psi)), so the cotangent
   of f_hat_k at Psi's input is a single-channel transposed convolution (LMF keeps 24 of 576 positions
   per map: a sparse sum, taken straight through the parts' L2 normalisations), and the hypercolumn
