@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect, sync_playwright
 
 from tests.browser import (
@@ -59,9 +60,12 @@ def browser():
 
 
 def open_page(page, url, name):
+    """Open the page whose sidebar link and title are `name` by its own URL. Clicking the link right
+    after the first load can be lost while the session connects (the Overview then stays on screen)."""
     page.goto(url, wait_until="domcontentloaded")
-    page.get_by_role("link", name=name, exact=True).click()
-    page.get_by_role("heading").first.wait_for(timeout=60_000)
+    href = page.get_by_role("link", name=name, exact=True).get_attribute("href", timeout=60_000)
+    page.goto(href, wait_until="domcontentloaded")
+    page.get_by_role("heading", name=name, exact=True).wait_for(timeout=60_000)
     wait_idle(page)
 
 
@@ -70,6 +74,8 @@ def test_every_page_opens(server, browser):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url, wait_until="domcontentloaded")
+    page.get_by_role("heading").first.wait_for(timeout=60_000)  # connected: a click now is not lost
+    wait_idle(page)
     for name in PAGES:
         page.get_by_role("link", name=name, exact=True).click()
         wait_idle(page)
@@ -240,7 +246,10 @@ def test_download_a_figure(server, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     open_page(page, url, "Export")
     button = page.get_by_role("button", name="Download figure").first
-    button.wait_for(timeout=120_000)  # it appears once the figure is rendered: slow on a loaded 2-core CI machine
+    try:  # it appears once the figure is rendered: slow on a loaded 2-core CI machine
+        button.wait_for(timeout=120_000)
+    except PlaywrightTimeoutError:
+        pytest.fail(f"no download button; errors {errors_on(page)}; page: {page.inner_text('body')[:1500]!r}")
     with page.expect_download(timeout=120_000) as info:
         button.click()
     path = tmp_path / info.value.suggested_filename
