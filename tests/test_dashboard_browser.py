@@ -262,10 +262,8 @@ def test_eight_concurrent_sessions(server, browser):
     url, proc = server
     contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(8)]
     pages = [c.new_page() for c in contexts]
-    for p in pages:  # all eight sessions load at once on the server
-        p.goto(url, wait_until="domcontentloaded")
-    for p in pages:
-        p.get_by_role("link", name="Occlusion probe", exact=True).click()
+    for p in pages:  # all eight sessions load the probe at once on the server
+        p.goto(url + "/probe", wait_until="domcontentloaded")
     for p in pages:
         wait_idle(p, timeout=120_000)
     rss_loaded = rss_mib(proc.pid)
