@@ -99,6 +99,33 @@ def test_resume_is_exact(tiny_data, tmp_path):
     assert [r.split(",")[0] for r in log[1:]] == ["1", "2", "3", "4"]
 
 
+def test_export_records_the_command_that_started_the_run(tiny_data, tmp_path):
+    """`interpface export` ships a run as fp16 weights + training.json, whose command names the config
+    the run was started with (kept in the run folder, also across a resume), not one guessed from the
+    run's name; a folder with no checkpoint is refused."""
+    from interpface.errors import CheckpointError
+    from training.export import export_run
+
+    spec, data = tiny_data
+    cfg = tiny_cfg(spec, steps=4)
+    command = "interpface train --config training/configs/patient/base.yaml --set steps=4"
+    train(cfg, tmp_path / "run", data=data, progress=False, stop_after=2, command=command)
+    train(cfg, tmp_path / "run", data=data, progress=False, resume=True)
+    shipped = export_run(tmp_path / "run", tmp_path / "out")
+    training = json.loads((tmp_path / "out" / "training.json").read_text())
+    assert training["command"] == shipped["command"] == command
+    assert training["finished"] and training["steps"] == 4 and np.isfinite(training["final"]["loss"])
+    model, info = load_model(tmp_path / "out")
+    assert info["weights_dtype"] == "float16" and info["training"]["name"] == "t"
+    (tmp_path / "run" / "command.txt").unlink()  # a run from before command.txt: the name's config
+    assert (
+        export_run(tmp_path / "run", tmp_path / "out2")["command"]
+        == "interpface train --config training/configs/t.yaml"
+    )
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        export_run(tmp_path / "empty", tmp_path / "out3")
+
+
 def test_every_variant_runs_one_step(tiny_data, tmp_path):
     spec, data = tiny_data
     for name in (

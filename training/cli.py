@@ -35,7 +35,16 @@ def cmd_train(args) -> int:
     else:
         cfg = load_config(args.config, args.set)
         run_dir = Path(args.out) if args.out else None
-    summary = train(cfg, run_dir, resume=bool(args.resume), progress=not args.no_progress, stop_after=args.stop_after)
+    # the run's provenance, as the shipped training.json reports it (the config path, not just its name)
+    command = " ".join(["interpface train --config", str(args.config), *(f"--set {s}" for s in args.set)])
+    summary = train(
+        cfg,
+        run_dir,
+        resume=bool(args.resume),
+        progress=not args.no_progress,
+        stop_after=args.stop_after,
+        command=None if args.resume else command,
+    )
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
         final = summary["final"]
         print(

@@ -23,8 +23,11 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, comman
     extra = {k: v for k, v in info.items() if k not in ("format", "version", "model", "sha256", "weights_dtype")}
     save_checkpoint(out_dir, model, model_config=model.config, extra=extra, dtype=torch.float16)
     summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
+    if command is None and (run_dir / "command.txt").is_file():
+        command = (run_dir / "command.txt").read_text().strip()
     training = {
         "name": info["training"]["name"],
+        # a run started before command.txt existed: the config named after the run
         "command": command or f"interpface train --config training/configs/{info['training']['name']}.yaml",
         "steps": info.get("step"),
         "finished": info.get("step") == info["training"]["steps"],

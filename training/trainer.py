@@ -6,6 +6,7 @@ alone logs and saves. No process group exists until `train` runs.
 Run folder layout::
 
     RUN_DIR/config.yaml                  the resolved TrainConfig
+    RUN_DIR/command.txt                  the command that started the run (its config's path), for export
     RUN_DIR/checkpoints/step_NNNNNN/     model.safetensors + config.json + resume.pt (last two kept)
     RUN_DIR/latest.json                  which step folder is the newest complete one (atomic)
     RUN_DIR/log.csv, RUN_DIR/tb/         loss terms, accuracy, images/s, lr (CSV + TensorBoard)
@@ -145,9 +146,11 @@ def train(
     data: TrainingSet | None = None,
     progress: bool = True,
     stop_after: int | None = None,
+    command: str | None = None,
 ) -> dict:
     """Train (or continue) a run; returns the summary dict. `stop_after` ends early after that many
-    steps of this invocation (used by tests and to split long runs into sessions)."""
+    steps of this invocation (used by tests and to split long runs into sessions). `command`, the
+    command line that starts a fresh run, is kept in the run folder: `export_run` records it."""
     rank, world, device = _setup_distributed(cfg)
     is_main = rank == 0
     run_dir = Path(run_dir) if run_dir else Path(cfg.out_dir) / cfg.name
@@ -191,6 +194,8 @@ def train(
         if _latest(run_dir) is not None:
             raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
         run_dir.mkdir(parents=True, exist_ok=True)
+        if command:
+            (run_dir / "command.txt").write_text(command + "\n")
     if is_main:
         cfg.save(run_dir / "config.yaml")
     teacher_net, maps = (
