@@ -76,3 +76,14 @@ def test_the_stem_ships_with_the_recipe_its_config_describes():
 def test_the_second_stem_ships_with_its_recipe():
     """assets/models/stem2, where stem3b.yaml starts (and the previous recipe's variants did)."""
     _assert_starting_point("stem2")
+
+
+def test_the_readme_shows_the_shipped_numbers():
+    """README.md's table of the shipped models is the one scripts/readme_table.py builds from their
+    evaluation.json files and precomputed analyses (the dlib port's included)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from readme_table import readme_table
+
+    assert readme_table() in (ROOT / "README.md").read_text()
