@@ -39,6 +39,8 @@ def _pct(result: dict, key: str, far: str | None = None) -> str:
 
 
 def table_row(name: str, evaluation: dict, analysis: dict) -> str:
+    """One row: clean accuracy, TAR@1e-2 and EER, synthetic-occlusion TAR@1e-2 (percent, mean ± std over
+    the evaluation's bootstrap), and the median peak std with its bootstrap std (template px)."""
     clean, synthetic = evaluation["conditions"]["clean"], evaluation["conditions"]["synthetic"]
     spread = analysis["metrics"]["bootstrap"]["median_peak_std_pos"]
     label, trains = ROWS[name]

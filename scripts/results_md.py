@@ -1,11 +1,13 @@
-"""Write a generated block of tables into docs/results.md, between the block's markers.
+"""Write a generated block of tables into a markdown file (docs/results.md by default), between the
+block's markers.
 
     <!-- BEGIN evaluate_reference.py -->
     ... replaced on every run with --docs ...
     <!-- END evaluate_reference.py -->
 
 Used by scripts/evaluate_reference.py, scripts/reference_analyses.py and scripts/faithfulness_tables.py
-(their --docs flag); the text around the markers (the readings) is left alone.
+(their --docs flag) and scripts/readme_table.py (README.md); the text around the markers (the readings)
+is left alone.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
@@ -64,7 +65,7 @@ def open_page(page, url, name):
     after the first load can be lost while the session connects (the Overview then stays on screen)."""
     page.goto(url, wait_until="domcontentloaded")
     href = page.get_by_role("link", name=name, exact=True).get_attribute("href", timeout=60_000)
-    page.goto(href, wait_until="domcontentloaded")
+    page.goto(urljoin(page.url, href), wait_until="domcontentloaded")
     page.get_by_role("heading", name=name, exact=True).wait_for(timeout=60_000)
     wait_idle(page)
 

@@ -117,10 +117,15 @@ def test_export_records_the_command_that_started_the_run(tiny_data, tmp_path):
     assert training["finished"] and training["steps"] == 4 and np.isfinite(training["final"]["loss"])
     model, info = load_model(tmp_path / "out")
     assert info["weights_dtype"] == "float16" and info["training"]["name"] == "t"
-    (tmp_path / "run" / "command.txt").unlink()  # a run from before command.txt: the name's config
-    assert (
-        export_run(tmp_path / "run", tmp_path / "out2")["command"]
-        == "interpface train --config training/configs/t.yaml"
+    (tmp_path / "run" / "command.txt").unlink()  # a run from before command.txt: no config is named "t"
+    assert export_run(tmp_path / "run", tmp_path / "out2")["command"] is None
+    from training.cli import _command_line
+
+    assert _command_line("training/configs/patient/full.yaml", ["steps=4", "out_dir=a b"]) == (
+        "interpface train --config training/configs/patient/full.yaml --set steps=4 --set 'out_dir=a b'"
+    )
+    assert _command_line(str(Path.cwd() / "training/configs/patient/full.yaml"), []).endswith(
+        "--config training/configs/patient/full.yaml"
     )
     with pytest.raises(CheckpointError, match="no checkpoint"):
         export_run(tmp_path / "empty", tmp_path / "out3")

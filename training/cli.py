@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 from pathlib import Path
 
 
@@ -23,6 +24,20 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="PATH", help="write the run summary as JSON")
 
 
+def _command_line(config: str | None, overrides: list[str]) -> str:
+    """`interpface train --config PATH --set K=V ...`, shell-quoted; a config path inside the working
+    directory (the checkout) is written relative to it, so that a shipped training.json names no home folder."""
+    words = ["interpface", "train"]
+    if config:
+        path = Path(config)
+        if path.is_absolute() and path.resolve().is_relative_to(Path.cwd().resolve()):
+            path = path.resolve().relative_to(Path.cwd().resolve())
+        words += ["--config", str(path)]
+    for item in overrides:
+        words += ["--set", item]
+    return shlex.join(words)
+
+
 def cmd_train(args) -> int:
     from interpface.files import write_json
 
@@ -36,7 +51,7 @@ def cmd_train(args) -> int:
         cfg = load_config(args.config, args.set)
         run_dir = Path(args.out) if args.out else None
     # the run's provenance, as the shipped training.json reports it (the config path, not just its name)
-    command = " ".join(["interpface train --config", str(args.config), *(f"--set {s}" for s in args.set)])
+    command = _command_line(args.config, args.set)
     summary = train(
         cfg,
         run_dir,

@@ -13,6 +13,16 @@ from interpface.errors import CheckpointError
 from interpface.models.checkpoint import load_model, save_checkpoint
 
 
+def _config_named_after(name: str) -> str | None:
+    """For a run started before runs kept command.txt: the command of the reference config named after
+    the run (training/configs/NAME.yaml or patient/NAME.yaml), or None when there is none."""
+    configs = Path(__file__).resolve().parent / "configs"
+    for path in (configs / f"{name}.yaml", configs / "patient" / f"{name}.yaml"):
+        if path.is_file():
+            return f"interpface train --config {path.relative_to(configs.parent.parent)}"
+    return None
+
+
 def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, command: str | None = None) -> dict:
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     latest = run_dir / "latest.json"
@@ -27,8 +37,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, comman
         command = (run_dir / "command.txt").read_text().strip()
     training = {
         "name": info["training"]["name"],
-        # a run started before command.txt existed: the config named after the run
-        "command": command or f"interpface train --config training/configs/{info['training']['name']}.yaml",
+        "command": command or _config_named_after(info["training"]["name"]),
         "steps": info.get("step"),
         "finished": info.get("step") == info["training"]["steps"],
         "train_seconds": info.get(
