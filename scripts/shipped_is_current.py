@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Print "yes" when a shipped model (DIR with config.json + training.json) finished training with the
 recipe a YAML config describes now (every key of the YAML, its `extends:` chain resolved, has the same
-value in the model's recorded training config), else "no". train_reference.sh uses it to skip
-up-to-date variants and to retrain those shipped with an older recipe.
+value in the model's recorded training config) and, where it recorded the hash of the weights it started
+from, its `init_from` still holds those weights; else "no". train_reference.sh uses it to skip
+up-to-date variants and to retrain those shipped with an older recipe or from an older stem.
 
     shipped_is_current.py MODEL_DIR CONFIG        # a finished export
     shipped_is_current.py --run RUN_DIR CONFIG    # a started run (its config.yaml): may it be resumed?
@@ -12,8 +13,11 @@ import json
 import sys
 from pathlib import Path
 
-from interpface.errors import ConfigError
+from interpface.errors import CheckpointError, ConfigError
+from interpface.models.checkpoint import read_checkpoint_info
 from training.config import read_config
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout, where init_from paths start
 
 
 def _same(recorded: dict, wanted: dict) -> bool:
@@ -22,12 +26,32 @@ def _same(recorded: dict, wanted: dict) -> bool:
     )
 
 
-def run_matches(run_dir: str, config: str) -> str:
-    """ "yes" when the run folder's saved config.yaml has every key of CONFIG's (resolved) values."""
+def _same_start(init_from: str | None, recorded_sha256: str | None) -> bool:
+    """False when the weights a run started from (by hash) are no longer what init_from holds (a path
+    relative to the checkout); True when there is no init_from or no recorded hash to compare."""
+    if not init_from or not recorded_sha256:
+        return True
+    path = Path(init_from) if Path(init_from).is_absolute() else ROOT / init_from
     try:
-        return "yes" if _same(read_config(Path(run_dir) / "config.yaml"), read_config(config)) else "no"
-    except ConfigError:
+        return read_checkpoint_info(path)["sha256"] == recorded_sha256
+    except (OSError, CheckpointError):
+        return False
+
+
+def run_matches(run_dir: str, config: str) -> str:
+    """ "yes" when the run folder's saved config.yaml has every key of CONFIG's (resolved) values and its
+    latest checkpoint started from what init_from holds now."""
+    try:
+        recorded = read_config(Path(run_dir) / "config.yaml")
+        if not _same(recorded, read_config(config)):
+            return "no"
+        started = None  # a run with no checkpoint yet restarts from init_from as it is now
+        if (Path(run_dir) / "latest.json").is_file():
+            latest = Path(run_dir) / json.loads((Path(run_dir) / "latest.json").read_text())["dir"]
+            started = read_checkpoint_info(latest).get("init_sha256")
+    except (OSError, ValueError, KeyError, ConfigError, CheckpointError):
         return "no"
+    return "yes" if _same_start(recorded.get("init_from"), started) else "no"
 
 
 def main(model_dir: str, config: str) -> str:
@@ -40,7 +64,8 @@ def main(model_dir: str, config: str) -> str:
         return "no"
     if not training.get("finished"):
         return "no"
-    return "yes" if _same(recorded, wanted) else "no"
+    same_start = _same_start(training.get("init_from"), training.get("init_sha256"))
+    return "yes" if _same(recorded, wanted) and same_start else "no"
 
 
 if __name__ == "__main__":

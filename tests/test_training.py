@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from interpface.models.checkpoint import load_model
+from interpface.models.checkpoint import load_model, read_checkpoint_info
 from training.config import TrainConfig, load_config, read_config
 from training.data import BatchMaker, load_training_set
+from training.export import export_run
 from training.trainer import TrainingDivergedError, train
 
 PEOPLE = {"Grace_Hopper": 6, "Wide_Hopper": 3, "Eileen_Collins": 6, "Long_Hopper": 4}
@@ -366,7 +367,9 @@ def test_init_from_copies_weights(tiny_data, tmp_path):
     cfg = tiny_cfg(spec, steps=1, lr=0.0, init_from=str(src))
     train(cfg, tmp_path / "child", data=data, progress=False)
     a, _ = load_model(src)
-    b, _ = load_model(tmp_path / "child" / "checkpoints" / "step_000001")
+    b, child_info = load_model(tmp_path / "child" / "checkpoints" / "step_000001")
+    assert child_info["init_sha256"] == read_checkpoint_info(src)["sha256"]  # what it started from, by hash
+    assert export_run(tmp_path / "child", tmp_path / "export")["init_sha256"] == child_info["init_sha256"]
     conv = "backbone.0.conv.weight" if "backbone.0.conv.weight" in a.state_dict() else next(iter(a.state_dict()))
     assert torch.equal(a.state_dict()[conv], b.state_dict()[conv])
     # the identity classifier starts afresh unless keep_classifier asks for it (same classes)
@@ -527,6 +530,40 @@ def test_a_started_run_resumes_only_under_its_own_recipe(tmp_path):
     cfg.write_text("name: stem\nsteps: 20000\nmixup_alpha: 0.0\nw_distill_margin: 0.3\n")  # the recipe changed
     assert run_matches(str(run), str(cfg)) == "no"
     assert run_matches(str(tmp_path / "nothing"), str(cfg)) == "no"
+
+
+def test_a_run_from_a_retrained_stem_is_not_current(tmp_path):
+    """A shipped variant, or a started run, that recorded the hash of the weights it started from is stale
+    once its init_from holds other weights (the stem was retrained), whatever its config says."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from shipped_is_current import main as is_current
+    from shipped_is_current import run_matches
+
+    from interpface.models.checkpoint import read_checkpoint_info, save_checkpoint
+    from interpface.models.networks import InterpretableFaceNet, get_model_config
+
+    stem = tmp_path / "stem"
+    net = InterpretableFaceNet(get_model_config("tiny", num_classes=3))
+    save_checkpoint(stem, net, model_config=net.config)
+    started = read_checkpoint_info(stem)["sha256"]
+    cfg = tmp_path / "base.yaml"
+    cfg.write_text(f"name: base\nsteps: 3\ninit_from: {stem}\n")
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"training": {"name": "base", "steps": 3, "init_from": str(stem)}}))
+    record = {"finished": True, "init_from": str(stem), "init_sha256": started}
+    (model / "training.json").write_text(json.dumps(record))
+    run = tmp_path / "run"
+    save_checkpoint(run / "checkpoints" / "step_1", net, model_config=net.config, extra={"init_sha256": started})
+    (run / "latest.json").write_text(json.dumps({"dir": "checkpoints/step_1"}))
+    (run / "config.yaml").write_text(cfg.read_text())
+    assert is_current(str(model), str(cfg)) == "yes" and run_matches(str(run), str(cfg)) == "yes"
+    with torch.no_grad():
+        net.psi.weight.add_(1.0)
+    save_checkpoint(stem, net, model_config=net.config)  # the stem retrained
+    assert is_current(str(model), str(cfg)) == "no" and run_matches(str(run), str(cfg)) == "no"
+    (model / "training.json").write_text(json.dumps({**record, "init_sha256": None}))  # an export that kept no hash
+    assert is_current(str(model), str(cfg)) == "yes"
 
 
 def test_config_extends_a_parent_and_overrides_it(tmp_path):

@@ -50,6 +50,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, comman
         "n_train_images": info.get("n_train_images"),
         "num_classes": len(info.get("class_names", [])),
         "init_from": info["training"].get("init_from"),
+        "init_sha256": info.get("init_sha256"),
         "data_digest": info.get("data_digest"),
     }
     (out_dir / "training.json").write_text(json.dumps(training, indent=2) + "\n")

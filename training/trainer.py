@@ -29,7 +29,13 @@ import torch
 import torch.distributed as dist
 
 from interpface.errors import CheckpointError, ConfigError, InterpfaceError
-from interpface.models.checkpoint import load_model, load_resume_state, save_checkpoint, save_resume_state
+from interpface.models.checkpoint import (
+    load_model,
+    load_resume_state,
+    read_checkpoint_info,
+    save_checkpoint,
+    save_resume_state,
+)
 from interpface.models.networks import InterpretableFaceNet, get_model_config
 
 from .config import TrainConfig
@@ -179,6 +185,9 @@ def train(
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
     start, seconds_before = 0, 0.0
+    # the weights the run started from, by hash: a run (or its export) from an init_from that has since
+    # been retrained is stale, whatever its config says (scripts/shipped_is_current.py)
+    init_sha256 = read_checkpoint_info(cfg.init_from)["sha256"] if cfg.init_from else None
     if resume:
         latest = _latest(run_dir)
         if latest is None:
@@ -190,6 +199,7 @@ def train(
         scheduler.load_state_dict(state["scheduler"])
         start = int(state["step"])
         seconds_before = float(info.get("train_seconds", 0.0))
+        init_sha256 = info.get("init_sha256")  # what it started from, not what init_from holds now
     elif is_main:
         if _latest(run_dir) is not None:
             raise ConfigError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
@@ -225,6 +235,7 @@ def train(
         "class_names": data.class_names,
         "data_digest": data.digest,
         "n_train_images": len(data),
+        "init_sha256": init_sha256,
     }
     last_good = _latest(run_dir) if is_main else None
     t_start, images_done, last_terms = time.perf_counter(), 0, {}
