@@ -1,14 +1,14 @@
 #!/usr/bin/env python
-"""The README's table of the shipped models, read from what ships: each model's evaluation.json (LFW
+"""The table of the shipped models in README.md and at the top of docs/results.md, read from what ships: each model's evaluation.json (LFW
 DevTest, clean and synthetic occlusion, written by scripts/evaluate_reference.py) and its precomputed
 analysis (median peak std with its bootstrap std, written by scripts/reference_analyses.py), plus the
 dlib port as the peer.
 
     .venv/bin/python scripts/readme_table.py            # print it
-    .venv/bin/python scripts/readme_table.py --write    # ... and write it into README.md
+    .venv/bin/python scripts/readme_table.py --write    # ... and write it into README.md and docs/results.md
 
-With --write the table replaces what stands between README.md's `<!-- BEGIN readme_table.py -->` and
-`<!-- END readme_table.py -->` markers.
+With --write the table replaces what stands between the `<!-- BEGIN readme_table.py -->` and
+`<!-- END readme_table.py -->` markers of both files.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
+DOCS = (ROOT / "README.md", ROOT / "docs" / "results.md")  # the files that show the table
 # what each row trains (the ablation's steps); the peer's training data
 ROWS = {
     "base": ("`base`", "identity loss"),
@@ -71,7 +72,7 @@ def readme_table(assets: Path = ASSETS) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--write", action="store_true", help="write the table into README.md")
+    p.add_argument("--write", action="store_true", help="write the table into README.md and docs/results.md")
     args = p.parse_args()
     table = readme_table()
     print(table)
@@ -79,7 +80,8 @@ def main() -> int:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from results_md import patch_results
 
-        patch_results("readme_table.py", table, ROOT / "README.md")
+        for doc in DOCS:
+            patch_results("readme_table.py", table, doc)
     return 0
 
 
