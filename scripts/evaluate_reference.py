@@ -3,14 +3,16 @@
 clean / synthetic / natural occlusion, and write the tables of docs/results.md (the paper's Tables 2-5 form).
 
     .venv/bin/python scripts/evaluate_reference.py [--variants base,base_aug,sad,fad,full] [--peer] [--port]
-                                                   [--realistic] [--out out/evaluation] [--threads N] [--docs]
+                                                   [--realistic] [--out results/evaluation] [--threads N] [--docs]
 
-Resumable: a variant whose out/evaluation/<variant>.json exists is not re-run (--force re-runs).
-Writes <out>/<variant>.json (the four conditions' result dicts) and <out>/tables.md; --realistic also
-evaluates the realistic occluders (one seeded mask / sunglasses / scarf / hand per probe) into
-<out>/<variant>_realistic.json (~2 min per model) and adds their table. --docs also writes the tables
-into docs/results.md, between its `<!-- BEGIN evaluate_reference.py -->` / `<!-- END ... -->` markers.
-Cost on the 2-core dev machine: ~2-3 min per cpu-config model, ~9 min for the dlib peer.
+Keeps each model's results in <out>/<variant>.json (the four conditions' result dicts, with the model's
+sha256; the list of failed faces reduced to its count): the tracked record the tables are built from, so
+that the peers (which never change) and the t ablation (not shipped) are not re-run on every machine.
+Resumable: a record is re-used while its model's weights are the same (--force re-runs). --realistic
+also evaluates the realistic occluders (one seeded mask / sunglasses / scarf / hand per probe) into
+<out>/<variant>_realistic.json (~2 min per model) and adds their table. Prints the tables; --docs writes
+them into docs/results.md instead, between its `<!-- BEGIN evaluate_reference.py -->` / `<!-- END ... -->`
+markers. Cost on the 2-core dev machine: ~2-3 min per cpu-config model, ~9 min for the dlib peer.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def main() -> int:
     p.add_argument("--models-dir", default=str(ROOT / "assets" / "models"))
     p.add_argument("--peer", action="store_true", help="also evaluate dlib's ResNet descriptor (dlib's C++; slow)")
     p.add_argument("--port", action="store_true", help="also evaluate the same network through its PyTorch port")
-    p.add_argument("--out", default=str(ROOT / "out" / "evaluation"))
+    p.add_argument("--out", default=str(ROOT / "results" / "evaluation"), help="the results records (tracked)")
     p.add_argument("--bootstrap", type=int, default=50)
     p.add_argument("--threads", type=int)
     p.add_argument("--realistic", action="store_true", help="also the realistic occluders: " + ", ".join(REALISTIC))
@@ -69,7 +71,8 @@ def main() -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from interpface.evaluation.protocols import Evaluator, format_table, paper_table
+    from interpface.evaluation.protocols import Evaluator, format_table
+    from interpface.models.checkpoint import read_checkpoint_info
     from interpface.models.registry import resolve_model
 
     out = Path(args.out)
@@ -85,8 +88,11 @@ def main() -> int:
     for variant in todo:
         path = out / f"{variant}.json"
         realistic_path = out / f"{variant}_realistic.json"
-        conditions = [] if path.is_file() and not args.force else list(CONDITIONS)
-        realistic = [] if not args.realistic or (realistic_path.is_file() and not args.force) else list(REALISTIC)
+        weights = None if variant in PEERS else read_checkpoint_info(Path(args.models_dir) / variant)["sha256"]
+        conditions = [] if _current(path, weights) and not args.force else list(CONDITIONS)
+        realistic = (
+            [] if not args.realistic or (_current(realistic_path, weights) and not args.force) else list(REALISTIC)
+        )
         if not conditions and not realistic:
             print(f"{variant}: already evaluated ({path})")
             continue
@@ -107,10 +113,14 @@ def main() -> int:
         for where, conds in ((path, conditions), (realistic_path, realistic)):
             if conds:
                 results = {c: ev.run(c) for c in conds}
+                for r in results.values():  # the record keeps how many faces failed, not which
+                    r["failures"] = len(r["failures"]) if isinstance(r.get("failures"), list) else r.get("failures")
                 where.write_text(
                     json.dumps(
                         {
                             "variant": variant,
+                            "sha256": weights,
+                            "init_sha256": _started_from(Path(args.models_dir) / variant),
                             "seconds": round(time.perf_counter() - t0, 1),
                             "timings": ev.timings,
                             "results": results,
@@ -133,6 +143,36 @@ def main() -> int:
                 where.mkdir(parents=True, exist_ok=True)
                 ship(where, json.loads((out / f"{variant}.json").read_text())["results"])
 
+    parts = tables(out)
+    if args.docs:
+        from results_md import patch_results
+
+        patch_results("evaluate_reference.py", "\n\n".join(parts))
+    else:
+        print("\n\n".join(parts))
+    return 0
+
+
+def _record(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _current(path: Path, weights: str | None) -> bool:
+    """A record exists for these weights (a peer's: for its name)."""
+    return path.is_file() and (weights is None or _record(path).get("sha256") == weights)
+
+
+def _started_from(model_dir: Path) -> str | None:
+    """The hash of the weights a model's training started from (its training.json), None for a peer."""
+    training = model_dir / "training.json"
+    return json.loads(training.read_text()).get("init_sha256") if training.is_file() else None
+
+
+def tables(out: Path) -> list[str]:
+    """The Markdown tables of Results from the records in `out`: one per condition (the five variants and
+    the peers), the t ablation (its runs from full's stem only) and the realistic occluders."""
+    from interpface.evaluation.protocols import paper_table
+
     done = {
         v: json.loads((out / f"{v}.json").read_text())["results"] for v in list(NAMES) if (out / f"{v}.json").is_file()
     }
@@ -142,7 +182,15 @@ def main() -> int:
         rows = {NAMES[v]: done[v][cond] for v in main_rows if cond in done[v]}
         if rows:
             parts.append(paper_table(rows, TITLES[cond]))
-    ablation = [v for v in ("full_t130", "full", "full_t320") if v in done]
+    # the t ablation compares runs from one stem: a record of full_t130 trained from an older stem is left out
+    stem_of = {
+        v: _record(out / f"{v}.json").get("init_sha256") for v in ("full_t130", "full", "full_t320") if v in done
+    }
+    ablation = [v for v in stem_of if stem_of[v] == stem_of.get("full")]
+    if set(stem_of) - set(ablation):
+        print(
+            f"t ablation: {', '.join(sorted(set(stem_of) - set(ablation)))} left out (trained from another stem than full)"
+        )
     if ablation:
         lines = [
             "**t ablation (cf. paper Table 2): TAR@FAR=0.01 / Rank-1 per condition, and pair accuracy / EER**",
@@ -169,20 +217,14 @@ def main() -> int:
             ]
             lines.append(f"| {NAMES[v]} | " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
-    real = {
-        v: json.loads((out / f"{v}_realistic.json").read_text())["results"]
+    real = {  # a realistic record of other weights than the main record's is stale
+        v: _record(out / f"{v}_realistic.json")["results"]
         for v in main_rows
-        if (out / f"{v}_realistic.json").is_file()
+        if _current(out / f"{v}_realistic.json", _record(out / f"{v}.json").get("sha256"))
     }
     if real:
         parts.append(realistic_table(real))
-    (out / "tables.md").write_text("\n\n".join(parts) + "\n")
-    print(f"tables -> {out / 'tables.md'}")
-    if args.docs:
-        from results_md import patch_results
-
-        patch_results("evaluate_reference.py", "\n\n".join(parts))
-    return 0
+    return parts
 
 
 def realistic_table(results_by_variant: dict[str, dict]) -> str:

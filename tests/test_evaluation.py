@@ -472,3 +472,52 @@ def test_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])
     assert exc.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+def _result(tar: float) -> dict:
+    """A result dict as Evaluator.run writes it, with what the tables read."""
+    return {
+        "accuracy": 0.9,
+        "accuracy_std": 0.01,
+        "eer": 0.08,
+        "eer_std": 0.01,
+        "tar_at_far": {"0.01": tar, "0.001": tar / 2},
+        "tar_at_far_std": {"0.01": 0.05, "0.001": 0.05},
+        "rank1": 0.8,
+        "rank1_std": 0.02,
+        "rank5": 0.9,
+        "rank5_std": 0.02,
+        "n_pairs": 1000,
+    }
+
+
+def test_results_tables_come_from_the_records_of_one_stem(tmp_path):
+    """scripts/evaluate_reference.py builds Results' tables from its tracked records: a peer's record is
+    used as it is, the t ablation keeps only runs from full's stem, and a realistic record of other weights
+    than its model's main record is stale."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from evaluate_reference import CONDITIONS, REALISTIC, tables
+
+    def record(name, tar, sha, init=None, realistic=False):
+        conds = REALISTIC if realistic else CONDITIONS
+        results = {c: _result(tar) for c in conds}
+        payload = {"variant": name, "sha256": sha, "init_sha256": init, "results": results}
+        (tmp_path / f"{name}{'_realistic' if realistic else ''}.json").write_text(json.dumps(payload))
+
+    record("full", 0.611, "f", init="stemB")
+    record("dlib_port", 0.990, None)
+    record("full_t130", 0.622, "a", init="stemB")
+    record("full_t320", 0.633, "b", init="stemA")  # trained from an older stem
+    record("full", 0.644, "f", realistic=True)
+    record("dlib_port", 0.655, None, realistic=True)
+    text = "\n\n".join(tables(tmp_path))
+    assert "| Ours (t = 260) | 61.1 ± 5.0" in text and "99.0 ± 5.0" in text
+    assert "Ours, t = 130" in text and "Ours, t = 320" not in text
+    assert "64.4 ± 5.0" in text and "65.5 ± 5.0" in text
+    record("full", 0.611, "g", init="stemB")  # full retrained: its realistic record is stale
+    text = "\n\n".join(tables(tmp_path))
+    assert "64.4 ± 5.0" not in text and "65.5 ± 5.0" in text
