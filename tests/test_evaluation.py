@@ -521,3 +521,44 @@ def test_results_tables_come_from_the_records_of_one_stem(tmp_path):
     record("full", 0.611, "g", init="stemB")  # full retrained: its realistic record is stale
     text = "\n\n".join(tables(tmp_path))
     assert "64.4 ± 5.0" not in text and "65.5 ± 5.0" in text
+
+
+def test_paired_tables_reuse_records_of_the_same_weights(tmp_path, monkeypatch):
+    """scripts/paired_tables.py re-uses a comparison's record while both models' weights are the same (a
+    model not on this machine counts as the recorded one), and renders Results' paired tables from it."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import paired_tables
+
+    def entry(a, b, z):
+        return {"a": a, "b": b, "diff": a - b, "std": 0.01, "z": z, "a_better": 1.0}
+
+    result = {
+        "condition": "synthetic",
+        "auc": entry(0.97, 0.95, 6.1),
+        "eer": entry(0.094, 0.135, 10.4),
+        "tar_at_far": {"0.01": entry(0.582, 0.425, 5.2)},
+        "accuracy": {"folds_a_better": 10, "n_folds": 10},
+    }
+    for name, sha in (("full", "f1"), ("base", "b1")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps({"sha256": sha}))
+    record = tmp_path / "full_vs_base.json"
+    record.write_text(json.dumps({"results": [result], "sha256": {"a": "f1", "b": "b1"}}))
+    monkeypatch.setattr(paired_tables.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("ran")))
+    rec = paired_tables.compare(tmp_path / "full", tmp_path / "base", record, threads=1, force=False)
+    assert rec["sha256"] == {"a": "f1", "b": "b1"}
+    assert paired_tables.compare(tmp_path / "full", tmp_path / "missing", record, 1, False) is not None
+    row = paired_tables.main_table({("full", "base"): rec}).splitlines()[2]
+    assert (
+        row
+        == "| `full` vs `base` | synthetic | 58.2 vs 42.5: +15.7 ± 1.0 (z +5.2) | 9.4 vs 13.5: -4.1 ± 1.0 (z +10.4) | +6.1 | 10/10 |"
+    )
+    assert "| t = 130 | synthetic | +15.7 ± 1.0 (z +5.2) |" in paired_tables.ablation_table(
+        {("full", "full_t130"): rec}
+    )
+    (tmp_path / "full" / "config.json").write_text(json.dumps({"sha256": "f2"}))  # full retrained
+    assert paired_tables.compare(tmp_path / "full", tmp_path / "missing", record, 1, False) is None
