@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -63,7 +64,12 @@ def main() -> int:
     p.add_argument(
         "--docs",
         action="store_true",
-        help="also write the tables into docs/results.md (between its evaluate_reference.py markers)",
+        help="write the tables into docs/results.md (between its evaluate_reference.py markers) instead of printing",
+    )
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="with --docs, write the tables even when a model's record is missing or stale (its rows go)",
     )
     args = p.parse_args()
 
@@ -89,9 +95,11 @@ def main() -> int:
         path = out / f"{variant}.json"
         realistic_path = out / f"{variant}_realistic.json"
         weights = None if variant in PEERS else read_checkpoint_info(Path(args.models_dir) / variant)["sha256"]
-        conditions = [] if _current(path, weights) and not args.force else list(CONDITIONS)
+        conditions = [] if _current(path, weights, args.bootstrap) and not args.force else list(CONDITIONS)
         realistic = (
-            [] if not args.realistic or (_current(realistic_path, weights) and not args.force) else list(REALISTIC)
+            []
+            if not args.realistic or (_current(realistic_path, weights, args.bootstrap) and not args.force)
+            else list(REALISTIC)
         )
         if not conditions and not realistic:
             print(f"{variant}: already evaluated ({path})")
@@ -115,21 +123,18 @@ def main() -> int:
                 results = {c: ev.run(c) for c in conds}
                 for r in results.values():  # the record keeps how many faces failed, not which
                     r["failures"] = len(r["failures"]) if isinstance(r.get("failures"), list) else r.get("failures")
-                where.write_text(
-                    json.dumps(
-                        {
-                            "variant": variant,
-                            "sha256": weights,
-                            "init_sha256": _started_from(Path(args.models_dir) / variant),
-                            "seconds": round(time.perf_counter() - t0, 1),
-                            "timings": ev.timings,
-                            "results": results,
-                        },
-                        indent=1,
-                        default=float,
-                    )
-                    + "\n"
-                )
+                record = {
+                    "variant": variant,
+                    "sha256": weights,
+                    "init_sha256": _started_from(Path(args.models_dir) / variant),
+                    "bootstrap": args.bootstrap,
+                    "seconds": round(time.perf_counter() - t0, 1),
+                    "timings": ev.timings,
+                    "results": results,
+                }
+                tmp = where.with_name(f".{where.name}.tmp")  # a killed run leaves no half-written record
+                tmp.write_text(json.dumps(record, indent=1, default=float) + "\n")
+                os.replace(tmp, where)
                 print(format_table(list(results.values())))
     if not args.no_ship:
         for variant in todo:
@@ -143,7 +148,14 @@ def main() -> int:
                 where.mkdir(parents=True, exist_ok=True)
                 ship(where, json.loads((out / f"{variant}.json").read_text())["results"])
 
-    parts = tables(out)
+    parts, missing = tables(out, Path(args.models_dir))
+    if missing and args.docs and not args.allow_missing:
+        print(
+            f"no current record for {', '.join(missing)} in {out}: evaluate them (see --help), or pass "
+            "--allow-missing to write the tables without their rows",
+            file=sys.stderr,
+        )
+        return 2
     if args.docs:
         from results_md import patch_results
 
@@ -154,12 +166,17 @@ def main() -> int:
 
 
 def _record(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """A record's dict; {} when it is missing or unreadable (then it is re-made)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
-def _current(path: Path, weights: str | None) -> bool:
-    """A record exists for these weights (a peer's: for its name)."""
-    return path.is_file() and (weights is None or _record(path).get("sha256") == weights)
+def _current(path: Path, weights: str | None, bootstrap: int) -> bool:
+    """A record exists for these weights (a peer's: for its name) and this many bootstrap resamples."""
+    record = _record(path)
+    return bool(record) and record.get("sha256") == weights and record.get("bootstrap") == bootstrap
 
 
 def _started_from(model_dir: Path) -> str | None:
@@ -168,14 +185,24 @@ def _started_from(model_dir: Path) -> str | None:
     return json.loads(training.read_text()).get("init_sha256") if training.is_file() else None
 
 
-def tables(out: Path) -> list[str]:
-    """The Markdown tables of Results from the records in `out`: one per condition (the five variants and
-    the peers), the t ablation (its runs from full's stem only) and the realistic occluders."""
+def tables(out: Path, models_dir: Path | None = None) -> tuple[list[str], list[str]]:
+    """The Markdown tables of Results from the records in `out`, and the records they lack.
+
+    One table per condition (the five variants and the peers), the t ablation (its runs from full's stem
+    only) and the realistic occluders. A variant's record of other weights than models_dir/<variant>
+    holds now is stale and left out, as is a t-ablation run from another stem than full's (a record with
+    no stem recorded counts as unknown, the same as another)."""
     from interpface.evaluation.protocols import paper_table
 
-    done = {
-        v: json.loads((out / f"{v}.json").read_text())["results"] for v in list(NAMES) if (out / f"{v}.json").is_file()
-    }
+    def shipped(v: str) -> str | None:
+        config = models_dir / v / "config.json" if models_dir is not None else None
+        return _record(config).get("sha256") if config is not None and config.is_file() else None
+
+    done = {}
+    for v in NAMES:
+        record = _record(out / f"{v}.json")
+        if record and (shipped(v) is None or record.get("sha256") == shipped(v)):
+            done[v] = record["results"]
     parts = []
     main_rows = [v for v in ("base", "base_aug", "sad", "fad", "full", "dlib", "dlib_port") if v in done]
     for cond in CONDITIONS:
@@ -186,7 +213,7 @@ def tables(out: Path) -> list[str]:
     stem_of = {
         v: _record(out / f"{v}.json").get("init_sha256") for v in ("full_t130", "full", "full_t320") if v in done
     }
-    ablation = [v for v in stem_of if stem_of[v] == stem_of.get("full")]
+    ablation = [v for v in stem_of if stem_of[v] == stem_of.get("full") and (v == "full" or stem_of[v] is not None)]
     if set(stem_of) - set(ablation):
         print(
             f"t ablation: {', '.join(sorted(set(stem_of) - set(ablation)))} left out (trained from another stem than full)"
@@ -217,14 +244,17 @@ def tables(out: Path) -> list[str]:
             ]
             lines.append(f"| {NAMES[v]} | " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
-    real = {  # a realistic record of other weights than the main record's is stale
-        v: _record(out / f"{v}_realistic.json")["results"]
-        for v in main_rows
-        if _current(out / f"{v}_realistic.json", _record(out / f"{v}.json").get("sha256"))
-    }
+    real = {}
+    for v in main_rows:
+        record = _record(out / f"{v}_realistic.json")
+        if record and record.get("sha256") == _record(out / f"{v}.json").get("sha256"):  # else stale
+            real[v] = record["results"]
     if real:
         parts.append(realistic_table(real))
-    return parts
+    main = ("base", "base_aug", "sad", "fad", "full", "dlib", "dlib_port")
+    missing = [v for v in main if v not in done] + [v for v in ("full_t130", "full_t320") if v not in ablation]
+    missing += [f"{v} (realistic)" for v in main if v in done and v not in real]
+    return parts, missing
 
 
 def realistic_table(results_by_variant: dict[str, dict]) -> str:

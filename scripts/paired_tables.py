@@ -7,7 +7,8 @@ against `full_t130` and `full_t320`), each scored on the same DevTest pairs and 
 
 Each comparison is kept in results/paired/<a>_vs_<b>.json (tracked, with both models' sha256) and re-run
 only when either model's weights changed (--force re-runs); a comparison whose model is missing (the t
-ablation not trained on this machine) is skipped and its record, when current, still used. Prints the
+ablation not trained on this machine) is skipped and its record, when current, still used; models from
+different stems are not compared. Prints the
 tables; --docs writes them into docs/results.md instead, between its `<!-- BEGIN paired_tables.py -->`
 and `<!-- BEGIN paired_tables.py t ablation -->` markers. 9-11 min per comparison at one thread.
 """
@@ -29,9 +30,20 @@ MAIN = (("full", "base"), ("full", "base_aug"))
 ABLATION = (("full", "full_t130"), ("full", "full_t320"))
 
 
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def _sha256(model_dir: Path) -> str | None:
-    config = model_dir / "config.json"
-    return json.loads(config.read_text()).get("sha256") if config.is_file() else None
+    """The model's weights' hash (None when the model is not here)."""
+    return _read(model_dir / "config.json").get("sha256")
+
+
+def _relative(path: Path) -> str:
+    return str(path.resolve().relative_to(ROOT)) if path.resolve().is_relative_to(ROOT) else str(path)
 
 
 def _record(a: str, b: str) -> Path:
@@ -40,15 +52,19 @@ def _record(a: str, b: str) -> Path:
 
 def compare(a: Path, b: Path, record: Path, threads: int, force: bool) -> dict | None:
     """The record of A against B: re-used while both models' weights are the same, else measured anew
-    with `interpface compare`; None when a model is missing and no current record exists."""
+    with `interpface compare`; None when a model is missing and no current record exists, or when the two
+    were trained from different stems (their training.json's init_sha256)."""
     shas = {"a": _sha256(a), "b": _sha256(b)}
-    old = json.loads(record.read_text()) if record.is_file() else None
-    if old is not None and not force:
-        recorded = old.get("sha256") or {}
-        # a missing model (None) is taken as the recorded one; a present one must be the same weights
-        if all(sha is None or recorded.get(k) == sha for k, sha in shas.items()):
+    old = _read(record) or None
+    # a missing model (None) is taken as the recorded one; a present one must be the same weights
+    if old is not None and all(sha is None or (old.get("sha256") or {}).get(k) == sha for k, sha in shas.items()):
+        if not force or None in shas.values():
             return old
     if None in shas.values():
+        return None
+    stems = {_read(m / "training.json").get("init_sha256") for m in (a, b)}
+    if len(stems) > 1:
+        print(f"{a.name} vs {b.name}: trained from different stems, not compared")
         return None
     record.parent.mkdir(parents=True, exist_ok=True)
     cmd = [str(ROOT / ".venv" / "bin" / "interpface"), "compare", "--checkpoint", str(a), "--against", str(b)]
@@ -56,7 +72,7 @@ def compare(a: Path, b: Path, record: Path, threads: int, force: bool) -> dict |
     cmd += ["--quiet", "--json", str(record)]
     subprocess.run(cmd, check=True)
     payload = json.loads(record.read_text())
-    payload["sha256"] = shas
+    payload.update(sha256=shas, checkpoint=_relative(a), against=_relative(b))  # no machine's folders in the record
     record.write_text(json.dumps(payload, indent=1) + "\n")
     return payload
 
@@ -103,16 +119,22 @@ def main(argv=None) -> int:
     p.add_argument("--ablation-dir", type=Path, default=ROOT / "runs" / "export", help="where full_t130/t320 are")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--force", action="store_true", help="re-run every comparison")
-    p.add_argument("--docs", action="store_true", help="write the tables into docs/results.md")
+    p.add_argument("--docs", action="store_true", help="write the tables into docs/results.md instead of printing")
+    p.add_argument(
+        "--allow-missing", action="store_true", help="with --docs, write the tables even when a comparison is missing"
+    )
     args = p.parse_args(argv)
     done = {}
     for group, where in ((MAIN, MODELS), (ABLATION, args.ablation_dir)):
         for a, b in group:
             rec = compare(MODELS / a, where / b, _record(a, b), args.threads, args.force)
             if rec is None:
-                print(f"{a} vs {b}: no model and no current record, left out")
+                print(f"{a} vs {b}: no current record and nothing to measure it with, left out")
             else:
                 done[(a, b)] = rec
+    if args.docs and len(done) < len(MAIN) + len(ABLATION) and not args.allow_missing:
+        print("a comparison is missing: its rows would leave the docs (--allow-missing writes them anyway)")
+        return 2
     tables = {
         "paired_tables.py": main_table({k: v for k, v in done.items() if k in MAIN}),
         "paired_tables.py t ablation": ablation_table({k: v for k, v in done.items() if k in ABLATION}),

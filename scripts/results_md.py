@@ -5,9 +5,9 @@ block's markers.
     ... replaced on every run with --docs ...
     <!-- END evaluate_reference.py -->
 
-Used by scripts/evaluate_reference.py, scripts/reference_analyses.py and scripts/faithfulness_tables.py
-(their --docs flag) and scripts/readme_table.py (README.md); the text around the markers (the readings)
-is left alone.
+Used by scripts/evaluate_reference.py, scripts/reference_analyses.py, scripts/faithfulness_tables.py and
+scripts/paired_tables.py (their --docs flag) and scripts/readme_table.py (README.md and docs/results.md);
+the text around the markers (the readings) is left alone.
 """
 
 from __future__ import annotations

@@ -13,8 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from interpface.errors import CheckpointError, ConfigError
-from interpface.models.checkpoint import read_checkpoint_info
+from interpface.errors import ConfigError
 from training.config import read_config
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout, where init_from paths start
@@ -26,16 +25,22 @@ def _same(recorded: dict, wanted: dict) -> bool:
     )
 
 
+def _weights_sha256(checkpoint: Path) -> str | None:
+    """The sha256 a checkpoint folder's config.json records for its weights (None when unreadable)."""
+    try:
+        return json.loads((checkpoint / "config.json").read_text()).get("sha256")
+    except (OSError, ValueError):
+        return None
+
+
 def _same_start(init_from: str | None, recorded_sha256: str | None) -> bool:
     """False when the weights a run started from (by hash) are no longer what init_from holds (a path
-    relative to the checkout); True when there is no init_from or no recorded hash to compare."""
+    relative to the checkout); True when there is no init_from, or no recorded hash to compare (a run
+    from before runs recorded it: its start is unknown, and taken as current)."""
     if not init_from or not recorded_sha256:
         return True
     path = Path(init_from) if Path(init_from).is_absolute() else ROOT / init_from
-    try:
-        return read_checkpoint_info(path)["sha256"] == recorded_sha256
-    except (OSError, CheckpointError):
-        return False
+    return _weights_sha256(path) == recorded_sha256
 
 
 def run_matches(run_dir: str, config: str) -> str:
@@ -48,8 +53,8 @@ def run_matches(run_dir: str, config: str) -> str:
         started = None  # a run with no checkpoint yet restarts from init_from as it is now
         if (Path(run_dir) / "latest.json").is_file():
             latest = Path(run_dir) / json.loads((Path(run_dir) / "latest.json").read_text())["dir"]
-            started = read_checkpoint_info(latest).get("init_sha256")
-    except (OSError, ValueError, KeyError, ConfigError, CheckpointError):
+            started = json.loads((latest / "config.json").read_text()).get("init_sha256")
+    except (OSError, ValueError, KeyError, ConfigError):
         return "no"
     return "yes" if _same_start(recorded.get("init_from"), started) else "no"
 

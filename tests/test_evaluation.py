@@ -510,17 +510,27 @@ def test_results_tables_come_from_the_records_of_one_stem(tmp_path):
 
     record("full", 0.611, "f", init="stemB")
     record("dlib_port", 0.990, None)
+    record("dlib", 0.991, None)
     record("full_t130", 0.622, "a", init="stemB")
     record("full_t320", 0.633, "b", init="stemA")  # trained from an older stem
     record("full", 0.644, "f", realistic=True)
-    record("dlib_port", 0.655, None, realistic=True)
-    text = "\n\n".join(tables(tmp_path))
+    record("dlib_port", 0.655, None, realistic=True)  # dlib has a main record and no realistic one
+    parts, missing = tables(tmp_path)
+    text = "\n\n".join(parts)
     assert "| Ours (t = 260) | 61.1 ± 5.0" in text and "99.0 ± 5.0" in text
     assert "Ours, t = 130" in text and "Ours, t = 320" not in text
     assert "64.4 ± 5.0" in text and "65.5 ± 5.0" in text
+    assert {"base", "dlib (realistic)", "full_t320"} <= set(missing) and not {"full", "dlib", "full_t130"} & set(
+        missing
+    )
     record("full", 0.611, "g", init="stemB")  # full retrained: its realistic record is stale
-    text = "\n\n".join(tables(tmp_path))
-    assert "64.4 ± 5.0" not in text and "65.5 ± 5.0" in text
+    parts, missing = tables(tmp_path)
+    assert "64.4 ± 5.0" not in "\n\n".join(parts) and "65.5 ± 5.0" in "\n\n".join(parts)
+    assert "full (realistic)" in missing
+    (tmp_path / "models" / "full").mkdir(parents=True)  # the shipped full holds other weights than its record
+    (tmp_path / "models" / "full" / "config.json").write_text(json.dumps({"sha256": "h"}))
+    parts, missing = tables(tmp_path, tmp_path / "models")
+    assert "Ours (t = 260)" not in "\n\n".join(parts) and "full" in missing
 
 
 def test_paired_tables_reuse_records_of_the_same_weights(tmp_path, monkeypatch):
@@ -562,3 +572,6 @@ def test_paired_tables_reuse_records_of_the_same_weights(tmp_path, monkeypatch):
     )
     (tmp_path / "full" / "config.json").write_text(json.dumps({"sha256": "f2"}))  # full retrained
     assert paired_tables.compare(tmp_path / "full", tmp_path / "missing", record, 1, False) is None
+    for name, stem in (("full", "new stem"), ("base", "old stem")):  # not compared across stems
+        (tmp_path / name / "training.json").write_text(json.dumps({"init_sha256": stem}))
+    assert paired_tables.compare(tmp_path / "full", tmp_path / "base", record, 1, False) is None

@@ -566,6 +566,30 @@ def test_a_run_from_a_retrained_stem_is_not_current(tmp_path):
     assert is_current(str(model), str(cfg)) == "yes"
 
 
+def test_a_resumed_run_keeps_the_hash_it_started_from(tiny_data, tmp_path):
+    """The hash of the start weights is taken when the run starts, not when it resumes: a stem retrained in
+    between leaves the run recording the old stem (and so shipped_is_current calls it stale)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from shipped_is_current import run_matches
+
+    from interpface.models.checkpoint import save_checkpoint
+
+    spec, data = tiny_data
+    train(tiny_cfg(spec, steps=1), tmp_path / "stem_run", data=data, progress=False)
+    stem = tmp_path / "stem_run" / "checkpoints" / "step_000001"
+    started = read_checkpoint_info(stem)["sha256"]
+    cfg = tiny_cfg(spec, steps=2, ckpt_every=1, init_from=str(stem))
+    train(cfg, tmp_path / "run", data=data, progress=False, stop_after=1)
+    net, _ = load_model(stem)
+    with torch.no_grad():
+        net.psi.weight.mul_(2.0)
+    save_checkpoint(stem, net, model_config=net.config)  # the stem retrained meanwhile
+    s = train(cfg, tmp_path / "run", resume=True, data=data, progress=False)
+    assert read_checkpoint_info(s["checkpoint"])["init_sha256"] == started != read_checkpoint_info(stem)["sha256"]
+    cfg.save(tmp_path / "config.yaml")
+    assert run_matches(str(tmp_path / "run"), str(tmp_path / "config.yaml")) == "no"
+
+
 def test_config_extends_a_parent_and_overrides_it(tmp_path):
     """`extends: parent.yaml` (relative to the file): the child's keys replace the parent's, mappings merge."""
     (tmp_path / "parent.yaml").write_text("name: parent\nsteps: 100\nlr: 0.001\nmodel_overrides: {width: 0.5}\n")
