@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Export the dlib ResNet port as an ONNX file with its sidecar: a black box as users bring one.
 
-    .venv/bin/python scripts/export_dlib_onnx.py out/trust/onnx/dlib_port_onnx.onnx
+    .venv/bin/python scripts/export_dlib_onnx.py out/onnx/dlib_port_onnx.onnx
 
 The graph takes (N, 3, 150, 150) RGB in 0..255 (the sidecar: mean 0, std 1/255) and is cut with the
 ArcFace 5-point alignment scaled to 150 px (the sidecar's "arcface"), not dlib's own chip: the

@@ -2,14 +2,16 @@
 """Method x model tables of the trust runs (scripts/trust_runs.sh) for docs/results.md.
 
     ./scripts/trust_runs.sh            # runs every model, then this script with --docs
-    .venv/bin/python scripts/faithfulness_tables.py [--dir out/trust] [--docs]
+    .venv/bin/python scripts/faithfulness_tables.py [--dir results/trust] [--docs [--allow-missing]]
 
-Reads <dir>/<model>.faithfulness.json (`interpface faithfulness`), <model>.sanity.json (`interpface
-sanity`) and <model>.trust.json (`interpface trust`) and prints (and writes <dir>/tables.md): the
-trust verdicts, our protocol (cosine deletion / insertion AUC, black baseline), the field's protocol
-(accuracy at the clean EER threshold), the patch swap, the sanity checks, the time per map, and the
-representation map with and without FGGB's weighting. --docs also writes them into docs/results.md,
-between its `<!-- BEGIN faithfulness_tables.py -->` / `<!-- END ... -->` markers.
+Reads the tracked records <dir>/<model>.faithfulness.json (`interpface faithfulness`), <model>.sanity.json
+(`interpface sanity`) and <model>.trust.json (`interpface trust`) and prints: the trust verdicts, our
+protocol (cosine deletion / insertion AUC, black baseline), the field's protocol (accuracy at the clean
+EER threshold), the patch swap, the sanity checks, the time per map, and the representation map with and
+without FGGB's weighting. A reference model's records count only while <model>.weights holds the sha256
+of its shipped weights (assets/models/<model>/config.json). --docs also writes the tables into
+docs/results.md, between its `<!-- BEGIN faithfulness_tables.py -->` / `<!-- END ... -->` markers, and
+refuses while a model's records are missing or stale, unless --allow-missing (their columns go).
 """
 
 from __future__ import annotations
@@ -38,6 +40,30 @@ def _read(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _stale(d: Path, name: str, models_dir: Path) -> bool:
+    """A reference model retrained since its trust run (the peers never change)."""
+    config = models_dir / name / "config.json"
+    if not config.is_file():
+        return False
+    measured = d / f"{name}.weights"
+    return not measured.is_file() or measured.read_text().strip() != json.loads(config.read_text())["sha256"]
+
+
+def current_runs(d: Path, models_dir: Path) -> tuple[dict[str, dict], list[str]]:
+    """The faithfulness records in `d` that measured the weights each model has now, in table order, and
+    a note for each model left out (no run, or retrained since)."""
+    faith, left_out = {}, []
+    for n in ORDER:
+        run = _read(d / f"{n}.faithfulness.json")
+        if run is None:
+            left_out.append(f"{n} (no run)")
+        elif _stale(d, n, models_dir):
+            left_out.append(f"{n} (retrained since its run)")
+        else:
+            faith[n] = run
+    return faith, left_out
+
+
 def _table(title: str, runs, cell) -> str:
     lines = [f"**{title}**", "", "| method | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
     for m in METHODS:
@@ -49,12 +75,19 @@ def _table(title: str, runs, cell) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dir", default="out/trust")
+    ap.add_argument("--dir", default="results/trust", help="the trust runs' records (tracked)")
+    ap.add_argument("--models-dir", default="assets/models", help="the shipped models the records must match")
     ap.add_argument("--docs", action="store_true", help="also write the tables into docs/results.md")
+    ap.add_argument(
+        "--allow-missing", action="store_true", help="with --docs, write the tables without missing or stale models"
+    )
     args = ap.parse_args()
     d = Path(args.dir)
-    faith = {n: _read(d / f"{n}.faithfulness.json") for n in ORDER}
-    faith = {n: r for n, r in faith.items() if r}
+    faith, left_out = current_runs(d, Path(args.models_dir))
+    if left_out:
+        print("left out: " + ", ".join(left_out))
+        if args.docs and not args.allow_missing:
+            raise SystemExit("not writing docs/results.md with models left out (--allow-missing to do so)")
     if not faith:
         raise SystemExit(f"no faithfulness runs in {d}")
     runs = list(faith)
@@ -204,7 +237,6 @@ def main() -> int:
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     parts.append("\n".join(lines))
     text = "\n\n".join(parts) + "\n"
-    (d / "tables.md").write_text(text)
     print(text)
     if args.docs:
         from results_md import patch_results

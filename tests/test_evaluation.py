@@ -575,3 +575,29 @@ def test_paired_tables_reuse_records_of_the_same_weights(tmp_path, monkeypatch):
     for name, stem in (("full", "new stem"), ("base", "old stem")):  # not compared across stems
         (tmp_path / name / "training.json").write_text(json.dumps({"init_sha256": stem}))
     assert paired_tables.compare(tmp_path / "full", tmp_path / "base", record, 1, False) is None
+
+
+def test_trust_tables_use_only_runs_of_the_shipped_weights(tmp_path):
+    """scripts/faithfulness_tables.py builds Results' trust tables from the tracked records of
+    scripts/trust_runs.sh: a reference model's run counts while its .weights matches the shipped
+    config.json's sha256; a peer's run (no shipped folder) always counts."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from faithfulness_tables import current_runs
+
+    runs, models = tmp_path / "trust", tmp_path / "models"
+    runs.mkdir()
+    for name in ("full", "dlib_port"):
+        (runs / f"{name}.faithfulness.json").write_text(json.dumps({"model": name, "rows": []}))
+    (runs / "full.weights").write_text("f1\n")
+    (models / "full").mkdir(parents=True)
+    (models / "full" / "config.json").write_text(json.dumps({"sha256": "f1"}))
+    faith, left_out = current_runs(runs, models)
+    assert list(faith) == ["full", "dlib_port"]
+    assert "base (no run)" in left_out and not any(n.startswith(("full", "dlib_port ")) for n in left_out)
+    (models / "full" / "config.json").write_text(json.dumps({"sha256": "f2"}))  # full retrained
+    faith, left_out = current_runs(runs, models)
+    assert list(faith) == ["dlib_port"] and "full (retrained since its run)" in left_out
