@@ -10,7 +10,7 @@
 # Arguments: the models to run (default all: base base_aug sad fad full dlib_port dlib_port_onnx; two
 # shells with disjoint lists run in parallel). Environment: PAIRS (genuine and as many impostor DevTest
 # pairs per model, default 6), SANITY_PAIRS (default 1), OUT (default results/trust), THREADS (default
-# 1), TABLES (0: skip the docs' tables).
+# 1), TABLES (0: skip the tables; with no arguments they are written into the docs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PAIRS=${PAIRS:-6}
@@ -62,4 +62,8 @@ for name in "${MODELS[@]}"; do
         *) echo "unknown model $name (base base_aug sad fad full dlib_port dlib_port_onnx)" >&2; exit 2 ;;
     esac
 done
-[ "${TABLES:-1}" = 0 ] || .venv/bin/python scripts/faithfulness_tables.py --dir "$OUT" --docs
+# the docs' tables once every model has its run (a subset, as in two parallel shells, prints what it has)
+if [ "${TABLES:-1}" != 0 ]; then
+    if [ $# -eq 0 ]; then .venv/bin/python scripts/faithfulness_tables.py --dir "$OUT" --docs
+    else .venv/bin/python scripts/faithfulness_tables.py --dir "$OUT"; fi
+fi
