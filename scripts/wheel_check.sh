@@ -30,7 +30,7 @@ echo "$(basename "$wheel"): $(du -h "$wheel" | cut -f1), $(unzip -l "$wheel" | t
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
 need = ["interpface/assets/template.json", "interpface/dashboard/app.py", "interpface/dashboard/views/overview.py",
-        "interpface/assets/peers/dlib_port/evaluation.json", "training/configs/full.yaml", "interpface/py.typed"]
+        "interpface/assets/peers/dlib_port/evaluation.json", "training/configs/patient/full.yaml", "interpface/py.typed"]
 need += [f"interpface/assets/models/{v}/{f}" for v in ("base", "base_aug", "sad", "fad", "full")
          for f in ("model.safetensors", "config.json", "evaluation.json")]
 need += [f"interpface/assets/analyses/{v}.{e}" for v in ("base", "base_aug", "sad", "fad", "full", "dlib_port")

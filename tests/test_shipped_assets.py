@@ -43,39 +43,60 @@ def test_the_dlib_port_evaluation_ships():
     assert {"clean", "synthetic", "natural", "part:nose"} <= set(d["conditions"])
 
 
-def _assert_starting_point(name: str) -> None:
-    """assets/models/<name> loads with its distillation head, finished training with exactly the recipe of
-    training/configs/<name>.yaml, and is not a dashboard model."""
+def _shipped_is_current(model_dir: Path, config: Path) -> str:
     import sys
 
-    root = ROOT
-    sys.path.insert(0, str(root / "scripts"))
+    sys.path.insert(0, str(ROOT / "scripts"))
     from shipped_is_current import main as shipped_is_current
 
-    model, _ = load_model(assets_dir() / "models" / name)
+    return shipped_is_current(str(model_dir), str(config))
+
+
+def test_the_patient_stem_ships_with_the_recipe_its_config_describes():
+    """assets/models/stem_patient, the one starting point of every variant (committed so that the variants
+    can be trained in a later session), loads with its distillation head, finished training with exactly
+    the recipe of training/configs/stem_patient.yaml, and is not a dashboard model."""
+    model, _ = load_model(assets_dir() / "models" / "stem_patient")
     assert model.teacher_projection is not None and model.teacher_projection.weight.shape == (128, 320)
-    assert (
-        shipped_is_current(str(assets_dir() / "models" / name), str(root / "training" / "configs" / f"{name}.yaml"))
-        == "yes"
-    )
-    assert name not in available_models()
+    assert _shipped_is_current(assets_dir() / "models" / "stem_patient", ROOT / "training/configs/stem_patient.yaml") == "yes"
+    assert "stem_patient" not in available_models()
+    training = json.loads((assets_dir() / "models" / "stem_patient" / "training.json").read_text())
+    assert training["command"] == "interpface train --config training/configs/stem_patient.yaml"
 
 
-def test_the_stem_ships_with_the_recipe_its_config_describes():
-    """assets/models/stem5, the end of the stem -> stem2 -> stem3b -> stem4d -> stem5 restarts, is the one starting
-    point of every variant (committed so that variants can be trained in a later session), and every variant
-    config starts from it."""
+@pytest.mark.parametrize("variant", REFERENCE_VARIANTS)
+def test_a_shipped_variant_is_trained_with_its_config(variant):
+    """Every shipped variant finished training with exactly the recipe training/configs/patient/<variant>.yaml
+    describes now, from the committed patient stem."""
+    config = ROOT / "training" / "configs" / "patient" / f"{variant}.yaml"
+    assert _shipped_is_current(assets_dir() / "models" / variant, config) == "yes"
+    training = json.loads((assets_dir() / "models" / variant / "training.json").read_text())
+    assert training["init_from"] == "assets/models/stem_patient"
+    assert training["command"] == f"interpface train --config training/configs/patient/{variant}.yaml"
+
+
+def test_every_config_starts_from_scratch_or_a_tracked_export():
+    """No config of the recipe points at an untracked path: the stem starts from scratch and every variant
+    (the t ablation's too) from the committed patient stem."""
     from training.config import read_config
 
-    _assert_starting_point("stem5")
-    for variant in (*REFERENCE_VARIANTS, "full_t130", "full_t320"):
-        config = read_config(ROOT / "training" / "configs" / f"{variant}.yaml")
-        assert config["init_from"] == "assets/models/stem5", variant
+    configs = ROOT / "training" / "configs"
+    assert read_config(configs / "stem_patient.yaml").get("init_from") is None
+    variants = sorted((configs / "patient").glob("*.yaml"))
+    assert {p.stem for p in variants} == {*REFERENCE_VARIANTS, "full_t130", "full_t320"}
+    for path in variants:
+        assert read_config(path)["init_from"] == "assets/models/stem_patient", path.name
 
 
-def test_the_second_stem_ships_with_its_recipe():
-    """assets/models/stem2, where stem3b.yaml starts (and the previous recipe's variants did)."""
-    _assert_starting_point("stem2")
+def test_the_docs_show_the_shipped_training_records():
+    """docs/reproducing.md's training records are the ones scripts/training_records.py builds from the
+    shipped exports' training.json."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from training_records import SHIPPED, records_table
+
+    assert records_table(assets_dir() / "models", SHIPPED) in (ROOT / "docs" / "reproducing.md").read_text()
 
 
 def test_the_readme_shows_the_shipped_numbers():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="YAML config, e.g. training/configs/full.yaml")
+    p.add_argument("--config", help="YAML config, e.g. training/configs/patient/full.yaml")
     p.add_argument(
         "--set",
         action="append",

@@ -19,9 +19,9 @@ VARIANT_LABELS = {
     "dlib_port": "dlib ResNet (black box, PyTorch port)",
 }
 
-#: Training starting points kept beside the shipped models (so that variants can be trained in a
-#: later session without re-training them); they are not dashboard models.
-STARTING_POINTS = ("stem2", "stem5", "stem_patient")
+#: The training starting point kept beside the shipped models (the patient stem, so that the variants
+#: can be trained in a later session without re-training it); not a dashboard model.
+STARTING_POINTS = ("stem_patient",)
 
 #: Black boxes listed beside our models: name -> the --checkpoint value that loads it.
 BLACK_BOXES = {"dlib_port": "dlib-resnet"}
