@@ -5,7 +5,7 @@ Two training states of the same network, batch size and config (default: trainin
 stem_patient.yaml) step in turn on LFW DevTrain faces, so that another job sharing the CPU slows both
 alike:
 
-- **precomputed**: today's recipe: random window and flip of the aligned crop, the target looked up
+- **precomputed**: the `teacher_mode: precomputed` path: random window and flip of the aligned crop, the target looked up
   per image and flip (teacher_mode: precomputed, no colour jitter, no mixing; the targets are made
   here once by the port from the un-augmented crops, which takes the place of `interpface data
   teacher`'s file: the lookup costs the same);

@@ -3,7 +3,8 @@
 
 For an interpface checkpoint trained with `teacher: dlib_resnet_v1`, print the mean 1 - cosine between
 the student's projected f (teacher_projection(f), 128-d) and the teacher's centred descriptor:
-on N DevTrain images (the cached targets the trainer used) and on every usable DevTest face (the teacher
+on N DevTrain images (the cached precomputed targets, `interpface data teacher`: for a model taught online, the
+un-augmented view of what it was taught) and on every usable DevTest face (the teacher
 through its PyTorch port, centred with `training.data.teacher_centre` of the DevTrain descriptors, as the trainer's targets are).
 A large train/test gap would mean overfitting; equal losses mean the student cannot follow the teacher.
 Needs the LFW dataset and its prepared cache with teacher descriptors (`interpface data teacher`).

@@ -14,6 +14,7 @@
 # now is skipped; a started run resumes from its last checkpoint, and is refused when its folder holds a
 # run of another recipe. No data is precomputed beyond `interpface data prepare`.
 #
+# EXPORT_DIR moves the variants' exports only; the stem is always assets/models/stem_patient.
 # The t ablation is not shipped (the dashboard ships five models); train and export it elsewhere:
 #   VARIANTS="full_t130 full_t320" EXPORT_DIR=runs/export ./scripts/train_reference.sh
 set -euo pipefail

@@ -7,7 +7,7 @@ accuracy on the last batch, and wall time.
     .venv/bin/python scripts/training_records.py --models-dir runs/export --names full_t130,full_t320 \\
         --block "training_records.py t ablation" --docs
 
-Without --docs it prints the table. --docs writes it into docs/reproducing.md between the block's
+Without --docs it prints the table. --docs writes it into docs/reproducing.md instead, between the block's
 `<!-- BEGIN <block> -->` / `<!-- END <block> -->` markers (default block: "training_records.py", the
 shipped models: the patient stem and the five variants).
 """
@@ -47,7 +47,14 @@ def _init(training: dict, config: dict) -> str:
         return "scratch"
     parts = [Path(start).name]
     if config.get("psi_init_norm") or config.get("keep_classifier"):
-        kept = [s for s, on in (("Psi rescaled", config.get("psi_init_norm")), ("classifier kept", config.get("keep_classifier"))) if on]
+        kept = [
+            s
+            for s, on in (
+                ("Psi rescaled", config.get("psi_init_norm")),
+                ("classifier kept", config.get("keep_classifier")),
+            )
+            if on
+        ]
         parts[0] += f" ({', '.join(kept)})"
     if config.get("occlusion"):
         w, h = config.get("occluder_size", [32, 12])
@@ -77,16 +84,6 @@ def records_table(models_dir: Path, names) -> str:
     return "\n".join([HEADER, *(record_row(models_dir / n) for n in names)])
 
 
-def write_block(text: str, block: str, doc: Path = DOC) -> None:
-    """Replace what lies between the block's BEGIN / END markers in doc with text."""
-    begin, end = f"<!-- BEGIN {block} -->", f"<!-- END {block} -->"
-    body = doc.read_text()
-    if begin not in body or end not in body:
-        raise SystemExit(f"{doc} has no {begin} / {end} markers")
-    head, rest = body.split(begin, 1)
-    doc.write_text(f"{head}{begin}\n{text}\n{end}{rest.split(end, 1)[1]}")
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models-dir", type=Path, default=ROOT / "assets" / "models")
@@ -95,14 +92,24 @@ def main(argv=None) -> int:
     p.add_argument("--docs", action="store_true", help="write the table into docs/reproducing.md")
     args = p.parse_args(argv)
     names = [n for n in args.names.split(",") if n]
-    missing = [n for n in names if not (args.models_dir / n / "training.json").is_file()]
+    missing = [
+        n for n in names if not all((args.models_dir / n / f).is_file() for f in ("training.json", "config.json"))
+    ]
     if missing:
-        print(f"no training.json for {', '.join(missing)} in {args.models_dir}", file=sys.stderr)
+        print(f"no training.json + config.json for {', '.join(missing)} in {args.models_dir}", file=sys.stderr)
         return 2
-    table = records_table(args.models_dir, names)
+    try:
+        table = records_table(args.models_dir, names)
+    except (ValueError, KeyError, TypeError) as e:  # malformed JSON, or an export with no final losses
+        print(f"a training record in {args.models_dir} is incomplete: {e!r}", file=sys.stderr)
+        return 2
     if args.docs:
-        write_block(table, args.block)
-    print(table)
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from results_md import patch_results
+
+        patch_results(args.block, table, DOC)
+    else:
+        print(table)
     return 0
 
 

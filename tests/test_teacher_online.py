@@ -210,7 +210,17 @@ def test_patient_recipe_configs():
     assert stem.w_distill_margin > 0 and not stem.mixing  # the distillation A/B's outcome
     base = load_config(configs / "patient" / "base.yaml").to_dict()
     assert base["init_from"] == "assets/models/stem_patient" and base["teacher_mode"] == "online"
-    assert base["w_distill_margin"] == stem.w_distill_margin and base["colour_jitter"] == stem.colour_jitter
+    teaching = (
+        "teacher",
+        "teacher_mode",
+        "colour_jitter",
+        "w_distill_cosine",
+        "w_distill_relation",
+        "w_distill_margin",
+    )
+    assert {k: base[k] for k in teaching} == {k: stem.to_dict()[k] for k in teaching}
+    paper = load_config(configs / "paper_gpu.yaml").to_dict()  # the paper-size model is taught the same way
+    assert {k: paper[k] for k in teaching} == {k: base[k] for k in teaching} and paper["device"] == "cuda"
     own = {"name", "occlusion", "occluder_height_max", "occluded_identity_plain", "w_occluded_identity"}
     own |= {"w_sad_filter", "w_sad_response", "w_fad", "fad_mode", "fad_t", "fad_normalize"}
     for path in (configs / "patient").glob("*.yaml"):

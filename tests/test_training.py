@@ -134,8 +134,10 @@ def test_export_records_the_command_that_started_the_run(tiny_data, tmp_path):
 
 def test_every_variant_runs_one_step(tiny_data, tmp_path):
     spec, data = tiny_data
-    configs = Path("training/configs")
-    for path in (configs / "stem_patient.yaml", *sorted((configs / "patient").glob("*.yaml"))):
+    configs = Path(__file__).resolve().parent.parent / "training" / "configs"
+    variants = sorted((configs / "patient").glob("*.yaml"))
+    assert len(variants) == 7
+    for path in (configs / "stem_patient.yaml", *variants):
         name = path.stem
         cfg = load_config(
             path,
@@ -512,11 +514,11 @@ def test_a_started_run_resumes_only_under_its_own_recipe(tmp_path):
 
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.yaml").write_text("name: stem\nsteps: 20000\nmixup_alpha: 0.4\nw_distill_margin: 0.0\n")
-    cfg = tmp_path / "stem.yaml"
-    cfg.write_text("name: stem\nsteps: 20000\nmixup_alpha: 0.4\n")
+    (run / "config.yaml").write_text("name: stem_patient\nsteps: 6000\nmixup_alpha: 0.4\nw_distill_margin: 0.0\n")
+    cfg = tmp_path / "stem_patient.yaml"
+    cfg.write_text("name: stem_patient\nsteps: 6000\nmixup_alpha: 0.4\n")
     assert run_matches(str(run), str(cfg)) == "yes"
-    cfg.write_text("name: stem\nsteps: 20000\nmixup_alpha: 0.0\nw_distill_margin: 0.3\n")  # the recipe changed
+    cfg.write_text("name: stem_patient\nsteps: 6000\nmixup_alpha: 0.0\nw_distill_margin: 0.3\n")  # the recipe changed
     assert run_matches(str(run), str(cfg)) == "no"
     assert run_matches(str(tmp_path / "nothing"), str(cfg)) == "no"
 

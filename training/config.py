@@ -19,7 +19,7 @@ VARIANTS = ("base", "base_aug", "sad", "fad", "full")
 
 @dataclass
 class TrainConfig:
-    """One training run. See training/configs/*.yaml for the named variants."""
+    """One training run. See training/configs/stem_patient.yaml and patient/*.yaml for the reference recipe."""
 
     name: str = "base"
     # model
