@@ -29,7 +29,8 @@ train_and_export() {
     local name=$1 out=$2 config=$3 run=$4
     if [ -f "$run/latest.json" ]; then
         if [ "$(.venv/bin/python scripts/shipped_is_current.py --run "$run" "$config")" != yes ]; then
-            echo "$run was started with another recipe than $config; move it away to train afresh" >&2; exit 1
+            echo "$run was started with another recipe than $config, or from another stem; move it away to train afresh" >&2
+            exit 1
         fi
         echo "== $name: resuming"; $PY train --resume "$run" --no-progress
     else
