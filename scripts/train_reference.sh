@@ -4,7 +4,7 @@
 #
 # 1. stem_patient (training/configs/stem_patient.yaml): from scratch in one cosine schedule, the dlib port run
 #    online on exactly the student's augmented view (flip, colour jitter), its class centres as a margin
-#    classifier. About 2 h on 2 cores. Exported to assets/models/stem_patient/: commit it, so that a later
+#    classifier. About 4.7 h on 2 cores. Exported to assets/models/stem_patient/: commit it, so that a later
 #    session trains the variants without re-training the stem (it is not a dashboard model).
 # 2. base, base_aug, sad, fad, full (training/configs/patient/<variant>.yaml): each from
 #    assets/models/stem_patient with the same budget (600 steps) and its own losses, in runs/patient/<variant>.
