@@ -100,7 +100,7 @@ def main(argv=None) -> int:
         return 2
     try:
         table = records_table(args.models_dir, names)
-    except (ValueError, KeyError, TypeError) as e:  # malformed JSON, or an export with no final losses
+    except (ValueError, KeyError, TypeError, AttributeError) as e:  # malformed JSON, or no final losses
         print(f"a training record in {args.models_dir} is incomplete: {e!r}", file=sys.stderr)
         return 2
     if args.docs:

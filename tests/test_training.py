@@ -631,16 +631,17 @@ def test_shipped_configs_are_the_lines_they_change():
     import re
 
     configs = Path(__file__).resolve().parent.parent / "training" / "configs"
-    full, fad = read_config(configs / "full.yaml"), read_config(configs / "fad.yaml")
+    variants = configs / "patient"
+    full, fad = read_config(variants / "full.yaml"), read_config(variants / "fad.yaml")
     for t in (130, 320):
-        child = read_config(configs / f"full_t{t}.yaml")
+        child = read_config(variants / f"full_t{t}.yaml")
         assert {k: v for k, v in child.items() if full.get(k) != v} == {"name": f"full_t{t}", "fad_t": t}
     assert {k: v for k, v in full.items() if fad.get(k) != v} == {
         "name": "full",
         "w_sad_filter": 2.0,
         "w_sad_response": 1.0,
     }
-    for path in configs.glob("*.yaml"):
+    for path in configs.rglob("*.yaml"):
         load_config(path)
         assert not re.search(r"\b20\d\d-\d\d-\d\d\b", path.read_text()), path.name
 

@@ -4,6 +4,7 @@ the randomisation sanity checks and the trust cards built from them."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -218,6 +219,19 @@ def test_shipped_trust_cards_cover_every_method_of_every_shipped_model():
         for card in cards.values():
             assert card["verdict"] and card["sanity"] in ("passes", "fails") and card["what_it_shows"]
     assert (assets_dir() / "analyses" / "trust").is_dir()
+
+
+def test_shipped_trust_cards_are_of_the_shipped_weights():
+    """The cards come from scripts/trust_runs.sh's tracked records (results/trust/), each with the sha256 of
+    the weights it measured: a retrained reference model needs its trust run again before it ships."""
+    from interpface.files import assets_dir
+
+    root = Path(__file__).resolve().parent.parent
+    for name in ("base", "base_aug", "sad", "fad", "full"):
+        shipped = json.loads((assets_dir() / "models" / name / "config.json").read_text())["sha256"]
+        measured = root / "results" / "trust" / f"{name}.weights"
+        assert measured.is_file(), f"no trust run recorded for {name}: run ./scripts/trust_runs.sh"
+        assert measured.read_text().strip() == shipped, f"{name} was retrained since its trust run"
 
 
 # ------------------------------------------------------------------------------------------- CLI
