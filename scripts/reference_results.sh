@@ -7,7 +7,7 @@
 #      realistic occluders; each model's evaluation.json, the thresholds the dashboard uses);
 #   3. the analyses on 1,000 DevTest faces (assets/analyses/);
 #   4. the paired comparisons (full against base and base_aug, and against the t ablation);
-#   5. the README's table, and the training records.
+#   5. the README's table, the targets and claims checked, and the training records.
 # It first runs ./scripts/train_reference.sh, which does nothing when the stem and the five models are
 # current and otherwise finishes them, so the measurements are always of the recipe's models.
 # Resumable: every step re-uses its tracked records (results/) while the weights are the same, so an
@@ -24,6 +24,7 @@ $PY scripts/evaluate_reference.py --peer --port --realistic --threads "$THREADS"
 $PY scripts/reference_analyses.py --threads "$THREADS" --docs
 $PY scripts/paired_tables.py --ablation-dir runs/export --threads "$THREADS" --docs
 $PY scripts/readme_table.py --write
+$PY scripts/claims_table.py --docs
 $PY scripts/training_records.py --docs
 $PY scripts/training_records.py --models-dir runs/export --names full_t130,full_t320 \
     --block "training_records.py t ablation" --docs

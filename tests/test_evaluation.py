@@ -601,3 +601,47 @@ def test_trust_tables_use_only_runs_of_the_shipped_weights(tmp_path):
     (models / "full" / "config.json").write_text(json.dumps({"sha256": "f2"}))  # full retrained
     faith, left_out = current_runs(runs, models)
     assert list(faith) == ["dlib_port"] and "full (retrained since its run)" in left_out
+
+
+def test_the_claims_table_says_when_a_claim_fails(tmp_path):
+    """scripts/claims_table.py reads the shipped files: a margin of exactly 2 of the larger std does not hold,
+    a larger one does; a nose drop larger than the peer's does not hold."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from claims_table import claims_rows
+
+    def condition(acc, tar, tar_std, eer=0.1, eer_std=0.01):
+        return {
+            "accuracy": acc,
+            "accuracy_std": 0.01,
+            "tar_at_far": {"0.01": tar},
+            "tar_at_far_std": {"0.01": tar_std},
+            "eer": eer,
+            "eer_std": eer_std,
+        }
+
+    def write(path, payload):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload))
+
+    def evaluation(tar_synthetic, eer_synthetic, nose, acc=0.96):
+        return {
+            "conditions": {
+                "clean": condition(acc, 0.90, 0.02),
+                "synthetic": condition(acc, tar_synthetic, 0.05, eer_synthetic, 0.01),
+                "part:nose": condition(acc, nose, 0.02),
+            }
+        }
+
+    for name in ("base", "base_aug", "sad", "fad"):
+        write(tmp_path / "models" / name / "evaluation.json", evaluation(0.50, 0.20, 0.30))
+    write(tmp_path / "models" / "full" / "evaluation.json", evaluation(0.60, 0.17, 0.40))  # 2 std; 3 std
+    write(tmp_path / "peers" / "dlib_port" / "evaluation.json", evaluation(0.9, 0.05, 0.55, acc=0.99))
+    for name, peak in (("base", 12.0), ("sad", 11.0), ("full", 11.9)):
+        metrics = {"median_peak_std_pos": peak, "bootstrap": {"median_peak_std_pos": {"std": 0.1}}}
+        write(tmp_path / "analyses" / f"{name}.json", {"metrics": metrics})
+    rows = {claim: holds for claim, _, holds in claims_rows(tmp_path, tmp_path / "paired")}
+    assert list(rows.values()) == [True, True, True, False, True, True, False, False]

@@ -104,6 +104,18 @@ def test_the_docs_show_the_shipped_training_records():
     assert between == records_table(assets_dir() / "models", SHIPPED)
 
 
+def test_results_show_the_claims_checked_on_the_shipped_files():
+    """docs/results.md's table of targets and claims is the one scripts/claims_table.py builds now."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from claims_table import claims_table
+
+    text = (ROOT / "docs" / "results.md").read_text()
+    between = text.split("<!-- BEGIN claims_table.py -->\n", 1)[1].split("\n<!-- END claims_table.py -->", 1)[0]
+    assert between == claims_table()
+
+
 def test_the_readme_shows_the_shipped_numbers():
     """The table of the shipped models in README.md and docs/results.md is the one scripts/readme_table.py builds from their
     evaluation.json files and precomputed analyses (the dlib port's included)."""
