@@ -81,7 +81,10 @@ def record_row(model_dir: Path) -> str:
 
 
 def records_table(models_dir: Path, names) -> str:
-    return "\n".join([HEADER, *(record_row(models_dir / n) for n in names)])
+    """The rows of `names`, then their total wall time (the recipe's training time on this machine)."""
+    seconds = sum(json.loads((models_dir / n / "training.json").read_text())["train_seconds"] for n in names)
+    total = f"| total | | | | | | {seconds / 3600:.2f} h |"
+    return "\n".join([HEADER, *(record_row(models_dir / n) for n in names), total])
 
 
 def main(argv=None) -> int:
