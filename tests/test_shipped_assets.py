@@ -128,9 +128,3 @@ def test_the_readme_shows_the_shipped_numbers():
         text = (ROOT / doc).read_text()
         between = text.split("<!-- BEGIN readme_table.py -->\n", 1)[1].split("\n<!-- END readme_table.py -->", 1)[0]
         assert between == readme_table(), doc
-
-
-def test_the_patient_stem_ships_with_its_recipe():
-    """assets/models/stem_patient, the end of stem_patient.yaml's one schedule, where the variants of
-    training/configs/patient/ start."""
-    _assert_starting_point("stem_patient")
