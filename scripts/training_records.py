@@ -20,24 +20,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from training.trainer import LOG_FIELDS  # noqa: E402  (the checkout's trainer, as run by train_reference.sh)
+
 SHIPPED = ("stem_patient", "base", "base_aug", "sad", "fad", "full")
 DOC = ROOT / "docs" / "reproducing.md"
 HEADER = (
     "| model | init | steps | images/step | final loss (weighted terms) | train accuracy (last batch) | duration |\n"
     "|---|---|---|---|---|---|---|"
 )
-# the loss terms a training.json's "final" may hold, in the order the table lists them
-TERMS = (
-    "identity",
-    "sad_filter",
-    "sad_response",
-    "fad",
-    "occluded_identity",
-    "distill_cosine",
-    "distill_relation",
-    "distill_margin",
-    "distill_rank",
-)
+# the loss terms a training.json's "final" may hold, in the order of the trainer's log
+TERMS = tuple(f for f in LOG_FIELDS if f not in ("step", "epoch", "loss", "accuracy", "lr", "images_per_s"))
 
 
 def _init(training: dict, config: dict) -> str:
