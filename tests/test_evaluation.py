@@ -570,6 +570,7 @@ def test_paired_tables_reuse_records_of_the_same_weights(tmp_path, monkeypatch):
     assert "| t = 130 | synthetic | +15.7 ± 1.0 (z +5.2) |" in paired_tables.ablation_table(
         {("full", "full_t130"): rec}
     )
+    assert "Not measured" in paired_tables.ablation_table({})  # no empty table in the docs
     (tmp_path / "full" / "config.json").write_text(json.dumps({"sha256": "f2"}))  # full retrained
     assert paired_tables.compare(tmp_path / "full", tmp_path / "missing", record, 1, False) is None
     for name, stem in (("full", "new stem"), ("base", "old stem")):  # not compared across stems
