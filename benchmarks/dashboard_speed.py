@@ -117,20 +117,26 @@ def browser_timings(models_root: str | None, screenshots: str | None = None) -> 
                     )
         out["server_rss_mib_1_session"] = rss_mib(proc.pid)
         if screenshots:
-            # a black box on the pages that differ most for one: the probe (its channels) and Compare
+            # a black box on the pages that differ most for one (the probe: its channels; Compare), and the
+            # pair page once its maps and trust cards are drawn (the maps take seconds, behind a spinner)
             from urllib.parse import quote_plus
 
             tall = b.new_page(viewport={"width": 1400, "height": 2400})
             dlib = quote_plus("dlib ResNet (black box, PyTorch port)")
+            full = quote_plus("SAD + FAD (the paper's method)")
             views = {
-                "probe_black_box": (f"/probe?model={dlib}", "Occlusion probe"),
-                "compare_black_box": (
-                    f"/compare?cmp_a={quote_plus('SAD + FAD (the paper' + chr(39) + 's method)')}&cmp_b={dlib}",
-                    "Compare two models",
+                "probe_black_box": (f"/probe?model={dlib}", "Occlusion probe", None),
+                "compare_black_box": (f"/compare?cmp_a={full}&cmp_b={dlib}", "Compare two models", None),
+                "why_this_match": (  # two faces of one person from the dataset (sample faces without one)
+                    f"/pair?model={full}&pair_a_src=Dataset&pair_b_src=Dataset&pair_b_img=2",
+                    "Why this match?",
+                    "Can I trust these maps?",
                 ),
             }
-            for shot, (path, title) in views.items():
+            for shot, (path, title, last) in views.items():
                 tall.goto(url + path, wait_until="domcontentloaded")
+                if last:
+                    tall.get_by_text(last).wait_for(timeout=300_000)
                 settled(tall, done_js, title, time.perf_counter())
                 wait_charts(tall)
                 tall.screenshot(path=str(Path(screenshots) / f"{shot}.png"), full_page=True)
