@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -36,13 +37,17 @@ def free_port() -> int:
 def running_dashboard(env: dict | None = None):
     """Start `streamlit run` on interpface/dashboard/app.py on 127.0.0.1:<free port>; yield (url, process)."""
     port = free_port()
+    # the server's output goes to a file, not a pipe nobody reads (a full pipe would stall the server);
+    # server_log(proc) gives its tail for a test's failure message
+    log = tempfile.NamedTemporaryFile(prefix="dashboard-", suffix=".log", delete=False)
     proc = subprocess.Popen(
         dashboard_command("127.0.0.1", port),
         env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         cwd=Path(__file__).resolve().parent.parent,
     )
+    proc.log_path = Path(log.name)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 90
@@ -52,7 +57,7 @@ def running_dashboard(env: dict | None = None):
                 break
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("dashboard did not start: " + proc.stdout.read().decode()[-2000:]) from None
+                    raise RuntimeError("dashboard did not start: " + server_log(proc)) from None
                 time.sleep(0.3)
         yield url, proc
     finally:
@@ -61,6 +66,13 @@ def running_dashboard(env: dict | None = None):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
+        proc.log_path.unlink(missing_ok=True)
+
+
+def server_log(proc, chars: int = 2000) -> str:
+    """The last `chars` characters the dashboard server (from running_dashboard) has written."""
+    return proc.log_path.read_bytes().decode(errors="replace")[-chars:]
 
 
 def rss_mib(pid: int) -> float:

@@ -18,6 +18,7 @@ from tests.browser import (
     errors_on,
     rss_mib,
     running_dashboard,
+    server_log,
     wait_chart,
     wait_charts,
     wait_idle,
@@ -243,14 +244,14 @@ def test_bad_upload_shows_a_message(server, browser, tmp_path):
 
 
 def test_download_a_figure(server, browser, tmp_path):
-    url, _ = server
+    url, proc = server
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     open_page(page, url, "Export")
     button = page.get_by_role("button", name="Download figure").first
     try:  # it appears once the figure is rendered: slow on a loaded 2-core CI machine
         button.wait_for(timeout=120_000)
     except PlaywrightTimeoutError:
-        pytest.fail(f"no download button; errors {errors_on(page)}; page: {page.inner_text('body')[:1500]!r}")
+        pytest.fail(f"no download button; errors {errors_on(page)}; server log: {server_log(proc)!r}")
     with page.expect_download(timeout=120_000) as info:
         button.click()
     path = tmp_path / info.value.suggested_filename
