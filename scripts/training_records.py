@@ -34,7 +34,8 @@ TERMS = tuple(f for f in LOG_FIELDS if f not in ("step", "epoch", "loss", "accur
 
 
 def _init(training: dict, config: dict) -> str:
-    """Where the run started, and what it changed there (Psi rescaled, classifier kept, occluders, Eq. 1 x2)."""
+    """Where the run started, and what it changed there (Psi rescaled, classifier kept, occluders, SAD's
+    filter term when it is not Eq. 1 at the paper's weight)."""
     start = training.get("init_from")
     if not start:
         return "scratch"
@@ -53,8 +54,11 @@ def _init(training: dict, config: dict) -> str:
         w, h = config.get("occluder_size", [32, 12])
         high = config.get("occluder_height_max")
         parts.append(f"occluders {w:g} x {h:g}-{high:g} px" if high else f"occluders {w:g} x {h:g} px")
-    if float(config.get("w_sad_filter", 0)) == 2.0:
-        parts.append("Eq. 1 x2")
+    w_filter = float(config.get("w_sad_filter", 0))
+    if w_filter and config.get("sad_filter_form") == "taps":
+        parts.append(f"taps within each filter x{w_filter:g}")
+    elif w_filter and w_filter != 1.0:
+        parts.append(f"Eq. 1 x{w_filter:g}")
     return "; ".join(parts)
 
 

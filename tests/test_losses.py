@@ -17,6 +17,7 @@ from interpface.models.losses import (
     OccludedIdentityLoss,
     SADFilterLoss,
     SADResponseLoss,
+    SADTapLoss,
     feature_selection_mask,
 )
 
@@ -57,6 +58,32 @@ def test_sad_filter_matches_loop_and_has_gradient():
     w = torch.randn(4, 5, 3, 3, requires_grad=True)
     loss = SADFilterLoss(normalize=False)(w)
     assert loss.item() == pytest.approx(_eq1_loop(w.detach()), rel=1e-5)
+    loss.backward()
+    assert torch.isfinite(w.grad).all() and w.grad.abs().sum() > 0
+
+
+def test_sad_taps_alike_is_maximum_orthogonal_is_zero():
+    same = torch.randn(3, 6, 1, 1).repeat(1, 1, 3, 3)  # every tap of a filter the same column
+    assert SADTapLoss()(same).item() == pytest.approx(1.0, rel=1e-5)
+    w = torch.zeros(2, 9, 3, 3)
+    for p in range(9):
+        w[:, p, p // 3, p % 3] = 1.0 + p  # tap p lives on channel p only
+    assert SADTapLoss()(w).item() == 0.0
+
+
+def test_sad_taps_matches_loop_and_has_gradient():
+    torch.manual_seed(0)
+    w = torch.randn(3, 5, 3, 3, requires_grad=True)
+    cols = w.detach().reshape(3, 5, 9)
+    pairs = [
+        torch.cosine_similarity(cols[i, :, p], cols[i, :, q], dim=0).item() ** 2
+        for i in range(3)
+        for p in range(9)
+        for q in range(9)
+        if p != q
+    ]
+    loss = SADTapLoss()(w)
+    assert loss.item() == pytest.approx(sum(pairs) / len(pairs), rel=1e-5)
     loss.backward()
     assert torch.isfinite(w.grad).all() and w.grad.abs().sum() > 0
 

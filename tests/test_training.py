@@ -329,6 +329,47 @@ def test_occluded_distillation_weight_scales_only_the_occluded_branch():
     assert float(terms[0.0]["distill_cosine"]) == pytest.approx(float(clean_only["distill_cosine"]) / 2, rel=1e-5)
 
 
+def test_sad_response_on_a_wider_gaussian_of_its_own():
+    """sad_smooth_kernel feeds Eq. 2 g_sigma * LMF(psi) with the loss's own Gaussian: a kernel and sigma
+    equal to the model's reproduce the default term, a wider one dilates the maps (more overlap, a larger
+    term)."""
+    from interpface.errors import ConfigError
+    from interpface.models.lmf import gaussian_smooth
+    from interpface.models.losses import SADResponseLoss
+    from interpface.models.networks import InterpretableFaceNet, get_model_config
+    from training.objective import SiameseObjective
+
+    torch.manual_seed(0)
+    net = InterpretableFaceNet(get_model_config("tiny", num_classes=4)).eval()
+    clean, labels = torch.rand(4, 3, 96, 96), torch.tensor([0, 1, 2, 3])
+    k, s = net.config.smooth_kernel, net.config.smooth_sigma
+    with torch.no_grad():
+        default, same, wide = (
+            float(
+                SiameseObjective(net, TrainConfig(model="tiny", w_sad_response=1.0, **kw))(clean, None, labels)[
+                    "sad_response"
+                ]
+            )
+            for kw in (
+                {},
+                {"sad_smooth_kernel": k, "sad_smooth_sigma": s},
+                {"sad_smooth_kernel": 7, "sad_smooth_sigma": 2.5},
+            )
+        )
+        lmf = net.forward_intermediates(clean).psi_lmf
+    assert same == pytest.approx(default, rel=1e-5)
+    assert wide == pytest.approx(float(SADResponseLoss()(gaussian_smooth(lmf, 7, 2.5))), rel=1e-4)
+    assert wide > default
+    for bad in (
+        {"sad_smooth_kernel": 4},
+        {"sad_smooth_kernel": 0},
+        {"sad_smooth_sigma": 0.0},
+        {"sad_filter_form": "x"},
+    ):
+        with pytest.raises(ConfigError):
+            TrainConfig(model="tiny", **bad)
+
+
 def test_nan_stops_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
     spec, data = tiny_data
     from training import objective

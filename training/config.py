@@ -40,6 +40,9 @@ class TrainConfig:
     occluded_identity_plain: bool = False  # base_aug: identity loss on the occluded copies, no tau
     w_identity: float = 1.0
     w_sad_filter: float = 0.0
+    # which filter term w_sad_filter weights: "paper" (Eq. 1 as written: filters decorrelated from each
+    # other, tap by tap) or "taps" (the authors' released code: the 9 taps within each filter decorrelated)
+    sad_filter_form: str = "paper"
     w_sad_response: float = 0.0
     w_fad: float = 0.0
     w_occluded_identity: float = 0.0  # Eq. 5 (tau-masked)
@@ -49,6 +52,11 @@ class TrainConfig:
     # minimised by shrinking f, which starved the identity loss (fad/full stayed at chance, CE 8.1).
     fad_normalize: bool = False
     sad_on_occluded: bool = False  # also apply the SAD response term to the occluded branch
+    # Eq. 2's g_sigma for the loss only (None: the model's own psi', a 3x3 Gaussian as in the authors' code).
+    # A wider Gaussian dilates each map (the paper's stated purpose for g_sigma), so that scattered responses
+    # overlap and only compact, separate ones decorrelate; the analyses keep the model's psi' either way.
+    sad_smooth_kernel: int | None = None  # odd side of the loss's Gaussian
+    sad_smooth_sigma: float = 1.5
     # distillation from a teacher's descriptors (interpface.models.teacher; `interpface data teacher` makes them)
     teacher: str | None = None  # name of the cached teacher descriptors, e.g. dlib_resnet_v1
     w_distill_cosine: float = 0.0  # 1 - cos(projection of f, centred teacher descriptor)
@@ -134,6 +142,12 @@ class TrainConfig:
             raise ConfigError(
                 f"occluder must be rectangle, mix or one of {', '.join(OCCLUDER_KINDS)}; got {self.occluder!r}"
             )
+        if self.sad_filter_form not in ("paper", "taps"):
+            raise ConfigError(f"sad_filter_form must be 'paper' or 'taps', got {self.sad_filter_form!r}")
+        if self.sad_smooth_kernel is not None and not (self.sad_smooth_kernel >= 1 and self.sad_smooth_kernel % 2):
+            raise ConfigError(f"sad_smooth_kernel must be a positive odd integer, got {self.sad_smooth_kernel}")
+        if not self.sad_smooth_sigma > 0:
+            raise ConfigError(f"sad_smooth_sigma must be > 0, got {self.sad_smooth_sigma}")
         if self.psi_init_norm is not None and (not self.init_from or not self.psi_init_norm > 0):
             raise ConfigError("psi_init_norm needs init_from and a positive norm")
         if self.uses_distillation and not self.teacher:

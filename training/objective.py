@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from interpface.errors import ConfigError
+from interpface.models.lmf import gaussian_smooth
 from interpface.models.losses import (
     DistillCosineLoss,
     DistillRankLoss,
@@ -19,6 +20,7 @@ from interpface.models.losses import (
     OccludedIdentityLoss,
     SADFilterLoss,
     SADResponseLoss,
+    SADTapLoss,
     TeacherCentreMarginLoss,
     feature_selection_mask,
 )
@@ -38,7 +40,7 @@ class SiameseObjective(nn.Module):
         super().__init__()
         self.net, self.cfg = net, cfg
         self.identity = IdentityLoss()
-        self.sad_filter = SADFilterLoss()
+        self.sad_filter = SADTapLoss() if cfg.sad_filter_form == "taps" else SADFilterLoss()
         self.sad_response = SADResponseLoss()
         self.fad = FADLoss(cfg.fad_mode, cfg.fad_t)
         self.occluded_identity = OccludedIdentityLoss()
@@ -95,7 +97,11 @@ class SiameseObjective(nn.Module):
         if cfg.w_sad_filter > 0:
             terms["sad_filter"] = cfg.w_sad_filter * self.sad_filter(self.net.psi_weight.float())
         if cfg.w_sad_response > 0:
-            maps = inter.psi_smooth if cfg.sad_on_occluded else inter.psi_smooth[:b]
+            if cfg.sad_smooth_kernel is None:
+                maps = inter.psi_smooth
+            else:  # the loss's own, wider g_sigma on LMF(psi) (TrainConfig.sad_smooth_kernel)
+                maps = gaussian_smooth(inter.psi_lmf, cfg.sad_smooth_kernel, cfg.sad_smooth_sigma)
+            maps = maps if cfg.sad_on_occluded else maps[:b]
             terms["sad_response"] = cfg.w_sad_response * self.sad_response(maps.float())
         if occluded is not None:
             f_occ = inter.f[b:].float()

@@ -22,6 +22,7 @@ from torch import nn
 __all__ = [
     "IdentityLoss",
     "SADFilterLoss",
+    "SADTapLoss",
     "SADResponseLoss",
     "FADLoss",
     "OccludedIdentityLoss",
@@ -66,7 +67,7 @@ class SADFilterLoss(nn.Module):
 
     Note: the authors' released TF code (diversityLossA) penalises something else: the squared
     cosine between the P taps *within* each filter (a P x P matrix per filter), times 100. This class
-    implements the paper's equation, as the design asks.
+    implements the paper's equation, as the design asks; :class:`SADTapLoss` implements theirs.
     """
 
     def __init__(self, normalize: bool = True) -> None:
@@ -86,6 +87,31 @@ class SADFilterLoss(nn.Module):
         if self.normalize and n > 1:
             off = off / (n * (n - 1))
         return off
+
+
+class SADTapLoss(nn.Module):
+    """The authors' released form of the filter term (their ``diversityLossA``): decorrelate the taps
+    *within* each Psi filter.
+
+    weight: (N, C, kh, kw). Per filter i, the P x P cosines between its tap columns F_i^p (P = kh*kw);
+    returns the mean over filters and over the P(P-1) off-diagonal pairs of the squared cosine, in
+    [0, 1] (their code multiplies it by 100). A filter whose taps are alike answers one feature wherever
+    it falls in its 3x3 window; orthogonal taps make it answer one spatial arrangement of features.
+    All-zero tap columns count as orthogonal to everything.
+    """
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        if weight.dim() != 4:
+            raise ValueError(f"weight must be (N, C, kh, kw), got shape {tuple(weight.shape)}")
+        n, c = weight.shape[:2]
+        w = weight.float().reshape(n, c, -1)  # (N, C, P)
+        p = w.shape[2]
+        if p < 2:
+            return w.sum() * 0.0
+        w = w / w.norm(dim=1, keepdim=True).clamp_min(_EPS)
+        cos = torch.bmm(w.transpose(1, 2), w)  # (N, P, P)
+        off_diagonal = ~torch.eye(p, dtype=torch.bool, device=cos.device)
+        return (cos.square() * off_diagonal).sum() / (n * p * (p - 1))
 
 
 class SADResponseLoss(nn.Module):
