@@ -18,6 +18,7 @@ markers. Cost on the 2-core dev machine: ~2-3 min per cpu-config model, ~9 min f
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -127,6 +128,7 @@ def main() -> int:
                     "variant": variant,
                     "sha256": weights,
                     "init_sha256": _started_from(Path(args.models_dir) / variant),
+                    "recipe": _recipe(Path(args.models_dir) / variant),
                     "bootstrap": args.bootstrap,
                     "seconds": round(time.perf_counter() - t0, 1),
                     "timings": ev.timings,
@@ -185,6 +187,19 @@ def _started_from(model_dir: Path) -> str | None:
     return json.loads(training.read_text()).get("init_sha256") if training.is_file() else None
 
 
+# the keys in which the t ablation's runs may differ from full's: what names and places them, and t itself
+_NOT_RECIPE = ("name", "fad_t", "out_dir", "init_from", "data_root", "cache_dir", "threads", "device")
+
+
+def _recipe(model_dir: Path) -> str | None:
+    """A digest of the training config a model was trained with, less _NOT_RECIPE (None for a peer)."""
+    config = _record(model_dir / "config.json").get("training")
+    if not config:
+        return None
+    kept = {k: v for k, v in config.items() if k not in _NOT_RECIPE}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def tables(out: Path, models_dir: Path | None = None) -> tuple[list[str], list[str]]:
     """The Markdown tables of Results from the records in `out`, and the records they lack.
 
@@ -209,14 +224,22 @@ def tables(out: Path, models_dir: Path | None = None) -> tuple[list[str], list[s
         rows = {NAMES[v]: done[v][cond] for v in main_rows if cond in done[v]}
         if rows:
             parts.append(paper_table(rows, TITLES[cond]))
-    # the t ablation compares runs from one stem: a record of full_t130 trained from an older stem is left out
-    stem_of = {
-        v: _record(out / f"{v}.json").get("init_sha256") for v in ("full_t130", "full", "full_t320") if v in done
-    }
-    ablation = [v for v in stem_of if stem_of[v] == stem_of.get("full") and (v == "full" or stem_of[v] is not None)]
+
+    # the t ablation compares runs from one stem and one recipe: a record of full_t130 trained from an older
+    # stem, or with other losses than full's now (or recorded without its recipe), is left out
+    def start_and_recipe(v: str) -> tuple:
+        record = _record(out / f"{v}.json")
+        recipe = record.get("recipe")
+        if recipe is None and v == "full" and models_dir is not None:  # a record from before recipes were kept
+            recipe = _recipe(models_dir / v)
+        return record.get("init_sha256"), recipe
+
+    stem_of = {v: start_and_recipe(v) for v in ("full_t130", "full", "full_t320") if v in done}
+    ablation = [v for v in stem_of if stem_of[v] == stem_of.get("full") and None not in stem_of[v]]
     if set(stem_of) - set(ablation):
         print(
-            f"t ablation: {', '.join(sorted(set(stem_of) - set(ablation)))} left out (trained from another stem than full)"
+            f"t ablation: {', '.join(sorted(set(stem_of) - set(ablation)))} left out "
+            "(trained from another stem or with another recipe than full)"
         )
     if ablation:
         lines = [

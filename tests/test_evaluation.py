@@ -493,8 +493,8 @@ def _result(tar: float) -> dict:
 
 def test_results_tables_come_from_the_records_of_one_stem(tmp_path):
     """scripts/evaluate_reference.py builds Results' tables from its tracked records: a peer's record is
-    used as it is, the t ablation keeps only runs from full's stem, and a realistic record of other weights
-    than its model's main record is stale."""
+    used as it is, the t ablation keeps only runs from full's stem and recipe, and a realistic record of
+    other weights than its model's main record is stale."""
     import json
     import sys
     from pathlib import Path
@@ -502,10 +502,10 @@ def test_results_tables_come_from_the_records_of_one_stem(tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
     from evaluate_reference import CONDITIONS, REALISTIC, tables
 
-    def record(name, tar, sha, init=None, realistic=False):
+    def record(name, tar, sha, init=None, realistic=False, recipe="r1"):
         conds = REALISTIC if realistic else CONDITIONS
         results = {c: _result(tar) for c in conds}
-        payload = {"variant": name, "sha256": sha, "init_sha256": init, "results": results}
+        payload = {"variant": name, "sha256": sha, "init_sha256": init, "recipe": recipe, "results": results}
         (tmp_path / f"{name}{'_realistic' if realistic else ''}.json").write_text(json.dumps(payload))
 
     record("full", 0.611, "f", init="stemB")
@@ -523,6 +523,11 @@ def test_results_tables_come_from_the_records_of_one_stem(tmp_path):
     assert {"base", "dlib (realistic)", "full_t320"} <= set(missing) and not {"full", "dlib", "full_t130"} & set(
         missing
     )
+    for recipe in ("r0", None):  # full's stem, but trained with other losses, or with no recipe recorded
+        record("full_t130", 0.622, "a", init="stemB", recipe=recipe)
+        parts, missing = tables(tmp_path)
+        assert "Ours, t = 130" not in "\n\n".join(parts) and "full_t130" in missing
+    record("full_t130", 0.622, "a", init="stemB")
     record("full", 0.611, "g", init="stemB")  # full retrained: its realistic record is stale
     parts, missing = tables(tmp_path)
     assert "64.4 ± 5.0" not in "\n\n".join(parts) and "65.5 ± 5.0" in "\n\n".join(parts)
