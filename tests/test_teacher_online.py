@@ -222,7 +222,7 @@ def test_patient_recipe_configs():
     paper = load_config(configs / "paper_gpu.yaml").to_dict()  # the paper-size model is taught the same way
     assert {k: paper[k] for k in teaching} == {k: base[k] for k in teaching} and paper["device"] == "cuda"
     own = {"name", "occlusion", "occluder_height_max", "occluded_identity_plain", "w_occluded_identity"}
-    own |= {"w_sad_filter", "w_sad_response", "w_fad", "fad_mode", "fad_t", "fad_normalize"}
+    own |= {"w_sad_filter", "sad_filter_form", "w_sad_response", "w_fad", "fad_mode", "fad_t", "fad_normalize"}
     for path in (configs / "patient").glob("*.yaml"):
         cfg = load_config(path)
         assert cfg.name == path.stem and not cfg.mixing

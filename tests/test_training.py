@@ -679,8 +679,14 @@ def test_shipped_configs_are_the_lines_they_change():
         assert {k: v for k, v in child.items() if full.get(k) != v} == {"name": f"full_t{t}", "fad_t": t}
     assert {k: v for k, v in full.items() if fad.get(k) != v} == {
         "name": "full",
-        "w_sad_filter": 2.0,
+        "sad_filter_form": "taps",
+        "w_sad_filter": 5.0,
         "w_sad_response": 1.0,
+    }
+    # SAD alone and SAD + FAD weight SAD's terms alike, so that the ablation compares them fairly
+    sad = read_config(variants / "sad.yaml")
+    assert {k: sad[k] for k in ("sad_filter_form", "w_sad_filter", "w_sad_response")} == {
+        k: full[k] for k in ("sad_filter_form", "w_sad_filter", "w_sad_response")
     }
     for path in configs.rglob("*.yaml"):
         load_config(path)
