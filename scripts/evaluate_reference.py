@@ -227,14 +227,8 @@ def tables(out: Path, models_dir: Path | None = None) -> tuple[list[str], list[s
 
     # the t ablation compares runs from one stem and one recipe: a record of full_t130 trained from an older
     # stem, or with other losses than full's now (or recorded without its recipe), is left out
-    def start_and_recipe(v: str) -> tuple:
-        record = _record(out / f"{v}.json")
-        recipe = record.get("recipe")
-        if recipe is None and v == "full" and models_dir is not None:  # a record from before recipes were kept
-            recipe = _recipe(models_dir / v)
-        return record.get("init_sha256"), recipe
-
-    stem_of = {v: start_and_recipe(v) for v in ("full_t130", "full", "full_t320") if v in done}
+    records = {v: _record(out / f"{v}.json") for v in ("full_t130", "full", "full_t320") if v in done}
+    stem_of = {v: (r.get("init_sha256"), r.get("recipe")) for v, r in records.items()}
     ablation = [v for v in stem_of if stem_of[v] == stem_of.get("full") and None not in stem_of[v]]
     if set(stem_of) - set(ablation):
         print(
