@@ -97,11 +97,11 @@ class SiameseObjective(nn.Module):
         if cfg.w_sad_filter > 0:
             terms["sad_filter"] = cfg.w_sad_filter * self.sad_filter(self.net.psi_weight.float())
         if cfg.w_sad_response > 0:
+            rows = slice(None) if cfg.sad_on_occluded else slice(0, b)
             if cfg.sad_smooth_kernel is None:
-                maps = inter.psi_smooth
+                maps = inter.psi_smooth[rows]
             else:  # the loss's own, wider g_sigma on LMF(psi) (TrainConfig.sad_smooth_kernel)
-                maps = gaussian_smooth(inter.psi_lmf, cfg.sad_smooth_kernel, cfg.sad_smooth_sigma)
-            maps = maps if cfg.sad_on_occluded else maps[:b]
+                maps = gaussian_smooth(inter.psi_lmf[rows], cfg.sad_smooth_kernel, cfg.sad_smooth_sigma)
             terms["sad_response"] = cfg.w_sad_response * self.sad_response(maps.float())
         if occluded is not None:
             f_occ = inter.f[b:].float()
