@@ -221,6 +221,9 @@ def test_patient_recipe_configs():
     assert {k: base[k] for k in teaching} == {k: stem.to_dict()[k] for k in teaching}
     paper = load_config(configs / "paper_gpu.yaml").to_dict()  # the paper-size model is taught the same way
     assert {k: paper[k] for k in teaching} == {k: base[k] for k in teaching} and paper["device"] == "cuda"
+    full = load_config(configs / "patient" / "full.yaml").to_dict()
+    method = ("sad_filter_form", "w_sad_filter", "w_sad_response", "w_fad", "fad_t", "fad_normalize")
+    assert {k: paper[k] for k in method} == {k: full[k] for k in method}  # and trained with full's losses
     own = {"name", "occlusion", "occluder_height_max", "occluded_identity_plain", "w_occluded_identity"}
     own |= {"w_sad_filter", "sad_filter_form", "w_sad_response", "w_fad", "fad_mode", "fad_t", "fad_normalize"}
     for path in (configs / "patient").glob("*.yaml"):
