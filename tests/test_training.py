@@ -685,9 +685,8 @@ def test_shipped_configs_are_the_lines_they_change():
     }
     # SAD alone and SAD + FAD weight SAD's terms alike, so that the ablation compares them fairly
     sad = read_config(variants / "sad.yaml")
-    assert {k: sad[k] for k in ("sad_filter_form", "w_sad_filter", "w_sad_response")} == {
-        k: full[k] for k in ("sad_filter_form", "w_sad_filter", "w_sad_response")
-    }
+    sad_keys = ("sad_filter_form", "w_sad_filter", "w_sad_response")
+    assert {k: sad[k] for k in sad_keys} == {k: full[k] for k in sad_keys}
     for path in configs.rglob("*.yaml"):
         load_config(path)
         assert not re.search(r"\b20\d\d-\d\d-\d\d\b", path.read_text()), path.name
